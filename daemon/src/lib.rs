@@ -1,0 +1,1 @@
+//! farod (under construction).

@@ -1,0 +1,1 @@
+//! faro-sim: a simulated Meshtastic mesh (under construction).
