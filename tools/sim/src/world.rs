@@ -1,0 +1,1051 @@
+//! The simulated world: the LoRa mesh, the scenario's nodes, the station devices and the
+//! timeline, owned by the one simulation task ([`crate::sim`]).
+//!
+//! Mesh model: a link exists when two powered, non-silent nodes are within the larger of their
+//! ranges (great-circle distance); each reception may be lost with the scenario's loss
+//! probability (seeded, so deterministic). A transmission occupies the sender's radio for its
+//! time on air (`Preset::packet_time_on_air` of the encoded `Data`); receivers get it when it
+//! ends. Flooding: a node that has not seen `(from, id)` delivers it locally when it is for it
+//! (or broadcast) and, when `hop_limit > 0` and it is not the destination, rebroadcasts it once
+//! with `hop_limit - 1` after a contention delay weighted by SNR; hearing the same packet again
+//! while waiting cancels that rebroadcast (the firmware's duplicate suppression). The
+//! originator sets `hop_start`. Every mesh and timeline delay is divided by the speed factor;
+//! the device rules are not. Not modelled: collisions, half-duplex deafness while sending,
+//! next-hop (DM) routing of firmware 2.6+, PKI encryption, retransmissions by non-station nodes.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use faro_proto::mesh::{
+    self, mesh_packet, routing, MeshPacket, Message, PortNum, ToRadio, Waypoint, BROADCAST,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
+
+use crate::device::{self, ApiState, Clock, ConnId, Device, Output, ToClient, Transport};
+use crate::radio;
+use crate::scenario::{Action, NodeSpec, Scenario};
+use crate::SimEvent;
+
+/// Timers held at once; beyond this, new timers are dropped (and logged).
+pub const MAX_TIMERS: usize = 65_536;
+/// `(from, id)` pairs each node remembers for duplicate suppression.
+pub const SEEN_PER_NODE: usize = 4096;
+
+/// Which front end a connection came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrontKind {
+    /// In-process `tokio::io::duplex` (serial-like).
+    Duplex,
+    /// TCP API.
+    Tcp,
+    /// Pseudo-terminal (serial).
+    Pty,
+}
+
+impl FrontKind {
+    fn transport(self) -> Transport {
+        match self {
+            FrontKind::Tcp => Transport::Tcp,
+            FrontKind::Duplex | FrontKind::Pty => Transport::Serial,
+        }
+    }
+}
+
+/// What the simulation task sends a connection's writer.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // at most CONN_CHANNEL of them exist per connection
+pub enum ConnOut {
+    /// Bytes to render and write.
+    Item(ToClient),
+    /// Close the connection (EOF for the client).
+    Close,
+}
+
+#[derive(Debug)]
+struct Conn {
+    station: u32,
+    kind: FrontKind,
+    out: mpsc::Sender<ConnOut>,
+}
+
+#[derive(Debug, Clone)]
+struct Track {
+    node: u32,
+    every: Duration,
+    speed_kmh: f64,
+    points: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A station device's own packet: report `tx_done`.
+    Device,
+    /// A non-station node's own packet.
+    Node,
+    /// A flooding rebroadcast.
+    Relay,
+}
+
+#[derive(Debug)]
+enum TimerKind {
+    TxStart {
+        node: u32,
+        packet: MeshPacket,
+        origin: Origin,
+    },
+    TxDone {
+        node: u32,
+    },
+    Rx {
+        node: u32,
+        packet: MeshPacket,
+        sender: u32,
+        distance_km: f64,
+    },
+    Timeline(usize),
+    TrackStep {
+        track: usize,
+        step: u64,
+    },
+    Reply {
+        node: u32,
+        to: u32,
+        text: String,
+    },
+    SilentEnd {
+        node: u32,
+    },
+    PowerOn {
+        station: u32,
+    },
+}
+
+#[derive(Debug)]
+struct Timer {
+    at: Instant,
+    seq: u64,
+    kind: TimerKind,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+#[derive(Debug)]
+struct NodeState {
+    spec: NodeSpec,
+    lat: f64,
+    lon: f64,
+    alt: Option<i32>,
+    /// `Some(None)`: silent for good; `Some(Some(t))`: silent until t.
+    silent: Option<Option<Instant>>,
+    powered: bool,
+    seen: HashSet<(u32, u32)>,
+    seen_order: VecDeque<(u32, u32)>,
+    pending_rebroadcast: HashSet<(u32, u32)>,
+    tx_busy_until: Instant,
+}
+
+impl NodeState {
+    fn on_air(&self) -> bool {
+        self.powered && self.silent.is_none()
+    }
+
+    /// Marks `key` seen; returns false if it was already.
+    fn see(&mut self, key: (u32, u32)) -> bool {
+        if !self.seen.insert(key) {
+            return false;
+        }
+        if self.seen_order.len() >= SEEN_PER_NODE {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        self.seen_order.push_back(key);
+        true
+    }
+}
+
+/// The whole simulated state. Methods take the current time; nothing here does I/O except
+/// non-blocking sends on bounded channels.
+#[derive(Debug)]
+pub struct World {
+    scenario: Scenario,
+    clock: Clock,
+    speed: f64,
+    rng: StdRng,
+    nodes: Vec<NodeState>,
+    index: HashMap<u32, usize>,
+    devices: HashMap<u32, Device>,
+    conns: HashMap<ConnId, Conn>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    seq: u64,
+    tracks: Vec<Track>,
+    events: broadcast::Sender<SimEvent>,
+    powered: HashMap<u32, watch::Sender<bool>>,
+}
+
+/// Hops (relays in between) from `from` to every node over the links at the start.
+fn relay_counts(sc: &Scenario, from: u32) -> HashMap<u32, u32> {
+    let mut dist: HashMap<u32, u32> = HashMap::new();
+    let mut queue = VecDeque::from([(from, 0u32)]);
+    dist.insert(from, 0);
+    while let Some((id, d)) = queue.pop_front() {
+        let Some(a) = sc.node(id) else { continue };
+        for b in &sc.nodes {
+            if dist.contains_key(&b.id) {
+                continue;
+            }
+            let km = radio::distance_km(a.lat, a.lon, b.lat, b.lon);
+            if km <= a.range_km.max(b.range_km) {
+                dist.insert(b.id, d + 1);
+                queue.push_back((b.id, d + 1));
+            }
+        }
+    }
+    dist.into_iter()
+        .filter(|(id, _)| *id != from)
+        .map(|(id, d)| (id, d - 1))
+        .collect()
+}
+
+/// The first word of `text` shaped like an incident id (`SAS-17`).
+pub fn incident_id(text: &str) -> Option<&str> {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .find(|w| {
+            let Some((letters, digits)) = w.split_once('-') else {
+                return false;
+            };
+            !letters.is_empty()
+                && !digits.is_empty()
+                && letters.chars().all(|c| c.is_ascii_alphabetic())
+                && digits.chars().all(|c| c.is_ascii_digit())
+        })
+}
+
+impl World {
+    /// A world for `scenario`, starting `now`.
+    #[allow(clippy::too_many_arguments)] // called once, from `Sim::start`
+    pub fn new(
+        scenario: Scenario,
+        speed: f64,
+        seed: u64,
+        now: Instant,
+        epoch0: u64,
+        events: broadcast::Sender<SimEvent>,
+        powered: HashMap<u32, watch::Sender<bool>>,
+        run_timeline: bool,
+    ) -> World {
+        let clock = Clock { start: now, epoch0 };
+        let nodes: Vec<NodeState> = scenario
+            .nodes
+            .iter()
+            .map(|n| NodeState {
+                spec: n.clone(),
+                lat: n.lat,
+                lon: n.lon,
+                alt: n.alt,
+                silent: None,
+                powered: true,
+                seen: HashSet::new(),
+                seen_order: VecDeque::new(),
+                pending_rebroadcast: HashSet::new(),
+                tx_busy_until: now,
+            })
+            .collect();
+        let index = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.spec.id, i))
+            .collect();
+        let mut devices = HashMap::new();
+        for (k, id) in scenario.stations().into_iter().enumerate() {
+            let hops = relay_counts(&scenario, id);
+            let others: Vec<(NodeSpec, Option<u32>)> = scenario
+                .nodes
+                .iter()
+                .map(|n| (n.clone(), hops.get(&n.id).copied()))
+                .collect();
+            let me = scenario
+                .node(id)
+                .cloned()
+                .unwrap_or_else(|| others[0].0.clone());
+            let dev = Device::new(
+                me,
+                &others,
+                scenario.radio.clone(),
+                clock,
+                now,
+                seed ^ ((k as u64 + 1) * 0x9e37_79b9),
+            );
+            devices.insert(id, dev);
+        }
+        let mut world = World {
+            clock,
+            speed: if speed.is_finite() && speed > 0.0 {
+                speed
+            } else {
+                1.0
+            },
+            rng: StdRng::seed_from_u64(seed),
+            nodes,
+            index,
+            devices,
+            conns: HashMap::new(),
+            timers: BinaryHeap::new(),
+            seq: 0,
+            tracks: Vec::new(),
+            events,
+            powered,
+            scenario,
+        };
+        if run_timeline {
+            for i in 0..world.scenario.timeline.len() {
+                let at = now + world.scaled(world.scenario.timeline[i].at);
+                world.schedule(at, TimerKind::Timeline(i));
+            }
+        }
+        world
+    }
+
+    fn scaled(&self, d: Duration) -> Duration {
+        d.div_f64(self.speed)
+    }
+
+    fn emit(&self, ev: SimEvent) {
+        // Nobody listening is fine; lagging receivers lose old events.
+        let _ = self.events.send(ev);
+    }
+
+    fn schedule(&mut self, at: Instant, kind: TimerKind) {
+        if self.timers.len() >= MAX_TIMERS {
+            tracing::warn!(?kind, "timer queue full; dropping");
+            return;
+        }
+        self.seq += 1;
+        self.timers.push(Reverse(Timer {
+            at,
+            seq: self.seq,
+            kind,
+        }));
+    }
+
+    fn node(&self, id: u32) -> Option<&NodeState> {
+        self.index.get(&id).map(|&i| &self.nodes[i])
+    }
+
+    fn node_mut(&mut self, id: u32) -> Option<&mut NodeState> {
+        self.index.get(&id).map(|&i| &mut self.nodes[i])
+    }
+
+    /// Earliest time [`World::on_timers`] has work.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let t = self.timers.peek().map(|Reverse(t)| t.at);
+        self.devices
+            .values()
+            .filter_map(Device::next_deadline)
+            .chain(t)
+            .min()
+    }
+
+    /// Runs every timer due at `now`, then the devices' own timers.
+    pub fn on_timers(&mut self, now: Instant) {
+        // Bounded: each round handles the timers due now; new ones due now run next round.
+        for _ in 0..MAX_TIMERS {
+            let due = matches!(self.timers.peek(), Some(Reverse(t)) if t.at <= now);
+            if !due {
+                break;
+            }
+            let Some(Reverse(timer)) = self.timers.pop() else {
+                break;
+            };
+            self.fire(timer.kind, now);
+        }
+        let stations: Vec<u32> = self.devices.keys().copied().collect();
+        for st in stations {
+            if let Some(dev) = self.devices.get_mut(&st) {
+                if dev.next_deadline().is_some_and(|d| d <= now) {
+                    dev.poll(now);
+                }
+            }
+            self.drain_device(st, now);
+        }
+    }
+
+    fn fire(&mut self, kind: TimerKind, now: Instant) {
+        match kind {
+            TimerKind::TxStart {
+                node,
+                packet,
+                origin,
+            } => self.tx_start(node, packet, origin, now),
+            TimerKind::TxDone { node } => {
+                if let Some(dev) = self.devices.get_mut(&node) {
+                    dev.tx_done();
+                }
+            }
+            TimerKind::Rx {
+                node,
+                packet,
+                sender,
+                distance_km,
+            } => self.rx(node, packet, sender, distance_km, now),
+            TimerKind::Timeline(i) => {
+                if let Some(t) = self.scenario.timeline.get(i) {
+                    let action = t.action.clone();
+                    self.act(action, now);
+                }
+            }
+            TimerKind::TrackStep { track, step } => self.track_step(track, step, now),
+            TimerKind::Reply { node, to, text } => {
+                let mut p = mesh::packet(PortNum::TextMessageApp, text.into_bytes());
+                p.to = to;
+                p.want_ack = true;
+                self.originate(node, p, now);
+            }
+            TimerKind::SilentEnd { node } => {
+                if let Some(n) = self.node_mut(node) {
+                    if n.silent == Some(Some(now)) || matches!(n.silent, Some(Some(t)) if t <= now)
+                    {
+                        n.silent = None;
+                    }
+                }
+            }
+            TimerKind::PowerOn { station } => {
+                if let Some(n) = self.node_mut(station) {
+                    n.powered = true;
+                }
+                if let Some(dev) = self.devices.get_mut(&station) {
+                    dev.power_on(now);
+                }
+                if let Some(w) = self.powered.get(&station) {
+                    w.send_replace(true);
+                }
+                self.drain_device(station, now);
+            }
+        }
+    }
+
+    // ---- actions ------------------------------------------------------------------------
+
+    /// Runs an action now.
+    pub fn act(&mut self, action: Action, now: Instant) {
+        tracing::debug!(?action, "action");
+        match action {
+            Action::Text {
+                from,
+                to,
+                channel,
+                text,
+                want_ack,
+            } => {
+                let mut p = mesh::packet(PortNum::TextMessageApp, text.into_bytes());
+                p.to = to;
+                p.channel = channel;
+                p.want_ack = want_ack;
+                self.originate(from, p, now);
+            }
+            Action::Alert { from, to, text } => {
+                let mut p = mesh::packet(PortNum::AlertApp, text.into_bytes());
+                p.to = to;
+                p.priority = mesh_packet::Priority::Alert as i32;
+                self.originate(from, p, now);
+            }
+            Action::Detection { from, name, bell } => {
+                let mut text = format!("{name} detected");
+                if bell {
+                    text.push('\u{7}');
+                }
+                let mut p = mesh::packet(PortNum::DetectionSensorApp, text.into_bytes());
+                p.to = BROADCAST;
+                self.originate(from, p, now);
+            }
+            Action::Position {
+                node,
+                lat,
+                lon,
+                alt,
+            } => {
+                self.move_node(node, lat, lon, alt);
+                self.send_position(node, now);
+            }
+            Action::Track {
+                node,
+                every,
+                speed_kmh,
+                points,
+            } => {
+                self.tracks.push(Track {
+                    node,
+                    every,
+                    speed_kmh,
+                    points,
+                });
+                let track = self.tracks.len() - 1;
+                self.track_step(track, 0, now);
+            }
+            Action::Waypoint {
+                from,
+                to,
+                id,
+                name,
+                description,
+                lat,
+                lon,
+                expire_secs,
+            } => {
+                let expire = if expire_secs == 0 {
+                    0
+                } else {
+                    self.clock.epoch(now).saturating_add(expire_secs)
+                };
+                let w = Waypoint {
+                    id,
+                    latitude_i: Some(mesh::degrees_i(lat)),
+                    longitude_i: Some(mesh::degrees_i(lon)),
+                    expire,
+                    locked_to: 0,
+                    name,
+                    description,
+                    icon: 0x1F4CD,
+                };
+                let mut p = mesh::packet(PortNum::WaypointApp, w.encode_to_vec());
+                p.to = to;
+                self.originate(from, p, now);
+            }
+            Action::NodeInfo { node } => {
+                let Some(n) = self.node(node) else { return };
+                let u = device::user(&n.spec);
+                let mut p = mesh::packet(PortNum::NodeinfoApp, u.encode_to_vec());
+                p.to = BROADCAST;
+                p.priority = mesh_packet::Priority::Background as i32;
+                self.originate(node, p, now);
+            }
+            Action::Silent { node, for_secs } => {
+                let until = for_secs.map(|s| now + self.scaled(Duration::from_secs_f64(s)));
+                if let Some(n) = self.node_mut(node) {
+                    n.silent = Some(until);
+                }
+                if let Some(t) = until {
+                    self.schedule(t, TimerKind::SilentEnd { node });
+                }
+            }
+            Action::Reboot { node } => {
+                if let Some(dev) = self.devices.get_mut(&node) {
+                    dev.reboot(now);
+                }
+                self.drain_device(node, now);
+            }
+            Action::Unplug { node, for_secs } => self.unplug(node, for_secs, now),
+            Action::Mute { node } => {
+                let current = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.station == node)
+                    .map(|(id, _)| *id)
+                    .max();
+                if let (Some(conn), Some(dev)) = (current, self.devices.get_mut(&node)) {
+                    dev.mute(conn);
+                }
+                self.drain_device(node, now);
+            }
+        }
+    }
+
+    fn unplug(&mut self, station: u32, for_secs: f64, now: Instant) {
+        let Some(dev) = self.devices.get_mut(&station) else {
+            return;
+        };
+        dev.power_off();
+        if let Some(n) = self.node_mut(station) {
+            n.powered = false;
+        }
+        if let Some(w) = self.powered.get(&station) {
+            w.send_replace(false);
+        }
+        self.drain_device(station, now);
+        let back = now + self.scaled(Duration::from_secs_f64(for_secs));
+        self.schedule(back, TimerKind::PowerOn { station });
+    }
+
+    fn move_node(&mut self, node: u32, lat: f64, lon: f64, alt: Option<i32>) {
+        if let Some(n) = self.node_mut(node) {
+            n.lat = lat;
+            n.lon = lon;
+            if alt.is_some() {
+                n.alt = alt;
+            }
+        }
+        if let Some(dev) = self.devices.get_mut(&node) {
+            dev.set_position(lat, lon, alt);
+        }
+    }
+
+    fn send_position(&mut self, node: u32, now: Instant) {
+        let Some(n) = self.node(node) else { return };
+        let pos = device::position(
+            n.lat,
+            n.lon,
+            n.alt,
+            self.clock.epoch(now),
+            self.scenario.radio.position_precision,
+        );
+        let mut p = mesh::packet(PortNum::PositionApp, pos.encode_to_vec());
+        p.to = BROADCAST;
+        p.priority = mesh_packet::Priority::Background as i32;
+        self.originate(node, p, now);
+    }
+
+    fn track_step(&mut self, track: usize, step: u64, now: Instant) {
+        let Some(t) = self.tracks.get(track).cloned() else {
+            return;
+        };
+        let km_per_step = t.speed_kmh * t.every.as_secs_f64() / 3600.0;
+        let mut remaining = km_per_step * step as f64;
+        let mut at = *t.points.last().unwrap_or(&(0.0, 0.0));
+        let mut finished = true;
+        for w in t.points.windows(2) {
+            let seg = radio::distance_km(w[0].0, w[0].1, w[1].0, w[1].1);
+            if remaining <= seg {
+                let f = if seg > 0.0 { remaining / seg } else { 0.0 };
+                at = (
+                    w[0].0 + (w[1].0 - w[0].0) * f,
+                    w[0].1 + (w[1].1 - w[0].1) * f,
+                );
+                finished = false;
+                break;
+            }
+            remaining -= seg;
+        }
+        self.move_node(t.node, at.0, at.1, None);
+        self.send_position(t.node, now);
+        if !finished {
+            let next = now + self.scaled(t.every);
+            self.schedule(
+                next,
+                TimerKind::TrackStep {
+                    track,
+                    step: step + 1,
+                },
+            );
+        }
+    }
+
+    // ---- the mesh -----------------------------------------------------------------------
+
+    /// A node originates a packet: fills in id, from, hop limit and hop start.
+    fn originate(&mut self, node: u32, mut p: MeshPacket, now: Instant) {
+        if let Some(dev) = self.devices.get_mut(&node) {
+            dev.originate(p, now);
+            self.drain_device(node, now);
+            return;
+        }
+        p.from = node;
+        p.id = loop {
+            let id = self.rng.random::<u32>() & 0x7fff_ffff;
+            if id != 0 {
+                break id;
+            }
+        };
+        if p.hop_limit == 0 {
+            p.hop_limit = self.scenario.radio.hop_limit;
+        }
+        p.hop_start = p.hop_limit;
+        p.relay_node = node & 0xff;
+        if p.priority == 0 {
+            p.priority = if p.want_ack {
+                mesh_packet::Priority::Reliable
+            } else {
+                mesh_packet::Priority::Default
+            } as i32;
+        }
+        if p.to == BROADCAST {
+            p.want_ack = false;
+        }
+        self.submit(node, p, Origin::Node, now);
+    }
+
+    fn submit(&mut self, node: u32, p: MeshPacket, origin: Origin, now: Instant) {
+        if let Some(n) = self.node_mut(node) {
+            n.see((p.from, p.id));
+        }
+        self.schedule(
+            now,
+            TimerKind::TxStart {
+                node,
+                packet: p,
+                origin,
+            },
+        );
+    }
+
+    fn tx_start(&mut self, node: u32, packet: MeshPacket, origin: Origin, now: Instant) {
+        let key = (packet.from, packet.id);
+        let airtime = self
+            .scenario
+            .radio
+            .preset
+            .packet_time_on_air(mesh::data_len(&packet));
+        let speed = self.speed;
+        let Some(n) = self.node_mut(node) else { return };
+        if origin == Origin::Relay && !n.pending_rebroadcast.contains(&key) {
+            return; // cancelled: somebody else rebroadcast it first
+        }
+        if !n.on_air() {
+            n.pending_rebroadcast.remove(&key);
+            if origin == Origin::Device {
+                if let Some(dev) = self.devices.get_mut(&node) {
+                    dev.tx_done();
+                }
+            }
+            return;
+        }
+        if n.tx_busy_until > now {
+            let at = n.tx_busy_until;
+            self.schedule(
+                at,
+                TimerKind::TxStart {
+                    node,
+                    packet,
+                    origin,
+                },
+            );
+            return;
+        }
+        n.pending_rebroadcast.remove(&key);
+        let end = now + airtime.div_f64(speed);
+        n.tx_busy_until = end;
+        let (lat, lon, range) = (n.lat, n.lon, n.spec.range_km);
+        self.emit(SimEvent::Transmitted {
+            node,
+            packet: packet.clone(),
+            airtime,
+        });
+        let loss = self.scenario.radio.loss;
+        let mut receivers = Vec::new();
+        for m in &self.nodes {
+            if m.spec.id == node || !m.on_air() {
+                continue;
+            }
+            let km = radio::distance_km(lat, lon, m.lat, m.lon);
+            if km <= range.max(m.spec.range_km) {
+                receivers.push((m.spec.id, km));
+            }
+        }
+        for (id, km) in receivers {
+            if loss > 0.0 && self.rng.random::<f64>() < loss {
+                continue;
+            }
+            self.schedule(
+                end,
+                TimerKind::Rx {
+                    node: id,
+                    packet: packet.clone(),
+                    sender: node,
+                    distance_km: km,
+                },
+            );
+        }
+        if origin == Origin::Device {
+            self.schedule(end, TimerKind::TxDone { node });
+        }
+    }
+
+    fn rx(&mut self, node: u32, mut p: MeshPacket, sender: u32, km: f64, now: Instant) {
+        let key = (p.from, p.id);
+        let Some(n) = self.node_mut(node) else { return };
+        if !n.on_air() {
+            return;
+        }
+        if p.from == node {
+            // Our own packet, rebroadcast by a neighbour: an implicit ACK.
+            if let Some(dev) = self.devices.get_mut(&node) {
+                dev.heard_rebroadcast(p.id, now);
+                self.drain_device(node, now);
+            }
+            return;
+        }
+        if !n.see(key) {
+            n.pending_rebroadcast.remove(&key);
+            return;
+        }
+        let q = radio::link_quality(km);
+        p.rx_time = self.clock.epoch(now);
+        p.rx_snr = q.snr;
+        p.rx_rssi = q.rssi;
+        p.relay_node = sender & 0xff;
+        let for_me = p.to == node || p.to == BROADCAST;
+        if p.hop_limit > 0 && p.to != node {
+            let mut relay = p.clone();
+            relay.hop_limit -= 1;
+            relay.rx_time = 0;
+            relay.rx_snr = 0.0;
+            relay.rx_rssi = 0;
+            relay.relay_node = node & 0xff;
+            let jitter = self.rng.random::<f64>();
+            let delay = radio::rebroadcast_delay(self.scenario.radio.preset, q.snr, jitter);
+            let at = now + self.scaled(delay);
+            if let Some(n) = self.node_mut(node) {
+                n.pending_rebroadcast.insert(key);
+            }
+            self.schedule(
+                at,
+                TimerKind::TxStart {
+                    node,
+                    packet: relay,
+                    origin: Origin::Relay,
+                },
+            );
+        }
+        if !for_me {
+            return;
+        }
+        if let Some(dev) = self.devices.get_mut(&node) {
+            dev.receive(p, now);
+            self.drain_device(node, now);
+            return;
+        }
+        self.deliver_to_node(node, p, now);
+    }
+
+    /// A non-station node got a packet for it: report it, ACK it, maybe answer it.
+    fn deliver_to_node(&mut self, node: u32, p: MeshPacket, now: Instant) {
+        self.emit(SimEvent::Received {
+            node,
+            packet: p.clone(),
+        });
+        let Some(d) = mesh::data(&p).cloned() else {
+            return;
+        };
+        let is_routing = d.portnum == PortNum::RoutingApp as i32;
+        if p.want_ack && p.to == node && !is_routing {
+            let mut ack = device::routing_packet(node, p.from, 0, p.id, routing::Error::None, 0);
+            ack.want_ack = false;
+            self.originate(node, ack, now);
+        }
+        if p.to != node || d.portnum != PortNum::TextMessageApp as i32 {
+            return;
+        }
+        let text = String::from_utf8_lossy(&d.payload).into_owned();
+        let Some(spec) = self.node(node).map(|n| n.spec.clone()) else {
+            return;
+        };
+        let lower = text.to_lowercase();
+        let Some(rule) = spec
+            .replies
+            .iter()
+            .find(|r| lower.contains(&r.contains.to_lowercase()))
+        else {
+            return;
+        };
+        let Some(template) = &rule.text else { return }; // this node never answers
+        let reply = template.replace("{id}", incident_id(&text).unwrap_or(""));
+        let at = now + self.scaled(rule.after);
+        self.schedule(
+            at,
+            TimerKind::Reply {
+                node,
+                to: p.from,
+                text: reply,
+            },
+        );
+    }
+
+    // ---- station devices and their connections -------------------------------------------
+
+    /// Applies a device's outputs: transmissions, closed connections, events.
+    fn drain_device(&mut self, station: u32, now: Instant) {
+        let Some(dev) = self.devices.get_mut(&station) else {
+            return;
+        };
+        let outputs = dev.take_outputs();
+        for o in outputs {
+            match o {
+                Output::Transmit(p) => self.submit(station, p, Origin::Device, now),
+                Output::Close(conn) => {
+                    if let Some(c) = self.conns.remove(&conn) {
+                        let _ = c.out.try_send(ConnOut::Close);
+                    }
+                }
+                Output::State(conn, state) => {
+                    tracing::debug!(station = %mesh::NodeId(station), ?conn, %state, "device state");
+                    self.emit(SimEvent::DeviceState { station, state });
+                }
+            }
+        }
+    }
+
+    /// A client connected through a front end. Returns false when the station is unplugged
+    /// (the connection is closed at once).
+    pub fn attach(
+        &mut self,
+        station: u32,
+        conn: ConnId,
+        kind: FrontKind,
+        out: mpsc::Sender<ConnOut>,
+        now: Instant,
+    ) -> bool {
+        let powered = self.node(station).is_some_and(|n| n.powered);
+        if !powered || !self.devices.contains_key(&station) {
+            let _ = out.try_send(ConnOut::Close);
+            return false;
+        }
+        // One TCP client (a new one force-closes the previous); one host on a serial line.
+        if kind != FrontKind::Pty {
+            let old: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.station == station && c.kind == kind)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in old {
+                if let Some(c) = self.conns.remove(&id) {
+                    let _ = c.out.try_send(ConnOut::Close);
+                }
+                if let Some(dev) = self.devices.get_mut(&station) {
+                    dev.detach(id);
+                }
+                self.emit(SimEvent::DeviceState {
+                    station,
+                    state: "client_kicked".into(),
+                });
+            }
+        }
+        self.conns.insert(conn, Conn { station, kind, out });
+        if let Some(dev) = self.devices.get_mut(&station) {
+            dev.attach(conn, kind.transport(), now);
+        }
+        self.drain_device(station, now);
+        true
+    }
+
+    /// The client side of a connection went away.
+    pub fn detach(&mut self, conn: ConnId, now: Instant) {
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(dev) = self.devices.get_mut(&c.station) {
+                dev.detach(conn);
+            }
+            self.drain_device(c.station, now);
+        }
+    }
+
+    /// A frame from a client.
+    pub fn to_radio(&mut self, conn: ConnId, msg: ToRadio, now: Instant) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let (station, kind) = (c.station, c.kind);
+        self.emit(SimEvent::ClientSent {
+            station,
+            msg: msg.clone(),
+        });
+        let Some(dev) = self.devices.get_mut(&station) else {
+            return;
+        };
+        if kind == FrontKind::Pty
+            && dev.is_muted(conn)
+            && matches!(
+                msg.payload_variant,
+                Some(faro_proto::mesh::to_radio::PayloadVariant::WantConfigId(_))
+            )
+        {
+            // A reopened PTY is invisible to the device: a new handshake ends the hang.
+            dev.detach(conn);
+            dev.attach(conn, Transport::Serial, now);
+        }
+        dev.handle_to_radio(conn, msg, now);
+        self.drain_device(station, now);
+    }
+
+    /// Moves frames from the devices to the connections while their channels have room.
+    pub fn flush(&mut self, now: Instant) {
+        let conns: Vec<(ConnId, u32)> = self.conns.iter().map(|(id, c)| (*id, c.station)).collect();
+        for (conn, station) in conns {
+            let Some(dev) = self.devices.get_mut(&station) else {
+                continue;
+            };
+            let Some(c) = self.conns.get(&conn) else {
+                continue;
+            };
+            // Bounded by the channel's capacity.
+            while c.out.capacity() > 0 {
+                let Some(item) = dev.pop(conn) else { break };
+                if let ToClient::Frame(m) = &item {
+                    let _ = self.events.send(SimEvent::ToClient {
+                        station,
+                        msg: m.clone(),
+                    });
+                }
+                if c.out.try_send(ConnOut::Item(item)).is_err() {
+                    break;
+                }
+            }
+        }
+        let stations: Vec<u32> = self.devices.keys().copied().collect();
+        for st in stations {
+            self.drain_device(st, now);
+        }
+    }
+
+    /// PhoneAPI state of a connection (for tests).
+    pub fn api_state(&self, conn: ConnId) -> Option<ApiState> {
+        let c = self.conns.get(&conn)?;
+        self.devices.get(&c.station)?.api_state(conn)
+    }
+
+    /// Current position of a node.
+    pub fn position_of(&self, node: u32) -> Option<(f64, f64)> {
+        self.node(node).map(|n| (n.lat, n.lon))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incident_ids() {
+        assert_eq!(incident_id("FARO SAS-17 AMBULANCIA P1"), Some("SAS-17"));
+        assert_eq!(incident_id("ok (TIJ-3)."), Some("TIJ-3"));
+        assert_eq!(incident_id("nothing here 12-3 A-"), None);
+    }
+
+    #[test]
+    fn default_scenario_topology() {
+        let sc = Scenario::builtin("default").unwrap();
+        let st = sc.stations()[0];
+        let hops = relay_counts(&sc, st);
+        let id = |s: &str| sc.node_by_name(s).unwrap().id;
+        assert_eq!(hops[&id("T7")], 2, "tower over two relays");
+        assert_eq!(hops[&id("SAR")], 2, "Sáric over two relays");
+        assert_eq!(hops[&id("ALT")], 3, "Altar over three relays");
+        assert_eq!(hops[&id("R1")], 0);
+        assert_eq!(hops[&id("A1")], 0);
+        for n in &sc.nodes {
+            assert!(
+                hops.contains_key(&n.id) || n.id == st,
+                "{} unreachable",
+                n.long_name
+            );
+        }
+    }
+}
