@@ -248,9 +248,11 @@ async fn write_one_byte<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> io::R
 
 // ---- PTY -----------------------------------------------------------------------------------
 
-/// The master side of a pseudo-terminal as a tokio stream (non-blocking, readiness-driven).
+/// A terminal file descriptor (a PTY master, or a PTY slave opened by a test client) as a
+/// tokio stream: non-blocking and readiness-driven. EIO (the other side is gone) reads as
+/// end of stream.
 #[derive(Debug)]
-pub struct PtyMaster {
+pub struct AsyncTty {
     fd: AsyncFd<OwnedFd>,
 }
 
@@ -258,11 +260,36 @@ pub struct PtyMaster {
 #[derive(Debug)]
 pub struct Pty {
     /// Master, for the device side.
-    pub master: PtyMaster,
+    pub master: AsyncTty,
     /// Slave, kept open by the simulator so the master never reads EIO.
     pub slave: OwnedFd,
     /// `/dev/pts/N`.
     pub path: PathBuf,
+}
+
+/// Opens a terminal device (e.g. a PTY slave path) for reading and writing, non-blocking,
+/// without making it the controlling terminal. For test clients.
+pub fn open_tty(path: &Path) -> io::Result<AsyncTty> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    AsyncTty::new(OwnedFd::from(file))
+}
+
+impl AsyncTty {
+    /// Wraps a descriptor that is already non-blocking.
+    pub fn new(fd: OwnedFd) -> io::Result<AsyncTty> {
+        // `AsyncFd::new` is deprecated because a generic `T: AsRawFd` may change or close its
+        // descriptor behind the reactor's back; an `OwnedFd` owns one descriptor for its whole
+        // life and is closed only when the `AsyncFd` drops it, which is the condition
+        // `register` asks for. The workspace forbids `unsafe`, so we use the safe constructor.
+        #[allow(deprecated)]
+        let fd = AsyncFd::new(fd)?;
+        Ok(AsyncTty { fd })
+    }
 }
 
 /// Opens a PTY with a raw slave and a non-blocking master.
@@ -277,20 +304,14 @@ pub fn open_pty() -> io::Result<Pty> {
     let flags = fcntl(&pty.master, FcntlArg::F_GETFL).map_err(io::Error::from)?;
     let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
     fcntl(&pty.master, FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
-    // `AsyncFd::new` is deprecated because a generic `T: AsRawFd` may change or close its
-    // descriptor behind the reactor's back; an `OwnedFd` owns one descriptor for its whole life
-    // and is only closed when the `AsyncFd` drops it, which is the condition `register` asks
-    // for. The workspace forbids `unsafe`, so we use the safe constructor.
-    #[allow(deprecated)]
-    let fd = AsyncFd::new(pty.master)?;
     Ok(Pty {
-        master: PtyMaster { fd },
+        master: AsyncTty::new(pty.master)?,
         slave: pty.slave,
         path,
     })
 }
 
-impl AsyncRead for PtyMaster {
+impl AsyncRead for AsyncTty {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -317,7 +338,7 @@ impl AsyncRead for PtyMaster {
     }
 }
 
-impl AsyncWrite for PtyMaster {
+impl AsyncWrite for AsyncTty {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -12,7 +12,7 @@ use faro_proto::mesh::{
 };
 use faro_sim::{Action, Faults, Scenario, Sim, SimEvent, SimOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::Instant;
+use tokio::time::{timeout, Instant};
 
 const SAS: u32 = 0x5a5a_0001;
 const TOWER: u32 = 0x5a5a_0201;
@@ -499,4 +499,63 @@ async fn timeline_runs_at_speed() {
     );
     assert_eq!(det.from, TOWER);
     let _ = mesh_packet::Priority::Alert;
+}
+
+/// Real time (file descriptors), every wait bounded, no sleeps.
+#[tokio::test]
+async fn pty_serves_the_device_and_comes_back_after_an_unplug() {
+    let sc = Scenario::builtin("default").unwrap();
+    let sim = Sim::start(
+        sc,
+        SimOptions {
+            speed: 20.0,
+            run_timeline: false,
+            ..SimOptions::default()
+        },
+    );
+    let dir = std::env::temp_dir().join(format!("faro-sim-pty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("radio");
+    let shown = sim
+        .serve_pty(SAS, Some(link.clone()), Faults::all())
+        .unwrap();
+    assert_eq!(shown, link);
+    let first = std::fs::read_link(&link).unwrap();
+    assert!(first.starts_with("/dev/pts"), "{first:?}");
+    let mut c = Client::new(faro_sim::frontend::open_tty(&link).unwrap());
+    c.handshake(40).await;
+    assert!(String::from_utf8_lossy(&c.logs).contains("—É"));
+
+    let mut events = sim.events();
+    sim.act(Action::Unplug {
+        node: SAS,
+        for_secs: 4.0, // 0.2 s at speed 20
+    })
+    .await;
+    assert_eq!(
+        c.next(Duration::from_secs(5)).await,
+        Got::Eof,
+        "the master was closed"
+    );
+    drop(c);
+    let back = timeout(Duration::from_secs(10), async {
+        loop {
+            match events.recv().await {
+                Ok(SimEvent::DeviceState { state, .. }) if state == "client_connected" => break,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await;
+    assert!(back.is_ok(), "a new PTY after the outage");
+    let mut c = Client::new(faro_sim::frontend::open_tty(&link).unwrap());
+    let burst = c.handshake(41).await;
+    let Some(from_radio::PayloadVariant::MyInfo(my)) = &burst[0].payload_variant else {
+        panic!()
+    };
+    assert_eq!(my.reboot_count, 2);
+    drop(c);
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
 }
