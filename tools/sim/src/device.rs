@@ -942,6 +942,7 @@ impl Device {
         p.rx_rssi = 0;
         p.next_hop = 0;
         p.relay_node = self.me.id & 0xff;
+        self.truncate_client_position(&mut p);
         if p.priority == 0 {
             p.priority = match mesh::portnum(&p) {
                 Some(PortNum::RoutingApp) => mesh_packet::Priority::Ack,
@@ -995,6 +996,31 @@ impl Device {
             self.transmit(on_air);
         } else {
             self.transmit(p);
+        }
+    }
+
+    /// The firmware truncates positions a client sends to the channel's `position_precision`
+    /// (`PositionModule.cpp`); with 32 bits nothing changes.
+    fn truncate_client_position(&self, p: &mut MeshPacket) {
+        let precision = self.radio.position_precision;
+        if precision >= 32 {
+            return;
+        }
+        let Some(mesh_packet::PayloadVariant::Decoded(d)) = &mut p.payload_variant else {
+            return;
+        };
+        if d.portnum != PortNum::PositionApp as i32 {
+            return;
+        }
+        if let Ok(mut pos) = Position::decode(d.payload.as_slice()) {
+            pos.latitude_i = pos
+                .latitude_i
+                .map(|v| radio::truncate_coordinate(v, precision));
+            pos.longitude_i = pos
+                .longitude_i
+                .map(|v| radio::truncate_coordinate(v, precision));
+            pos.precision_bits = precision;
+            d.payload = pos.encode_to_vec();
         }
     }
 
