@@ -1,1 +1,194 @@
-fn main() {}
+//! The `farod` binary: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use farod::config::{Config, Overrides, EX_CONFIG};
+
+/// Faro: radio-mesh incident dispatch daemon for rescue stations.
+#[derive(Debug, Parser)]
+#[command(name = "farod", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Run {
+        /// Configuration file.
+        #[arg(long, env = "FARO_CONFIG")]
+        config: Option<PathBuf>,
+        /// Radio URI (serial:PATH, tcp:HOST:PORT, sim:SCENARIO); repeat for several; replaces
+        /// the radios of the configuration file.
+        #[arg(long = "radio", value_name = "URI")]
+        radios: Vec<String>,
+        /// State directory (database).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Control socket path.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Connect to one radio, print what it is, then the packets it hears.
+    Probe {
+        /// Radio URI (serial:PATH, tcp:HOST:PORT, sim:SCENARIO).
+        radio: String,
+        /// Seconds to print received packets after the handshake.
+        #[arg(long, default_value_t = 0, value_name = "SECS")]
+        listen: u64,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for the radio's configuration (per attempt, two attempts).
+        #[arg(long, default_value_t = 10, value_name = "SECS")]
+        timeout: u64,
+    },
+    /// Run against the built-in simulated mesh (Sásabe, Sonora) and show what it hears, live.
+    Demo {
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 10.0)]
+        speed: f64,
+        /// Stop after this many real seconds (default: when the scenario is over).
+        #[arg(long, value_name = "SECS")]
+        duration: Option<u64>,
+    },
+    /// Validate the configuration and exit (78 when it is bad).
+    CheckConfig {
+        /// Configuration file.
+        #[arg(long, env = "FARO_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logging(default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("FARO_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // journald stamps each line itself.
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The daemon logs its life; the interactive commands print their own output on stdout and
+    // only warnings on stderr (FARO_LOG overrides both).
+    init_logging(if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    });
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("farod: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Run {
+            config,
+            radios,
+            data_dir,
+            socket,
+        } => {
+            let ov = Overrides {
+                radios,
+                data_dir,
+                socket,
+            };
+            let cfg = match Config::load(config.as_deref(), &ov) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("farod: bad configuration: {e}");
+                    return ExitCode::from(EX_CONFIG as u8);
+                }
+            };
+            match rt.block_on(farod::app::run(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("farod: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CheckConfig { config } => {
+            match Config::load(config.as_deref(), &Overrides::default()) {
+                Ok(c) => {
+                    println!(
+                        "configuration ok: station {} with {} radio(s)",
+                        c.station_code,
+                        c.radios.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("farod: bad configuration: {e}");
+                    ExitCode::from(EX_CONFIG as u8)
+                }
+            }
+        }
+        Command::Probe {
+            radio,
+            listen,
+            json,
+            timeout,
+        } => {
+            let uri = match radio.parse() {
+                Ok(u) => u,
+                Err(e) => {
+                    eprintln!("farod probe: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = farod::probe::ProbeOptions {
+                uri,
+                listen: Duration::from_secs(listen),
+                json,
+                handshake_timeout: Duration::from_secs(timeout.max(1)),
+            };
+            let mut out = std::io::stdout();
+            match rt.block_on(farod::probe::probe(&opts, &mut out)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("farod probe: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo { speed, duration } => {
+            if !(speed.is_finite() && speed > 0.0 && speed <= 1000.0) {
+                eprintln!("farod demo: --speed must be a number in (0, 1000]");
+                return ExitCode::from(2);
+            }
+            let opts = farod::app::DemoOptions {
+                speed,
+                duration: duration.map(Duration::from_secs),
+            };
+            let mut out = std::io::stdout();
+            match rt.block_on(farod::app::demo(opts, &mut out)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("farod demo: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! Property tests of the frame decoder: the items found depend only on the bytes, never on how
 //! they were split into reads, whatever text, stray headers or broken frames surround them.
 
+#![allow(clippy::unwrap_used, clippy::large_enum_variant)] // test code
+
 use faro_proto::frame::{decode_as, frame_body, to_frame, FrameDecoder, Item, MAX_LEN};
 use faro_proto::mesh::{self, from_radio, FromRadio, NodeInfo, PortNum, User};
 use proptest::prelude::*;

@@ -1,0 +1,154 @@
+//! The `farod` binary's command-line contract: exit statuses and one-line refusals.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn farod(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_farod"))
+        .args(args)
+        .env("FARO_LOG", "error")
+        .output()
+        .expect("farod runs")
+}
+
+async fn farod_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        farod(&args)
+    })
+    .await
+    .unwrap()
+}
+
+fn one_line(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line on stderr, got {err:?}"
+    );
+    err.trim_end().to_string()
+}
+
+#[test]
+fn probe_of_a_closed_tcp_port_fails_with_one_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = farod(&["probe", &format!("tcp:127.0.0.1:{port}")]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out);
+    assert!(
+        line.starts_with(&format!(
+            "farod probe: cannot connect to tcp:127.0.0.1:{port}: "
+        )),
+        "{line}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn probe_of_a_missing_serial_port_fails_with_one_line() {
+    let out = farod(&["probe", "serial:/dev/serial/by-id/usb-no-such-radio-if00"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_line(&out),
+        "farod probe: serial port /dev/serial/by-id/usb-no-such-radio-if00 does not exist (radio unplugged?)"
+    );
+}
+
+#[test]
+fn probe_of_a_bad_uri_is_a_usage_error() {
+    let out = farod(&["probe", "/dev/ttyUSB0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_line(&out).contains("expected serial:PATH, tcp:HOST:PORT or sim:SCENARIO"));
+}
+
+#[test]
+fn probe_of_a_silent_peer_times_out_with_one_line() {
+    // Accepts the connection and never answers, like a radio that is not a Meshtastic device.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let holder = std::thread::spawn(move || {
+        let conn = listener.accept().map(|(c, _)| c);
+        std::thread::sleep(Duration::from_secs(4));
+        drop(conn);
+    });
+    let out = farod(&["probe", &format!("tcp:127.0.0.1:{port}"), "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out);
+    assert!(
+        line.contains("no config_complete_id after 2 want_config attempts"),
+        "{line}"
+    );
+    holder.join().unwrap();
+}
+
+#[tokio::test]
+async fn probe_of_a_simulated_radio_prints_it_and_what_it_hears() {
+    let sim = faro_sim::Sim::start(
+        faro_sim::Scenario::builtin("default").unwrap(),
+        faro_sim::SimOptions {
+            speed: 20.0,
+            ..Default::default()
+        },
+    );
+    let station = sim.scenario().stations()[0];
+    let addr = sim
+        .serve_tcp(
+            station,
+            "127.0.0.1:0".parse().unwrap(),
+            faro_sim::Faults::default(),
+        )
+        .await
+        .unwrap();
+    let out = farod_async(vec![
+        "probe".into(),
+        format!("tcp:{addr}"),
+        "--listen".into(),
+        "8".into(),
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout {stdout}\nstderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("node      !5a5a0001  Grupo Beta Sásabe (SAS)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("preset LONG_FAST"), "{stdout}");
+    assert!(stdout.contains("channels  0:Faro"), "{stdout}");
+    // At 20x the timeline's first minutes pass in a few seconds: patrol positions at least.
+    assert!(stdout.contains("POSITION_APP"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("heard ")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_configuration_exits_78_naming_the_field() {
+    let dir = std::env::temp_dir().join(format!("farod-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("faro.toml");
+    std::fs::write(&file, "[station]\ncode = \"SAS\"\nname = \"x\"\n[[radio]]\nname = \"main\"\nuri = \"usb:/dev/x\"\n").unwrap();
+    let out = farod(&["check-config", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(one_line(&out).contains("radio[0].uri"));
+    let out = farod(&["run", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(78));
+    std::fs::write(&file, "[station]\ncode = \"SAS\"\nname = \"x\"\n").unwrap();
+    let out = farod(&["check-config", "--config", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    let _ = std::fs::remove_dir_all(dir);
+}
