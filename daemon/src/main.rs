@@ -89,10 +89,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon logs its life; the interactive commands print their own output on stdout and
     // only warnings on stderr (FARO_LOG overrides both).
-    init_logging(if matches!(cli.command, Command::Run { .. }) {
-        "info"
-    } else {
-        "warn"
+    init_logging(match cli.command {
+        Command::Run { .. } => "info",
+        Command::Demo { .. } => "warn",
+        // A failed probe is one line on stderr, not a log record and then the line.
+        Command::Probe { .. } | Command::CheckConfig { .. } => "error",
     });
     let rt = match runtime() {
         Ok(rt) => rt,

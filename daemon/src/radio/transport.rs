@@ -191,13 +191,17 @@ fn open_serial(path: &std::path::Path) -> Result<BoxIo, OpenError> {
     // Not the meshtastic crate's helper: it fails on PTYs (ENOTTY on DTR) and toggles control
     // lines on every open. SerialStream::open sets raw mode and takes the port exclusively.
     let mut port = tokio_serial::SerialStream::open(&builder).map_err(|e| {
+        // serialport reports EBUSY (TIOCEXCL held by another process) and a held flock as
+        // NoDevice; the path exists (checked above), so that means busy.
         let why = match e.kind {
-            tokio_serial::ErrorKind::NoDevice => "no such device".to_string(),
+            tokio_serial::ErrorKind::NoDevice => {
+                format!("port busy, another program has it open ({})", e.description)
+            }
             tokio_serial::ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => {
                 "permission denied (is farod in the dialout group?)".to_string()
             }
-            _ if e.description.contains("busy") || e.description.contains("Resource busy") => {
-                "port busy (another program has it open)".to_string()
+            tokio_serial::ErrorKind::Io(std::io::ErrorKind::NotFound) => {
+                "no such device (radio unplugged?)".to_string()
             }
             _ => e.description.clone(),
         };

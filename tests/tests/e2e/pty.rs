@@ -78,3 +78,33 @@ async fn serial_link_over_a_pty_survives_unplug_and_return() {
     assert_eq!((from, body.as_str()), (P1, "de vuelta"));
     let _ = std::fs::remove_dir_all(link_path.parent().unwrap());
 }
+
+#[tokio::test]
+async fn a_port_held_by_another_program_is_reported_busy() {
+    init_logging();
+    let sim = quiet_sim();
+    let link_path = by_id_link("busy");
+    let _ = std::fs::remove_file(&link_path);
+    sim.serve_pty(SAS, Some(link_path.clone()), Faults::default())
+        .unwrap();
+    let (_link, mut rx) = link_over(
+        Transport::Serial(link_path.clone()),
+        test_link_config("usb"),
+    );
+    wait_up(&mut rx, WAIT).await;
+    // farod opens serial ports exclusively (TIOCEXCL): a second opener is refused.
+    let err = Transport::Serial(link_path.clone())
+        .open()
+        .await
+        .err()
+        .expect("the port is taken");
+    let line = err.to_string();
+    assert!(
+        line.starts_with(&format!(
+            "cannot open serial port {}: port busy",
+            link_path.display()
+        )),
+        "{line}"
+    );
+    let _ = std::fs::remove_dir_all(link_path.parent().unwrap());
+}
