@@ -8,9 +8,14 @@
 //! - [`app`]: the supervisor (`farod run`) and the live demo (`farod demo`).
 //! - [`probe`]: `farod probe`, the operator's radio diagnostic.
 //! - [`describe`]: human and JSON descriptions of radios and packets.
+//! - [`ingest`]: pure classification of one received packet into a signal (distress,
+//!   position, patrol command, node info, activity).
+//! - [`catalog`]: the replies people read on their phones, in each station language.
 
 pub mod app;
+pub mod catalog;
 pub mod config;
 pub mod describe;
+pub mod ingest;
 pub mod probe;
 pub mod radio;
