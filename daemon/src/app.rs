@@ -1,26 +1,18 @@
-//! The supervisor: starts one link per radio, consumes their events, and stops cleanly on
-//! SIGTERM or SIGINT. Also the demo, which runs the same links against the built-in simulated
-//! mesh and prints what it hears as it happens.
-//!
-//! What the daemon does with what it hears (incidents, replies, tracking) arrives with the
-//! incident queue; for now every packet is counted and logged without its content (text may
-//! carry personal data, which never goes into logs).
+//! The command-level entry points: `farod run` (the [`Station`] until SIGTERM or SIGINT) and
+//! `farod demo` (the same station against the built-in simulated mesh, with a scripted desk
+//! operator and patrols, printed as an operator would follow it).
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
-use faro_proto::mesh::{self, NodeId};
-use tokio::sync::mpsc;
+use faro_proto::mesh;
 
 use crate::config::Config;
 use crate::describe;
-use crate::radio::{
-    self, LinkConfig, LinkHandle, LinkState, RadioEvent, RadioEventKind, Transport,
-};
-
-/// Events from all radios waiting for the supervisor.
-pub const EVENT_QUEUE: usize = 1024;
+use crate::radio::{LinkConfig, LinkHandle, LinkState, RadioEventKind, Transport};
+use crate::station::{Station, StationConfig};
+use crate::store::{OperatorRequest, StoreConfig, TeamConfig};
 /// How long stopping may take before the process exits anyway.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -64,60 +56,47 @@ pub async fn stop_links(links: Vec<LinkHandle>) {
     }
 }
 
+/// The station settings from the validated configuration.
+pub fn station_config(config: &Config) -> StationConfig {
+    let mut store = StoreConfig::new(&config.station_code);
+    store.teams = config.teams.clone();
+    store.towers = config.towers.clone();
+    store.repeat_window = config.repeat_window;
+    store.channel = config.radios.first().map_or(0, |r| r.channel);
+    StationConfig {
+        store,
+        keywords: config.keywords.clone(),
+        db_path: config.data_dir.join("faro.db"),
+    }
+}
+
 /// `farod run`: the daemon.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     if config.radios.is_empty() {
         tracing::warn!("no radio configured: nothing to listen to (add [[radio]] or --radio)");
     }
-    tracing::info!(
-        station = %config.station_code,
-        radios = config.radios.len(),
-        data_dir = %config.data_dir.display(),
-        "farod starting"
-    );
-    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-    let mut links = Vec::new();
+    let mut radios = Vec::new();
     for r in &config.radios {
         let transport = Transport::from_uri(&r.uri)
             .map_err(|e| anyhow::anyhow!("radio {}: {e}", r.link.name))?;
-        links.push(radio::spawn(transport, r.link.clone(), tx.clone()));
+        radios.push((r.link.clone(), transport));
     }
-    drop(tx);
-    let mut heard: u64 = 0;
-    loop {
-        tokio::select! {
-            _ = shutdown_signal() => break,
-            ev = rx.recv() => match ev {
-                Some(ev) => { heard += 1; log_event(&ev); }
-                None => break,
-            },
-        }
-    }
-    tracing::info!(events = heard, "farod stopping");
-    stop_links(links).await;
+    let scfg = station_config(&config);
+    let db = scfg.db_path.clone();
+    let station = Station::start(scfg, radios)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    tracing::info!(
+        station = %config.station_code,
+        radios = config.radios.len(),
+        teams = config.teams.len(),
+        database = %db.display(),
+        "farod ready"
+    );
+    shutdown_signal().await;
+    tracing::info!("farod stopping");
+    station.stop().await;
     Ok(())
-}
-
-fn log_event(ev: &RadioEvent) {
-    match &ev.kind {
-        RadioEventKind::Packet(p) => tracing::debug!(
-            radio = %ev.radio,
-            from = %NodeId(p.from),
-            to = %NodeId(p.to),
-            port = %mesh::data(p).map_or_else(|| "ENCRYPTED".into(), |d| mesh::port_name(d.portnum)),
-            bytes = mesh::data(p).map_or(0, |d| d.payload.len()),
-            hops = ?mesh::hops_travelled(p),
-            "heard"
-        ),
-        RadioEventKind::Delivery { id, to, outcome } => {
-            tracing::info!(radio = %ev.radio, id = format!("{id:#010x}"), to = %NodeId(*to), %outcome, "delivery")
-        }
-        RadioEventKind::GaveUp { reason } => {
-            tracing::error!(radio = %ev.radio, %reason, "radio link gave up")
-        }
-        // Up, Down and Rebooted are logged by the link itself.
-        _ => {}
-    }
 }
 
 /// Options of `farod demo`.
@@ -129,7 +108,60 @@ pub struct DemoOptions {
     pub duration: Option<Duration>,
 }
 
-/// `farod demo`: the daemon's radio side against the built-in simulated mesh, printing live.
+/// Station settings for a simulated scenario (the demo, tests): its patrols become teams
+/// (named by their short names), its towers registered towers, its station's short name the
+/// station code.
+pub fn scenario_station_config(
+    scenario: &faro_sim::Scenario,
+    db_path: std::path::PathBuf,
+) -> StationConfig {
+    let station = scenario
+        .stations()
+        .first()
+        .and_then(|s| scenario.node(*s))
+        .map_or("SAS".to_string(), |n| n.short_name.clone());
+    let mut store = StoreConfig::new(&station);
+    for n in &scenario.nodes {
+        match n.role {
+            faro_sim::Role::Patrol => store.teams.push(TeamConfig {
+                name: n.short_name.clone(),
+                nodes: vec![n.id],
+                interval: Duration::from_secs(120),
+            }),
+            faro_sim::Role::Tower => {
+                store.towers.insert(
+                    n.id,
+                    crate::ingest::Tower {
+                        name: n.long_name.clone(),
+                        lat: n.lat,
+                        lon: n.lon,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    StationConfig {
+        store,
+        keywords: crate::ingest::Keywords::defaults(),
+        db_path,
+    }
+}
+
+/// What the scripted desk and patrols still have to do.
+struct Script {
+    at: Duration,
+    step: Step,
+}
+
+enum Step {
+    Desk(OperatorRequest),
+    Patrol(u32, String),
+}
+
+/// `farod demo`: the whole station against the built-in simulated mesh, printed live: what the
+/// radio hears, incidents opening, replies going out and being acknowledged, a desk operator
+/// assigning the nearest patrol, and the patrol driving the incident to closed by text.
 pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
     let scenario = faro_sim::Scenario::builtin("default")?;
     let names: HashMap<u32, String> = scenario
@@ -137,21 +169,18 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
         .iter()
         .map(|n| (n.id, n.long_name.clone()))
         .collect();
-    let station = scenario
-        .stations()
-        .first()
-        .and_then(|s| scenario.node(*s))
-        .map(|n| n.long_name.clone());
-    // Play the whole timeline, and a little more for the last packets to cross the mesh.
-    let sim_secs = scenario.timeline.last().map_or(0.0, |t| t.at.as_secs_f64()) + 30.0;
+    let sim_secs = scenario.timeline.last().map_or(0.0, |t| t.at.as_secs_f64()) + 240.0;
     let duration = opts
         .duration
         .unwrap_or_else(|| Duration::from_secs_f64(sim_secs / opts.speed));
+    let dir = std::env::temp_dir().join(format!("faro-demo-{}", std::process::id()));
+    let cfg = scenario_station_config(&scenario, dir.join("faro.db"));
+    let teams = cfg.store.teams.clone();
     writeln!(
         out,
-        "Faro demo: {} simulated nodes around {}, at {}x speed, for {} s (Ctrl-C stops)",
+        "Faro demo: station {} and {} simulated nodes around Sásabe, Sonora, at {}x speed, for {} s (Ctrl-C stops)",
+        cfg.store.station,
         names.len(),
-        station.unwrap_or_else(|| scenario.name.clone()),
         opts.speed,
         duration.as_secs()
     )?;
@@ -162,71 +191,151 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
             ..Default::default()
         },
     );
-    let transport = Transport::sim(sim, None)?;
-    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-    let link = radio::spawn(transport, LinkConfig::new("demo"), tx);
+    let station = Station::start(
+        cfg,
+        vec![(LinkConfig::new("sas"), Transport::sim(sim.clone(), None)?)],
+    )
+    .await?;
+    let mut events = station.store.subscribe();
+    let mut heard = station.radio_events();
     let start = tokio::time::Instant::now();
     let until = start + duration;
+    let sim_now = |t: tokio::time::Instant| t.duration_since(start).mul_f64(opts.speed);
+    let stamp = |d: Duration| format!("[{:02}:{:02}]", d.as_secs() / 60, d.as_secs() % 60);
+    let mut script: Vec<Script> = Vec::new();
+    let mut scripted = 0;
     let mut packets = 0u64;
-    let mut by_port: HashMap<String, u64> = HashMap::new();
     loop {
-        let ev = tokio::select! {
-            _ = tokio::time::sleep_until(until) => break,
-            _ = shutdown_signal() => break,
-            ev = rx.recv() => match ev { Some(ev) => ev, None => break },
-        };
-        let t = start.elapsed().as_secs_f64() * opts.speed;
-        let stamp = format!("[sim {:02}:{:02}]", (t / 60.0) as u64, (t % 60.0) as u64);
-        match ev.kind {
-            RadioEventKind::Up(info) => {
-                writeln!(out, "{stamp} radio up")?;
-                for line in describe::radio_lines("sim:default", &info) {
-                    writeln!(out, "    {line}")?;
+        let next_step = script.iter().map(|s| s.at).min();
+        let wake = next_step.map_or(until, |at| (start + at.div_f64(opts.speed)).min(until));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {
+                if tokio::time::Instant::now() >= until { break; }
+                let now = sim_now(tokio::time::Instant::now());
+                let (due, rest): (Vec<Script>, Vec<Script>) = script.into_iter().partition(|s| s.at <= now);
+                script = rest;
+                for s in due {
+                    match s.step {
+                        Step::Desk(req) => {
+                            if let Err(e) = station.store.operator("demo-desk", req, station.clock.now_ms()).await {
+                                writeln!(out, "{} desk: refused: {e}", stamp(now))?;
+                            }
+                            station.wake_outbox();
+                        }
+                        Step::Patrol(node, text) => {
+                            writeln!(out, "{} {} types {text:?}", stamp(now), names.get(&node).map_or("patrol", String::as_str))?;
+                            sim.act(faro_sim::Action::Text { from: node, to: station_node(&station), channel: 0, text, want_ack: true }).await;
+                        }
+                    }
                 }
             }
-            RadioEventKind::Packet(p) => {
-                packets += 1;
-                *by_port
-                    .entry(
-                        mesh::data(&p)
-                            .map_or_else(|| "ENCRYPTED".into(), |d| mesh::port_name(d.portnum)),
-                    )
-                    .or_default() += 1;
-                writeln!(
-                    out,
-                    "{stamp} {}",
-                    describe::packet_line(&p, |n| names.get(&n).cloned())
-                )?;
+            _ = shutdown_signal() => break,
+            ev = events.recv() => {
+                let Ok(ev) = ev else { continue };
+                let now = sim_now(tokio::time::Instant::now());
+                let id = ev.incident.clone().unwrap_or_default();
+                writeln!(out, "{} {:<7} {} ({})", stamp(now), id, ev.what, ev.who)?;
+                // The scripted desk takes the first incidents: acknowledge, assign the nearest
+                // free patrol; that patrol then reports by text as it would in the field.
+                if ev.what.starts_with("opened") && scripted < 2 && !id.is_empty() {
+                    if let Some((team, node)) = nearest_free_team(&station, &teams, &id).await {
+                        scripted += 1;
+                        let s = |secs: u64, step: Step| Script { at: now + Duration::from_secs(secs), step };
+                        script.push(s(10, Step::Desk(OperatorRequest::Ack(id.clone()))));
+                        script.push(s(20, Step::Desk(OperatorRequest::Assign(id.clone(), team))));
+                        script.push(s(60, Step::Patrol(node, format!("RUTA {id}"))));
+                        script.push(s(150, Step::Patrol(node, format!("LLEGUE {id}"))));
+                        script.push(s(220, Step::Patrol(node, format!("CERRAR {id} rescatado"))));
+                    }
+                }
             }
-            RadioEventKind::Down { reason } => writeln!(out, "{stamp} radio down: {reason}")?,
-            RadioEventKind::Rebooted => writeln!(out, "{stamp} radio rebooted; handshaking again")?,
-            RadioEventKind::Delivery { id, to, outcome } => writeln!(
-                out,
-                "{stamp} delivery of {id:#010x} to {}: {outcome}",
-                NodeId(to)
-            )?,
-            RadioEventKind::GaveUp { reason } => anyhow::bail!("radio gave up: {reason}"),
-            RadioEventKind::Node(_) => {}
+            ev = heard.recv() => {
+                let Ok(ev) = ev else { continue };
+                let now = sim_now(tokio::time::Instant::now());
+                match ev.kind {
+                    RadioEventKind::Up(info) => writeln!(out, "{} radio {} up: {} ({} nodes known)", stamp(now), ev.radio, info.long_name(), info.nodes_known)?,
+                    RadioEventKind::Packet(p) => {
+                        packets += 1;
+                        let text_like = matches!(describe::content(&p), describe::Content::Text(_) | describe::Content::Waypoint { .. });
+                        if text_like {
+                            writeln!(out, "{}   heard {}", stamp(now), describe::packet_line(&p, |n| names.get(&n).cloned()))?;
+                        }
+                    }
+                    RadioEventKind::Down { reason } => writeln!(out, "{} radio {} down: {reason}", stamp(now), ev.radio)?,
+                    _ => {}
+                }
+            }
         }
         out.flush()?;
     }
-    let st = link.status();
-    let mut ports: Vec<_> = by_port.into_iter().collect();
-    ports.sort();
-    writeln!(
-        out,
-        "heard {packets} packets: {}",
-        ports
-            .iter()
-            .map(|(p, n)| format!("{p} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )?;
-    writeln!(
-        out,
-        "link: {} connection(s), {} frames, {} log bytes, {} malformed, {} false headers skipped",
-        st.connects, st.frames, st.log_bytes, st.malformed, st.oversize_headers
-    )?;
-    stop_links(vec![link]).await;
+    let counts = crate::store::query::Reader::open(station.store.path()).and_then(|r| {
+        let list = r.incidents(crate::store::query::Filter::All, 100)?;
+        Ok((r.counts()?, list))
+    });
+    if let Ok((c, list)) = counts {
+        writeln!(
+            out,
+            "\nincident queue after the demo ({packets} packets heard):"
+        )?;
+        for i in list {
+            writeln!(
+                out,
+                "  {:<7} P{} {:<12} {:<9} {:<9} heard {:>2}x  {}",
+                i.id,
+                i.priority,
+                i.state,
+                i.kind,
+                i.team.unwrap_or_else(|| "-".into()),
+                i.heard_count,
+                i.reporter_name.or(i.reporter).unwrap_or_default()
+            )?;
+        }
+        writeln!(
+            out,
+            "open: {} ; outbox pending {}, awaiting ack {}, failed {}",
+            c.open_incidents, c.outbox_pending, c.outbox_awaiting_ack, c.outbox_failed
+        )?;
+    }
+    station.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+fn station_node(station: &Station) -> u32 {
+    station
+        .links
+        .first()
+        .and_then(|l| l.status().node)
+        .unwrap_or(mesh::BROADCAST)
+}
+
+async fn nearest_free_team(
+    station: &Station,
+    teams: &[TeamConfig],
+    id: &str,
+) -> Option<(String, u32)> {
+    let path = station.store.path().to_path_buf();
+    let teams = teams.to_vec();
+    let id = id.to_string();
+    tokio::task::spawn_blocking(move || {
+        let r = crate::store::query::Reader::open(&path).ok()?;
+        let inc = r.incident(&id).ok()??;
+        let t = match (inc.lat, inc.lon) {
+            (Some(la), Some(lo)) => r.nearest_available_team(&teams, la, lo).ok().flatten(),
+            _ => None,
+        };
+        let name = t
+            .map(|t| t.name)
+            .or_else(|| teams.first().map(|t| t.name.clone()))?;
+        let node = teams
+            .iter()
+            .find(|t| t.name == name)?
+            .nodes
+            .first()
+            .copied()?;
+        Some((name, node))
+    })
+    .await
+    .ok()
+    .flatten()
 }

@@ -31,6 +31,58 @@ pub struct RawConfig {
     /// `[paths]`.
     #[serde(default)]
     pub paths: RawPaths,
+    /// `[[team]]` patrols.
+    #[serde(default)]
+    pub team: Vec<RawTeam>,
+    /// `[[tower]]` orientation towers with a panic button.
+    #[serde(default)]
+    pub tower: Vec<RawTower>,
+    /// `[intake]`.
+    #[serde(default)]
+    pub intake: RawIntake,
+}
+
+/// `[[team]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeam {
+    /// Name patrols and operators use (`P1`).
+    pub name: String,
+    /// Its nodes (`!a1b2c3d4`).
+    pub nodes: Vec<String>,
+    /// Expected seconds between positions (stale at 2x, lost at 6x).
+    #[serde(default = "default_team_interval")]
+    pub interval_secs: u64,
+}
+
+fn default_team_interval() -> u64 {
+    120
+}
+
+/// `[[tower]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTower {
+    /// Name shown to operators.
+    pub name: String,
+    /// Its node.
+    pub node: String,
+    /// Latitude of the tower, degrees.
+    pub lat: f64,
+    /// Longitude of the tower, degrees.
+    pub lon: f64,
+}
+
+/// `[intake]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntake {
+    /// Repeated distress from one node within this many seconds updates its open incident.
+    pub repeat_window_secs: Option<u64>,
+    /// Distress keywords per language (`es = ["SOS", "AUXILIO"]`); replaces the defaults of
+    /// the languages given.
+    #[serde(default)]
+    pub keywords: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[station]`.
@@ -125,6 +177,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Control socket path.
     pub socket: PathBuf,
+    /// Patrol teams.
+    pub teams: Vec<crate::store::TeamConfig>,
+    /// Towers by node.
+    pub towers: std::collections::HashMap<u32, crate::ingest::Tower>,
+    /// Distress keywords.
+    pub keywords: crate::ingest::Keywords,
+    /// Repeat window.
+    pub repeat_window: Duration,
 }
 
 /// A configuration error: one line naming the field.
@@ -141,6 +201,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--socket`.
     pub socket: Option<PathBuf>,
+    /// `--station CODE`.
+    pub station: Option<String>,
 }
 
 impl Config {
@@ -171,7 +233,12 @@ pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
 }
 
 fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
-    let code = raw.station.code.trim().to_string();
+    let code = ov
+        .station
+        .clone()
+        .unwrap_or(raw.station.code)
+        .trim()
+        .to_string();
     if !(2..=5).contains(&code.len()) || !code.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(ConfigError(format!(
             "station.code {code:?}: use 2 to 5 capital letters (e.g. SAS)"
@@ -262,13 +329,132 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
             std::env::var_os("RUNTIME_DIRECTORY").map(|d| PathBuf::from(d).join("faro.sock"))
         })
         .unwrap_or_else(|| PathBuf::from("/run/faro/faro.sock"));
+    let teams = validate_teams(&raw.team)?;
+    let towers = validate_towers(&raw.tower)?;
+    let keywords = validate_keywords(&raw.intake)?;
+    let repeat_window = match raw.intake.repeat_window_secs {
+        None => crate::incident::DEFAULT_REPEAT_WINDOW,
+        Some(s) if (60..=24 * 3600).contains(&s) => Duration::from_secs(s),
+        Some(s) => {
+            return Err(ConfigError(format!(
+                "intake.repeat_window_secs = {s}: must be 60..=86400"
+            )))
+        }
+    };
     Ok(Config {
         station_code: code,
         station_name: raw.station.name,
         radios,
         data_dir,
         socket,
+        teams,
+        towers,
+        keywords,
+        repeat_window,
     })
+}
+
+fn node_id(field: &str, s: &str) -> Result<u32, ConfigError> {
+    match s.parse::<faro_proto::mesh::NodeId>() {
+        Ok(n) if n.0 != faro_proto::mesh::BROADCAST => Ok(n.0),
+        Ok(_) => Err(ConfigError(format!(
+            "{field}: the broadcast address is not a node"
+        ))),
+        Err(e) => Err(ConfigError(format!("{field}: {e}"))),
+    }
+}
+
+fn validate_teams(raw: &[RawTeam]) -> Result<Vec<crate::store::TeamConfig>, ConfigError> {
+    let mut teams: Vec<crate::store::TeamConfig> = Vec::new();
+    for (i, t) in raw.iter().enumerate() {
+        let field = format!("team[{i}]");
+        let name = t.name.trim();
+        if name.is_empty()
+            || name.len() > 16
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ConfigError(format!(
+                "{field}.name {name:?}: 1 to 16 letters, digits, - or _ (patrols type it)"
+            )));
+        }
+        if teams.iter().any(|o| o.name.eq_ignore_ascii_case(name)) {
+            return Err(ConfigError(format!("{field}.name {name:?}: used twice")));
+        }
+        if t.nodes.is_empty() {
+            return Err(ConfigError(format!(
+                "{field}.nodes: a team needs at least one node"
+            )));
+        }
+        let mut nodes = Vec::new();
+        for (j, n) in t.nodes.iter().enumerate() {
+            let n = node_id(&format!("{field}.nodes[{j}]"), n)?;
+            if teams.iter().any(|o| o.nodes.contains(&n)) {
+                return Err(ConfigError(format!(
+                    "{field}.nodes[{j}]: node {} is already in another team",
+                    faro_proto::mesh::NodeId(n)
+                )));
+            }
+            nodes.push(n);
+        }
+        if !(10..=86_400).contains(&t.interval_secs) {
+            return Err(ConfigError(format!(
+                "{field}.interval_secs = {}: must be 10..=86400",
+                t.interval_secs
+            )));
+        }
+        teams.push(crate::store::TeamConfig {
+            name: name.to_string(),
+            nodes,
+            interval: Duration::from_secs(t.interval_secs),
+        });
+    }
+    Ok(teams)
+}
+
+fn validate_towers(
+    raw: &[RawTower],
+) -> Result<std::collections::HashMap<u32, crate::ingest::Tower>, ConfigError> {
+    let mut towers = std::collections::HashMap::new();
+    for (i, t) in raw.iter().enumerate() {
+        let field = format!("tower[{i}]");
+        let node = node_id(&format!("{field}.node"), &t.node)?;
+        if !faro_proto::mesh::valid_coordinates(t.lat, t.lon) {
+            return Err(ConfigError(format!(
+                "{field}: {},{} is not a valid position",
+                t.lat, t.lon
+            )));
+        }
+        let tower = crate::ingest::Tower {
+            name: t.name.clone(),
+            lat: t.lat,
+            lon: t.lon,
+        };
+        if towers.insert(node, tower).is_some() {
+            return Err(ConfigError(format!(
+                "{field}.node: {} is listed twice",
+                t.node
+            )));
+        }
+    }
+    Ok(towers)
+}
+
+fn validate_keywords(raw: &RawIntake) -> Result<crate::ingest::Keywords, ConfigError> {
+    if raw.keywords.is_empty() {
+        return Ok(crate::ingest::Keywords::defaults());
+    }
+    let mut lists = Vec::new();
+    for (lang, words) in &raw.keywords {
+        let l: crate::ingest::Lang = lang.parse().map_err(|_| {
+            ConfigError(format!(
+                "intake.keywords.{lang}: unknown language (es, en, fr, ht, pt)"
+            ))
+        })?;
+        lists.push((l, words.clone()));
+    }
+    crate::ingest::Keywords::new(lists).map_err(|e| ConfigError(format!("intake.keywords: {e}")))
 }
 
 #[cfg(test)]

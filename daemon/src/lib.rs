@@ -5,17 +5,29 @@
 //!   machine (handshake, heartbeat, liveness, ACK matching); `link` is the I/O task around it
 //!   (wake-up, framing, reconnect with backoff); `transport` opens `serial:`, `tcp:` and `sim:`.
 //! - [`config`]: the TOML configuration and command-line overrides, validated (exit 78).
-//! - [`app`]: the supervisor (`farod run`) and the live demo (`farod demo`).
+//! - [`app`]: `farod run` and the live demo (`farod demo`).
 //! - [`probe`]: `farod probe`, the operator's radio diagnostic.
 //! - [`describe`]: human and JSON descriptions of radios and packets.
 //! - [`ingest`]: pure classification of one received packet into a signal (distress,
 //!   position, patrol command, node info, activity).
 //! - [`catalog`]: the replies people read on their phones, in each station language.
+//! - [`incident`]: the incident rules as a pure state machine: states, priority, triage.
+//! - [`store`]: the SQLite database; one writer thread (group commit), read-only queries.
+//! - [`outbox`]: the paced sender: durable rows out through the radios within firmware limits.
+//! - [`station`]: everything `farod run` starts, wired together (supervisor, outbox, timers).
+//! - [`api`]: the control socket (HTTP/JSON on a Unix socket) that `faroctl` talks to.
+//! - [`clock`]: wall-clock milliseconds that follow tokio's (pausable) time.
 
+pub mod api;
 pub mod app;
 pub mod catalog;
+pub mod clock;
 pub mod config;
 pub mod describe;
+pub mod incident;
 pub mod ingest;
+pub mod outbox;
 pub mod probe;
 pub mod radio;
+pub mod station;
+pub mod store;

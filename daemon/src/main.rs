@@ -32,6 +32,9 @@ enum Command {
         /// Control socket path.
         #[arg(long)]
         socket: Option<PathBuf>,
+        /// Station code for incident ids (overrides station.code).
+        #[arg(long, value_name = "CODE")]
+        station: Option<String>,
     },
     /// Connect to one radio, print what it is, then the packets it hears.
     Probe {
@@ -91,7 +94,8 @@ fn main() -> ExitCode {
     // only warnings on stderr (FARO_LOG overrides both).
     init_logging(match cli.command {
         Command::Run { .. } => "info",
-        Command::Demo { .. } => "warn",
+        // The demo prints what an operator sees; log records would only interleave with it.
+        Command::Demo { .. } => "error",
         // A failed probe is one line on stderr, not a log record and then the line.
         Command::Probe { .. } | Command::CheckConfig { .. } => "error",
     });
@@ -108,11 +112,13 @@ fn main() -> ExitCode {
             radios,
             data_dir,
             socket,
+            station,
         } => {
             let ov = Overrides {
                 radios,
                 data_dir,
                 socket,
+                station,
             };
             let cfg = match Config::load(config.as_deref(), &ov) {
                 Ok(c) => c,

@@ -6,6 +6,7 @@
 
 mod e2e {
     mod duplex;
+    mod incidents;
     mod pty;
     mod tcp;
 }

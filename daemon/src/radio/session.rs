@@ -534,6 +534,12 @@ impl Session {
                 self.next_heartbeat = now;
                 let mut out = vec![Action::Up(Box::new(self.info.clone()))];
                 out.push(self.heartbeat(now));
+                // The node database from the burst, for whoever keeps names and positions.
+                out.extend(
+                    self.nodes
+                        .values()
+                        .map(|n| Action::Node(Box::new(n.clone()))),
+                );
                 return out;
             }
             // An older request's completion, packets before we are live, and the rest of the
@@ -813,6 +819,10 @@ mod tests {
                 })
             ),
             "heartbeat at once"
+        );
+        assert!(
+            matches!(&actions[2..], [Action::Node(n)] if n.num == PATROL),
+            "then the node database"
         );
     }
 

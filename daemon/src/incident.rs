@@ -1,0 +1,790 @@
+//! Incident rules, as a pure state machine: states and the transitions between them, priority
+//! (explainable), triage of a distress text, and what to do with a repeated distress signal.
+//! No I/O: the store calls these inside its transaction and records what they decide.
+//!
+//! States: `new -> acknowledged -> assigned -> en_route -> on_scene -> closed(outcome)`, with
+//! shortcuts a field team really takes (a patrol may head out before the desk assigns it;
+//! anything open may be closed) and `reopen` from closed. Every refusal says why in one line.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use faro_proto::text::{IncidentId, Outcome};
+
+/// How long a repeated distress from the same node updates its open incident instead of
+/// opening another (default; configurable).
+pub const DEFAULT_REPEAT_WINDOW: Duration = Duration::from_secs(30 * 60);
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    /// Just opened; nobody has looked at it.
+    New,
+    /// An operator or patrol has seen it.
+    Acknowledged,
+    /// A patrol is assigned.
+    Assigned,
+    /// The patrol is on its way.
+    EnRoute,
+    /// The patrol is there.
+    OnScene,
+    /// Finished, with an outcome.
+    Closed,
+}
+
+impl State {
+    /// Every state, in order.
+    pub const ALL: [State; 6] = [
+        State::New,
+        State::Acknowledged,
+        State::Assigned,
+        State::EnRoute,
+        State::OnScene,
+        State::Closed,
+    ];
+
+    /// The name used in the database, the API and on air.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::Acknowledged => "acknowledged",
+            State::Assigned => "assigned",
+            State::EnRoute => "en_route",
+            State::OnScene => "on_scene",
+            State::Closed => "closed",
+        }
+    }
+
+    /// True until closed.
+    pub fn is_open(self) -> bool {
+        self != State::Closed
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for State {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        State::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown state {s:?}: use one of new, acknowledged, assigned, en_route, on_scene, closed"))
+    }
+}
+
+/// What kind of emergency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Illness or injury.
+    Medical,
+    /// In water.
+    Drowning,
+    /// Heat stroke, dehydration.
+    Heat,
+    /// Assault, robbery, threats.
+    Violence,
+    /// Lost, asking for a location.
+    Lost,
+    /// Unknown distress (a panic button, a bare SOS).
+    Distress,
+    /// Orientation or information, no emergency.
+    Info,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 7] = [
+        Kind::Medical,
+        Kind::Drowning,
+        Kind::Heat,
+        Kind::Violence,
+        Kind::Lost,
+        Kind::Distress,
+        Kind::Info,
+    ];
+
+    /// Name in the database and API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Medical => "medical",
+            Kind::Drowning => "drowning",
+            Kind::Heat => "heat",
+            Kind::Violence => "violence",
+            Kind::Lost => "lost",
+            Kind::Distress => "distress",
+            Kind::Info => "info",
+        }
+    }
+
+    fn base_priority(self) -> u8 {
+        match self {
+            Kind::Medical | Kind::Drowning | Kind::Heat | Kind::Violence => 1,
+            Kind::Distress | Kind::Lost => 2,
+            Kind::Info => 4,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!("unknown kind {s:?}: use one of medical, drowning, heat, violence, lost, distress, info")
+        })
+    }
+}
+
+/// Vulnerability flags: any of them puts the incident first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flag {
+    /// A child travelling alone.
+    UnaccompaniedMinor,
+    /// Children in the group.
+    Children,
+    /// Someone with a disability.
+    Disability,
+    /// A pregnant woman.
+    Pregnant,
+    /// Someone injured.
+    Injured,
+}
+
+impl Flag {
+    /// Every flag.
+    pub const ALL: [Flag; 5] = [
+        Flag::UnaccompaniedMinor,
+        Flag::Children,
+        Flag::Disability,
+        Flag::Pregnant,
+        Flag::Injured,
+    ];
+
+    /// Name in the database and API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flag::UnaccompaniedMinor => "unaccompanied_minor",
+            Flag::Children => "children",
+            Flag::Disability => "disability",
+            Flag::Pregnant => "pregnant",
+            Flag::Injured => "injured",
+        }
+    }
+}
+
+impl FromStr for Flag {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Flag::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
+            format!("unknown flag {s:?}: use unaccompanied_minor, children, disability, pregnant, injured")
+        })
+    }
+}
+
+/// What is known about the people and the emergency.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Triage {
+    /// The kind (None: not said; treated as unknown distress).
+    pub kind: Option<Kind>,
+    /// How many people, if said.
+    pub people: Option<u32>,
+    /// Vulnerability flags, sorted, no repeats.
+    pub flags: Vec<Flag>,
+}
+
+/// Priority 1 (first) to 4, with the reasons, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Priority {
+    /// 1..=4.
+    pub level: u8,
+    /// Why, one short phrase per rule that applied (`why P1`).
+    pub why: Vec<String>,
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "P{}", self.level)
+    }
+}
+
+/// Priority from kind, people and flags: kind sets the base (medical, drowning, heat, violence
+/// P1; unknown distress and lost P2; information P4); any vulnerability flag makes it P1; a
+/// group of five or more moves it up one level.
+pub fn priority(t: &Triage) -> Priority {
+    let kind = t.kind.unwrap_or(Kind::Distress);
+    let mut level = kind.base_priority();
+    let mut why = vec![format!("kind {kind}: P{level}")];
+    if !t.flags.is_empty() {
+        level = 1;
+        let names: Vec<&str> = t.flags.iter().map(|f| f.as_str()).collect();
+        why.push(format!("vulnerable ({}): P1", names.join(", ")));
+    }
+    if let Some(n) = t.people.filter(|n| *n >= 5) {
+        if level > 1 {
+            level -= 1;
+            why.push(format!("{n} people: up to P{level}"));
+        } else {
+            why.push(format!("{n} people"));
+        }
+    }
+    Priority { level, why }
+}
+
+/// Reads kind, people and flags from a distress text (Spanish, English, French, Haitian
+/// Creole, Portuguese; accent- and case-insensitive; whole words). Only what it finds is set.
+pub fn triage_text(text: &str) -> Triage {
+    let folded = faro_proto::text::fold(text);
+    let words: Vec<&str> = folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    let has_prefix = |list: &[&str]| words.iter().any(|w| list.iter().any(|p| w.starts_with(p)));
+    let kind = if has_prefix(&["ahog", "drown", "noy"]) || has(&["rio", "river", "corriente"]) {
+        Some(Kind::Drowning)
+    } else if has_prefix(&[
+        "herid", "injur", "bless", "fractur", "sangr", "bleed", "infart", "enferm", "sick", "malad",
+    ]) {
+        Some(Kind::Medical)
+    } else if has_prefix(&["deshidrat", "dehydrat", "insolac", "calor", "heat", "chal"])
+        || has(&["agua", "water", "dlo"])
+    {
+        Some(Kind::Heat)
+    } else if has_prefix(&[
+        "asalt", "robo", "rob", "attack", "agres", "violen", "secuestr", "kidnap", "arma", "armed",
+    ]) {
+        Some(Kind::Violence)
+    } else if has_prefix(&["perdid", "perdido", "lost", "perdu", "pedi", "desorient"]) {
+        Some(Kind::Lost)
+    } else {
+        None
+    };
+    let mut flags = Vec::new();
+    if has_prefix(&["embaraz", "pregnan", "enceinte", "ansent", "gravid"]) {
+        flags.push(Flag::Pregnant);
+    }
+    if has_prefix(&[
+        "nino", "nina", "child", "kid", "bebe", "baby", "enfant", "timoun", "crianc", "menor",
+    ]) {
+        flags.push(Flag::Children);
+    }
+    if has_prefix(&["herid", "injur", "bless", "fractur", "sangr", "bleed"]) {
+        flags.push(Flag::Injured);
+    }
+    if has_prefix(&["discapac", "disab", "silla", "wheelchair", "handicap"]) {
+        flags.push(Flag::Disability);
+    }
+    if (has(&[
+        "solo", "sola", "alone", "seul", "seule", "pou", "sozinho", "sozinha",
+    ]) || has_prefix(&["no_acompa", "noacompa"]))
+        && flags.contains(&Flag::Children)
+    {
+        flags.push(Flag::UnaccompaniedMinor);
+    }
+    flags.sort();
+    flags.dedup();
+    Triage {
+        kind,
+        people: people_count(&words),
+        flags,
+    }
+}
+
+/// "somos 3", "3 personas", "we are 4", "nou se 2 moun", "nous sommes 5", "somos tres".
+fn people_count(words: &[&str]) -> Option<u32> {
+    const NUMBERS: [(&str, u32); 15] = [
+        ("dos", 2),
+        ("two", 2),
+        ("deux", 2),
+        ("tres", 3),
+        ("three", 3),
+        ("trois", 3),
+        ("twa", 3),
+        ("cuatro", 4),
+        ("four", 4),
+        ("quatre", 4),
+        ("kat", 4),
+        ("cinco", 5),
+        ("five", 5),
+        ("cinq", 5),
+        ("senk", 5),
+    ];
+    let num = |w: &str| {
+        w.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .or_else(|| NUMBERS.iter().find(|(k, _)| *k == w).map(|(_, n)| *n))
+    };
+    // "se" is Haitian Creole's "are" ("nou se 2 moun").
+    let before = ["somos", "are", "sommes", "se", "son"];
+    let after = [
+        "personas",
+        "persona",
+        "people",
+        "persons",
+        "personnes",
+        "moun",
+        "pessoas",
+        "migrantes",
+        "adultos",
+    ];
+    for (i, w) in words.iter().enumerate() {
+        if before.contains(w) {
+            if let Some(n) = words.get(i + 1).and_then(|n| num(n)) {
+                return Some(n);
+            }
+        }
+        if let Some(n) = num(w) {
+            if words.get(i + 1).is_some_and(|next| after.contains(next)) {
+                return Some(n);
+            }
+        }
+    }
+    None
+}
+
+/// Who asks for a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// An operator at the desk (name for the audit trail).
+    Operator(String),
+    /// A patrol by text (team name).
+    Patrol(String),
+    /// Farod itself.
+    System,
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Operator(n) => write!(f, "operator:{n}"),
+            Actor::Patrol(t) => write!(f, "patrol:{t}"),
+            Actor::System => f.write_str("system"),
+        }
+    }
+}
+
+/// A change asked of an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// Seen.
+    Acknowledge,
+    /// Give it to a team.
+    Assign(String),
+    /// The team is on its way.
+    EnRoute,
+    /// The team is there.
+    OnScene,
+    /// Finished.
+    Close(Outcome),
+    /// Open it again.
+    Reopen,
+}
+
+impl Transition {
+    /// A short verb for events.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Transition::Acknowledge => "acknowledge",
+            Transition::Assign(_) => "assign",
+            Transition::EnRoute => "en_route",
+            Transition::OnScene => "on_scene",
+            Transition::Close(_) => "close",
+            Transition::Reopen => "reopen",
+        }
+    }
+}
+
+/// The part of an incident the rules look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Current state.
+    pub state: State,
+    /// Assigned team, if any.
+    pub team: Option<String>,
+    /// Outcome once closed.
+    pub outcome: Option<Outcome>,
+}
+
+/// The result of an allowed transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// New status.
+    pub status: Status,
+    /// What happened, for the audit trail ("assigned to P1", "closed: rescued").
+    pub what: String,
+}
+
+/// Applies `t` asked by `who` to `cur`, or says why not.
+pub fn transition(cur: &Status, t: &Transition, who: &Actor) -> Result<Change, String> {
+    use State::*;
+    let st = cur.state;
+    let mut next = cur.clone();
+    if let Actor::Patrol(team) = who {
+        // A patrol may act on what is unassigned or assigned to it, never on another team's.
+        if let Some(other) = cur.team.as_ref().filter(|t| *t != team) {
+            return Err(format!("assigned to {other}"));
+        }
+    }
+    let what = match t {
+        Transition::Acknowledge => match st {
+            New => {
+                next.state = Acknowledged;
+                "acknowledged".to_string()
+            }
+            Closed => return Err("closed".into()),
+            // A patrol's ACK of its assignment is recorded without changing the state.
+            _ if matches!(who, Actor::Patrol(_)) => "acknowledged by the patrol".to_string(),
+            _ => return Err(format!("already {st}")),
+        },
+        Transition::Assign(team) => match st {
+            New | Acknowledged | Assigned if team.trim().is_empty() => {
+                return Err("no team named".into())
+            }
+            New | Acknowledged | Assigned | EnRoute | OnScene
+                if cur.team.as_deref() == Some(team.as_str()) =>
+            {
+                return Err(format!("already assigned to {team}"))
+            }
+            New | Acknowledged | Assigned => {
+                next.state = Assigned;
+                next.team = Some(team.clone());
+                format!("assigned to {team}")
+            }
+            EnRoute | OnScene => {
+                // Reassignment in the field: the new team starts from assigned.
+                next.state = Assigned;
+                next.team = Some(team.clone());
+                format!("reassigned to {team}")
+            }
+            Closed => return Err("closed".into()),
+        },
+        Transition::EnRoute => match st {
+            New | Acknowledged | Assigned => {
+                if next.team.is_none() {
+                    if let Actor::Patrol(team) = who {
+                        next.team = Some(team.clone());
+                    } else {
+                        return Err("no team assigned".into());
+                    }
+                }
+                next.state = EnRoute;
+                format!("{} en route", next.team.as_deref().unwrap_or("team"))
+            }
+            EnRoute => return Err("already en_route".into()),
+            OnScene => return Err("already on_scene".into()),
+            Closed => return Err("closed".into()),
+        },
+        Transition::OnScene => match st {
+            New | Acknowledged | Assigned | EnRoute => {
+                if next.team.is_none() {
+                    if let Actor::Patrol(team) = who {
+                        next.team = Some(team.clone());
+                    } else {
+                        return Err("no team assigned".into());
+                    }
+                }
+                next.state = OnScene;
+                format!("{} on scene", next.team.as_deref().unwrap_or("team"))
+            }
+            OnScene => return Err("already on_scene".into()),
+            Closed => return Err("closed".into()),
+        },
+        Transition::Close(outcome) => match st {
+            Closed => {
+                return Err(format!(
+                    "already closed ({})",
+                    cur.outcome.map_or("?", Outcome::as_str)
+                ))
+            }
+            _ => {
+                next.state = Closed;
+                next.outcome = Some(*outcome);
+                format!("closed: {}", outcome.as_str())
+            }
+        },
+        Transition::Reopen => match st {
+            Closed if matches!(who, Actor::Patrol(_)) => return Err("only the desk reopens".into()),
+            Closed => {
+                next.state = if next.team.is_some() {
+                    Assigned
+                } else {
+                    Acknowledged
+                };
+                next.outcome = None;
+                "reopened".to_string()
+            }
+            _ => return Err(format!("not closed ({st})")),
+        },
+    };
+    Ok(Change { status: next, what })
+}
+
+/// Whether a repeated distress from the same node, heard `since_last` after the incident was
+/// last heard, updates that incident (true) or opens a new one.
+pub fn is_repeat(open: bool, since_last: Duration, window: Duration) -> bool {
+    open && since_last <= window
+}
+
+/// Where an incident's position came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PositionSource {
+    /// In the distress packet itself.
+    Packet,
+    /// The sender's last known position (with its age).
+    LastKnown,
+    /// The registered position of a tower node.
+    Tower,
+    /// Typed by an operator.
+    Manual,
+}
+
+impl PositionSource {
+    /// Name in the database and API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PositionSource::Packet => "packet",
+            PositionSource::LastKnown => "last_known",
+            PositionSource::Tower => "tower",
+            PositionSource::Manual => "manual",
+        }
+    }
+}
+
+/// Picks the best position: the packet's, else the sender's last known, else the tower's.
+pub fn best_position<T>(
+    packet: Option<T>,
+    last_known: Option<T>,
+    tower: Option<T>,
+) -> Option<(T, PositionSource)> {
+    packet
+        .map(|p| (p, PositionSource::Packet))
+        .or_else(|| last_known.map(|p| (p, PositionSource::LastKnown)))
+        .or_else(|| tower.map(|p| (p, PositionSource::Tower)))
+}
+
+/// Parses an incident id the way people type it, for the given station.
+pub fn parse_id(s: &str) -> Result<IncidentId, String> {
+    s.parse::<IncidentId>().map_err(|e| format!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(state: State, team: Option<&str>) -> Status {
+        Status {
+            state,
+            team: team.map(str::to_string),
+            outcome: None,
+        }
+    }
+
+    fn op() -> Actor {
+        Actor::Operator("ana".into())
+    }
+
+    #[test]
+    fn the_full_field_flow() {
+        let mut s = status(State::New, None);
+        for (t, who, want) in [
+            (Transition::Acknowledge, op(), State::Acknowledged),
+            (Transition::Assign("P1".into()), op(), State::Assigned),
+            (
+                Transition::Acknowledge,
+                Actor::Patrol("P1".into()),
+                State::Assigned,
+            ),
+            (
+                Transition::EnRoute,
+                Actor::Patrol("P1".into()),
+                State::EnRoute,
+            ),
+            (
+                Transition::OnScene,
+                Actor::Patrol("P1".into()),
+                State::OnScene,
+            ),
+            (
+                Transition::Close(Outcome::Rescued),
+                Actor::Patrol("P1".into()),
+                State::Closed,
+            ),
+        ] {
+            s = transition(&s, &t, &who)
+                .unwrap_or_else(|e| panic!("{t:?}: {e}"))
+                .status;
+            assert_eq!(s.state, want);
+        }
+        assert_eq!(s.outcome, Some(Outcome::Rescued));
+        let r = transition(&s, &Transition::Reopen, &op()).unwrap();
+        assert_eq!((r.status.state, r.status.outcome), (State::Assigned, None));
+    }
+
+    #[test]
+    fn illegal_transitions_say_why() {
+        let closed = Status {
+            state: State::Closed,
+            team: None,
+            outcome: Some(Outcome::FalseAlarm),
+        };
+        assert_eq!(
+            transition(&closed, &Transition::EnRoute, &op()),
+            Err("closed".into())
+        );
+        assert_eq!(
+            transition(&closed, &Transition::Close(Outcome::Rescued), &op()),
+            Err("already closed (false_alarm)".into())
+        );
+        assert_eq!(
+            transition(&status(State::New, None), &Transition::Reopen, &op()),
+            Err("not closed (new)".into())
+        );
+        assert_eq!(
+            transition(
+                &status(State::Acknowledged, None),
+                &Transition::EnRoute,
+                &op()
+            ),
+            Err("no team assigned".into())
+        );
+        assert_eq!(
+            transition(
+                &status(State::Assigned, Some("P2")),
+                &Transition::EnRoute,
+                &Actor::Patrol("P1".into())
+            ),
+            Err("assigned to P2".into())
+        );
+        assert_eq!(
+            transition(
+                &status(State::OnScene, Some("P1")),
+                &Transition::EnRoute,
+                &Actor::Patrol("P1".into())
+            ),
+            Err("already on_scene".into())
+        );
+        assert_eq!(
+            transition(&closed, &Transition::Reopen, &Actor::Patrol("P1".into())),
+            Err("only the desk reopens".into())
+        );
+        assert_eq!(
+            transition(
+                &status(State::Acknowledged, None),
+                &Transition::Acknowledge,
+                &op()
+            ),
+            Err("already acknowledged".into())
+        );
+    }
+
+    #[test]
+    fn a_patrol_can_head_out_unassigned() {
+        let c = transition(
+            &status(State::New, None),
+            &Transition::EnRoute,
+            &Actor::Patrol("P2".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            c.status,
+            Status {
+                state: State::EnRoute,
+                team: Some("P2".into()),
+                outcome: None
+            }
+        );
+    }
+
+    #[test]
+    fn priority_is_explained() {
+        let p = priority(&Triage {
+            kind: Some(Kind::Lost),
+            people: Some(3),
+            flags: vec![Flag::Children],
+        });
+        assert_eq!(p.level, 1);
+        assert_eq!(
+            p.why,
+            vec![
+                "kind lost: P2".to_string(),
+                "vulnerable (children): P1".to_string()
+            ]
+        );
+        let p = priority(&Triage {
+            kind: None,
+            people: Some(6),
+            flags: vec![],
+        });
+        assert_eq!((p.level, p.why.len()), (1, 2));
+        assert_eq!(
+            priority(&Triage {
+                kind: Some(Kind::Info),
+                people: None,
+                flags: vec![]
+            })
+            .level,
+            4
+        );
+        assert_eq!(priority(&Triage::default()).to_string(), "P2");
+    }
+
+    #[test]
+    fn triage_reads_the_usual_messages() {
+        let t = triage_text("AUXILIO somos 3, una niña, sin agua");
+        assert_eq!(
+            t,
+            Triage {
+                kind: Some(Kind::Heat),
+                people: Some(3),
+                flags: vec![Flag::Children]
+            }
+        );
+        let t = triage_text("ÈD! Nou se 2 moun, nou pèdi, yon fanm ansent");
+        assert_eq!(
+            t,
+            Triage {
+                kind: Some(Kind::Lost),
+                people: Some(2),
+                flags: vec![Flag::Pregnant]
+            }
+        );
+        let t = triage_text("HELP we are lost near the fence, one injured");
+        assert_eq!(t.kind, Some(Kind::Medical));
+        assert_eq!(t.flags, vec![Flag::Injured]);
+        let t = triage_text("Persona deshidratada en el km 12");
+        assert_eq!(t.kind, Some(Kind::Heat));
+        assert_eq!(triage_text("\u{7}SOS"), Triage::default());
+        let t = triage_text("niño solo en el río");
+        assert_eq!(t.kind, Some(Kind::Drowning));
+        assert_eq!(t.flags, vec![Flag::UnaccompaniedMinor, Flag::Children]);
+    }
+
+    #[test]
+    fn repeats_and_positions() {
+        let w = DEFAULT_REPEAT_WINDOW;
+        assert!(is_repeat(true, Duration::from_secs(60), w));
+        assert!(!is_repeat(true, w + Duration::from_secs(1), w));
+        assert!(!is_repeat(false, Duration::ZERO, w));
+        assert_eq!(
+            best_position(None, Some(2), Some(3)),
+            Some((2, PositionSource::LastKnown))
+        );
+        assert_eq!(
+            best_position(Some(1), Some(2), Some(3)),
+            Some((1, PositionSource::Packet))
+        );
+        assert_eq!(best_position::<u8>(None, None, None), None);
+    }
+}

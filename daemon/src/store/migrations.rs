@@ -1,0 +1,173 @@
+//! Schema migrations, keyed by SQLite's `user_version`. Each entry moves the schema from
+//! version N to N+1 and runs in the same transaction as the version bump; a database newer
+//! than this binary is refused rather than guessed at.
+
+use rusqlite::Connection;
+
+/// The migrations, in order. Never edit a shipped one: append.
+const MIGRATIONS: &[&str] = &[
+    // 1: incidents, their append-only audit trail, nodes, team positions, outbox, dedup,
+    //    personal data kept apart.
+    r#"
+CREATE TABLE incidents (
+    id              TEXT PRIMARY KEY,            -- SAS-17
+    seq             INTEGER NOT NULL UNIQUE,
+    state           TEXT NOT NULL,
+    outcome         TEXT,
+    kind            TEXT NOT NULL,
+    priority        INTEGER NOT NULL CHECK (priority BETWEEN 1 AND 4),
+    priority_why    TEXT NOT NULL,               -- JSON array of reasons
+    people          INTEGER,
+    flags           TEXT NOT NULL DEFAULT '',    -- comma-separated
+    source          TEXT NOT NULL,               -- text, bell, alert, detection, waypoint, patrol_sos, manual
+    reporter        INTEGER,                     -- node number; NULL for a manual report
+    language        TEXT NOT NULL,
+    lat             REAL,
+    lon             REAL,
+    precision_bits  INTEGER,
+    position_source TEXT,
+    position_at     INTEGER,                     -- unix ms of the fix
+    team            TEXT,
+    heard_count     INTEGER NOT NULL DEFAULT 1,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    last_heard_at   INTEGER NOT NULL,
+    last_reply_at   INTEGER,
+    closed_at       INTEGER
+);
+CREATE INDEX incidents_by_state ON incidents(state, priority, created_at);
+CREATE INDEX incidents_by_reporter ON incidents(reporter, state);
+
+CREATE TABLE events (
+    id       INTEGER PRIMARY KEY,
+    incident TEXT REFERENCES incidents(id),      -- NULL: a station-level event
+    at       INTEGER NOT NULL,
+    who      TEXT NOT NULL,                      -- operator:ana, patrol:P1, node:!a1b2c3d4, system
+    via      TEXT NOT NULL,                      -- radio name, socket, timer
+    what     TEXT NOT NULL
+);
+CREATE INDEX events_by_incident ON events(incident, id);
+CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+CREATE TABLE nodes (
+    num           INTEGER PRIMARY KEY,
+    long_name     TEXT,
+    short_name    TEXT,
+    role          TEXT,                          -- patrol, tower, station, or NULL
+    last_heard_at INTEGER,
+    last_radio    TEXT,
+    lat           REAL,
+    lon           REAL,
+    alt           INTEGER,
+    position_at   INTEGER
+);
+
+CREATE TABLE team_positions (
+    id   INTEGER PRIMARY KEY,
+    team TEXT NOT NULL,
+    node INTEGER NOT NULL,
+    at   INTEGER NOT NULL,
+    lat  REAL NOT NULL,
+    lon  REAL NOT NULL,
+    alt  INTEGER
+);
+CREATE INDEX team_positions_by_team ON team_positions(team, at);
+
+CREATE TABLE teams (
+    name       TEXT PRIMARY KEY,
+    status     TEXT NOT NULL,                    -- ok, stale, lost, unknown
+    changed_at INTEGER NOT NULL
+);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    created_at      INTEGER NOT NULL,
+    class           INTEGER NOT NULL,            -- 0 distress reply, 1 patrol, 2 operator/other
+    incident        TEXT REFERENCES incidents(id),
+    dest            INTEGER NOT NULL,
+    channel         INTEGER NOT NULL,
+    portnum         INTEGER NOT NULL,
+    payload         BLOB NOT NULL CHECK (length(payload) <= 200),
+    want_ack        INTEGER NOT NULL,
+    state           TEXT NOT NULL,               -- pending, sending, sent, acked, implicit, done, failed
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    radio           TEXT,
+    packet_id       INTEGER,
+    last_error      TEXT,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX outbox_due ON outbox(state, class, next_attempt_at);
+CREATE INDEX outbox_by_packet ON outbox(radio, packet_id);
+
+CREATE TABLE seen_packets (
+    sender    INTEGER NOT NULL,
+    packet_id INTEGER NOT NULL,
+    at        INTEGER NOT NULL,
+    PRIMARY KEY (sender, packet_id)
+) WITHOUT ROWID;
+CREATE INDEX seen_packets_by_age ON seen_packets(at);
+
+-- Personal data: optional, local only, never in a mesh message or a log line.
+CREATE TABLE personal (
+    incident       TEXT PRIMARY KEY REFERENCES incidents(id),
+    name           TEXT,
+    nationality    TEXT,
+    origin         TEXT,
+    relative_phone TEXT,
+    updated_at     INTEGER NOT NULL
+);
+"#,
+];
+
+/// The schema version this binary writes.
+pub const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`CURRENT`]; returns the version it found.
+pub fn migrate(conn: &mut Connection) -> Result<i64, String> {
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    if found > CURRENT {
+        return Err(format!(
+            "database schema {found} is newer than this farod ({CURRENT}); refusing to touch it"
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| e.to_string())?;
+        tx.execute_batch(sql)
+            .map_err(|e| format!("migration {}: {e}", i + 1))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_the_future() {
+        let mut c = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), 0);
+        assert_eq!(migrate(&mut c).unwrap(), CURRENT);
+        c.pragma_update(None, "user_version", CURRENT + 1).unwrap();
+        assert!(migrate(&mut c)
+            .unwrap_err()
+            .contains("newer than this farod"));
+    }
+
+    #[test]
+    fn events_are_append_only() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        c.execute("INSERT INTO events(incident, at, who, via, what) VALUES (NULL, 1, 'system', 'test', 'x')", []).unwrap();
+        assert!(c.execute("UPDATE events SET what = 'y'", []).is_err());
+        assert!(c.execute("DELETE FROM events", []).is_err());
+    }
+}

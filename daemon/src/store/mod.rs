@@ -1,0 +1,479 @@
+//! The store: the station's SQLite database. One named thread owns the only write connection
+//! and takes typed commands over a bounded channel, each with a oneshot reply; it batches what
+//! is waiting into one `BEGIN IMMEDIATE` transaction (a savepoint per command, so one refusal
+//! does not undo its neighbours) and replies only after `COMMIT` returned with
+//! `synchronous=FULL`. Queries use their own read-only connections ([`query`]).
+//!
+//! Nothing is acknowledged to anybody before its transaction has committed: replies to senders
+//! are outbox rows written in the same transaction as the incident they answer, and the outbox
+//! task sends them only after the commit.
+
+pub mod migrations;
+pub mod query;
+mod worker;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::catalog::Catalog;
+use crate::incident::{Flag, Kind, Outcome};
+use crate::ingest::{Lang, Signal, Tower};
+use crate::radio::DeliveryOutcome;
+
+/// Commands waiting for the writer thread. Senders wait when it is full (backpressure).
+pub const COMMAND_QUEUE: usize = 256;
+/// Commands committed together at most.
+pub const MAX_BATCH: usize = 64;
+/// Live events kept for slow watchers before they miss some (they are told how many).
+pub const EVENT_BUFFER: usize = 1024;
+
+/// A configured patrol team.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamConfig {
+    /// Name patrols and operators use (`P1`).
+    pub name: String,
+    /// Its mesh nodes.
+    pub nodes: Vec<u32>,
+    /// How often it is expected to send a position.
+    pub interval: Duration,
+}
+
+/// What the store needs to know about the station.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Station code for incident ids (`SAS`).
+    pub station: String,
+    /// Repeated distress from one node within this window updates its open incident.
+    pub repeat_window: Duration,
+    /// Patrol teams.
+    pub teams: Vec<TeamConfig>,
+    /// Registered towers by node number.
+    pub towers: std::collections::HashMap<u32, Tower>,
+    /// Channel replies go out on.
+    pub channel: u32,
+    /// Reply texts.
+    pub catalog: Catalog,
+    /// A distress sender is answered again at most this often.
+    pub reply_interval: Duration,
+    /// A malformed-command hint goes to the same patrol at most this often.
+    pub hint_interval: Duration,
+    /// Send attempts of an outbox row before it is marked failed.
+    pub max_attempts: u32,
+}
+
+impl StoreConfig {
+    /// Defaults for station `code`.
+    pub fn new(code: &str) -> Self {
+        Self {
+            station: code.to_string(),
+            repeat_window: crate::incident::DEFAULT_REPEAT_WINDOW,
+            teams: Vec::new(),
+            towers: Default::default(),
+            channel: 0,
+            catalog: Catalog::builtin(),
+            reply_interval: Duration::from_secs(10 * 60),
+            hint_interval: Duration::from_secs(60),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// What a received packet was (for dedup and the audit trail).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rx {
+    /// Radio that heard it.
+    pub radio: String,
+    /// Sender.
+    pub from: u32,
+    /// Sender's packet id (0: unknown, not deduplicated).
+    pub packet_id: u32,
+    /// Hops travelled, when known.
+    pub hops: Option<u32>,
+}
+
+/// A manual report typed by an operator (a phone call, a walk-in).
+#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualReport {
+    /// Latitude, degrees.
+    pub lat: Option<f64>,
+    /// Longitude, degrees.
+    pub lon: Option<f64>,
+    /// Place description kept with the position (e.g. the gazetteer match).
+    #[serde(default)]
+    pub place: Option<String>,
+    /// Kind (`heat`, `lost`...).
+    pub kind: Option<String>,
+    /// How many people.
+    pub people: Option<u32>,
+    /// Vulnerability flags.
+    #[serde(default)]
+    pub flags: Vec<String>,
+    /// Note for the audit trail.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Language to answer in, if there is a mesh contact.
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+/// What an operator asks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OperatorRequest {
+    /// Open an incident from a phone call.
+    Report(ManualReport),
+    /// Acknowledge.
+    Ack(String),
+    /// Assign a team.
+    Assign(String, String),
+    /// Close with an outcome.
+    Close(String, Outcome, Option<String>),
+    /// Add a note.
+    Note(String, String),
+    /// Reopen.
+    Reopen(String),
+    /// Send a text to a node (through the outbox).
+    Send(u32, String),
+}
+
+/// Why the store did not do something.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The request is not allowed (unknown incident, illegal transition, bad input): nothing changed.
+    #[error("{0}")]
+    Refused(String),
+    /// The database failed (locked, full, read-only, corrupt): nothing was committed.
+    #[error("database: {0}")]
+    Db(String),
+    /// The writer thread is gone.
+    #[error("the store is stopped")]
+    Stopped,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+/// What happened to a received signal.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IngestOutcome {
+    /// Already seen (same sender and packet id): nothing done.
+    pub duplicate: bool,
+    /// The incident opened (true) or updated (false).
+    pub incident: Option<(String, bool)>,
+    /// Outbox rows queued.
+    pub queued: usize,
+}
+
+/// One message to send, claimed from the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    /// Row id.
+    pub row: i64,
+    /// 0 distress reply, 1 patrol, 2 other.
+    pub class: u8,
+    /// Destination node.
+    pub dest: u32,
+    /// Channel.
+    pub channel: u32,
+    /// Port.
+    pub portnum: i32,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// Ask for an ACK.
+    pub want_ack: bool,
+    /// The radio that heard the destination last (preferred).
+    pub radio: Option<String>,
+}
+
+/// An entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventView {
+    /// Row id (increasing).
+    pub id: i64,
+    /// Incident, if any.
+    pub incident: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who.
+    pub who: String,
+    /// Through what.
+    pub via: String,
+    /// What.
+    pub what: String,
+}
+
+/// Commands to the writer thread.
+#[derive(Debug)]
+enum Cmd {
+    Ingest {
+        rx: Rx,
+        signal: Box<Signal>,
+        at: i64,
+    },
+    Operator {
+        who: String,
+        req: OperatorRequest,
+        at: i64,
+    },
+    OutboxClaim {
+        at: i64,
+        limit: usize,
+    },
+    OutboxSent {
+        row: i64,
+        radio: String,
+        packet_id: u32,
+        at: i64,
+    },
+    OutboxDelivery {
+        radio: String,
+        packet_id: u32,
+        outcome: DeliveryOutcome,
+        at: i64,
+    },
+    OutboxRetry {
+        row: i64,
+        error: String,
+        at: i64,
+    },
+    OutboxFailed {
+        row: i64,
+        error: String,
+        at: i64,
+    },
+    Tick {
+        at: i64,
+    },
+    Ping,
+}
+
+#[derive(Debug)]
+enum Reply {
+    Ingest(IngestOutcome),
+    Operator(String),
+    Claimed(Vec<OutboxItem>),
+    Done,
+}
+
+struct Job {
+    cmd: Cmd,
+    reply: oneshot::Sender<Result<Reply, StoreError>>,
+}
+
+/// A handle to the writer thread. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Job>,
+    events: broadcast::Sender<EventView>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.cmd.fmt(f)
+    }
+}
+
+impl Store {
+    /// Opens (creating) the database at `path`, migrates it, and starts the writer thread.
+    /// Returns when the database is ready: the daemon reports READY after this.
+    pub fn open(
+        path: &Path,
+        cfg: StoreConfig,
+    ) -> Result<(Store, std::thread::JoinHandle<()>), StoreError> {
+        let conn = worker::open_write(path)?;
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let w = worker::Worker::new(conn, cfg, events.clone())?;
+        let thread = std::thread::Builder::new()
+            .name("faro-store".into())
+            .spawn(move || w.run(rx))
+            .map_err(|e| StoreError::Db(format!("cannot start the store thread: {e}")))?;
+        Ok((
+            Store {
+                tx,
+                events,
+                path: path.to_path_buf(),
+            },
+            thread,
+        ))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Live audit events, as they commit.
+    pub fn subscribe(&self) -> broadcast::Receiver<EventView> {
+        self.events.subscribe()
+    }
+
+    async fn call(&self, cmd: Cmd) -> Result<Reply, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { cmd, reply })
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        // Wait on a blocking-pool thread rather than the runtime: the writer thread is outside
+        // tokio, and a runtime with paused time (tests) would otherwise see itself idle and
+        // jump its clock ahead while a commit is in progress. Costs one thread hand-off.
+        tokio::task::spawn_blocking(move || rx.blocking_recv())
+            .await
+            .map_err(|_| StoreError::Stopped)?
+            .map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Records a received signal; returns once committed.
+    pub async fn ingest(
+        &self,
+        rx: Rx,
+        signal: Signal,
+        at: i64,
+    ) -> Result<IngestOutcome, StoreError> {
+        match self
+            .call(Cmd::Ingest {
+                rx,
+                signal: Box::new(signal),
+                at,
+            })
+            .await?
+        {
+            Reply::Ingest(o) => Ok(o),
+            other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Carries out an operator's request; returns the incident id it concerns.
+    pub async fn operator(
+        &self,
+        who: &str,
+        req: OperatorRequest,
+        at: i64,
+    ) -> Result<String, StoreError> {
+        match self
+            .call(Cmd::Operator {
+                who: who.to_string(),
+                req,
+                at,
+            })
+            .await?
+        {
+            Reply::Operator(id) => Ok(id),
+            other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Claims up to `limit` due outbox rows, most urgent class first.
+    pub async fn outbox_claim(&self, at: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        match self.call(Cmd::OutboxClaim { at, limit }).await? {
+            Reply::Claimed(v) => Ok(v),
+            other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// A claimed row went to `radio` as packet `packet_id`.
+    pub async fn outbox_sent(
+        &self,
+        row: i64,
+        radio: &str,
+        packet_id: u32,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.call(Cmd::OutboxSent {
+            row,
+            radio: radio.to_string(),
+            packet_id,
+            at,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The routing result of a packet sent by `radio`.
+    pub async fn outbox_delivery(
+        &self,
+        radio: &str,
+        packet_id: u32,
+        outcome: DeliveryOutcome,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.call(Cmd::OutboxDelivery {
+            radio: radio.to_string(),
+            packet_id,
+            outcome,
+            at,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// A claimed row could not be sent now (no radio up): try again later.
+    pub async fn outbox_retry(&self, row: i64, error: &str, at: i64) -> Result<(), StoreError> {
+        self.call(Cmd::OutboxRetry {
+            row,
+            error: error.to_string(),
+            at,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// A claimed row can never be sent (the link refused it): marked failed, with an event.
+    pub async fn outbox_failed(&self, row: i64, error: &str, at: i64) -> Result<(), StoreError> {
+        self.call(Cmd::OutboxFailed {
+            row,
+            error: error.to_string(),
+            at,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Periodic upkeep: team status changes, old dedup entries.
+    pub async fn tick(&self, at: i64) -> Result<(), StoreError> {
+        self.call(Cmd::Tick { at }).await.map(|_| ())
+    }
+
+    /// Answers when the writer thread is alive and not stuck (the watchdog asks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.call(Cmd::Ping).await.map(|_| ())
+    }
+}
+
+/// Parses the kind/flags/language of a manual report.
+fn parse_report(r: &ManualReport) -> Result<(Option<Kind>, Vec<Flag>, Lang), StoreError> {
+    let kind = r
+        .kind
+        .as_deref()
+        .map(str::parse::<Kind>)
+        .transpose()
+        .map_err(StoreError::Refused)?;
+    let mut flags = r
+        .flags
+        .iter()
+        .map(|f| f.parse::<Flag>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::Refused)?;
+    flags.sort();
+    flags.dedup();
+    let lang = r
+        .language
+        .as_deref()
+        .map(str::parse::<Lang>)
+        .transpose()
+        .map_err(|e| StoreError::Refused(e.to_string()))?;
+    Ok((kind, flags, lang.unwrap_or(Lang::Es)))
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, seconds).
+pub fn rfc3339(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}

@@ -1,0 +1,385 @@
+//! Read-only queries for operators (the control socket, faroctl). Each call opens its own
+//! read-only connection: WAL lets readers run beside the writer thread without blocking it.
+//! These are blocking calls; async callers run them on `spawn_blocking`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use faro_proto::mesh::NodeId;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::Serialize;
+
+use super::{rfc3339, EventView, StoreError, TeamConfig};
+
+type Res<T> = Result<T, StoreError>;
+
+/// An incident as operators and scripts see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentView {
+    /// `SAS-17`.
+    pub id: String,
+    /// State.
+    pub state: String,
+    /// Outcome once closed.
+    pub outcome: Option<String>,
+    /// 1..=4.
+    pub priority: u8,
+    /// Why that priority.
+    pub priority_why: Vec<String>,
+    /// Kind.
+    pub kind: String,
+    /// People, if known.
+    pub people: Option<u32>,
+    /// Vulnerability flags.
+    pub flags: Vec<String>,
+    /// How it came in (text, bell, alert, detection, waypoint, patrol_sos, manual).
+    pub source: String,
+    /// Reporting node (`!xxxxxxxx`), null for a manual report.
+    pub reporter: Option<String>,
+    /// The reporting node's long name, when known.
+    pub reporter_name: Option<String>,
+    /// Language of the replies.
+    pub language: String,
+    /// Latitude, null when unknown.
+    pub lat: Option<f64>,
+    /// Longitude, null when unknown.
+    pub lon: Option<f64>,
+    /// Where the position came from (packet, last_known, tower, manual).
+    pub position_source: Option<String>,
+    /// Assigned team.
+    pub team: Option<String>,
+    /// Times the distress was heard.
+    pub heard_count: u32,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// RFC 3339.
+    pub last_heard_at: String,
+    /// The audit trail (only in `show`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventView>>,
+}
+
+/// A patrol team.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TeamView {
+    /// Name.
+    pub name: String,
+    /// Its nodes.
+    pub nodes: Vec<String>,
+    /// ok, stale, lost, unknown.
+    pub status: String,
+    /// Last position.
+    pub lat: Option<f64>,
+    /// Last position.
+    pub lon: Option<f64>,
+    /// When (RFC 3339).
+    pub last_position_at: Option<String>,
+    /// Open incidents assigned to it.
+    pub assigned: Vec<String>,
+    /// Distance to the incident asked about, km (nearest-team queries only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_km: Option<f64>,
+}
+
+/// A node heard on the mesh.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeView {
+    /// `!xxxxxxxx`.
+    pub node: String,
+    /// Long name.
+    pub long_name: Option<String>,
+    /// Short name.
+    pub short_name: Option<String>,
+    /// Role if known.
+    pub role: Option<String>,
+    /// RFC 3339.
+    pub last_heard_at: Option<String>,
+    /// Radio that heard it last.
+    pub radio: Option<String>,
+    /// Last position.
+    pub lat: Option<f64>,
+    /// Last position.
+    pub lon: Option<f64>,
+}
+
+/// Counts for the status line.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Counts {
+    /// Open incidents.
+    pub open_incidents: u64,
+    /// Open incidents by priority P1..P4.
+    pub open_by_priority: [u64; 4],
+    /// Outbox rows waiting to be sent.
+    pub outbox_pending: u64,
+    /// Outbox rows sent and awaiting an ACK.
+    pub outbox_awaiting_ack: u64,
+    /// Outbox rows that failed for good.
+    pub outbox_failed: u64,
+}
+
+/// A read-only view of the database.
+#[derive(Debug)]
+pub struct Reader {
+    conn: Connection,
+}
+
+/// Which incidents to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// Everything not closed.
+    Open,
+    /// Everything.
+    All,
+    /// One state.
+    State(crate::incident::State),
+}
+
+impl std::str::FromStr for Filter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(Filter::Open),
+            "all" => Ok(Filter::All),
+            other => other
+                .parse()
+                .map(Filter::State)
+                .map_err(|e: String| format!("{e}, open or all")),
+        }
+    }
+}
+
+const INCIDENT_COLUMNS: &str = "i.id, i.state, i.outcome, i.priority, i.priority_why, i.kind, i.people, i.flags, i.source,
+    i.reporter, n.long_name, i.language, i.lat, i.lon, i.position_source, i.team, i.heard_count, i.created_at,
+    i.updated_at, i.last_heard_at";
+
+impl Reader {
+    /// Opens `path` read-only.
+    pub fn open(path: &Path) -> Res<Reader> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::Db(format!("{}: {e}", path.display())))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Reader { conn })
+    }
+
+    fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentView> {
+        let why: String = r.get(4)?;
+        let flags: String = r.get(7)?;
+        Ok(IncidentView {
+            id: r.get(0)?,
+            state: r.get(1)?,
+            outcome: r.get(2)?,
+            priority: r.get(3)?,
+            priority_why: serde_json::from_str(&why).unwrap_or_default(),
+            kind: r.get(5)?,
+            people: r.get(6)?,
+            flags: flags
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect(),
+            source: r.get(8)?,
+            reporter: r.get::<_, Option<u32>>(9)?.map(|n| NodeId(n).to_string()),
+            reporter_name: r.get(10)?,
+            language: r.get(11)?,
+            lat: r.get(12)?,
+            lon: r.get(13)?,
+            position_source: r.get(14)?,
+            team: r.get(15)?,
+            heard_count: r.get(16)?,
+            created_at: rfc3339(r.get(17)?),
+            updated_at: rfc3339(r.get(18)?),
+            last_heard_at: rfc3339(r.get(19)?),
+            events: None,
+        })
+    }
+
+    /// Incidents, most urgent first (priority, then oldest).
+    pub fn incidents(&self, filter: Filter, limit: usize) -> Res<Vec<IncidentView>> {
+        let (cond, arg) = match filter {
+            Filter::Open => ("i.state != 'closed'", None),
+            Filter::All => ("1", None),
+            Filter::State(s) => ("i.state = ?1", Some(s.as_str())),
+        };
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i LEFT JOIN nodes n ON n.num = i.reporter
+             WHERE {cond} ORDER BY i.state = 'closed', i.priority, i.created_at LIMIT {limit}"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = match arg {
+            Some(a) => st
+                .query_map([a], Self::incident_row)?
+                .collect::<Result<Vec<_>, _>>()?,
+            None => st
+                .query_map([], Self::incident_row)?
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(rows)
+    }
+
+    /// One incident with its audit trail.
+    pub fn incident(&self, id: &str) -> Res<Option<IncidentView>> {
+        let id = crate::incident::parse_id(id)
+            .map_err(StoreError::Refused)?
+            .to_string();
+        let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents i LEFT JOIN nodes n ON n.num = i.reporter WHERE i.id = ?1");
+        let Some(mut v) = self
+            .conn
+            .query_row(&sql, [&id], Self::incident_row)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        v.events = Some(self.events(Some(&id), 0, 10_000)?);
+        Ok(Some(v))
+    }
+
+    /// Audit events after `after_id` (of one incident, or all), oldest first.
+    pub fn events(
+        &self,
+        incident: Option<&str>,
+        after_id: i64,
+        limit: usize,
+    ) -> Res<Vec<EventView>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, incident, at, who, via, what FROM events
+             WHERE (?1 IS NULL OR incident = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = st
+            .query_map(params![incident, after_id, limit as i64], |r| {
+                Ok(EventView {
+                    id: r.get(0)?,
+                    incident: r.get(1)?,
+                    at: rfc3339(r.get(2)?),
+                    who: r.get(3)?,
+                    via: r.get(4)?,
+                    what: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Teams with their status and last position; with `near`, sorted by distance to it.
+    pub fn teams(&self, teams: &[TeamConfig], near: Option<(f64, f64)>) -> Res<Vec<TeamView>> {
+        let mut out = Vec::new();
+        for t in teams {
+            let status: String = self
+                .conn
+                .query_row("SELECT status FROM teams WHERE name = ?1", [&t.name], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .unwrap_or_else(|| "unknown".into());
+            let last: Option<(f64, f64, i64)> = self
+                .conn
+                .query_row(
+                    "SELECT lat, lon, at FROM team_positions WHERE team = ?1 ORDER BY at DESC LIMIT 1",
+                    [&t.name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let mut st = self.conn.prepare(
+                "SELECT id FROM incidents WHERE team = ?1 AND state != 'closed' ORDER BY id",
+            )?;
+            let assigned = st
+                .query_map([&t.name], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            let distance_km = near
+                .zip(last)
+                .map(|((la, lo), (tla, tlo, _))| haversine_km(la, lo, tla, tlo));
+            out.push(TeamView {
+                name: t.name.clone(),
+                nodes: t.nodes.iter().map(|n| NodeId(*n).to_string()).collect(),
+                status,
+                lat: last.map(|l| l.0),
+                lon: last.map(|l| l.1),
+                last_position_at: last.map(|l| rfc3339(l.2)),
+                assigned,
+                distance_km,
+            });
+        }
+        if near.is_some() {
+            out.sort_by(|a, b| {
+                a.distance_km
+                    .unwrap_or(f64::MAX)
+                    .total_cmp(&b.distance_km.unwrap_or(f64::MAX))
+            });
+        }
+        Ok(out)
+    }
+
+    /// The nearest team that is `ok` and has no open incident, to a position.
+    pub fn nearest_available_team(
+        &self,
+        teams: &[TeamConfig],
+        lat: f64,
+        lon: f64,
+    ) -> Res<Option<TeamView>> {
+        Ok(self
+            .teams(teams, Some((lat, lon)))?
+            .into_iter()
+            .find(|t| t.status == "ok" && t.assigned.is_empty() && t.distance_km.is_some()))
+    }
+
+    /// Nodes heard, most recent first.
+    pub fn nodes(&self, limit: usize) -> Res<Vec<NodeView>> {
+        let mut st = self.conn.prepare(
+            "SELECT num, long_name, short_name, role, last_heard_at, last_radio, lat, lon FROM nodes
+             ORDER BY last_heard_at DESC LIMIT ?1",
+        )?;
+        let rows = st
+            .query_map([limit as i64], |r| {
+                Ok(NodeView {
+                    node: NodeId(r.get(0)?).to_string(),
+                    long_name: r.get(1)?,
+                    short_name: r.get(2)?,
+                    role: r.get(3)?,
+                    last_heard_at: r.get::<_, Option<i64>>(4)?.map(rfc3339),
+                    radio: r.get(5)?,
+                    lat: r.get(6)?,
+                    lon: r.get(7)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Counts for status lines.
+    pub fn counts(&self) -> Res<Counts> {
+        let mut c = Counts::default();
+        let mut st = self.conn.prepare(
+            "SELECT priority, COUNT(*) FROM incidents WHERE state != 'closed' GROUP BY priority",
+        )?;
+        for row in st.query_map([], |r| Ok((r.get::<_, u8>(0)?, r.get::<_, u64>(1)?)))? {
+            let (p, n) = row?;
+            if (1..=4).contains(&p) {
+                c.open_by_priority[usize::from(p - 1)] = n;
+                c.open_incidents += n;
+            }
+        }
+        let mut st = self.conn.prepare("SELECT state, COUNT(*) FROM outbox WHERE state IN ('pending', 'sending', 'sent', 'failed') GROUP BY state")?;
+        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
+            let (s, n) = row?;
+            match s.as_str() {
+                "pending" | "sending" => c.outbox_pending += n,
+                "sent" => c.outbox_awaiting_ack += n,
+                _ => c.outbox_failed += n,
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Great-circle distance in km.
+pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    6371.0088 * 2.0 * a.sqrt().asin()
+}

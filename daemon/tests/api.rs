@@ -1,0 +1,684 @@
+//! The control socket over a real Unix socket and a real SQLite file: the operator's flow from
+//! a phone report to a closed incident, refusals with their statuses, the live event stream,
+//! status, and the socket file itself (mode, stale and live sockets, shutdown).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use farod::api::{self, ApiState};
+use farod::clock::Clock;
+use farod::store::{Store, StoreConfig, TeamConfig};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+/// Every wait in these tests is bounded by this.
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Station {
+    _dir: tempfile::TempDir,
+    sock: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+fn teams() -> Vec<TeamConfig> {
+    vec![
+        TeamConfig {
+            name: "P1".into(),
+            nodes: vec![0xa1b2_c3d4],
+            interval: Duration::from_secs(300),
+        },
+        TeamConfig {
+            name: "P2".into(),
+            nodes: vec![0x0000_beef],
+            interval: Duration::from_secs(300),
+        },
+    ]
+}
+
+async fn start() -> Station {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cfg = StoreConfig::new("SAS");
+    cfg.teams = teams();
+    let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("open the store");
+    let state = ApiState {
+        store,
+        station: "SAS".into(),
+        teams: teams(),
+        radios: vec![],
+        clock: Clock::start(),
+    };
+    // The socket's directory does not exist yet: serve creates it.
+    let sock = dir.path().join("run/faro.sock");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let path = sock.clone();
+    let server = tokio::spawn(async move {
+        api::serve(&path, state, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    timeout(WAIT, async {
+        while UnixStream::connect(&sock).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the control socket came up");
+    Station {
+        _dir: dir,
+        sock,
+        stop: Some(stop),
+        server,
+    }
+}
+
+/// An answer: status, headers (lower-case names) and the JSON body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    json: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn error(&self) -> &str {
+        self.json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error in {}", self.json))
+    }
+}
+
+fn request(method: &str, path: &str, operator: Option<&str>, body: Option<&str>) -> String {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: farod\r\nConnection: close\r\n");
+    if let Some(who) = operator {
+        req.push_str(&format!("X-Faro-Operator: {who}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    req
+}
+
+async fn call(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    operator: Option<&str>,
+    body: Option<&str>,
+) -> Answer {
+    timeout(WAIT, async {
+        let mut s = UnixStream::connect(sock).await.expect("connect");
+        s.write_all(request(method, path, operator, body).as_bytes())
+            .await
+            .expect("write");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.expect("read");
+        let text = String::from_utf8(raw).expect("UTF-8 answer");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a header block");
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        assert!(
+            headers
+                .iter()
+                .any(|(n, v)| n == "content-type" && v.starts_with("application/json")),
+            "{method} {path}: not JSON: {head}"
+        );
+        let json =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body:?}"));
+        Answer {
+            status,
+            headers,
+            json,
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{method} {path}: no answer within {WAIT:?}"))
+}
+
+async fn get(sock: &Path, path: &str) -> Answer {
+    call(sock, "GET", path, None, None).await
+}
+
+async fn post(sock: &Path, path: &str, body: Value) -> Answer {
+    call(sock, "POST", path, Some("ana"), Some(&body.to_string())).await
+}
+
+async fn report(sock: &Path) -> String {
+    let a = post(
+        sock,
+        "/v1/incidents",
+        json!({"lat": 31.4746, "lon": -111.5449, "place": "Sásabe km 12", "kind": "heat", "people": 3,
+               "flags": ["children"], "note": "llamada de su hermana", "language": "es"}),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    a.json["id"].as_str().expect("an id").to_string()
+}
+
+fn whats(incident: &Value) -> Vec<String> {
+    incident["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["what"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_phone_report_from_opening_to_closing_with_its_audit_trail() {
+    let st = start().await;
+    let sock = &st.sock;
+
+    let created = post(
+        sock,
+        "/v1/incidents",
+        json!({"lat": 31.4746, "lon": -111.5449, "kind": "heat", "people": 3, "flags": ["children"], "language": "es"}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    assert_eq!(created.json["id"], "SAS-1");
+    assert_eq!(created.header("location"), Some("/v1/incidents/SAS-1"));
+    assert_eq!(created.json["state"], "new");
+    assert_eq!(created.json["priority"], 1);
+    assert_eq!(created.json["source"], "manual");
+    assert_eq!(created.json["reporter"], Value::Null);
+
+    let open = get(sock, "/v1/incidents").await;
+    assert_eq!(open.status, 200);
+    let list = open.json.as_array().expect("an array");
+    assert_eq!(list.len(), 1);
+    for key in [
+        "id",
+        "state",
+        "priority",
+        "kind",
+        "lat",
+        "lon",
+        "reporter",
+        "heard_count",
+        "created_at",
+        "language",
+    ] {
+        assert!(
+            list[0].get(key).is_some(),
+            "list item lacks {key}: {}",
+            list[0]
+        );
+    }
+    assert!(
+        list[0].get("events").is_none(),
+        "lists carry no audit trail"
+    );
+
+    // Ids are case-insensitive on the way in.
+    let shown = get(sock, "/v1/incidents/sas-1").await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.json["kind"], "heat");
+    assert_eq!(shown.json["lat"], 31.4746);
+    let nearest = shown.json["nearest_teams"]
+        .as_array()
+        .expect("nearest teams for a located incident");
+    assert_eq!(nearest.len(), 2);
+
+    let acked = post(sock, "/v1/incidents/sas-1/ack", json!({})).await;
+    assert_eq!(
+        (acked.status, acked.json["state"].as_str()),
+        (200, Some("acknowledged"))
+    );
+    let assigned = post(sock, "/v1/incidents/SAS-1/assign", json!({"team": "P1"})).await;
+    assert_eq!(assigned.status, 200, "{}", assigned.json);
+    assert_eq!(
+        (
+            assigned.json["state"].as_str(),
+            assigned.json["team"].as_str()
+        ),
+        (Some("assigned"), Some("P1"))
+    );
+    let noted = post(
+        sock,
+        "/v1/incidents/SAS-1/note",
+        json!({"text": "la patrulla lleva agua"}),
+    )
+    .await;
+    assert_eq!(noted.status, 200);
+    let closed = post(
+        sock,
+        "/v1/incidents/SAS-1/close",
+        json!({"outcome": "rescued", "note": "3 personas bien"}),
+    )
+    .await;
+    assert_eq!(closed.status, 200, "{}", closed.json);
+    assert_eq!(
+        (
+            closed.json["state"].as_str(),
+            closed.json["outcome"].as_str()
+        ),
+        (Some("closed"), Some("rescued"))
+    );
+
+    assert_eq!(get(sock, "/v1/incidents?state=open").await.json, json!([]));
+    assert_eq!(
+        get(sock, "/v1/incidents?state=closed")
+            .await
+            .json
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        get(sock, "/v1/incidents?state=all")
+            .await
+            .json
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    let trail = get(sock, "/v1/incidents/SAS-1").await.json;
+    let whats = whats(&trail);
+    assert!(whats[0].starts_with("opened by hand: P1 heat"), "{whats:?}");
+    assert_eq!(
+        &whats[1..],
+        [
+            "acknowledged",
+            "assigned to P1",
+            "note: la patrulla lleva agua",
+            "note: 3 personas bien",
+            "closed: rescued"
+        ]
+    );
+    for e in trail["events"].as_array().expect("events") {
+        assert_eq!(
+            (e["who"].as_str(), e["via"].as_str()),
+            (Some("operator:ana"), Some("faroctl")),
+            "{e}"
+        );
+    }
+
+    let reopened = post(sock, "/v1/incidents/SAS-1/reopen", json!({})).await;
+    assert_eq!(
+        (reopened.status, reopened.json["state"].as_str()),
+        (200, Some("assigned"))
+    );
+}
+
+#[tokio::test]
+async fn refusals_carry_a_status_and_one_line() {
+    let st = start().await;
+    let sock = &st.sock;
+    let id = report(sock).await;
+
+    let a = get(sock, "/v1/incidents/SAS-99").await;
+    assert_eq!((a.status, a.error()), (404, "no incident SAS-99"));
+    let a = post(sock, "/v1/incidents/SAS-99/ack", json!({})).await;
+    assert_eq!((a.status, a.error()), (404, "no incident SAS-99"));
+
+    let a = post(sock, &format!("/v1/incidents/{id}/reopen"), json!({})).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (409, "SAS-1: cannot reopen: not closed (new)")
+    );
+    assert_eq!(
+        post(sock, &format!("/v1/incidents/{id}/ack"), json!({}))
+            .await
+            .status,
+        200
+    );
+    let a = post(sock, &format!("/v1/incidents/{id}/ack"), json!({})).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (409, "SAS-1: cannot acknowledge: already acknowledged")
+    );
+    let a = post(
+        sock,
+        &format!("/v1/incidents/{id}/assign"),
+        json!({"team": "P9"}),
+    )
+    .await;
+    assert_eq!(a.status, 409);
+    assert!(a.error().contains("unknown team \"P9\""), "{}", a.error());
+
+    let a = call(
+        sock,
+        "POST",
+        &format!("/v1/incidents/{id}/close"),
+        None,
+        Some(r#"{"outcome":"rescued"}"#),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    assert!(a.error().contains("X-Faro-Operator"), "{}", a.error());
+    let long = "x".repeat(41);
+    let a = call(
+        sock,
+        "POST",
+        &format!("/v1/incidents/{id}/ack"),
+        Some(&long),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+
+    for (path, body, want) in [
+        ("/v1/incidents", r#"{"lat": 31.4,"#, "bad JSON"),
+        (
+            "/v1/incidents",
+            r#"{"lat": 31.4, "name": "Juan"}"#,
+            "unknown field `name`",
+        ),
+        ("/v1/incidents", "", "empty"),
+        (
+            "/v1/incidents/SAS-1/close",
+            r#"{"outcome": "maybe"}"#,
+            "maybe",
+        ),
+        (
+            "/v1/incidents/SAS-1/assign",
+            r#"{"team": 7}"#,
+            "bad request body",
+        ),
+        ("/v1/incidents/17/ack", "{}", "bad incident id"),
+        (
+            "/v1/send",
+            r#"{"node": "!xyz", "text": "hola"}"#,
+            "bad node id",
+        ),
+    ] {
+        let a = call(sock, "POST", path, Some("ana"), Some(body)).await;
+        assert_eq!(a.status, 400, "{path} {body}: {}", a.json);
+        assert!(a.error().contains(want), "{path} {body}: {:?}", a.error());
+        assert!(!a.error().contains('\n'), "{path}: several lines");
+    }
+
+    let a = get(sock, "/v1/incidents?state=lost").await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.error().contains("unknown state \"lost\""),
+        "{}",
+        a.error()
+    );
+    assert_eq!(get(sock, "/v1/nothing").await.status, 404);
+    assert_eq!(
+        call(sock, "DELETE", "/v1/incidents/SAS-1", Some("ana"), None)
+            .await
+            .status,
+        405
+    );
+
+    // Refusals changed nothing: opened, the note of the report, acknowledged.
+    let trail = get(sock, "/v1/incidents/SAS-1").await.json;
+    assert_eq!(whats(&trail).len(), 3, "{:?}", whats(&trail));
+    assert_eq!(trail["state"], "acknowledged");
+}
+
+/// Reads the event stream: a chunked HTTP body of JSON lines.
+struct EventStream {
+    r: BufReader<UnixStream>,
+    pending: String,
+}
+
+impl EventStream {
+    async fn open(sock: &Path, query: &str) -> EventStream {
+        let mut s = UnixStream::connect(sock).await.expect("connect");
+        s.write_all(request("GET", &format!("/v1/events{query}"), None, None).as_bytes())
+            .await
+            .expect("write");
+        let mut r = BufReader::new(s);
+        let mut head = String::new();
+        timeout(WAIT, async {
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).await.expect("head");
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+        })
+        .await
+        .expect("the stream's head within the bound");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/x-ndjson"),
+            "{head}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
+            "{head}"
+        );
+        EventStream {
+            r,
+            pending: String::new(),
+        }
+    }
+
+    /// The next JSON line, waiting at most `WAIT`.
+    async fn next(&mut self) -> Value {
+        timeout(WAIT, async {
+            loop {
+                if let Some((line, rest)) = self.pending.split_once('\n') {
+                    let v = serde_json::from_str(line).expect("a JSON line");
+                    self.pending = rest.to_string();
+                    return v;
+                }
+                let mut size = String::new();
+                self.r.read_line(&mut size).await.expect("chunk size");
+                let n = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+                assert!(n > 0, "the stream ended");
+                let mut chunk = vec![0; n + 2];
+                self.r.read_exact(&mut chunk).await.expect("chunk");
+                self.pending
+                    .push_str(std::str::from_utf8(&chunk[..n]).expect("UTF-8"));
+            }
+        })
+        .await
+        .expect("an event line within the bound")
+    }
+}
+
+#[tokio::test]
+async fn the_event_stream_sends_the_backlog_then_live_events_once() {
+    let st = start().await;
+    let sock = &st.sock;
+    let id = report(sock).await;
+
+    let mut backlog = EventStream::open(sock, "?after=0").await;
+    let first = backlog.next().await;
+    assert_eq!(
+        (first["incident"].as_str(), first["who"].as_str()),
+        (Some(id.as_str()), Some("operator:ana"))
+    );
+    assert!(
+        first["what"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("opened by hand")),
+        "{first}"
+    );
+    let second = backlog.next().await;
+    assert_eq!(second["what"], "note: llamada de su hermana");
+    let mut live = EventStream::open(sock, "").await;
+
+    post(sock, &format!("/v1/incidents/{id}/ack"), json!({})).await;
+    for stream in [&mut backlog, &mut live] {
+        let ev = stream.next().await;
+        assert_eq!(
+            (ev["incident"].as_str(), ev["what"].as_str()),
+            (Some("SAS-1"), Some("acknowledged")),
+            "{ev}"
+        );
+        assert!(ev["id"].as_i64() > second["id"].as_i64());
+    }
+    post(
+        sock,
+        &format!("/v1/incidents/{id}/assign"),
+        json!({"team": "P2"}),
+    )
+    .await;
+    assert_eq!(live.next().await["what"], "assigned to P2");
+
+    let after = second["id"].as_i64().expect("an id");
+    let mut resumed = EventStream::open(sock, &format!("?after={after}")).await;
+    assert_eq!(resumed.next().await["what"], "acknowledged");
+    assert_eq!(resumed.next().await["what"], "assigned to P2");
+}
+
+#[tokio::test]
+async fn status_teams_nodes_and_send() {
+    let st = start().await;
+    let sock = &st.sock;
+    report(sock).await;
+
+    let s = get(sock, "/v1/status").await;
+    assert_eq!(s.status, 200);
+    assert_eq!(s.json["station"], "SAS");
+    assert_eq!(s.json["radios"], json!([]));
+    assert_eq!(s.json["counts"]["open_incidents"], 1);
+    assert_eq!(s.json["counts"]["open_by_priority"], json!([1, 0, 0, 0]));
+    let names: Vec<&str> = s.json["teams"]
+        .as_array()
+        .expect("teams")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["P1", "P2"]);
+    assert!(s.json["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+
+    let t = get(sock, "/v1/teams").await;
+    assert_eq!(t.json[0]["nodes"], json!(["!a1b2c3d4"]));
+    assert_eq!(t.json[0]["status"], "unknown");
+    assert_eq!(get(sock, "/v1/nodes").await.json, json!([]));
+
+    let a = post(
+        sock,
+        "/v1/send",
+        json!({"node": "!a1b2c3d4", "text": "regresen a la base"}),
+    )
+    .await;
+    assert_eq!((a.status, &a.json), (200, &json!({"queued": true})));
+    let a = post(sock, "/v1/send", json!({"node": 48879, "text": "ok"})).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(
+        get(sock, "/v1/status").await.json["counts"]["outbox_pending"],
+        2
+    );
+}
+
+#[tokio::test]
+async fn the_socket_is_group_only_replaces_stale_files_and_goes_away_on_shutdown() {
+    let mut st = start().await;
+    let mode = std::fs::metadata(&st.sock)
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o660);
+
+    // A second server on a live socket refuses in one line, naming it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _w) =
+        Store::open(&dir.path().join("other.db"), StoreConfig::new("DAR")).expect("store");
+    let state = ApiState {
+        store,
+        station: "DAR".into(),
+        teams: vec![],
+        radios: vec![],
+        clock: Clock::start(),
+    };
+    let e = timeout(
+        WAIT,
+        api::serve(&st.sock, state.clone(), std::future::pending()),
+    )
+    .await
+    .expect("bounded");
+    let e = e.expect_err("a live socket is not taken over").to_string();
+    assert!(
+        e.contains(&st.sock.display().to_string()) && !e.contains('\n'),
+        "{e}"
+    );
+
+    // A regular file where the socket belongs is left alone.
+    let file = dir.path().join("not-a-socket");
+    std::fs::write(&file, "keep me").expect("write");
+    let e = timeout(
+        WAIT,
+        api::serve(&file, state.clone(), std::future::pending()),
+    )
+    .await
+    .expect("bounded");
+    assert!(e
+        .expect_err("refused")
+        .to_string()
+        .contains("is not a socket"));
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("still there"),
+        "keep me"
+    );
+
+    // Shutdown ends the server promptly even with a watcher connected, and removes the socket.
+    let mut watcher = EventStream::open(&st.sock, "").await;
+    let _ = st.stop.take().expect("stop").send(());
+    let served = timeout(WAIT, &mut st.server)
+        .await
+        .expect("shut down within the bound");
+    served.expect("join").expect("served cleanly");
+    assert!(!st.sock.exists(), "the socket file is removed");
+    let end = timeout(WAIT, watcher.r.read_to_end(&mut Vec::new()))
+        .await
+        .expect("the stream ends");
+    assert!(end.is_ok());
+
+    // A stale socket (nobody listening) is replaced.
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
+    assert!(stale.exists());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let path = stale.clone();
+    let server = tokio::spawn(async move {
+        api::serve(&path, state, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    timeout(WAIT, async {
+        while UnixStream::connect(&stale).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("serving on the old path");
+    assert_eq!(get(&stale, "/v1/status").await.json["station"], "DAR");
+    let _ = stop.send(());
+    timeout(WAIT, server)
+        .await
+        .expect("bounded")
+        .expect("join")
+        .expect("served");
+}

@@ -1,0 +1,380 @@
+//! The incident queue end to end: farod's station (links, intake, store, outbox) against the
+//! simulated mesh over duplex streams under paused time, with a real SQLite file.
+
+use std::time::Duration;
+
+use faro_proto::mesh::{self, BROADCAST};
+use faro_sim::{Action, Faults, Sim, SimEvent};
+use faro_tests::nodes::*;
+use faro_tests::*;
+use farod::radio::{LinkState, Transport};
+use farod::station::Station;
+use farod::store::query::{Filter, IncidentView, Reader};
+use farod::store::OperatorRequest;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+struct Desk {
+    station: Station,
+    _dir: tempfile::TempDir,
+}
+
+/// A second station radio on the mast next to the station (its own node, its own serial).
+const SAS_MAST: u32 = 0x5a5a_0002;
+
+/// The quiet built-in scenario with a second station radio beside the first.
+fn two_radio_sim() -> Sim {
+    let mut scenario = quiet_scenario();
+    let mut mast = scenario.node(SAS).unwrap().clone();
+    mast.id = SAS_MAST;
+    mast.long_name = "Grupo Beta Sásabe (mástil)".into();
+    mast.short_name = "SASM".into();
+    mast.lat += 0.002;
+    mast.replies.clear();
+    scenario.nodes.push(mast);
+    Sim::start(
+        scenario,
+        faro_sim::SimOptions {
+            seed: Some(7),
+            ..Default::default()
+        },
+    )
+}
+
+/// A station (code SAS, teams P1 and P2, tower T7) with a link to each of the sim's stations.
+async fn station(sim: &Sim, radios: usize, dir: tempfile::TempDir) -> Desk {
+    let cfg = farod::app::scenario_station_config(sim.scenario(), dir.path().join("faro.db"));
+    let stations = sim.scenario().stations();
+    assert!(stations.len() >= radios);
+    let links = stations[..radios]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                test_link_config(&format!("r{i}")),
+                Transport::sim(sim.clone(), Some(*s))
+                    .unwrap()
+                    .with_faults(Faults::default()),
+            )
+        })
+        .collect();
+    let station = Station::start(cfg, links).await.unwrap();
+    let deadline = tokio::time::Instant::now() + MINUTE;
+    while !station
+        .links
+        .iter()
+        .all(|l| l.status().state == LinkState::Up)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "radios not up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Desk { station, _dir: dir }
+}
+
+fn reader(d: &Desk) -> Reader {
+    Reader::open(d.station.store.path()).unwrap()
+}
+
+fn incidents(d: &Desk) -> Vec<IncidentView> {
+    reader(d).incidents(Filter::All, 100).unwrap()
+}
+
+fn show(d: &Desk, id: &str) -> IncidentView {
+    reader(d)
+        .incident(id)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {id}"))
+}
+
+/// Waits (bounded, in simulated time) until `cond` holds on the database.
+async fn until(d: &Desk, within: Duration, what: &str, mut cond: impl FnMut(&Desk) -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !cond(d) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {within:?}: {what}; incidents {:#?}",
+            incidents(d)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits for `node` to receive a text starting with `prefix`; returns it.
+async fn received(
+    events: &mut tokio::sync::broadcast::Receiver<SimEvent>,
+    node: u32,
+    prefix: &str,
+) -> String {
+    tokio::time::timeout(5 * MINUTE, async {
+        loop {
+            match events.recv().await {
+                Ok(SimEvent::Received { node: n, packet }) if n == node => {
+                    if let Some(d) = mesh::data(&packet) {
+                        let t = String::from_utf8_lossy(&d.payload).into_owned();
+                        if t.starts_with(prefix) {
+                            return t;
+                        }
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("sim events: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{node:#x} never received {prefix:?}"))
+}
+
+fn text(from: u32, to: u32, t: &str) -> Action {
+    Action::Text {
+        from,
+        to,
+        channel: 0,
+        text: t.into(),
+        want_ack: to != BROADCAST,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn tower_panic_button_two_hops_away_opens_one_incident_and_the_tower_gets_the_reply() {
+    init_logging();
+    let sim = quiet_sim();
+    let mut sim_events = sim.events();
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    sim.act(Action::Detection {
+        from: T7,
+        name: "Botón de pánico T7".into(),
+        bell: true,
+    })
+    .await;
+    until(&d, 2 * MINUTE, "an incident", |d| !incidents(d).is_empty()).await;
+    let inc = show(&d, "SAS-1");
+    let tower = sim.scenario().node(T7).unwrap();
+    assert_eq!(
+        (inc.source.as_str(), inc.priority, inc.state.as_str()),
+        ("detection", 2, "new")
+    );
+    assert_eq!((inc.lat, inc.lon), (Some(tower.lat), Some(tower.lon)));
+    assert_eq!(inc.position_source.as_deref(), Some("tower"));
+    assert_eq!(inc.reporter.as_deref(), Some("!5a5a0201"));
+    assert_eq!(inc.language, "es");
+    let reply = received(&mut sim_events, T7, "Faro SAS-1").await;
+    assert!(reply.contains("recibido"), "{reply}");
+    assert!(reply.len() <= 200);
+    until(&d, 5 * MINUTE, "the reply acknowledged", |d| {
+        show(d, "SAS-1")
+            .events
+            .unwrap()
+            .iter()
+            .any(|e| e.what.contains("delivered (ack)"))
+    })
+    .await;
+    assert_eq!(incidents(&d).len(), 1);
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_sos_heard_on_two_radios_is_one_incident_and_a_repeat_updates_it() {
+    init_logging();
+    let sim = two_radio_sim();
+    let d = station(&sim, 2, tempfile::tempdir().unwrap()).await;
+    let mut heard = d.station.radio_events();
+    sim.act(text(T7, BROADCAST, "\u{7}SOS")).await;
+    until(&d, 2 * MINUTE, "an incident", |d| !incidents(d).is_empty()).await;
+    tokio::time::sleep(MINUTE).await;
+    // Both radios heard the tower's packet...
+    let mut radios = std::collections::BTreeSet::new();
+    while let Ok(ev) = heard.try_recv() {
+        if let farod::radio::RadioEventKind::Packet(p) = &ev.kind {
+            if p.from == T7 {
+                radios.insert(ev.radio.to_string());
+            }
+        }
+    }
+    assert_eq!(radios.len(), 2, "both radios heard the SOS: {radios:?}");
+    // ...and it is one signal.
+    let inc = show(&d, "SAS-1");
+    assert_eq!(
+        inc.heard_count, 1,
+        "both radios heard the same packet: one signal"
+    );
+    // The tower sends SOS again (a new packet) ten minutes later: the incident is updated.
+    tokio::time::sleep(10 * MINUTE).await;
+    sim.act(text(T7, BROADCAST, "\u{7}SOS")).await;
+    until(&d, 2 * MINUTE, "heard twice", |d| {
+        show(d, "SAS-1").heard_count == 2
+    })
+    .await;
+    assert_eq!(incidents(&d).len(), 1, "a repeat updates, never duplicates");
+    let events = show(&d, "SAS-1").events.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.what.starts_with("opened"))
+            .count(),
+        1
+    );
+    assert!(events
+        .iter()
+        .any(|e| e.what.starts_with("distress heard again (2 times")));
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_patrol_drives_an_incident_from_assigned_to_closed_by_text() {
+    init_logging();
+    let sim = quiet_sim();
+    let mut sim_events = sim.events();
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    let cel1 = sim.scenario().node_by_name("CEL1").unwrap().id;
+    sim.act(text(cel1, BROADCAST, "AUXILIO somos 3, una niña, sin agua"))
+        .await;
+    until(&d, 2 * MINUTE, "an incident", |d| !incidents(d).is_empty()).await;
+    let inc = show(&d, "SAS-1");
+    assert_eq!(
+        (inc.priority, inc.kind.as_str(), inc.people),
+        (1, "heat", Some(3))
+    );
+    assert_eq!(inc.flags, vec!["children".to_string()]);
+    let at = d.station.clock.now_ms();
+    d.station
+        .store
+        .operator(
+            "ana",
+            OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+            at,
+        )
+        .await
+        .unwrap();
+    d.station.wake_outbox();
+    received(&mut sim_events, P1, "Faro SAS-1").await;
+    for (cmd, state) in [
+        ("ACK SAS-1", "assigned"),
+        ("RUTA SAS-1", "en_route"),
+        ("llegué sas-1", "on_scene"),
+        ("CERRAR SAS-1 rescatado", "closed"),
+    ] {
+        sim.act(text(P1, SAS, cmd)).await;
+        until(&d, 2 * MINUTE, cmd, |d| show(d, "SAS-1").state == state).await;
+        let confirmation = received(&mut sim_events, P1, "Faro SAS-1").await;
+        assert!(confirmation.len() <= 200, "{confirmation}");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let inc = show(&d, "SAS-1");
+    assert_eq!(inc.outcome.as_deref(), Some("rescued"));
+    let whats: Vec<String> = inc
+        .events
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {}", e.who, e.what))
+        .collect();
+    for want in [
+        "operator:ana assigned to P1",
+        "patrol:P1 P1 en route",
+        "patrol:P1 P1 on scene",
+        "patrol:P1 closed: rescued",
+    ] {
+        assert!(
+            whats.iter().any(|w| w == want),
+            "{want:?} not in {whats:#?}"
+        );
+    }
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_from_an_unregistered_node_are_refused_and_recorded() {
+    init_logging();
+    let sim = quiet_sim();
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    let cel1 = sim.scenario().node_by_name("CEL1").unwrap().id;
+    sim.act(text(T7, BROADCAST, "\u{7}SOS")).await;
+    until(&d, 2 * MINUTE, "an incident", |d| !incidents(d).is_empty()).await;
+    sim.act(text(cel1, SAS, "CERRAR SAS-1 falsa")).await;
+    let r = Reader::open(d.station.store.path()).unwrap();
+    until(&d, 2 * MINUTE, "the refusal recorded", |_| {
+        r.events(None, 0, 1000)
+            .unwrap()
+            .iter()
+            .any(|e| e.what == "command from unregistered node !5a5a0301 refused")
+    })
+    .await;
+    assert_eq!(show(&d, "SAS-1").state, "new", "nothing changed");
+    // A patrol naming an incident that does not exist gets told so.
+    sim.act(text(P1, SAS, "RUTA SAS-99")).await;
+    until(&d, 2 * MINUTE, "unknown incident recorded", |_| {
+        r.events(None, 0, 1000)
+            .unwrap()
+            .iter()
+            .any(|e| e.what == "command names unknown incident SAS-99")
+    })
+    .await;
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_crash_every_incident_survives_and_the_outbox_is_sent() {
+    init_logging();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("faro.db");
+    let sim = quiet_sim();
+    let mut sim_events = sim.events();
+    // First life: the SOS is committed; the station dies before it can answer (no radio to
+    // send with: the link is cut right after the commit).
+    {
+        let cfg = farod::app::scenario_station_config(sim.scenario(), db.clone());
+        let store_cfg = cfg.store.clone();
+        let (store, thread) = farod::store::Store::open(&db, store_cfg).unwrap();
+        let icfg_sig = farod::ingest::Signal::Distress(farod::ingest::Distress {
+            node: T7,
+            packet_id: 4242,
+            kind: farod::ingest::DistressKind::Text,
+            language: farod::ingest::Lang::Es,
+            text: "\u{7}SOS".into(),
+            position: None,
+            channel: 0,
+        });
+        let rx = farod::store::Rx {
+            radio: "r0".into(),
+            from: T7,
+            packet_id: 4242,
+            hops: Some(2),
+        };
+        let o = store.ingest(rx, icfg_sig, 1_000).await.unwrap();
+        assert_eq!(o.incident, Some(("SAS-1".to_string(), true)));
+        assert_eq!(o.queued, 1);
+        drop(store);
+        thread.join().unwrap();
+    }
+    // Second life: the incident and its events are there, and the reply still goes out.
+    let d = Desk {
+        station: Station::start(
+            farod::app::scenario_station_config(sim.scenario(), db.clone()),
+            vec![(
+                test_link_config("r0"),
+                Transport::sim(sim.clone(), None).unwrap(),
+            )],
+        )
+        .await
+        .unwrap(),
+        _dir: dir,
+    };
+    let inc = show(&d, "SAS-1");
+    assert!(inc.events.unwrap()[0].what.starts_with("opened"));
+    let reply = received(&mut sim_events, T7, "Faro SAS-1").await;
+    assert!(reply.contains("recibido"));
+    // A crash mid-flight loses nothing committed either.
+    sim.act(text(P2, BROADCAST, "AYUDA, herido en el km 20"))
+        .await;
+    until(&d, 2 * MINUTE, "a second incident", |d| {
+        incidents(d).len() == 2
+    })
+    .await;
+    let before = incidents(&d);
+    let path = d.station.store.path().to_path_buf();
+    d.station.crash();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let r = Reader::open(&path).unwrap();
+    let after = r.incidents(Filter::All, 100).unwrap();
+    assert_eq!(before, after);
+}
