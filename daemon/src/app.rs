@@ -67,6 +67,7 @@ pub fn station_config(config: &Config) -> StationConfig {
         store,
         keywords: config.keywords.clone(),
         db_path: config.data_dir.join("faro.db"),
+        socket: Some(config.socket.clone()),
     }
 }
 
@@ -145,6 +146,7 @@ pub fn scenario_station_config(
         store,
         keywords: crate::ingest::Keywords::defaults(),
         db_path,
+        socket: None,
     }
 }
 

@@ -34,6 +34,8 @@ pub struct StationConfig {
     pub keywords: ingest::Keywords,
     /// The database file.
     pub db_path: PathBuf,
+    /// The control socket (none: no socket, as in tests that drive the store directly).
+    pub socket: Option<PathBuf>,
 }
 
 /// A running station.
@@ -95,14 +97,33 @@ impl Station {
             tap: tap.clone(),
         };
         let sup_task = tokio::spawn(sup.run(rx, stop_rx.clone()));
-        let tick_task = tokio::spawn(tick(store.clone(), clock, stop_rx));
+        let tick_task = tokio::spawn(tick(store.clone(), clock, stop_rx.clone()));
+        let mut tasks = vec![sup_task, tick_task, outbox_task];
+        if let Some(path) = cfg.socket.clone() {
+            let state = crate::api::ApiState {
+                store: store.clone(),
+                station: cfg.store.station.clone(),
+                teams: cfg.store.teams.clone(),
+                radios: links.clone(),
+                clock,
+            };
+            let mut stop_api = stop_rx;
+            let shutdown = async move {
+                let _ = stop_api.changed().await;
+            };
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = crate::api::serve(&path, state, shutdown).await {
+                    tracing::error!(error = %e, "control socket unavailable: faroctl cannot reach this station");
+                }
+            }));
+        }
         Ok(Station {
             store,
             links,
             clock,
             waker,
             stop,
-            tasks: vec![sup_task, tick_task, outbox_task],
+            tasks,
             store_thread: Some(store_thread),
             tap,
         })

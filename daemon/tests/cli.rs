@@ -152,3 +152,148 @@ fn bad_configuration_exits_78_naming_the_field() {
     assert!(out.status.success());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `farod run` killed with SIGKILL right after a distress is committed: on restart the
+/// incident and its audit trail are intact and the database passes `integrity_check`; a
+/// SIGTERM then stops it cleanly.
+#[tokio::test]
+async fn killed_daemon_keeps_every_incident_and_event() {
+    use farod::store::query::{Filter, Reader};
+    let sim = faro_sim::Sim::start(
+        faro_sim::Scenario::builtin("default")
+            .unwrap()
+            .without_timeline(),
+        faro_sim::SimOptions::default(),
+    );
+    let addr = sim
+        .serve_tcp(
+            0x5a5a_0001,
+            "127.0.0.1:0".parse().unwrap(),
+            faro_sim::Faults::default(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("faro.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[station]\ncode = \"SAS\"\nname = \"Sásabe\"\n[[radio]]\nname = \"main\"\nuri = \"tcp:{addr}\"\n\
+             [[team]]\nname = \"P1\"\nnodes = [\"!5a5a0101\"]\n\
+             [[tower]]\nname = \"T7\"\nnode = \"!5a5a0201\"\nlat = 31.4387\nlon = -111.7976\n"
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("faro.db");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_farod"))
+            .args([
+                "run",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+            ])
+            .args(["--socket", dir.path().join("faro.sock").to_str().unwrap()])
+            .env("FARO_LOG", "warn")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not within 30 s: {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let incidents = || {
+        Reader::open(&db)
+            .and_then(|r| r.incidents(Filter::All, 10))
+            .unwrap_or_default()
+    };
+
+    let mut first = spawn();
+    // Give the daemon time to connect before the tower presses its button.
+    tokio::task::spawn_blocking({
+        let db = db.clone();
+        move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !db.exists() {
+                assert!(std::time::Instant::now() < deadline, "no database");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sim.act(faro_sim::Action::Text {
+        from: 0x5a5a_0201,
+        to: faro_proto::mesh::BROADCAST,
+        channel: 0,
+        text: "\u{7}SOS".into(),
+        want_ack: false,
+    })
+    .await;
+    let before = tokio::task::spawn_blocking({
+        let db = db.clone();
+        move || {
+            let incidents = || {
+                Reader::open(&db)
+                    .and_then(|r| r.incidents(Filter::All, 10))
+                    .unwrap_or_default()
+            };
+            wait_for("the incident", &|| !incidents().is_empty());
+            Reader::open(&db)
+                .unwrap()
+                .incident("SAS-1")
+                .unwrap()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    first.kill().unwrap(); // SIGKILL: no chance to flush anything
+    first.wait().unwrap();
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
+    let after = Reader::open(&db)
+        .unwrap()
+        .incident("SAS-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.id, before.id);
+    assert_eq!(after.position_source.as_deref(), Some("tower"));
+    let before_events = before.events.unwrap();
+    assert_eq!(
+        after.events.unwrap()[..before_events.len()],
+        before_events[..],
+        "every committed event survives"
+    );
+    assert_eq!(incidents().len(), 1);
+
+    // A second life starts on the same database and stops cleanly on SIGTERM.
+    let second = spawn();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = second.id();
+    let status = tokio::task::spawn_blocking(move || {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let mut second = second;
+        second.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
+    assert_eq!(incidents().len(), 1);
+}

@@ -713,7 +713,7 @@ impl Worker {
         let (id, t) = match req {
             OperatorRequest::Report(r) => return self.report(&who, &r, at),
             OperatorRequest::Note(id, text) => {
-                self.require(&id)?;
+                let (id, _) = self.require(&id)?;
                 self.event(Some(&id), at, &who, via, &format!("note: {text}"))?;
                 return Ok(id);
             }
@@ -743,15 +743,15 @@ impl Worker {
                 transition(id, Transition::Assign(team))
             }
             OperatorRequest::Close(id, o, note) => {
+                let (id, _) = self.require(&id)?;
                 if let Some(n) = note {
-                    self.require(&id)?;
                     self.event(Some(&id), at, &who, via, &format!("note: {n}"))?;
                 }
                 transition(id, Transition::Close(o))
             }
             OperatorRequest::Reopen(id) => transition(id, Transition::Reopen),
         };
-        let status = self.require(&id)?;
+        let (id, status) = self.require(&id)?;
         let change = incident::transition(&status, &t, &Actor::Operator(name.to_string()))
             .map_err(|reason| {
                 StoreError::Refused(format!("{id}: cannot {}: {reason}", t.verb()))
@@ -779,15 +779,15 @@ impl Worker {
             .and_then(|t| t.nodes.first().copied())
     }
 
-    fn require(&self, id: &str) -> Res<Status> {
-        let norm = incident::parse_id(id)
+    /// The incident `id` names (however it was typed): its canonical id and status.
+    fn require(&self, id: &str) -> Res<(String, Status)> {
+        let id = incident::parse_id(id)
             .map_err(StoreError::Refused)?
             .to_string();
-        if norm != id {
-            return self.require(&norm);
-        }
-        self.status_of(id)?
-            .ok_or_else(|| StoreError::Refused(format!("no incident {id}")))
+        let status = self
+            .status_of(&id)?
+            .ok_or_else(|| StoreError::Refused(format!("no incident {id}")))?;
+        Ok((id, status))
     }
 
     fn report(&mut self, who: &str, r: &super::ManualReport, at: i64) -> Res<String> {

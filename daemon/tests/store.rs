@@ -1,0 +1,332 @@
+//! The store through its public handle, on real SQLite files: dedup, repeats, replies only in
+//! the outbox, retries and failures, team timeouts, operator refusals, durability across a
+//! reopen, and a database another process has locked.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use faro_proto::mesh::routing;
+use farod::ingest::{Distress, DistressKind, Fix, Lang, Signal, Tower};
+use farod::radio::DeliveryOutcome;
+use farod::store::query::{Filter, Reader};
+use farod::store::{OperatorRequest, Rx, Store, StoreConfig, StoreError, TeamConfig};
+
+const TOWER: u32 = 0x5a5a_0201;
+const PHONE: u32 = 0x5a5a_0301;
+const PATROL: u32 = 0x5a5a_0101;
+const MIN: i64 = 60_000;
+
+fn config() -> StoreConfig {
+    let mut c = StoreConfig::new("SAS");
+    c.teams = vec![TeamConfig {
+        name: "P1".into(),
+        nodes: vec![PATROL],
+        interval: Duration::from_secs(60),
+    }];
+    c.towers.insert(
+        TOWER,
+        Tower {
+            name: "T7".into(),
+            lat: 31.4387,
+            lon: -111.7976,
+        },
+    );
+    c
+}
+
+fn open(dir: &tempfile::TempDir) -> (Store, std::thread::JoinHandle<()>) {
+    Store::open(&dir.path().join("faro.db"), config()).unwrap()
+}
+
+fn sos(node: u32, packet_id: u32, text: &str, lang: Lang) -> (Rx, Signal) {
+    let rx = Rx {
+        radio: "r0".into(),
+        from: node,
+        packet_id,
+        hops: Some(1),
+    };
+    let s = Signal::Distress(Distress {
+        node,
+        packet_id,
+        kind: DistressKind::Text,
+        language: lang,
+        text: text.into(),
+        position: None,
+        channel: 0,
+    });
+    (rx, s)
+}
+
+fn reader(store: &Store) -> Reader {
+    Reader::open(store.path()).unwrap()
+}
+
+#[tokio::test]
+async fn one_packet_heard_twice_is_one_signal_and_repeats_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    let (rx, s) = sos(PHONE, 7, "AUXILIO somos 3", Lang::Es);
+    let first = store.ingest(rx.clone(), s.clone(), 1_000).await.unwrap();
+    assert_eq!(first.incident, Some(("SAS-1".into(), true)));
+    assert_eq!(
+        first.queued, 1,
+        "the reply is queued in the same transaction"
+    );
+    // The same packet again (second radio, Store & Forward replay): nothing happens.
+    let again = store
+        .ingest(
+            Rx {
+                radio: "r1".into(),
+                ..rx
+            },
+            s,
+            2_000,
+        )
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    // A new packet from the same node within the window updates the incident; the reply is
+    // not repeated within the reply interval.
+    let (rx, s) = sos(PHONE, 8, "AUXILIO", Lang::Es);
+    let third = store.ingest(rx, s, 5 * MIN).await.unwrap();
+    assert_eq!(
+        (third.incident, third.queued),
+        (Some(("SAS-1".into(), false)), 0)
+    );
+    // Past the window: a new incident.
+    let (rx, s) = sos(PHONE, 9, "AUXILIO", Lang::Es);
+    let fourth = store.ingest(rx, s, 40 * MIN).await.unwrap();
+    assert_eq!(fourth.incident, Some(("SAS-2".into(), true)));
+    let r = reader(&store);
+    let inc = r.incident("sas-1").unwrap().unwrap();
+    assert_eq!(inc.heard_count, 2);
+    assert_eq!(inc.people, Some(3));
+    assert_eq!(r.incidents(Filter::Open, 10).unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn replies_are_in_the_language_that_matched_and_fit_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    for (i, (text, lang)) in [
+        ("ÈD! Nou se 2 moun", Lang::Ht),
+        ("AIDE", Lang::Fr),
+        ("HELP", Lang::En),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (rx, s) = sos(0x100 + i as u32, 1, text, *lang);
+        store.ingest(rx, s, 1_000).await.unwrap();
+    }
+    let items = store.outbox_claim(1_000, 10).await.unwrap();
+    assert_eq!(items.len(), 3);
+    for it in &items {
+        assert!(it.payload.len() <= 200);
+        assert!(it.want_ack);
+        assert_eq!(it.class, 0);
+    }
+    let texts: Vec<String> = items
+        .iter()
+        .map(|i| String::from_utf8(i.payload.clone()).unwrap())
+        .collect();
+    assert!(texts[0].starts_with("Faro SAS-1"), "{texts:?}");
+    assert_ne!(texts[0], texts[1], "each in its own language: {texts:?}");
+}
+
+#[tokio::test]
+async fn outbox_retries_with_backoff_then_fails_and_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    let (rx, s) = sos(PHONE, 1, "SOS", Lang::Es);
+    store.ingest(rx, s, 0).await.unwrap();
+    let mut at = 0;
+    for attempt in 1..=5 {
+        let items = store.outbox_claim(at, 10).await.unwrap();
+        assert_eq!(items.len(), 1, "attempt {attempt} is due at {at}");
+        // Claimed rows are not handed out twice.
+        assert!(store.outbox_claim(at, 10).await.unwrap().is_empty());
+        store
+            .outbox_sent(items[0].row, "r0", 1000 + attempt, at)
+            .await
+            .unwrap();
+        store
+            .outbox_delivery(
+                "r0",
+                1000 + attempt,
+                DeliveryOutcome::Nak(routing::Error::MaxRetransmit),
+                at,
+            )
+            .await
+            .unwrap();
+        at += 10 * MIN;
+    }
+    assert!(
+        store.outbox_claim(at, 10).await.unwrap().is_empty(),
+        "failed for good after 5 attempts"
+    );
+    let inc = reader(&store).incident("SAS-1").unwrap().unwrap();
+    let last = inc.events.unwrap().last().unwrap().what.clone();
+    assert_eq!(
+        last,
+        "reply to !5a5a0301 failed after 5 attempts: nak MAX_RETRANSMIT"
+    );
+    assert_eq!(reader(&store).counts().unwrap().outbox_failed, 1);
+}
+
+#[tokio::test]
+async fn rows_being_sent_at_a_crash_go_out_again_and_everything_committed_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, t) = open(&dir);
+        let (rx, s) = sos(TOWER, 1, "\u{7}SOS", Lang::Es);
+        store.ingest(rx, s, 0).await.unwrap();
+        let items = store.outbox_claim(0, 10).await.unwrap();
+        store.outbox_sent(items[0].row, "r0", 99, 0).await.unwrap();
+        drop(store);
+        t.join().unwrap();
+    }
+    let (store, _t) = open(&dir);
+    let items = store.outbox_claim(1, 10).await.unwrap();
+    assert_eq!(items.len(), 1, "sent but never acknowledged: sent again");
+    let inc = reader(&store).incident("SAS-1").unwrap().unwrap();
+    assert_eq!(inc.position_source.as_deref(), Some("tower"));
+    assert_eq!((inc.lat, inc.lon), (Some(31.4387), Some(-111.7976)));
+}
+
+#[tokio::test]
+async fn operators_are_refused_with_a_reason_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    let (rx, s) = sos(PHONE, 1, "SOS", Lang::Es);
+    store.ingest(rx, s, 0).await.unwrap();
+    let refuse = |r: Result<String, StoreError>| match r {
+        Err(StoreError::Refused(why)) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(
+        refuse(
+            store
+                .operator("ana", OperatorRequest::Ack("SAS-9".into()), 1)
+                .await
+        ),
+        "no incident SAS-9"
+    );
+    assert!(refuse(
+        store
+            .operator(
+                "ana",
+                OperatorRequest::Assign("SAS-1".into(), "P9".into()),
+                1
+            )
+            .await
+    )
+    .starts_with("unknown team \"P9\""));
+    assert_eq!(
+        refuse(
+            store
+                .operator("ana", OperatorRequest::Reopen("SAS-1".into()), 1)
+                .await
+        ),
+        "SAS-1: cannot reopen: not closed (new)"
+    );
+    assert_eq!(
+        store
+            .operator("ana", OperatorRequest::Ack("sas-1".into()), 1)
+            .await
+            .unwrap(),
+        "SAS-1"
+    );
+    let inc = reader(&store).incident("SAS-1").unwrap().unwrap();
+    assert_eq!(inc.state, "acknowledged");
+    assert_eq!(
+        inc.events.unwrap().len(),
+        2,
+        "opened + acknowledged, nothing from the refusals"
+    );
+}
+
+#[tokio::test]
+async fn a_patrol_that_stops_reporting_goes_stale_then_lost_on_its_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    let fix = Fix {
+        lat: 31.47,
+        lon: -111.55,
+        alt: None,
+        precision_bits: 32,
+        time: None,
+    };
+    let pos = Signal::Position {
+        node: PATROL,
+        fix,
+        patrol: Some("P1".into()),
+    };
+    store
+        .ingest(
+            Rx {
+                radio: "r0".into(),
+                from: PATROL,
+                packet_id: 1,
+                hops: Some(0),
+            },
+            pos,
+            0,
+        )
+        .await
+        .unwrap();
+    let (rx, s) = sos(PHONE, 1, "SOS", Lang::Es);
+    store.ingest(rx, s, 0).await.unwrap();
+    store
+        .operator(
+            "ana",
+            OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+            0,
+        )
+        .await
+        .unwrap();
+    for at in [MIN, 2 * MIN, 6 * MIN] {
+        store.tick(at).await.unwrap();
+    }
+    let events: Vec<String> = reader(&store)
+        .incident("SAS-1")
+        .unwrap()
+        .unwrap()
+        .events
+        .unwrap()
+        .into_iter()
+        .map(|e| e.what)
+        .collect();
+    assert!(
+        events.contains(&"patrol P1 is stale: last position 120 s ago".to_string()),
+        "{events:#?}"
+    );
+    assert!(
+        events.contains(&"patrol P1 is lost: last position 360 s ago".to_string()),
+        "{events:#?}"
+    );
+    let teams = reader(&store).teams(&config().teams, None).unwrap();
+    assert_eq!(teams[0].status, "lost");
+    assert_eq!(teams[0].assigned, vec!["SAS-1".to_string()]);
+}
+
+#[tokio::test]
+async fn a_locked_database_refuses_without_acknowledging_then_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    // Another process holds the write lock.
+    let other = rusqlite::Connection::open(store.path()).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (rx, s) = sos(PHONE, 1, "SOS", Lang::Es);
+    let err = store.ingest(rx.clone(), s.clone(), 0).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Db(ref m) if m.contains("locked")),
+        "{err}"
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    // Nothing was half-written: the retry opens the incident and queues the reply.
+    let ok = store.ingest(rx, s, 1).await.unwrap();
+    assert_eq!((ok.duplicate, ok.queued), (false, 1));
+    assert_eq!(reader(&store).incidents(Filter::All, 10).unwrap().len(), 1);
+}
