@@ -1,18 +1,453 @@
-//! faroctl: the station operator's command line. It talks to farod over the control socket
-//! (HTTP/JSON on a Unix socket, DESIGN.md §7); the socket and the operator commands arrive with
-//! the incident queue. Until then it only identifies itself.
+//! faroctl: the station operator's command line. It maps one to one onto farod's control
+//! socket (HTTP/JSON on a Unix socket, DESIGN.md §7): tables for people, `--json` for scripts
+//! (farod's answer, untouched), and on any failure exactly one line on stderr,
+//! `faroctl: <reason>`, with an exit status scripts can branch on:
+//!
+//! - 0 done; 1 farod refused (unknown incident, illegal transition, bad input, database down);
+//! - 2 usage (bad arguments, no operator name); 69 farod unreachable or not answering;
+//! - 76 farod's answer was not what this faroctl understands.
 
-use clap::Parser;
+mod http;
+mod render;
 
-/// Faro operator console (talks to farod's control socket).
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+
+use http::{Client, Error};
+
+/// Faro operator console: the incident queue of the local farod.
 #[derive(Debug, Parser)]
 #[command(name = "faroctl", version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    /// farod's control socket.
+    #[arg(
+        long,
+        global = true,
+        env = "FARO_SOCKET",
+        default_value = "/run/faro/faro.sock",
+        value_name = "PATH"
+    )]
+    socket: PathBuf,
+    /// Your name for the audit trail (default: $USER).
+    #[arg(long, global = true, env = "FARO_OPERATOR", value_name = "NAME")]
+    operator: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
-    eprintln!(
-        "faroctl: farod has no control socket yet; use `farod probe RADIO` to inspect a radio"
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Radios, open incidents, outbox and teams at a glance.
+    Status {
+        /// Print farod's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The incident queue, most urgent first.
+    Incidents {
+        /// open, all, or one state (new, acknowledged, assigned, en_route, on_scene, closed).
+        #[arg(long, default_value = "open")]
+        state: String,
+        /// Print farod's JSON (an array).
+        #[arg(long)]
+        json: bool,
+    },
+    /// One incident: details, priority reasons, nearest teams and its audit trail.
+    Show {
+        /// Incident id (SAS-17; any case).
+        id: String,
+        /// Print farod's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open an incident from a phone call or a walk-in; prints its id.
+    Report {
+        /// Where, as LAT,LON in degrees (leave out when the caller cannot say).
+        #[arg(long, value_name = "LAT,LON", allow_hyphen_values = true, value_parser = parse_position)]
+        at: Option<(f64, f64)>,
+        /// Place description (a landmark, the nearest town).
+        #[arg(long)]
+        place: Option<String>,
+        /// medical, drowning, heat, violence, lost, distress or info.
+        #[arg(long)]
+        kind: Option<String>,
+        /// How many people.
+        #[arg(long)]
+        people: Option<u32>,
+        /// unaccompanied_minor, children, disability, pregnant or injured (repeatable).
+        #[arg(long = "flag", value_name = "FLAG")]
+        flags: Vec<String>,
+        /// Note for the audit trail.
+        #[arg(long)]
+        note: Option<String>,
+        /// Language to answer in over the mesh.
+        #[arg(long, value_parser = ["es", "en", "fr", "ht", "pt"])]
+        language: Option<String>,
+    },
+    /// Acknowledge an incident.
+    Ack { id: String },
+    /// Assign a patrol team.
+    Assign { id: String, team: String },
+    /// Close with an outcome (rescued, transferred_hospital, transferred_shelter, false_alarm,
+    /// not_found, cancelled).
+    Close {
+        id: String,
+        outcome: String,
+        /// Note for the audit trail.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Add a note to the audit trail.
+    Note {
+        id: String,
+        /// The note (several words need no quotes).
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
+        text: Vec<String>,
+    },
+    /// Reopen a closed incident.
+    Reopen { id: String },
+    /// Patrol teams: status, last position, assignments.
+    Teams {
+        /// Print farod's JSON (an array).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mesh nodes heard, most recent first.
+    Nodes {
+        /// Print farod's JSON (an array).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow the audit trail live until interrupted.
+    Watch {
+        /// Print farod's JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// First replay the stored events after this event id (0: all).
+        #[arg(long, value_name = "N")]
+        after: Option<i64>,
+    },
+    /// Send a text message to a mesh node (queued in farod's outbox).
+    Send {
+        /// !xxxxxxxx or a decimal node number.
+        node: String,
+        /// The message (several words need no quotes).
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
+        text: Vec<String>,
+    },
+}
+
+/// How faroctl failed, and the status it exits with.
+#[derive(Debug)]
+enum Failure {
+    Usage(String),
+    Http(Error),
+}
+
+impl Failure {
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Http(Error::Refused { .. }) => 1,
+            Failure::Http(Error::Unreachable { .. } | Error::Io(_)) => 69,
+            Failure::Http(Error::Protocol(_)) => 76,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Usage(m) => f.write_str(m),
+            Failure::Http(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Http(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Http(Error::Io(e))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed stdout (`faroctl watch | head`) is the reader's choice, not a failure.
+        Err(Failure::Http(Error::Io(e))) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("faroctl: {}", one_line(&f.to_string()));
+            ExitCode::from(f.code())
+        }
+    }
+}
+
+/// Help and version print as usual; anything else becomes one line (exit 2).
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            eprintln!("faroctl: a command is needed; see faroctl --help");
+            ExitCode::from(2)
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments");
+            eprintln!(
+                "faroctl: {}; see faroctl --help",
+                first.trim_start_matches("error: ").trim()
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn parse_position(s: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("expected LAT,LON in degrees, like 31.4746,-111.5449 (got {s:?})");
+    let (lat, lon) = s.split_once(',').ok_or_else(bad)?;
+    let (lat, lon): (f64, f64) = (
+        lat.trim().parse().map_err(|_| bad())?,
+        lon.trim().parse().map_err(|_| bad())?,
     );
-    std::process::exit(69); // EX_UNAVAILABLE
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return Err(format!(
+            "{lat},{lon} is off the globe: latitude -90..90, longitude -180..180"
+        ));
+    }
+    Ok((lat, lon))
+}
+
+/// The operator's name: `--operator`, `FARO_OPERATOR`, else `$USER`.
+fn operator(cli: &Cli) -> Result<String, Failure> {
+    cli.operator
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| {
+            Failure::Usage("who are you? pass --operator NAME or set FARO_OPERATOR".into())
+        })
+}
+
+/// An id as typed, safe in a URL path (farod checks the form).
+fn id_path(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// One request and its whole body.
+struct Ctl {
+    client: Client,
+    who: Option<String>,
+}
+
+impl Ctl {
+    fn get(&self, path: &str) -> Result<Vec<u8>, Failure> {
+        Ok(self.client.request("GET", path, None, None)?.read_all()?)
+    }
+
+    fn post(&self, path: &str, body: Value) -> Result<Value, Failure> {
+        let body = body.to_string();
+        let raw = self
+            .client
+            .request("POST", path, self.who.as_deref(), Some(body.as_bytes()))?
+            .read_all()?;
+        serde_json::from_slice(&raw)
+            .map_err(|e| Failure::Http(Error::Protocol(format!("not JSON: {e}"))))
+    }
+}
+
+fn json(raw: &[u8]) -> Result<Value, Failure> {
+    serde_json::from_slice(raw)
+        .map_err(|e| Failure::Http(Error::Protocol(format!("not JSON: {e}"))))
+}
+
+/// Prints farod's body as it came (a newline added if missing), or the rendering of it.
+fn print(raw: &[u8], as_json: bool, render: impl FnOnce(&Value) -> String) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        out.write_all(raw)?;
+        if !raw.ends_with(b"\n") {
+            out.write_all(b"\n")?;
+        }
+    } else {
+        out.write_all(render(&json(raw)?).as_bytes())?;
+    }
+    Ok(out.flush()?)
+}
+
+fn say(line: String) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let writes = !matches!(
+        cli.command,
+        Command::Status { .. }
+            | Command::Incidents { .. }
+            | Command::Show { .. }
+            | Command::Teams { .. }
+            | Command::Nodes { .. }
+            | Command::Watch { .. }
+    );
+    let who = if writes { Some(operator(&cli)?) } else { None };
+    let ctl = Ctl {
+        client: Client::new(&cli.socket),
+        who,
+    };
+    match cli.command {
+        Command::Status { json } => print(&ctl.get("/v1/status")?, json, render::status),
+        Command::Incidents { state, json } => {
+            if !state.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') {
+                return Err(Failure::Usage(format!(
+                    "bad --state {state:?}: open, all or a state name"
+                )));
+            }
+            let raw = ctl.get(&format!("/v1/incidents?state={state}"))?;
+            print(&raw, json, |v| render::incidents(v, &state))
+        }
+        Command::Show { id, json } => print(
+            &ctl.get(&format!("/v1/incidents/{}", id_path(&id)))?,
+            json,
+            render::incident,
+        ),
+        Command::Report {
+            at,
+            place,
+            kind,
+            people,
+            flags,
+            note,
+            language,
+        } => {
+            let body = json!({
+                "lat": at.map(|p| p.0), "lon": at.map(|p| p.1), "place": place, "kind": kind,
+                "people": people, "flags": flags, "note": note, "language": language,
+            });
+            let v = ctl.post("/v1/incidents", body)?;
+            say(v["id"].as_str().unwrap_or("?").to_string())
+        }
+        Command::Ack { id } => changed(&ctl, &id, "ack", json!({})),
+        Command::Assign { id, team } => changed(&ctl, &id, "assign", json!({ "team": team })),
+        Command::Close { id, outcome, note } => changed(
+            &ctl,
+            &id,
+            "close",
+            json!({ "outcome": outcome, "note": note }),
+        ),
+        Command::Note { id, text } => {
+            let v = ctl.post(
+                &format!("/v1/incidents/{}/note", id_path(&id)),
+                json!({ "text": text.join(" ") }),
+            )?;
+            say(format!("{}: note added", v["id"].as_str().unwrap_or(&id)))
+        }
+        Command::Reopen { id } => changed(&ctl, &id, "reopen", json!({})),
+        Command::Teams { json } => print(&ctl.get("/v1/teams")?, json, render::teams),
+        Command::Nodes { json } => print(&ctl.get("/v1/nodes")?, json, render::nodes),
+        Command::Watch { json, after } => watch(ctl.client, json, after),
+        Command::Send { node, text } => {
+            let node = node.trim();
+            // Decimal numbers go as numbers, everything else as farod's node syntax.
+            let node = node
+                .parse::<u64>()
+                .map_or_else(|_| json!(node), |n| json!(n));
+            ctl.post("/v1/send", json!({ "node": node, "text": text.join(" ") }))?;
+            say("queued".into())
+        }
+    }
+}
+
+/// A state change: prints where the incident now stands.
+fn changed(ctl: &Ctl, id: &str, action: &str, body: Value) -> Result<(), Failure> {
+    let v = ctl.post(&format!("/v1/incidents/{}/{action}", id_path(id)), body)?;
+    let mut line = format!(
+        "{}: {}",
+        v["id"].as_str().unwrap_or(id),
+        v["state"].as_str().unwrap_or("?")
+    );
+    if let Some(o) = v["outcome"].as_str() {
+        line.push_str(&format!(" ({o})"));
+    } else if let Some(t) = v["team"].as_str() {
+        line.push_str(&format!(" ({t})"));
+    }
+    say(line)
+}
+
+/// Follows the event stream. farod sends a keepalive every 20 s, so a silent minute means it
+/// is gone: that ends the watch with exit 69 instead of hanging.
+fn watch(mut client: Client, as_json: bool, after: Option<i64>) -> Result<(), Failure> {
+    client.timeout = Duration::from_secs(65);
+    let path = match after {
+        Some(n) => format!("/v1/events?after={n}"),
+        None => "/v1/events".to_string(),
+    };
+    let mut body = client.request("GET", &path, None, None)?.body;
+    let mut out = std::io::stdout().lock();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if body.read_line(&mut line)? == 0 {
+            return Err(Failure::Http(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "farod ended the event stream",
+            ))));
+        }
+        let text = line.trim_end();
+        if text.is_empty() {
+            continue;
+        }
+        let v = json(text.as_bytes())?;
+        if let Some(reason) = v.get("error").and_then(Value::as_str) {
+            return Err(Failure::Http(Error::Refused {
+                reason: reason.to_string(),
+            }));
+        }
+        if as_json {
+            // Keepalives are transport, not events: scripts see events and lag notices only.
+            if v.get("keepalive").is_none() {
+                writeln!(out, "{text}")?;
+            }
+        } else if let Some(l) = render::event_line(&v) {
+            writeln!(out, "{l}")?;
+        }
+        out.flush()?;
+    }
 }

@@ -1,0 +1,404 @@
+//! What people read: aligned tables and the incident sheet, from farod's JSON. Scripts use
+//! `--json` instead, which prints farod's answer untouched.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+/// A string field, or `-`.
+fn s(v: &Value, key: &str) -> String {
+    match &v[key] {
+        Value::Null => "-".into(),
+        Value::String(t) if t.is_empty() => "-".into(),
+        Value::String(t) => t.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn position(v: &Value) -> String {
+    match (v["lat"].as_f64(), v["lon"].as_f64()) {
+        (Some(lat), Some(lon)) => format!("{lat:.5},{lon:.5}"),
+        _ => "-".into(),
+    }
+}
+
+/// How long ago an RFC 3339 time was: `45s`, `12m`, `3h05m`, `2d04h`.
+pub fn age(rfc3339: &str) -> String {
+    let Ok(t) = humantime::parse_rfc3339(rfc3339) else {
+        return "-".into();
+    };
+    let secs = SystemTime::now()
+        .duration_since(t)
+        .map_or(0, |d| d.as_secs());
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{:02}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+/// `2025-03-01T14:05:09Z` as `2025-03-01 14:05:09`.
+fn when(rfc3339: &str) -> String {
+    rfc3339.trim_end_matches('Z').replacen('T', " ", 1)
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&head).chain(rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn array(v: &Value) -> &[Value] {
+    v.as_array().map_or(&[], Vec::as_slice)
+}
+
+/// `faroctl incidents`.
+pub fn incidents(list: &Value, state: &str) -> String {
+    let rows: Vec<Vec<String>> = array(list)
+        .iter()
+        .map(|i| {
+            let state = match i["outcome"].as_str() {
+                Some(o) => format!("{} ({o})", s(i, "state")),
+                None => s(i, "state"),
+            };
+            vec![
+                s(i, "id"),
+                format!("P{}", s(i, "priority")),
+                state,
+                s(i, "kind"),
+                s(i, "people"),
+                position(i),
+                s(i, "team"),
+                s(i, "heard_count"),
+                age(i["created_at"].as_str().unwrap_or("")),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return format!("no incidents ({state})\n");
+    }
+    table(
+        &[
+            "ID", "P", "STATE", "KIND", "PEOPLE", "POSITION", "TEAM", "HEARD", "AGE",
+        ],
+        &rows,
+    )
+}
+
+/// `faroctl show`: the incident sheet.
+pub fn incident(i: &Value) -> String {
+    let mut out = String::new();
+    let state = match i["outcome"].as_str() {
+        Some(o) => format!("{} ({o})", s(i, "state")),
+        None => s(i, "state"),
+    };
+    let _ = writeln!(out, "{}  P{}  {}", s(i, "id"), s(i, "priority"), state);
+    let mut field = |name: &str, value: String| {
+        let _ = writeln!(out, "  {name:<10} {value}");
+    };
+    let flags: Vec<&str> = array(&i["flags"])
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let people = i["people"]
+        .as_u64()
+        .map_or("people unknown".to_string(), |n| format!("{n} people"));
+    let mut what = format!("{}, {people}", s(i, "kind"));
+    if !flags.is_empty() {
+        let _ = write!(what, " ({})", flags.join(", "));
+    }
+    field("what", what);
+    let pos = position(i);
+    field(
+        "position",
+        if pos == "-" {
+            "unknown".into()
+        } else {
+            format!("{pos} ({})", s(i, "position_source"))
+        },
+    );
+    let reporter = match (i["reporter"].as_str(), i["reporter_name"].as_str()) {
+        (Some(n), Some(name)) => format!("{n} ({name}) via {}", s(i, "source")),
+        (Some(n), None) => format!("{n} via {}", s(i, "source")),
+        _ => format!("{} (no mesh contact)", s(i, "source")),
+    };
+    field("reporter", reporter);
+    field("language", s(i, "language"));
+    field("team", s(i, "team"));
+    let heard = i["heard_count"].as_u64().unwrap_or(0);
+    field(
+        "heard",
+        format!(
+            "{heard} time{}, last {}",
+            if heard == 1 { "" } else { "s" },
+            when(&s(i, "last_heard_at"))
+        ),
+    );
+    let created = s(i, "created_at");
+    field(
+        "opened",
+        format!("{} UTC ({} ago)", when(&created), age(&created)),
+    );
+    field("updated", format!("{} UTC", when(&s(i, "updated_at"))));
+    let _ = writeln!(out, "priority P{}", s(i, "priority"));
+    for why in array(&i["priority_why"]).iter().filter_map(Value::as_str) {
+        let _ = writeln!(out, "  - {why}");
+    }
+    if let Some(teams) = i["nearest_teams"].as_array() {
+        let _ = writeln!(out, "nearest teams");
+        let rows: Vec<Vec<String>> = teams
+            .iter()
+            .map(|t| {
+                let km = t["distance_km"]
+                    .as_f64()
+                    .map_or("position unknown".into(), |d| format!("{d:.1} km"));
+                let busy: Vec<&str> = array(&t["assigned"])
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let busy = if busy.is_empty() {
+                    "free".to_string()
+                } else {
+                    format!("on {}", busy.join(", "))
+                };
+                vec![format!("  {}", s(t, "name")), s(t, "status"), km, busy]
+            })
+            .collect();
+        out.push_str(&table(&["  TEAM", "STATUS", "DISTANCE", "ASSIGNED"], &rows));
+    }
+    let _ = writeln!(out, "events (UTC)");
+    for e in array(&i["events"]) {
+        let _ = writeln!(
+            out,
+            "  {}  {}  {}  {}",
+            when(&s(e, "at")),
+            s(e, "who"),
+            s(e, "via"),
+            s(e, "what")
+        );
+    }
+    out
+}
+
+/// `faroctl teams`.
+pub fn teams(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = array(list)
+        .iter()
+        .map(|t| {
+            let nodes: Vec<&str> = array(&t["nodes"])
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let assigned: Vec<&str> = array(&t["assigned"])
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let seen = t["last_position_at"].as_str().map_or("-".into(), age);
+            vec![
+                s(t, "name"),
+                s(t, "status"),
+                nodes.join(","),
+                position(t),
+                seen,
+                if assigned.is_empty() {
+                    "-".into()
+                } else {
+                    assigned.join(",")
+                },
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no teams configured\n".into();
+    }
+    table(
+        &["TEAM", "STATUS", "NODES", "POSITION", "SEEN", "ASSIGNED"],
+        &rows,
+    )
+}
+
+/// `faroctl nodes`.
+pub fn nodes(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = array(list)
+        .iter()
+        .map(|n| {
+            let heard = n["last_heard_at"].as_str().map_or("-".into(), age);
+            vec![
+                s(n, "node"),
+                s(n, "short_name"),
+                s(n, "long_name"),
+                s(n, "role"),
+                s(n, "radio"),
+                position(n),
+                heard,
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no nodes heard yet\n".into();
+    }
+    table(
+        &[
+            "NODE", "SHORT", "NAME", "ROLE", "RADIO", "POSITION", "HEARD",
+        ],
+        &rows,
+    )
+}
+
+/// `faroctl status`.
+pub fn status(v: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "station {}  farod {}  {}",
+        s(v, "station"),
+        s(v, "version"),
+        s(v, "time")
+    );
+    let radios: Vec<Vec<String>> = array(&v["radios"])
+        .iter()
+        .map(|r| {
+            vec![
+                format!("  {}", s(r, "name")),
+                s(r, "state"),
+                s(r, "node"),
+                s(r, "connects"),
+                s(r, "frames"),
+                s(r, "malformed"),
+                s(r, "queue_free"),
+                s(r, "last_error"),
+            ]
+        })
+        .collect();
+    if radios.is_empty() {
+        out.push_str("radios: none configured\n");
+    } else {
+        out.push_str("radios\n");
+        out.push_str(&table(
+            &[
+                "  NAME",
+                "STATE",
+                "NODE",
+                "CONNECTS",
+                "FRAMES",
+                "MALFORMED",
+                "QUEUE",
+                "LAST ERROR",
+            ],
+            &radios,
+        ));
+    }
+    let c = &v["counts"];
+    let by: Vec<String> = array(&c["open_by_priority"])
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("P{} {n}", i + 1))
+        .collect();
+    let _ = writeln!(
+        out,
+        "incidents: {} open ({})",
+        s(c, "open_incidents"),
+        by.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "outbox: {} waiting, {} awaiting ack, {} failed",
+        s(c, "outbox_pending"),
+        s(c, "outbox_awaiting_ack"),
+        s(c, "outbox_failed")
+    );
+    let t = teams(&v["teams"]);
+    out.push_str(&t);
+    out
+}
+
+/// One line of `faroctl watch`, or None for lines people need not see.
+pub fn event_line(v: &Value) -> Option<String> {
+    if let Some(n) = v.get("lagged") {
+        return Some(format!(
+            "-- fell behind by {n} events; resent from the database"
+        ));
+    }
+    if v.get("keepalive").is_some() {
+        return None;
+    }
+    let at = s(v, "at");
+    let time = at
+        .split('T')
+        .nth(1)
+        .unwrap_or(&at)
+        .trim_end_matches('Z')
+        .to_string();
+    Some(format!(
+        "{time}  {:<8}  {}  {}  {}",
+        s(v, "incident"),
+        s(v, "who"),
+        s(v, "via"),
+        s(v, "what")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tables_align_on_the_widest_cell() {
+        let t = table(
+            &["ID", "P", "KIND"],
+            &[
+                vec!["SAS-1".into(), "P1".into(), "heat".into()],
+                vec!["SAS-10".into(), "P2".into(), "lost".into()],
+            ],
+        );
+        assert_eq!(t, "ID      P   KIND\nSAS-1   P1  heat\nSAS-10  P2  lost\n");
+    }
+
+    #[test]
+    fn ages_read_at_a_glance() {
+        let ago = |secs: u64| {
+            humantime::format_rfc3339_seconds(
+                SystemTime::now() - std::time::Duration::from_secs(secs),
+            )
+            .to_string()
+        };
+        assert_eq!(age(&ago(5)), "5s");
+        assert_eq!(age(&ago(125)), "2m");
+        assert_eq!(age(&ago(3 * 3600 + 5 * 60)), "3h05m");
+        assert_eq!(age(&ago(2 * 86_400 + 4 * 3600)), "2d04h");
+        assert_eq!(age("yesterday"), "-");
+    }
+
+    #[test]
+    fn watch_lines() {
+        let e = json!({"id": 3, "incident": "SAS-1", "at": "2025-03-01T14:05:09Z", "who": "operator:ana", "via": "faroctl", "what": "acknowledged"});
+        assert_eq!(
+            event_line(&e).as_deref(),
+            Some("14:05:09  SAS-1     operator:ana  faroctl  acknowledged")
+        );
+        assert_eq!(event_line(&json!({"keepalive": "x"})), None);
+        assert!(event_line(&json!({"lagged": 4})).is_some_and(|l| l.contains("4 events")));
+    }
+}

@@ -1,0 +1,558 @@
+//! The built `faroctl` binary against an in-process farod (a real SQLite file and the real
+//! control socket in a temp dir): the desk's flow by command line, the `--json` contract
+//! scripts rely on, one-line refusals with their exit statuses, and `watch`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use farod::api::{self, ApiState};
+use farod::clock::Clock;
+use farod::store::{Store, StoreConfig, TeamConfig};
+use serde_json::Value;
+
+/// Every wait here is bounded by this.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// farod's store and control socket on a runtime of their own; stopped on drop.
+struct Farod {
+    dir: tempfile::TempDir,
+    sock: PathBuf,
+    rt: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Farod {
+    fn start() -> Farod {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sock = dir.path().join("faro.sock");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let teams = vec![
+            TeamConfig {
+                name: "P1".into(),
+                nodes: vec![0xa1b2_c3d4],
+                interval: Duration::from_secs(300),
+            },
+            TeamConfig {
+                name: "P2".into(),
+                nodes: vec![0x0000_beef],
+                interval: Duration::from_secs(300),
+            },
+        ];
+        let mut cfg = StoreConfig::new("SAS");
+        cfg.teams = teams.clone();
+        let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("store");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let path = sock.clone();
+        rt.spawn(async move {
+            let state = ApiState {
+                store,
+                station: "SAS".into(),
+                teams,
+                radios: vec![],
+                clock: Clock::start(),
+            };
+            api::serve(&path, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        let deadline = Instant::now() + WAIT;
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(Instant::now() < deadline, "farod's socket did not come up");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Farod {
+            dir,
+            sock,
+            rt: Some(rt),
+            stop: Some(stop),
+        }
+    }
+
+    fn ctl(&self, args: &[&str]) -> Out {
+        run(faroctl(&self.sock).args(args))
+    }
+}
+
+impl Drop for Farod {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// `faroctl` with a clean environment: the socket given, operator `ana`.
+fn faroctl(sock: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_faroctl"));
+    c.env_remove("FARO_OPERATOR")
+        .env("FARO_SOCKET", sock)
+        .env("USER", "ana");
+    c
+}
+
+#[derive(Debug)]
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn ok(&self) -> &str {
+        assert_eq!(self.code, Some(0), "{self:?}");
+        assert_eq!(self.stderr, "", "{self:?}");
+        &self.stdout
+    }
+
+    /// A failure: the status and the one stderr line, nothing on stdout.
+    fn failed(&self, code: i32) -> &str {
+        assert_eq!(self.code, Some(code), "{self:?}");
+        assert_eq!(self.stdout, "", "{self:?}");
+        assert!(
+            self.stderr.starts_with("faroctl: ") && self.stderr.ends_with('\n'),
+            "{self:?}"
+        );
+        assert_eq!(self.stderr.lines().count(), 1, "one line: {self:?}");
+        self.stderr.trim_end()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+}
+
+fn drain(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = BufReader::new(r).read_to_string(&mut s);
+        let _ = tx.send(s);
+    });
+    rx
+}
+
+/// Runs to completion within `WAIT` (killed and failed otherwise).
+fn run(cmd: &mut Command) -> Out {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn faroctl");
+    let (out, err) = (
+        drain(child.stdout.take().expect("stdout")),
+        drain(child.stderr.take().expect("stderr")),
+    );
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("faroctl {cmd:?} ran longer than {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let read = |rx: mpsc::Receiver<String>| rx.recv_timeout(WAIT).expect("output");
+    Out {
+        code: status.code(),
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+#[test]
+fn the_desk_flow_by_command_line() {
+    let f = Farod::start();
+    let id = f.ctl(&[
+        "report",
+        "--at",
+        "31.4746,-111.5449",
+        "--place",
+        "Sásabe km 12",
+        "--kind",
+        "heat",
+        "--people",
+        "3",
+        "--flag",
+        "children",
+        "--note",
+        "llamada de su hermana",
+        "--language",
+        "es",
+    ]);
+    assert_eq!(id.ok(), "SAS-1\n");
+
+    let table = f.ctl(&["incidents"]);
+    let lines: Vec<&str> = table.ok().lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["ID", "P", "STATE", "KIND", "PEOPLE", "POSITION", "TEAM", "HEARD", "AGE"]
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        &row[..8],
+        [
+            "SAS-1",
+            "P1",
+            "new",
+            "heat",
+            "3",
+            "31.47460,-111.54490",
+            "-",
+            "1"
+        ]
+    );
+    // Aligned: every column starts at the same offset in the header and the row.
+    assert_eq!(lines[0].find("KIND"), lines[1].find("heat"));
+
+    assert_eq!(f.ctl(&["ack", "sas-1"]).ok(), "SAS-1: acknowledged\n");
+    assert_eq!(
+        f.ctl(&["assign", "sas-1", "P1"]).ok(),
+        "SAS-1: assigned (P1)\n"
+    );
+    assert_eq!(
+        f.ctl(&["note", "SAS-1", "la", "patrulla", "lleva", "agua"])
+            .ok(),
+        "SAS-1: note added\n"
+    );
+    assert_eq!(
+        f.ctl(&["close", "SAS-1", "rescued", "--note", "todos bien"])
+            .ok(),
+        "SAS-1: closed (rescued)\n"
+    );
+    assert_eq!(f.ctl(&["incidents"]).ok(), "no incidents (open)\n");
+    assert!(f
+        .ctl(&["incidents", "--state", "all"])
+        .ok()
+        .contains("closed (rescued)"));
+
+    let sheet = f.ctl(&["show", "SAS-1"]);
+    let sheet = sheet.ok();
+    assert!(
+        sheet.starts_with("SAS-1  P1  closed (rescued)\n"),
+        "{sheet}"
+    );
+    for want in [
+        "heat, 3 people (children)",
+        "31.47460,-111.54490 (manual)",
+        "kind heat: P1",
+        "vulnerable (children): P1",
+    ] {
+        assert!(sheet.contains(want), "{want:?} missing from\n{sheet}");
+    }
+    assert!(sheet.contains("nearest teams"), "{sheet}");
+    let trail: Vec<&str> = sheet
+        .lines()
+        .skip_while(|l| !l.starts_with("events"))
+        .skip(1)
+        .collect();
+    let ends = [
+        "llamada de su hermana",
+        "acknowledged",
+        "assigned to P1",
+        "note: la patrulla lleva agua",
+        "note: todos bien",
+        "closed: rescued",
+    ];
+    assert_eq!(trail.len(), 7, "{trail:?}");
+    for (line, end) in trail[1..].iter().zip(ends) {
+        assert!(
+            line.contains("operator:ana  faroctl") && line.ends_with(end),
+            "{line:?} / {end:?}"
+        );
+    }
+
+    assert_eq!(f.ctl(&["reopen", "SAS-1"]).ok(), "SAS-1: assigned (P1)\n");
+    assert!(f
+        .ctl(&["status"])
+        .ok()
+        .contains("incidents: 1 open (P1 1, P2 0, P3 0, P4 0)"));
+    assert!(f
+        .ctl(&["teams"])
+        .ok()
+        .lines()
+        .any(|l| l.starts_with("P1") && l.ends_with("SAS-1")));
+    assert_eq!(
+        f.ctl(&["send", "!a1b2c3d4", "regresen", "a", "la", "base"])
+            .ok(),
+        "queued\n"
+    );
+}
+
+#[test]
+fn json_output_is_farods_answer_for_scripts() {
+    let f = Farod::start();
+    assert_eq!(
+        f.ctl(&["report", "--kind", "lost", "--people", "2"]).ok(),
+        "SAS-1\n"
+    );
+    f.ctl(&[
+        "report",
+        "--at",
+        "8.0286,-77.7273",
+        "--kind",
+        "drowning",
+        "--language",
+        "fr",
+    ])
+    .ok();
+
+    let list = f.ctl(&["incidents", "--json"]).json();
+    let list = list.as_array().expect("an array");
+    assert_eq!(list.len(), 2);
+    // Most urgent first: the drowning (P1) before the lost pair (P2).
+    assert_eq!(
+        (list[0]["id"].as_str(), list[1]["id"].as_str()),
+        (Some("SAS-2"), Some("SAS-1"))
+    );
+    let lost = &list[1];
+    assert_eq!(
+        (
+            lost["state"].as_str(),
+            lost["priority"].as_u64(),
+            lost["kind"].as_str()
+        ),
+        (Some("new"), Some(2), Some("lost"))
+    );
+    assert!(
+        lost["lat"].is_null() && lost["lon"].is_null() && lost["reporter"].is_null(),
+        "{lost}"
+    );
+    assert_eq!(
+        (lost["heard_count"].as_u64(), lost["language"].as_str()),
+        (Some(1), Some("es"))
+    );
+    assert!(
+        humantime::parse_rfc3339(lost["created_at"].as_str().expect("created_at")).is_ok(),
+        "{lost}"
+    );
+    assert_eq!(
+        (list[0]["lat"].as_f64(), list[0]["language"].as_str()),
+        (Some(8.0286), Some("fr"))
+    );
+    assert!(lost.get("events").is_none());
+
+    let shown = f.ctl(&["show", "sas-2", "--json"]).json();
+    assert_eq!(shown["id"], "SAS-2");
+    assert!(
+        shown["events"].as_array().is_some_and(|e| !e.is_empty()),
+        "{shown}"
+    );
+    assert_eq!(shown["nearest_teams"].as_array().map(Vec::len), Some(2));
+    assert!(
+        f.ctl(&["show", "SAS-1", "--json"])
+            .json()
+            .get("nearest_teams")
+            .is_none(),
+        "no position, no distances"
+    );
+
+    assert_eq!(f.ctl(&["teams", "--json"]).json()[1]["name"], "P2");
+    assert_eq!(f.ctl(&["nodes", "--json"]).json(), serde_json::json!([]));
+    assert_eq!(
+        f.ctl(&["status", "--json"]).json()["counts"]["open_incidents"],
+        2
+    );
+    assert_eq!(
+        f.ctl(&["incidents", "--state", "closed", "--json"]).ok(),
+        "[]\n"
+    );
+}
+
+#[test]
+fn refusals_are_one_line_with_an_exit_status() {
+    let f = Farod::start();
+    f.ctl(&["report", "--at", "31.4746,-111.5449"]).ok();
+
+    assert_eq!(
+        f.ctl(&["ack", "SAS-99"]).failed(1),
+        "faroctl: no incident SAS-99"
+    );
+    assert_eq!(
+        f.ctl(&["show", "sas-99"]).failed(1),
+        "faroctl: no incident SAS-99"
+    );
+    assert_eq!(
+        f.ctl(&["reopen", "SAS-1"]).failed(1),
+        "faroctl: SAS-1: cannot reopen: not closed (new)"
+    );
+    f.ctl(&["ack", "SAS-1"]).ok();
+    assert_eq!(
+        f.ctl(&["ack", "SAS-1"]).failed(1),
+        "faroctl: SAS-1: cannot acknowledge: already acknowledged"
+    );
+    assert!(f
+        .ctl(&["assign", "SAS-1", "P9"])
+        .failed(1)
+        .contains("unknown team \"P9\""));
+    assert!(f
+        .ctl(&["close", "SAS-1", "maybe"])
+        .failed(1)
+        .contains("maybe"));
+    assert!(f
+        .ctl(&["report", "--kind", "alien"])
+        .failed(1)
+        .contains("unknown kind \"alien\""));
+    assert!(f.ctl(&["show", "17"]).failed(1).contains("bad incident id"));
+    assert!(f
+        .ctl(&["incidents", "--state", "lost"])
+        .failed(1)
+        .contains("unknown state"));
+    assert!(f
+        .ctl(&["send", "!nothex", "hola"])
+        .failed(1)
+        .contains("bad node id"));
+
+    // Usage: clap's errors shrink to one line, exit 2.
+    assert!(f.ctl(&["frobnicate"]).failed(2).contains("frobnicate"));
+    assert!(f.ctl(&[]).failed(2).contains("a command is needed"));
+    assert!(f
+        .ctl(&["report", "--at", "here"])
+        .failed(2)
+        .contains("LAT,LON"));
+    assert!(f
+        .ctl(&["report", "--at", "95,10"])
+        .failed(2)
+        .contains("off the globe"));
+    assert!(f
+        .ctl(&["report", "--language", "de"])
+        .failed(2)
+        .contains("de"));
+    let nobody = run(faroctl(&f.sock).env_remove("USER").args(["ack", "SAS-1"]));
+    assert!(nobody.failed(2).contains("--operator"));
+
+    // The operator's name: --operator over FARO_OPERATOR over $USER.
+    run(faroctl(&f.sock)
+        .env("FARO_OPERATOR", "lucía")
+        .args(["note", "SAS-1", "uno"]))
+    .ok();
+    run(faroctl(&f.sock).env("FARO_OPERATOR", "lucía").args([
+        "--operator",
+        "beto",
+        "note",
+        "SAS-1",
+        "dos",
+    ]))
+    .ok();
+    let trail = f.ctl(&["show", "SAS-1", "--json"]).json();
+    let who: Vec<&str> = trail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["who"].as_str())
+        .collect();
+    assert_eq!(who[who.len() - 2..], ["operator:lucía", "operator:beto"]);
+    let long = "x".repeat(41);
+    assert!(f
+        .ctl(&["--operator", &long, "note", "SAS-1", "tres"])
+        .failed(1)
+        .contains("X-Faro-Operator"));
+}
+
+#[test]
+fn an_unreachable_socket_exits_69_with_a_hint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("nobody.sock");
+    let out = run(faroctl(&sock).arg("status"));
+    let line = out.failed(69);
+    assert!(
+        line.contains(&format!("is farod running? (socket {})", sock.display())),
+        "{line}"
+    );
+    // --socket wins over FARO_SOCKET.
+    let f = Farod::start();
+    run(faroctl(&sock).args(["--socket", f.sock.to_str().expect("UTF-8 path"), "status"])).ok();
+    let _ = &f.dir;
+}
+
+/// A `faroctl watch` child; killed (by its own handle) when dropped.
+struct Watch {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Watch {
+    fn start(sock: &Path, args: &[&str]) -> Watch {
+        let mut child = faroctl(sock)
+            .arg("watch")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Watch { child, lines }
+    }
+
+    fn next(&self) -> String {
+        self.lines
+            .recv_timeout(WAIT)
+            .expect("a watch line within the bound")
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn watch_replays_then_follows_live() {
+    let f = Farod::start();
+    f.ctl(&["report", "--kind", "heat"]).ok();
+
+    let json = Watch::start(&f.sock, &["--json", "--after", "0"]);
+    let first: Value = serde_json::from_str(&json.next()).expect("JSON");
+    assert_eq!(first["incident"], "SAS-1");
+    assert!(
+        first["what"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("opened by hand")),
+        "{first}"
+    );
+    let people = Watch::start(&f.sock, &["--after", &first["id"].to_string()]);
+
+    f.ctl(&["ack", "SAS-1"]).ok();
+    let live: Value = serde_json::from_str(&json.next()).expect("JSON");
+    assert_eq!(
+        (
+            live["incident"].as_str(),
+            live["what"].as_str(),
+            live["who"].as_str()
+        ),
+        (Some("SAS-1"), Some("acknowledged"), Some("operator:ana"))
+    );
+    let line = people.next();
+    assert!(
+        line.contains("SAS-1") && line.contains("operator:ana  faroctl  acknowledged"),
+        "{line}"
+    );
+}
