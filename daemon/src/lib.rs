@@ -8,6 +8,8 @@
 //! - [`app`]: `farod run` and the live demo (`farod demo`).
 //! - [`probe`]: `farod probe`, the operator's radio diagnostic.
 //! - [`describe`]: human and JSON descriptions of radios and packets.
+//! - [`geo`]: the offline gazetteer (GeoNames, built in): nearest place, place names,
+//!   municipality seats, great-circle distance and bearing.
 //! - [`ingest`]: pure classification of one received packet into a signal (distress,
 //!   position, patrol command, node info, activity).
 //! - [`catalog`]: the replies people read on their phones, in each station language.
@@ -24,6 +26,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod describe;
+pub mod geo;
 pub mod incident;
 pub mod ingest;
 pub mod outbox;
