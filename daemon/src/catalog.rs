@@ -1,10 +1,13 @@
 //! The replies people read on their phones, in each station language.
 //!
 //! One TOML file per language (`daemon/catalog/<lang>.toml`) maps a [`Msg`] key to a template
-//! with `{name}` placeholders. The files are compiled in and checked when loaded: no unknown
-//! key, every placeholder a message needs and no other, and Spanish complete, because any
-//! language lacking a message falls back to it. Templates hold no personal data, and a rendered
-//! reply never exceeds the mesh payload budget.
+//! with `{name}` placeholders. A part of a template in square brackets is optional: it is left
+//! out when any placeholder in it is given an empty value (`{lat},{lon}[ ({place})]` renders
+//! `31.47460,-111.54490` for an empty place); `[` and `]` have no other meaning and do not nest.
+//! The files are compiled in and checked when loaded: no unknown key, every placeholder a
+//! message needs and no other, brackets balanced around at least one placeholder, and Spanish
+//! complete, because any language lacking a message falls back to it. Templates hold no personal
+//! data, and a rendered reply never exceeds the mesh payload budget.
 
 use std::collections::HashMap;
 
@@ -45,11 +48,44 @@ pub enum Msg {
     PatrolSosAck,
     /// To a node that sent a command without being a registered patrol.
     Stranger,
+    /// To a municipality: please send an ambulance. `{id}`, `{priority}` (`P1`), `{people}`
+    /// (`2`, or `?` when unknown), `{lat}`, `{lon}` (5 decimals), `{place}` (short, at most 60
+    /// bytes, e.g. `14 km NO Sásabe`; empty leaves out the optional part around it). Ends with
+    /// the reply instructions: `OK <id> <min> | NO <id>`.
+    AmbulanceRequest,
+    /// To a municipality that has not answered yet. `{id}`.
+    AmbulanceReminder,
+    /// To a municipality: the ambulance is no longer needed. `{id}`.
+    AmbulanceCancel,
+    /// To a municipality that accepted. `{id}`, `{eta}` (minutes; empty leaves out the ETA part).
+    AmbulanceThanks,
+    /// To a municipality that reported its ambulance on scene. `{id}`.
+    AmbulanceArrivedThanks,
+    /// To a municipality whose reply did not parse. `{usage}`: `ReplyError::usage` (or
+    /// `usage_en` for an English-speaking municipality).
+    ReplyUsage,
+    /// To a municipality whose reply names an unknown or closed incident. `{id}`.
+    ReplyUnknownIncident,
+    /// To a patrol: a municipality accepted. `{id}`, `{municipality}` (at most 60 bytes),
+    /// `{eta}` (minutes; empty leaves out the ETA part).
+    PatrolAmbAccepted,
+    /// To a patrol: a municipality declined; Faro asks the next. `{id}`, `{municipality}`,
+    /// `{next}` (municipality names, at most 60 bytes each).
+    PatrolAmbDeclined,
+    /// To a patrol: a municipality did not answer in time; Faro asks the next. `{id}`,
+    /// `{municipality}`, `{next}`.
+    PatrolAmbEscalated,
+    /// To a patrol: no municipality left to ask; the station will phone. `{id}`.
+    PatrolAmbExhausted,
+    /// To a patrol: the ambulance is on scene. `{id}`.
+    PatrolAmbArrived,
+    /// To a patrol: an ambulance was requested. `{id}`, `{municipality}`.
+    PatrolAmbRequested,
 }
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 9] = [
+    pub const ALL: [Msg; 22] = [
         Msg::DistressAck,
         Msg::CmdOk,
         Msg::CmdUsage,
@@ -59,6 +95,19 @@ impl Msg {
         Msg::StatusList,
         Msg::PatrolSosAck,
         Msg::Stranger,
+        Msg::AmbulanceRequest,
+        Msg::AmbulanceReminder,
+        Msg::AmbulanceCancel,
+        Msg::AmbulanceThanks,
+        Msg::AmbulanceArrivedThanks,
+        Msg::ReplyUsage,
+        Msg::ReplyUnknownIncident,
+        Msg::PatrolAmbAccepted,
+        Msg::PatrolAmbDeclined,
+        Msg::PatrolAmbEscalated,
+        Msg::PatrolAmbExhausted,
+        Msg::PatrolAmbArrived,
+        Msg::PatrolAmbRequested,
     ];
 
     /// The key in the catalogue files (`distress_ack`).
@@ -73,15 +122,41 @@ impl Msg {
             Msg::StatusList => "status_list",
             Msg::PatrolSosAck => "patrol_sos_ack",
             Msg::Stranger => "stranger",
+            Msg::AmbulanceRequest => "ambulance_request",
+            Msg::AmbulanceReminder => "ambulance_reminder",
+            Msg::AmbulanceCancel => "ambulance_cancel",
+            Msg::AmbulanceThanks => "ambulance_thanks",
+            Msg::AmbulanceArrivedThanks => "ambulance_arrived_thanks",
+            Msg::ReplyUsage => "reply_usage",
+            Msg::ReplyUnknownIncident => "reply_unknown_incident",
+            Msg::PatrolAmbAccepted => "patrol_amb_accepted",
+            Msg::PatrolAmbDeclined => "patrol_amb_declined",
+            Msg::PatrolAmbEscalated => "patrol_amb_escalated",
+            Msg::PatrolAmbExhausted => "patrol_amb_exhausted",
+            Msg::PatrolAmbArrived => "patrol_amb_arrived",
+            Msg::PatrolAmbRequested => "patrol_amb_requested",
         }
     }
 
     /// The placeholders every translation of the message must use, sorted.
     pub fn placeholders(self) -> &'static [&'static str] {
         match self {
-            Msg::DistressAck | Msg::CmdUnknownIncident | Msg::PatrolSosAck => &["id"],
+            Msg::DistressAck
+            | Msg::CmdUnknownIncident
+            | Msg::PatrolSosAck
+            | Msg::AmbulanceReminder
+            | Msg::AmbulanceCancel
+            | Msg::AmbulanceArrivedThanks
+            | Msg::ReplyUnknownIncident
+            | Msg::PatrolAmbExhausted
+            | Msg::PatrolAmbArrived => &["id"],
             Msg::CmdOk => &["id", "state"],
-            Msg::CmdUsage => &["usage"],
+            Msg::CmdUsage | Msg::ReplyUsage => &["usage"],
+            Msg::AmbulanceRequest => &["id", "lat", "lon", "people", "place", "priority"],
+            Msg::AmbulanceThanks => &["eta", "id"],
+            Msg::PatrolAmbAccepted => &["eta", "id", "municipality"],
+            Msg::PatrolAmbDeclined | Msg::PatrolAmbEscalated => &["id", "municipality", "next"],
+            Msg::PatrolAmbRequested => &["id", "municipality"],
             Msg::CmdRefused => &["id", "reason"],
             Msg::StatusList => &["list"],
             Msg::StatusNone | Msg::Stranger => &[],
@@ -112,6 +187,17 @@ impl Catalog {
     /// replaced by `args`, cut to [`PAYLOAD_BUDGET`] bytes on a character boundary.
     pub fn render(&self, lang: Lang, msg: Msg, args: &[(&str, &str)]) -> String {
         truncate(fill(self.template(lang, msg), args), PAYLOAD_BUDGET)
+    }
+
+    /// A reply for a reader of `langs`, in order of preference (a municipality's configured
+    /// languages): in the first of them the catalogue has the message in, else in Spanish.
+    pub fn render_for(&self, langs: &[Lang], msg: Msg, args: &[(&str, &str)]) -> String {
+        let lang = langs
+            .iter()
+            .copied()
+            .find(|&lang| self.templates.contains_key(&(lang, msg)))
+            .unwrap_or(FALLBACK);
+        self.render(lang, msg, args)
     }
 
     /// The template of `msg` in `lang`, or in the fallback language.
@@ -172,8 +258,10 @@ fn entry(key: &str, value: toml::Value) -> Result<(Msg, String), String> {
     Ok((msg, template))
 }
 
-/// The `{name}` placeholders of a template, in order; `Err` on an unclosed brace.
+/// The `{name}` placeholders of a template, in order; `Err` on an unclosed brace or a bad
+/// optional part.
 fn placeholders(template: &str) -> Result<Vec<&str>, String> {
+    check_optional_parts(template)?;
     let mut names = Vec::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -185,9 +273,57 @@ fn placeholders(template: &str) -> Result<Vec<&str>, String> {
     Ok(names)
 }
 
-/// The template with each `{name}` in `args` replaced by its value (values are not expanded
-/// again); a placeholder without an argument stays as it is.
+/// `Err` unless every `[` is closed by a `]` before the next `[`, and encloses a placeholder.
+fn check_optional_parts(template: &str) -> Result<(), String> {
+    let mut open = None;
+    for (i, c) in template.char_indices() {
+        match (c, open) {
+            ('[', Some(_)) => return Err("a [ is inside another".into()),
+            ('[', None) => open = Some(i),
+            (']', None) => return Err("a ] is not opened".into()),
+            (']', Some(start)) => {
+                if !template[start..i].contains('{') {
+                    return Err("a [ ] part has no placeholder".into());
+                }
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    match open {
+        Some(_) => Err("a [ is not closed".into()),
+        None => Ok(()),
+    }
+}
+
+/// The template with its optional `[...]` parts kept or left out (left out when a placeholder
+/// in it has an empty argument) and each `{name}` in `args` replaced by its value (values are
+/// not expanded again); a placeholder without an argument stays as it is.
 fn fill(template: &str, args: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else {
+            break;
+        };
+        out.push_str(&fill_plain(&rest[..open], args));
+        let part = &rest[open + 1..close];
+        let empty = |name: &str| args.iter().any(|(k, v)| *k == name && v.is_empty());
+        if !placeholders(part)
+            .unwrap_or_default()
+            .into_iter()
+            .any(empty)
+        {
+            out.push_str(&fill_plain(part, args));
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(&fill_plain(rest, args));
+    out
+}
+
+/// [`fill`] for text without optional parts.
+fn fill_plain(template: &str, args: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -221,17 +357,26 @@ fn truncate(mut s: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faro_proto::text::CommandError;
+    use faro_proto::text::{CommandError, ReplyError};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
     /// The longest realistic arguments of every placeholder.
     fn longest_args() -> Vec<(&'static str, String)> {
+        let reply_errors = [
+            ReplyError::MissingVerb,
+            ReplyError::BadEta("0".into()),
+            ReplyError::TooLong,
+        ];
         let longest_usage = [CommandError::MissingOutcome, CommandError::MissingNote]
             .iter()
             .map(|e| e.usage())
+            .chain(reply_errors.iter().flat_map(|e| [e.usage(), e.usage_en()]))
             .max_by_key(|u| u.len())
             .unwrap_or_default();
+        // 60 bytes, the documented maximum of a place or municipality name.
+        let longest_name = "Dolores Hidalgo Cuna de la Independencia Nacional ñññññ".to_string();
+        assert_eq!(longest_name.len(), 60);
         vec![
             ("id", "SAS-99999".to_string()),
             ("state", "en_route".to_string()),
@@ -241,6 +386,14 @@ mod tests {
                 "ya está cerrado; pida a la estación que lo reabra".into(),
             ),
             ("list", "x".repeat(120)),
+            ("priority", "P4".into()),
+            ("people", "999".into()),
+            ("lat", "-89.99999".into()),
+            ("lon", "-179.99999".into()),
+            ("place", longest_name.clone()),
+            ("eta", "600".into()),
+            ("municipality", longest_name.clone()),
+            ("next", longest_name),
         ]
     }
 
@@ -291,6 +444,182 @@ mod tests {
             c.render(Lang::Es, Msg::StatusNone, &[]),
             "Faro: sin incidentes asignados"
         );
+    }
+
+    /// The arguments of an ambulance request, with a place.
+    const REQUEST: [(&str, &str); 6] = [
+        ("id", "SAS-17"),
+        ("priority", "P1"),
+        ("people", "2"),
+        ("lat", "31.47460"),
+        ("lon", "-111.54490"),
+        ("place", "14 km NO Sásabe"),
+    ];
+
+    #[test]
+    fn renders_the_ambulance_request_with_and_without_a_place() {
+        let c = Catalog::builtin();
+        assert_eq!(
+            c.render(Lang::Es, Msg::AmbulanceRequest, &REQUEST),
+            "FARO SAS-17 AMBULANCIA P1 2 pers. 31.47460,-111.54490 (14 km NO Sásabe) \
+             Resp: OK SAS-17 <min> | NO SAS-17"
+        );
+        let mut no_place = REQUEST;
+        no_place[5].1 = "";
+        no_place[2].1 = "?";
+        assert_eq!(
+            c.render(Lang::Es, Msg::AmbulanceRequest, &no_place),
+            "FARO SAS-17 AMBULANCIA P1 ? pers. 31.47460,-111.54490 Resp: OK SAS-17 <min> | NO SAS-17"
+        );
+        assert_eq!(
+            c.render(Lang::En, Msg::AmbulanceRequest, &no_place),
+            "FARO SAS-17 AMBULANCE P1 ? people 31.47460,-111.54490 Reply: OK SAS-17 <min> | NO SAS-17"
+        );
+    }
+
+    #[test]
+    fn municipality_messages_keep_the_reply_words_faro_understands() {
+        use faro_proto::text::{parse_municipality_reply, MunicipalityReply};
+        let c = Catalog::builtin();
+        let id = "SAS-17".parse().ok();
+        for lang in Lang::ALL {
+            for msg in [Msg::AmbulanceRequest, Msg::AmbulanceReminder] {
+                let text = c.render(lang, msg, &REQUEST);
+                assert!(
+                    text.ends_with("OK SAS-17 <min> | NO SAS-17"),
+                    "{lang}: {text}"
+                );
+            }
+            let thanks = c.render(lang, Msg::AmbulanceThanks, &[("id", "SAS-17"), ("eta", "")]);
+            let arrival = thanks.rsplit(": ").next().unwrap_or_default();
+            assert_eq!(
+                parse_municipality_reply(arrival),
+                Some(Ok(MunicipalityReply::Arrived { id: id.clone() })),
+                "{lang}: {thanks}"
+            );
+        }
+    }
+
+    #[test]
+    fn renders_the_ambulance_conversation_in_spanish() {
+        let c = Catalog::builtin();
+        let id = ("id", "SAS-17");
+        type Case<'a> = (Msg, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case<'_>; 14] = [
+            (
+                Msg::AmbulanceReminder,
+                &[id],
+                "FARO SAS-17: ¿pueden enviar ambulancia? Resp: OK SAS-17 <min> | NO SAS-17",
+            ),
+            (
+                Msg::AmbulanceCancel,
+                &[id],
+                "FARO SAS-17: ambulancia ya no necesaria, gracias.",
+            ),
+            (
+                Msg::AmbulanceThanks,
+                &[id, ("eta", "25")],
+                "FARO SAS-17: gracias, confirmado. ETA 25 min. Al llegar: LLEGO SAS-17",
+            ),
+            (
+                Msg::AmbulanceThanks,
+                &[id, ("eta", "")],
+                "FARO SAS-17: gracias, confirmado. Al llegar: LLEGO SAS-17",
+            ),
+            (
+                Msg::AmbulanceArrivedThanks,
+                &[id],
+                "FARO SAS-17: gracias, llegada registrada.",
+            ),
+            (
+                Msg::ReplyUsage,
+                &[("usage", ReplyError::MissingVerb.usage())],
+                "FARO: no entendí. Responda: OK SAS-17 <min> | NO SAS-17 | LLEGO SAS-17",
+            ),
+            (
+                Msg::ReplyUnknownIncident,
+                &[id],
+                "FARO: SAS-17 no existe o está cerrado.",
+            ),
+            (
+                Msg::PatrolAmbAccepted,
+                &[id, ("municipality", "Altar"), ("eta", "25")],
+                "Faro SAS-17: ambulancia de Altar en camino, ETA 25 min",
+            ),
+            (
+                Msg::PatrolAmbAccepted,
+                &[id, ("municipality", "Altar"), ("eta", "")],
+                "Faro SAS-17: ambulancia de Altar en camino",
+            ),
+            (
+                Msg::PatrolAmbDeclined,
+                &[id, ("municipality", "Altar"), ("next", "Sáric")],
+                "Faro SAS-17: Altar no puede; pidiendo a Sáric",
+            ),
+            (
+                Msg::PatrolAmbEscalated,
+                &[id, ("municipality", "Altar"), ("next", "Sáric")],
+                "Faro SAS-17: sin respuesta de Altar; pidiendo a Sáric",
+            ),
+            (
+                Msg::PatrolAmbExhausted,
+                &[id],
+                "Faro SAS-17: ninguna ambulancia disponible; la estación llamará por teléfono",
+            ),
+            (
+                Msg::PatrolAmbArrived,
+                &[id],
+                "Faro SAS-17: ambulancia en el lugar",
+            ),
+            (
+                Msg::PatrolAmbRequested,
+                &[id, ("municipality", "Altar")],
+                "Faro SAS-17: ambulancia solicitada a Altar",
+            ),
+        ];
+        for (msg, args, want) in cases {
+            assert_eq!(c.render(Lang::Es, msg, args), want, "{}", msg.as_str());
+        }
+    }
+
+    #[test]
+    fn renders_for_the_first_language_a_reader_has() {
+        let c = Catalog::builtin();
+        let args = [("id", "SAS-1")];
+        let en = c.render(Lang::En, Msg::AmbulanceCancel, &args);
+        let es = c.render(Lang::Es, Msg::AmbulanceCancel, &args);
+        assert_eq!(
+            c.render_for(&[Lang::En, Lang::Es], Msg::AmbulanceCancel, &args),
+            en
+        );
+        assert_eq!(c.render_for(&[], Msg::AmbulanceCancel, &args), es);
+        let partial = Catalog::parse(&[
+            (Lang::Es, FILES[0].1),
+            (Lang::Pt, "status_none = \"Faro: nada\""),
+        ])
+        .unwrap();
+        assert_eq!(
+            partial.render_for(&[Lang::Pt, Lang::En], Msg::StatusNone, &[]),
+            "Faro: nada"
+        );
+        // Portuguese lacks the message and English is not loaded: Spanish.
+        assert_eq!(
+            partial.render_for(&[Lang::Pt, Lang::En], Msg::AmbulanceCancel, &args),
+            es
+        );
+    }
+
+    #[test]
+    fn optional_parts_are_left_out_only_for_empty_arguments() {
+        let t = "a[ ({x})] b[ {x}{y}]";
+        assert_eq!(fill(t, &[("x", "1"), ("y", "2")]), "a (1) b 12");
+        assert_eq!(fill(t, &[("x", ""), ("y", "2")]), "a b");
+        assert_eq!(fill(t, &[("x", "1"), ("y", "")]), "a (1) b");
+        // A missing argument stays visible, like everywhere else.
+        assert_eq!(fill(t, &[("y", "2")]), "a ({x}) b {x}2");
+        // Values are not read as template syntax.
+        assert_eq!(fill(t, &[("x", "[{y}]"), ("y", "]")]), "a ([{y}]) b [{y}]]");
+        assert_eq!(placeholders(t), Ok(vec!["x", "x", "y"]));
     }
 
     #[test]
@@ -357,6 +686,22 @@ mod tests {
             (
                 "cmd_ok = \"Faro {id\"",
                 "en.toml: cmd_ok: a { is not closed",
+            ),
+            (
+                "cmd_ok = \"Faro {id}[ {state}\"",
+                "en.toml: cmd_ok: a [ is not closed",
+            ),
+            (
+                "cmd_ok = \"Faro {id}] {state}\"",
+                "en.toml: cmd_ok: a ] is not opened",
+            ),
+            (
+                "cmd_ok = \"Faro [{id}[ {state}]]\"",
+                "en.toml: cmd_ok: a [ is inside another",
+            ),
+            (
+                "cmd_ok = \"Faro {id}[:] {state}\"",
+                "en.toml: cmd_ok: a [ ] part has no placeholder",
             ),
         ];
         for (en, reason) in cases {
