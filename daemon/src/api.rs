@@ -7,6 +7,11 @@
 //! malformed request, 404 for an unknown incident or route, 409 for a refusal (an illegal
 //! transition, an unknown team), 503 when the database cannot answer. Logs carry the method,
 //! path and status only: request bodies hold personal data and never reach the journal.
+//!
+//! Places: positions are described with the built-in gazetteer ([`Gazetteer`]): `where` answers
+//! "what is near this position, and which municipalities with an ambulance contact are
+//! nearest", `places` finds a place a caller named, and a report or a position may name a
+//! place instead of coordinates (its first match is taken; no match is a 400).
 
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
@@ -32,6 +37,8 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::clock::Clock;
+use crate::dispatch::Municipality;
+use crate::geo::{Gazetteer, Place};
 use crate::incident::Outcome;
 use crate::radio::link::{LinkHandle, LinkState};
 use crate::store::query::{Counts, Filter, IncidentView, Reader, TeamView};
@@ -47,6 +54,10 @@ pub const MAX_OPERATOR_CHARS: usize = 40;
 pub const MAX_BODY: usize = 64 * 1024;
 /// Incidents listed at most per request.
 pub const MAX_LIST: usize = 1000;
+/// Places answered at most by `GET /v1/places`.
+pub const MAX_PLACES: usize = 20;
+/// Longest ETA an operator can record, minutes (a day).
+pub const MAX_ETA_MINUTES: u32 = 24 * 60;
 /// Audit events read from the database per page of an event stream's backlog.
 const BACKLOG_PAGE: usize = 500;
 /// Lines waiting for a slow event watcher before the feeder waits.
@@ -72,6 +83,8 @@ pub struct ApiState {
     pub radios: Vec<LinkHandle>,
     /// Time for operator requests.
     pub clock: Clock,
+    /// Municipalities with ambulance contacts (for `where` and requests).
+    pub municipalities: Vec<crate::dispatch::Municipality>,
 }
 
 /// The state handlers see: the caller's, plus the server's stop signal (event streams end on it).
@@ -161,6 +174,10 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/incidents/{id}/close", post(close))
         .route("/v1/incidents/{id}/note", post(note))
         .route("/v1/incidents/{id}/reopen", post(reopen))
+        .route("/v1/incidents/{id}/ambulance", post(ambulance))
+        .route("/v1/incidents/{id}/position", post(position))
+        .route("/v1/where", get(where_is))
+        .route("/v1/places", get(places))
         .route("/v1/teams", get(teams))
         .route("/v1/nodes", get(nodes))
         .route("/v1/events", get(events))
@@ -412,6 +429,9 @@ struct Detail {
     incident: IncidentView,
     #[serde(skip_serializing_if = "Option::is_none")]
     nearest_teams: Option<Vec<TeamView>>,
+    /// The position in words, from the nearest place ("14 km NO de Sásabe, Sáric, Sonora").
+    #[serde(rename = "where", skip_serializing_if = "Option::is_none")]
+    where_: Option<String>,
 }
 
 async fn detail(st: &Shared, id: String) -> ApiResult<Detail> {
@@ -420,13 +440,19 @@ async fn detail(st: &Shared, id: String) -> ApiResult<Detail> {
         let incident = r
             .incident(&id)?
             .ok_or_else(|| StoreError::Refused(format!("no incident {id}")))?;
-        let nearest_teams = match (incident.lat, incident.lon) {
-            (Some(lat), Some(lon)) => Some(r.teams(&teams, Some((lat, lon)))?),
-            _ => None,
+        let (nearest_teams, where_) = match (incident.lat, incident.lon) {
+            (Some(lat), Some(lon)) => (
+                Some(r.teams(&teams, Some((lat, lon)))?),
+                Gazetteer::builtin()
+                    .nearest(lat, lon)
+                    .map(|n| n.describe("es")),
+            ),
+            _ => (None, None),
         };
         Ok(Detail {
             incident,
             nearest_teams,
+            where_,
         })
     })
     .await
@@ -463,7 +489,14 @@ async fn report(
     Operator(who): Operator,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let r: ManualReport = parse_body(body)?;
+    let mut r: ManualReport = parse_body(body)?;
+    if let (None, None, Some(name)) = (r.lat, r.lon, r.place.as_deref()) {
+        // The caller named a place and no coordinates: the gazetteer's first match.
+        let place = resolve_place(name).await?;
+        r.lat = Some(place.lat);
+        r.lon = Some(place.lon);
+        r.place = Some(place.label());
+    }
     let d = act(&st, &who, OperatorRequest::Report(r)).await?;
     let location = format!("/v1/incidents/{}", d.incident.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(d)).into_response())
@@ -608,6 +641,327 @@ async fn send(
         )
         .await?;
     Ok(Json(json!({ "queued": true })))
+}
+
+// ----- ambulances and positions -------------------------------------------------------
+
+/// `POST /v1/incidents/{id}/ambulance`: one of
+/// - `{}` or `{"municipality": "Altar"}`: ask for an ambulance (the nearest municipality with
+///   a contact that was not asked yet, or the one named);
+/// - `{"cancel": true}`: cancel the request in play (the municipality is told);
+/// - `{"answer": "accepted", "eta_minutes": 25}` or `{"answer": "declined"}`: record the
+///   answer to a phone call (a decline asks the next municipality).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmbulanceBody {
+    #[serde(default)]
+    municipality: Option<String>,
+    #[serde(default)]
+    cancel: bool,
+    #[serde(default)]
+    answer: Option<String>,
+    #[serde(default)]
+    eta_minutes: Option<u32>,
+}
+
+impl AmbulanceBody {
+    /// The store request this body asks for, or why it is not one.
+    fn request(self, id: String) -> ApiResult<OperatorRequest> {
+        let municipality = self
+            .municipality
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty());
+        if self.eta_minutes.is_some() && self.answer.as_deref() != Some("accepted") {
+            return Err(ApiError::bad_request(
+                "eta_minutes goes with \"answer\": \"accepted\"",
+            ));
+        }
+        match (self.cancel, self.answer.as_deref(), municipality) {
+            (true, None, None) => Ok(OperatorRequest::AmbulanceCancel(id)),
+            (true, _, _) => Err(ApiError::bad_request(
+                "cancel takes no municipality or answer",
+            )),
+            (false, Some(_), Some(_)) => Err(ApiError::bad_request(
+                "an answer is recorded for the request in play: leave out municipality",
+            )),
+            (false, Some("accepted"), None) => match self.eta_minutes {
+                Some(m) if m > MAX_ETA_MINUTES => Err(ApiError::bad_request(format!(
+                    "eta_minutes = {m}: expected 0..{MAX_ETA_MINUTES}"
+                ))),
+                eta => Ok(OperatorRequest::AmbulanceRecord(id, true, eta)),
+            },
+            (false, Some("declined"), None) => {
+                Ok(OperatorRequest::AmbulanceRecord(id, false, None))
+            }
+            (false, Some(other), None) => Err(ApiError::bad_request(format!(
+                "unknown answer {:?}: accepted or declined",
+                quote(other)
+            ))),
+            (false, None, municipality) => Ok(OperatorRequest::Ambulance(id, municipality)),
+        }
+    }
+}
+
+async fn ambulance(
+    State(st): State<Shared>,
+    Operator(who): Operator,
+    UrlPath(id): UrlPath<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Detail>> {
+    let id = incident_id(&id)?;
+    // An empty body is the plain request (`{}`).
+    let b: AmbulanceBody = match &body {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => AmbulanceBody::default(),
+        _ => parse_body(body)?,
+    };
+    Ok(Json(act(&st, &who, b.request(id)?).await?))
+}
+
+/// `POST /v1/incidents/{id}/position`: `{"lat": .., "lon": ..}` or `{"place": "Sásabe, Sonora"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PositionBody {
+    #[serde(default)]
+    lat: Option<f64>,
+    #[serde(default)]
+    lon: Option<f64>,
+    #[serde(default)]
+    place: Option<String>,
+}
+
+async fn position(
+    State(st): State<Shared>,
+    Operator(who): Operator,
+    UrlPath(id): UrlPath<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Detail>> {
+    let id = incident_id(&id)?;
+    let b: PositionBody = parse_body(body)?;
+    let (lat, lon) = match (b.lat, b.lon, b.place) {
+        (Some(lat), Some(lon), None) => (lat, lon),
+        (None, None, Some(name)) => {
+            let p = resolve_place(&name).await?;
+            (p.lat, p.lon)
+        }
+        (None, None, None) => {
+            return Err(ApiError::bad_request("give lat and lon, or a place name"))
+        }
+        (_, _, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give lat and lon, or a place name, not both",
+            ))
+        }
+        _ => return Err(ApiError::bad_request("give both latitude and longitude")),
+    };
+    Ok(Json(
+        act(&st, &who, OperatorRequest::Position(id, lat, lon)).await?,
+    ))
+}
+
+/// A bad input as an error quotes it: its first 40 characters, on one line.
+fn quote(s: &str) -> String {
+    s.chars()
+        .take(40)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Runs a gazetteer lookup on the blocking pool (the first use builds its indexes).
+async fn gazetteer<T, F>(f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&'static Gazetteer) -> T + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || f(Gazetteer::builtin()))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("place lookup failed: {e}"),
+            )
+        })
+}
+
+/// The gazetteer's first match for a place name, or a one-line 400.
+async fn resolve_place(name: &str) -> ApiResult<&'static Place> {
+    let name = name.trim().to_string();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("the place name is empty"));
+    }
+    let found = {
+        let name = name.clone();
+        gazetteer(move |g| g.find(&name).into_iter().next()).await?
+    };
+    found.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "no place {:?} in the gazetteer; give LAT,LON instead",
+            quote(&name)
+        ))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhereQuery {
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
+/// The nearest place to a position (`place` in `/v1/where`).
+#[derive(Debug, Serialize)]
+struct NearPlace {
+    name: String,
+    municipality: Option<String>,
+    state: String,
+    country: &'static str,
+    distance_km: f64,
+    bearing_deg: f64,
+    description_es: String,
+    description_en: String,
+}
+
+#[derive(Debug, Serialize)]
+struct MunicipalityName {
+    name: String,
+    state: String,
+}
+
+/// A configured municipality with an ambulance contact, by distance.
+#[derive(Debug, Serialize)]
+struct MunicipalityContact {
+    name: String,
+    state: String,
+    distance_km: f64,
+    nodes: Vec<String>,
+    phones: Vec<String>,
+    /// Reachable over the mesh (else phone only).
+    mesh: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct WhereView {
+    lat: f64,
+    lon: f64,
+    place: Option<NearPlace>,
+    municipality: Option<MunicipalityName>,
+    nearest_municipalities: Vec<MunicipalityContact>,
+}
+
+/// `GET /v1/where?lat=..&lon=..`.
+async fn where_is(
+    State(st): State<Shared>,
+    q: Result<Query<WhereQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<WhereView>> {
+    let Query(q) = q.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    let (Some(lat), Some(lon)) = (q.lat, q.lon) else {
+        return Err(ApiError::bad_request(
+            "give lat and lon: /v1/where?lat=31.47463&lon=-111.54485",
+        ));
+    };
+    if !faro_proto::mesh::valid_coordinates(lat, lon) {
+        return Err(ApiError::bad_request(format!(
+            "{lat},{lon} is not a position (latitude -90..90, longitude -180..180, not 0,0)"
+        )));
+    }
+    let munis = st.api.municipalities.clone();
+    let view = gazetteer(move |g| where_view(g, &munis, lat, lon)).await?;
+    Ok(Json(view))
+}
+
+fn where_view(g: &Gazetteer, munis: &[Municipality], lat: f64, lon: f64) -> WhereView {
+    let near = g.nearest(lat, lon);
+    let place = near.map(|n| NearPlace {
+        name: n.place.name.clone(),
+        municipality: Some(n.place.municipality.clone()).filter(|m| !m.is_empty()),
+        state: n.place.state.clone(),
+        country: n.place.country,
+        distance_km: round2(n.distance_km),
+        bearing_deg: round2(n.bearing_deg),
+        description_es: n.describe("es"),
+        description_en: n.describe("en"),
+    });
+    let municipality =
+        near.filter(|n| !n.place.municipality.is_empty())
+            .map(|n| MunicipalityName {
+                name: n.place.municipality.clone(),
+                state: n.place.state.clone(),
+            });
+    let nearest_municipalities = crate::dispatch::candidates(munis, lat, lon, &[])
+        .into_iter()
+        .map(|c| {
+            let m = &munis[c.index];
+            MunicipalityContact {
+                name: m.name.clone(),
+                state: m.state.clone(),
+                distance_km: round2(c.distance_km),
+                nodes: m.nodes.iter().map(|n| NodeId(*n).to_string()).collect(),
+                phones: m.phones.clone(),
+                mesh: !m.nodes.is_empty(),
+            }
+        })
+        .collect();
+    WhereView {
+        lat,
+        lon,
+        place,
+        municipality,
+        nearest_municipalities,
+    }
+}
+
+/// Two decimals: 10 m and a hundredth of a degree are all a dispatcher needs.
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlacesQuery {
+    name: Option<String>,
+}
+
+/// A place found by name.
+#[derive(Debug, Serialize)]
+struct PlaceView {
+    name: String,
+    municipality: Option<String>,
+    state: String,
+    country: &'static str,
+    lat: f64,
+    lon: f64,
+    population: u32,
+    /// "Sásabe, Sáric, Sonora".
+    label: String,
+}
+
+/// `GET /v1/places?name=..`: up to [`MAX_PLACES`] matches, best first (exact names, then
+/// prefixes, each most populous first; `, municipality` or `, state` narrows).
+async fn places(
+    q: Result<Query<PlacesQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<PlaceView>>> {
+    let Query(q) = q.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    let name = q.name.unwrap_or_default().trim().to_string();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("give a name: /v1/places?name=Sasabe"));
+    }
+    let found = gazetteer(move |g| {
+        g.find(&name)
+            .into_iter()
+            .take(MAX_PLACES)
+            .map(|p| PlaceView {
+                name: p.name.clone(),
+                municipality: Some(p.municipality.clone()).filter(|m| !m.is_empty()),
+                state: p.state.clone(),
+                country: p.country,
+                lat: p.lat,
+                lon: p.lon,
+                population: p.population,
+                label: p.label(),
+            })
+            .collect()
+    })
+    .await?;
+    Ok(Json(found))
 }
 
 // ----- the event stream ---------------------------------------------------------------

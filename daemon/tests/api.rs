@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use farod::api::{self, ApiState};
 use farod::clock::Clock;
+use farod::dispatch::Municipality;
+use farod::ingest::Lang;
 use farod::store::{Store, StoreConfig, TeamConfig};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -41,10 +43,38 @@ fn teams() -> Vec<TeamConfig> {
     ]
 }
 
+/// Sáric's dispatcher on the mesh.
+const SARIC_NODE: u32 = 0x5a5a_0301;
+
+/// Two municipalities near Sásabe: Sáric on the mesh, Altar by phone only.
+fn municipalities() -> Vec<Municipality> {
+    vec![
+        Municipality {
+            name: "Sáric".into(),
+            state: "Sonora".into(),
+            lat: 31.1069,
+            lon: -111.3752,
+            nodes: vec![SARIC_NODE],
+            phones: vec!["+52 637 111 1111".into()],
+            languages: vec![Lang::Es],
+        },
+        Municipality {
+            name: "Altar".into(),
+            state: "Sonora".into(),
+            lat: 30.7136,
+            lon: -111.8349,
+            nodes: vec![],
+            phones: vec!["+52 637 222 2222".into()],
+            languages: vec![Lang::Es],
+        },
+    ]
+}
+
 async fn start() -> Station {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cfg = StoreConfig::new("SAS");
     cfg.teams = teams();
+    cfg.municipalities = municipalities();
     let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("open the store");
     let state = ApiState {
         store,
@@ -52,6 +82,7 @@ async fn start() -> Station {
         teams: teams(),
         radios: vec![],
         clock: Clock::start(),
+        municipalities: municipalities(),
     };
     // The socket's directory does not exist yet: serve creates it.
     let sock = dir.path().join("run/faro.sock");
@@ -611,6 +642,7 @@ async fn the_socket_is_group_only_replaces_stale_files_and_goes_away_on_shutdown
         teams: vec![],
         radios: vec![],
         clock: Clock::start(),
+        municipalities: vec![],
     };
     let e = timeout(
         WAIT,
@@ -681,4 +713,367 @@ async fn the_socket_is_group_only_replaces_stale_files_and_goes_away_on_shutdown
         .expect("bounded")
         .expect("join")
         .expect("served");
+}
+
+fn ambulance_of(incident: &Value) -> Vec<Value> {
+    incident["ambulance"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ambulance array in {incident}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn an_ambulance_from_position_to_escalation_answer_and_cancel() {
+    let st = start().await;
+    let sock = &st.sock;
+    let created = post(
+        sock,
+        "/v1/incidents",
+        json!({"kind": "medical", "people": 2}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    assert_eq!(created.json["ambulance"], json!([]));
+    assert!(created.json.get("where").is_none(), "no position, no where");
+    let amb = "/v1/incidents/SAS-1/ambulance";
+
+    // Faro does not guess a position: the store refuses, in one line.
+    let a = post(sock, amb, json!({})).await;
+    assert_eq!(a.status, 409);
+    assert!(
+        a.error().starts_with("SAS-1 has no position"),
+        "{}",
+        a.error()
+    );
+    assert!(!a.error().contains('\n'));
+
+    let a = post(
+        sock,
+        "/v1/incidents/SAS-1/position",
+        json!({"place": "Atlantis"}),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    assert!(a.error().contains("no place \"Atlantis\""), "{}", a.error());
+    let placed = post(
+        sock,
+        "/v1/incidents/sas-1/position",
+        json!({"place": "Sasabe"}),
+    )
+    .await;
+    assert_eq!(placed.status, 200, "{}", placed.json);
+    let lat = placed.json["lat"].as_f64().expect("lat");
+    assert!((lat - 31.47).abs() < 0.05, "{}", placed.json);
+    assert_eq!(placed.json["position_source"], "manual");
+    assert_eq!(placed.json["where"], "en Sásabe, Sáric, Sonora");
+
+    // Nothing in play yet; an unknown municipality.
+    let a = post(sock, amb, json!({"cancel": true})).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (409, "SAS-1 has no ambulance request in play")
+    );
+    let a = post(sock, amb, json!({"municipality": "Hermosillo"})).await;
+    assert_eq!(a.status, 409);
+    assert!(
+        a.error().contains("no municipality \"Hermosillo\""),
+        "{}",
+        a.error()
+    );
+
+    // The nearest with a contact: Sáric, on the mesh.
+    let asked = post(sock, amb, json!({})).await;
+    assert_eq!(asked.status, 200, "{}", asked.json);
+    let a = ambulance_of(&asked.json);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(
+        (
+            a[0]["attempt"].as_u64(),
+            a[0]["municipality"].as_str(),
+            a[0]["municipality_state"].as_str(),
+            a[0]["node"].as_str(),
+            a[0]["state"].as_str(),
+            a[0]["requested_by"].as_str(),
+        ),
+        (
+            Some(1),
+            Some("Sáric"),
+            Some("Sonora"),
+            Some("!5a5a0301"),
+            Some("pending"),
+            Some("operator:ana")
+        )
+    );
+    assert!(a[0]["eta_minutes"].is_null() && a[0]["answered_at"].is_null());
+    assert!(a[0]["requested_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    let km = a[0]["distance_km"].as_f64().expect("distance");
+    assert!(km > 40.0 && km < 50.0, "{km}");
+    let a = post(sock, amb, json!({})).await;
+    assert_eq!(a.status, 409);
+    assert!(
+        a.error().contains("already asked of Sáric"),
+        "{}",
+        a.error()
+    );
+
+    // Sáric says no (by phone): Altar is next, and it has no mesh contact.
+    let declined = post(sock, amb, json!({"answer": "declined"})).await;
+    assert_eq!(declined.status, 200, "{}", declined.json);
+    let a = ambulance_of(&declined.json);
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a[0]["state"], "declined");
+    assert!(a[0]["answered_at"].is_string());
+    assert_eq!(
+        (
+            a[1]["municipality"].as_str(),
+            a[1]["state"].as_str(),
+            a[1]["phone"].as_str()
+        ),
+        (Some("Altar"), Some("call"), Some("+52 637 222 2222"))
+    );
+    assert!(a[1]["node"].is_null());
+
+    let accepted = post(sock, amb, json!({"answer": "accepted", "eta_minutes": 25})).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.json);
+    let a = ambulance_of(&accepted.json);
+    assert_eq!(
+        (a[1]["state"].as_str(), a[1]["eta_minutes"].as_u64()),
+        (Some("accepted"), Some(25))
+    );
+
+    let cancelled = post(sock, amb, json!({"cancel": true})).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.json);
+    assert_eq!(ambulance_of(&cancelled.json)[1]["state"], "cancelled");
+    let a = post(sock, amb, json!({"cancel": true})).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (409, "SAS-1 has no ambulance request in play")
+    );
+
+    let shown = get(sock, "/v1/incidents/SAS-1").await.json;
+    let attempts = ambulance_of(&shown);
+    let names: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["municipality"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(names, ["Sáric", "Altar"], "escalation order");
+    let trail = whats(&shown).join("\n");
+    for want in [
+        "position set by hand",
+        "ambulance requested from Sáric",
+        "Altar",
+        "ETA 25 min",
+        "cancelled",
+    ] {
+        assert!(trail.contains(want), "{want:?} missing from\n{trail}");
+    }
+
+    // A named municipality, phone only, straight away; any case, no accents needed.
+    let second = post(
+        sock,
+        "/v1/incidents",
+        json!({"lat": 31.47463, "lon": -111.54485, "kind": "heat"}),
+    )
+    .await;
+    assert_eq!(second.json["id"], "SAS-2");
+    let a = post(
+        sock,
+        "/v1/incidents/SAS-2/ambulance",
+        json!({"municipality": "altar"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(ambulance_of(&a.json)[0]["state"], "call");
+    assert_eq!(ambulance_of(&a.json)[0]["municipality"], "Altar");
+
+    // Malformed bodies are 400s with a reason, and change nothing.
+    for (path, body, want) in [
+        (
+            amb,
+            r#"{"cancel": true, "answer": "accepted"}"#,
+            "cancel takes",
+        ),
+        (amb, r#"{"answer": "maybe"}"#, "unknown answer \"maybe\""),
+        (amb, r#"{"eta_minutes": 5}"#, "eta_minutes goes with"),
+        (
+            amb,
+            r#"{"answer": "accepted", "eta_minutes": 99999}"#,
+            "eta_minutes = 99999",
+        ),
+        (
+            amb,
+            r#"{"answer": "declined", "municipality": "Altar"}"#,
+            "leave out municipality",
+        ),
+        (amb, r#"{"driver": "Beto"}"#, "unknown field `driver`"),
+        (
+            "/v1/incidents/SAS-1/position",
+            r#"{"lat": 31.4}"#,
+            "both latitude and longitude",
+        ),
+        (
+            "/v1/incidents/SAS-1/position",
+            r#"{"lat": 31.4, "lon": -111.5, "place": "Altar"}"#,
+            "not both",
+        ),
+        (
+            "/v1/incidents/SAS-1/position",
+            "{}",
+            "lat and lon, or a place",
+        ),
+    ] {
+        let a = call(sock, "POST", path, Some("ana"), Some(body)).await;
+        assert_eq!(a.status, 400, "{path} {body}: {}", a.json);
+        assert!(a.error().contains(want), "{path} {body}: {:?}", a.error());
+    }
+    let a = post(
+        sock,
+        "/v1/incidents/SAS-1/position",
+        json!({"lat": 95.0, "lon": 10.0}),
+    )
+    .await;
+    assert_eq!(a.status, 409);
+    assert!(a.error().contains("not a valid position"), "{}", a.error());
+    let a = post(sock, "/v1/incidents/SAS-9/ambulance", json!({})).await;
+    assert_eq!((a.status, a.error()), (404, "no incident SAS-9"));
+    // An empty body is the plain request: both municipalities were asked already.
+    let a = call(sock, "POST", amb, Some("ana"), Some("")).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (409, "SAS-1: no municipality with a contact is left to ask")
+    );
+}
+
+#[tokio::test]
+async fn where_names_the_place_its_municipality_and_the_contacts_by_distance() {
+    let st = start().await;
+    let sock = &st.sock;
+    let w = get(sock, "/v1/where?lat=31.47463&lon=-111.54485").await;
+    assert_eq!(w.status, 200, "{}", w.json);
+    assert_eq!(
+        (w.json["lat"].as_f64(), w.json["lon"].as_f64()),
+        (Some(31.47463), Some(-111.54485))
+    );
+    let p = &w.json["place"];
+    assert_eq!(
+        (
+            p["name"].as_str(),
+            p["municipality"].as_str(),
+            p["state"].as_str(),
+            p["country"].as_str()
+        ),
+        (Some("Sásabe"), Some("Sáric"), Some("Sonora"), Some("MX"))
+    );
+    assert!(p["distance_km"].as_f64().is_some_and(|d| d < 1.0), "{p}");
+    assert!(p["bearing_deg"]
+        .as_f64()
+        .is_some_and(|b| (0.0..360.0).contains(&b)));
+    assert_eq!(p["description_es"], "en Sásabe, Sáric, Sonora");
+    assert_eq!(p["description_en"], "at Sásabe, Sáric, Sonora");
+    assert_eq!(
+        w.json["municipality"],
+        json!({"name": "Sáric", "state": "Sonora"})
+    );
+    let m = w.json["nearest_municipalities"]
+        .as_array()
+        .expect("nearest municipalities");
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert_eq!(
+        (
+            m[0]["name"].as_str(),
+            m[0]["mesh"].as_bool(),
+            &m[0]["nodes"]
+        ),
+        (Some("Sáric"), Some(true), &json!(["!5a5a0301"]))
+    );
+    assert_eq!(
+        (
+            m[1]["name"].as_str(),
+            m[1]["mesh"].as_bool(),
+            &m[1]["phones"]
+        ),
+        (Some("Altar"), Some(false), &json!(["+52 637 222 2222"]))
+    );
+    assert!(m[0]["distance_km"].as_f64() < m[1]["distance_km"].as_f64());
+
+    // A position 14 km out reads with a distance and a compass point.
+    let w = get(sock, "/v1/where?lat=31.6&lon=-111.54485").await;
+    let d = w.json["place"]["description_es"]
+        .as_str()
+        .expect("description");
+    assert!(d.contains(" km ") && d.contains(" de "), "{d}");
+
+    for (path, want) in [
+        ("/v1/where?lat=95&lon=10", "not a position"),
+        ("/v1/where?lat=31.4", "give lat and lon"),
+        ("/v1/where?lat=north&lon=1", "lat"),
+        ("/v1/places", "give a name"),
+        ("/v1/places?name=%20", "give a name"),
+    ] {
+        let a = get(sock, path).await;
+        assert_eq!(a.status, 400, "{path}: {}", a.json);
+        assert!(a.error().contains(want), "{path}: {:?}", a.error());
+    }
+
+    let found = get(sock, "/v1/places?name=sasabe").await;
+    assert_eq!(found.status, 200);
+    let found = found.json.as_array().expect("an array").clone();
+    assert!(!found.is_empty() && found.len() <= 20, "{found:?}");
+    assert_eq!(
+        (
+            found[0]["name"].as_str(),
+            found[0]["municipality"].as_str(),
+            found[0]["label"].as_str()
+        ),
+        (Some("Sásabe"), Some("Sáric"), Some("Sásabe, Sáric, Sonora"))
+    );
+    let many = get(sock, "/v1/places?name=San").await.json;
+    assert_eq!(many.as_array().map(Vec::len), Some(20));
+    assert_eq!(get(sock, "/v1/places?name=Atlantis").await.json, json!([]));
+}
+
+#[tokio::test]
+async fn a_report_may_name_a_place_instead_of_coordinates() {
+    let st = start().await;
+    let sock = &st.sock;
+    let a = post(
+        sock,
+        "/v1/incidents",
+        json!({"place": "Sasabe", "kind": "heat", "people": 4}),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    let lat = a.json["lat"]
+        .as_f64()
+        .expect("a position from the gazetteer");
+    assert!((lat - 31.47).abs() < 0.05, "{}", a.json);
+    assert_eq!(a.json["position_source"], "manual");
+    assert_eq!(a.json["where"], "en Sásabe, Sáric, Sonora");
+    assert!(
+        whats(&a.json)[0].contains("(Sásabe, Sáric, Sonora)"),
+        "{:?}",
+        whats(&a.json)
+    );
+    // Coordinates win: the place is only a description then.
+    let a = post(
+        sock,
+        "/v1/incidents",
+        json!({"lat": 31.6, "lon": -111.5, "place": "km 12 de la brecha"}),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    assert_eq!(a.json["lat"], 31.6);
+    let a = post(sock, "/v1/incidents", json!({"place": "Atlantis"})).await;
+    assert_eq!(a.status, 400);
+    assert!(a.error().contains("no place \"Atlantis\""), "{}", a.error());
+    assert_eq!(
+        get(sock, "/v1/incidents")
+            .await
+            .json
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
 }
