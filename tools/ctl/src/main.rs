@@ -70,7 +70,8 @@ enum Command {
         /// Where, as LAT,LON in degrees (leave out when the caller cannot say).
         #[arg(long, value_name = "LAT,LON", allow_hyphen_values = true, value_parser = parse_position)]
         at: Option<(f64, f64)>,
-        /// Place description (a landmark, the nearest town).
+        /// Place: without --at, a town or village farod looks up in its gazetteer
+        /// ("Sasabe", "San José, Altar, Sonora") for the position; with --at, a description.
         #[arg(long)]
         place: Option<String>,
         /// medical, drowning, heat, violence, lost, distress or info.
@@ -111,6 +112,53 @@ enum Command {
     },
     /// Reopen a closed incident.
     Reopen { id: String },
+    /// Ask for an ambulance (the nearest municipality with a contact, or the one named),
+    /// cancel it, or record the answer to a phone call.
+    Ambulance {
+        id: String,
+        /// Ask this municipality rather than the nearest.
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["cancel", "accepted", "declined"])]
+        municipality: Option<String>,
+        /// Cancel the request in play (the municipality is told).
+        #[arg(long, conflicts_with_all = ["accepted", "declined"])]
+        cancel: bool,
+        /// The municipality said yes on the phone, arriving in MINUTES (if they said).
+        #[arg(long, value_name = "MINUTES", num_args = 0..=1, conflicts_with = "declined")]
+        accepted: Option<Option<u32>>,
+        /// The municipality said no on the phone: the next one is asked.
+        #[arg(long)]
+        declined: bool,
+    },
+    /// Set or correct an incident's position: LAT,LON or a place name.
+    Position {
+        id: String,
+        /// LAT,LON in degrees.
+        #[arg(value_name = "LAT,LON", allow_hyphen_values = true, value_parser = parse_position,
+              required_unless_present = "place", conflicts_with = "place")]
+        at: Option<(f64, f64)>,
+        /// A town or village from farod's gazetteer ("Sasabe", "Sásabe, Sonora").
+        #[arg(long, value_name = "NAME")]
+        place: Option<String>,
+    },
+    /// What is near a position: the nearest place, its municipality and state, and the
+    /// municipalities with an ambulance contact by distance.
+    Where {
+        /// LAT,LON in degrees.
+        #[arg(value_name = "LAT,LON", allow_hyphen_values = true, value_parser = parse_position)]
+        at: (f64, f64),
+        /// Print farod's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find a town or village by name (accents and case do not matter; ", state" narrows).
+    Places {
+        /// The name (several words need no quotes).
+        #[arg(required = true, num_args = 1..)]
+        name: Vec<String>,
+        /// Print farod's JSON (an array).
+        #[arg(long)]
+        json: bool,
+    },
     /// Patrol teams: status, last position, assignments.
     Teams {
         /// Print farod's JSON (an array).
@@ -213,11 +261,19 @@ fn usage_error(e: clap::Error) -> ExitCode {
         }
         _ => {
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad arguments");
-            eprintln!(
-                "faroctl: {}; see faroctl --help",
-                first.trim_start_matches("error: ").trim()
-            );
+            let mut lines = text.lines();
+            let mut first = lines
+                .next()
+                .unwrap_or("bad arguments")
+                .trim_start_matches("error: ")
+                .trim()
+                .to_string();
+            // "the following required arguments were not provided:" lists them below.
+            if first.ends_with(':') {
+                let what: Vec<&str> = lines.map(str::trim).take_while(|l| !l.is_empty()).collect();
+                first = format!("{} {}", first, what.join(", "));
+            }
+            eprintln!("faroctl: {first}; see faroctl --help");
             ExitCode::from(2)
         }
     }
@@ -262,6 +318,19 @@ fn id_path(id: &str) -> String {
     id.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A query string value, percent-encoded (UTF-8 names like "Sásabe").
+fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
                 (b as char).to_string()
             } else {
                 format!("%{b:02X}")
@@ -326,6 +395,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Teams { .. }
             | Command::Nodes { .. }
             | Command::Watch { .. }
+            | Command::Where { .. }
+            | Command::Places { .. }
     );
     let who = if writes { Some(operator(&cli)?) } else { None };
     let ctl = Ctl {
@@ -380,6 +451,48 @@ fn run(cli: Cli) -> Result<(), Failure> {
             say(format!("{}: note added", v["id"].as_str().unwrap_or(&id)))
         }
         Command::Reopen { id } => changed(&ctl, &id, "reopen", json!({})),
+        Command::Ambulance {
+            id,
+            municipality,
+            cancel,
+            accepted,
+            declined,
+        } => {
+            let (body, action) = match (cancel, accepted, declined) {
+                (true, _, _) => (json!({ "cancel": true }), render::AmbAction::Cancel),
+                (_, Some(eta), _) => (
+                    json!({ "answer": "accepted", "eta_minutes": eta }),
+                    render::AmbAction::Accepted,
+                ),
+                (_, _, true) => (json!({ "answer": "declined" }), render::AmbAction::Declined),
+                _ => (
+                    json!({ "municipality": municipality }),
+                    render::AmbAction::Request,
+                ),
+            };
+            let v = ctl.post(&format!("/v1/incidents/{}/ambulance", id_path(&id)), body)?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(render::ambulance_result(&v, action).as_bytes())?;
+            Ok(out.flush()?)
+        }
+        Command::Position { id, at, place } => {
+            let body = match at {
+                Some((lat, lon)) => json!({ "lat": lat, "lon": lon }),
+                None => json!({ "place": place }),
+            };
+            let v = ctl.post(&format!("/v1/incidents/{}/position", id_path(&id)), body)?;
+            say(render::position_line(&v))
+        }
+        Command::Where { at, json } => print(
+            &ctl.get(&format!("/v1/where?lat={}&lon={}", at.0, at.1))?,
+            json,
+            render::where_is,
+        ),
+        Command::Places { name, json } => print(
+            &ctl.get(&format!("/v1/places?name={}", query_value(&name.join(" "))))?,
+            json,
+            render::places,
+        ),
         Command::Teams { json } => print(&ctl.get("/v1/teams")?, json, render::teams),
         Command::Nodes { json } => print(&ctl.get("/v1/nodes")?, json, render::nodes),
         Command::Watch { json, after } => watch(ctl.client, json, after),

@@ -143,6 +143,9 @@ pub fn incident(i: &Value) -> String {
         (Some(n), None) => format!("{n} via {}", s(i, "source")),
         _ => format!("{} (no mesh contact)", s(i, "source")),
     };
+    if let Some(w) = i["where"].as_str() {
+        field("where", w.to_string());
+    }
     field("reporter", reporter);
     field("language", s(i, "language"));
     field("team", s(i, "team"));
@@ -187,6 +190,11 @@ pub fn incident(i: &Value) -> String {
             .collect();
         out.push_str(&table(&["  TEAM", "STATUS", "DISTANCE", "ASSIGNED"], &rows));
     }
+    let attempts = array(&i["ambulance"]);
+    if !attempts.is_empty() {
+        let _ = writeln!(out, "ambulance (UTC)");
+        out.push_str(&ambulance_table(attempts));
+    }
     let _ = writeln!(out, "events (UTC)");
     for e in array(&i["events"]) {
         let _ = writeln!(
@@ -199,6 +207,234 @@ pub fn incident(i: &Value) -> String {
         );
     }
     out
+}
+
+/// Waiting for a person's answer: the deadline applies.
+fn awaiting(a: &Value) -> bool {
+    matches!(
+        a["state"].as_str(),
+        Some("pending" | "sent" | "delivered" | "call")
+    )
+}
+
+/// Whom to reach for an attempt: its mesh node, else the phone to call.
+fn contact(a: &Value) -> String {
+    match (a["node"].as_str(), a["phone"].as_str()) {
+        (Some(n), _) => format!("mesh {n}"),
+        (None, Some(p)) => format!("phone {p}"),
+        (None, None) => "-".into(),
+    }
+}
+
+fn eta(a: &Value) -> String {
+    a["eta_minutes"]
+        .as_u64()
+        .map_or("-".into(), |m| format!("{m} min"))
+}
+
+/// The ambulance attempts of an incident, in escalation order.
+fn ambulance_table(attempts: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = attempts
+        .iter()
+        .map(|a| {
+            let deadline = if awaiting(a) {
+                when(&s(a, "deadline_at"))
+            } else {
+                "-".into()
+            };
+            let km = a["distance_km"]
+                .as_f64()
+                .map_or("-".into(), |d| format!("{d:.0} km"));
+            vec![
+                format!("  {}", s(a, "attempt")),
+                s(a, "municipality"),
+                s(a, "municipality_state"),
+                km,
+                s(a, "state"),
+                eta(a),
+                contact(a),
+                deadline,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "  #",
+            "MUNICIPALITY",
+            "STATE",
+            "DISTANCE",
+            "STATUS",
+            "ETA",
+            "CONTACT",
+            "DEADLINE",
+        ],
+        &rows,
+    )
+}
+
+/// What `faroctl ambulance` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmbAction {
+    Request,
+    Cancel,
+    Accepted,
+    Declined,
+}
+
+/// One attempt in a sentence, with what the operator has to do about it.
+fn ambulance_line(id: &str, a: &Value) -> String {
+    let km = a["distance_km"]
+        .as_f64()
+        .map_or(String::new(), |d| format!(" ({d:.0} km)"));
+    let head = format!(
+        "{id}: ambulance #{} {}, {}{km}",
+        s(a, "attempt"),
+        s(a, "municipality"),
+        s(a, "municipality_state")
+    );
+    let due = format!("answer due {} UTC", when(&s(a, "deadline_at")));
+    match a["state"].as_str().unwrap_or("?") {
+        "call" => format!(
+            "{head}: no mesh contact: call {} and record the answer (faroctl ambulance {id} --accepted MIN | --declined); {due}",
+            s(a, "phone")
+        ),
+        state @ ("pending" | "sent" | "delivered") => format!(
+            "{head}: {state}, by mesh to {}; {due}",
+            s(a, "node")
+        ),
+        "accepted" => format!("{head}: accepted, ETA {}", eta(a)),
+        state => format!("{head}: {state}"),
+    }
+}
+
+/// `faroctl ambulance`: the attempt acted on, and after a decline the next one asked.
+pub fn ambulance_result(i: &Value, action: AmbAction) -> String {
+    let id = s(i, "id");
+    let attempts = array(&i["ambulance"]);
+    let Some(last) = attempts.last() else {
+        return format!("{id}: no ambulance request\n");
+    };
+    let mut out = String::new();
+    if action == AmbAction::Declined {
+        let from = attempts
+            .iter()
+            .rposition(|a| a["state"] == "declined")
+            .unwrap_or(attempts.len() - 1);
+        for a in &attempts[from..] {
+            let _ = writeln!(out, "{}", ambulance_line(&id, a));
+        }
+        if from + 1 == attempts.len() {
+            let _ = writeln!(
+                out,
+                "{id}: no municipality left to ask; call by phone (faroctl where {})",
+                position(i)
+            );
+        }
+    } else {
+        let _ = writeln!(out, "{}", ambulance_line(&id, last));
+    }
+    out
+}
+
+/// `faroctl position`: where the incident now is.
+pub fn position_line(i: &Value) -> String {
+    let mut line = format!("{}: position {}", s(i, "id"), position(i));
+    if let Some(w) = i["where"].as_str() {
+        let _ = write!(line, " ({w})");
+    }
+    line
+}
+
+/// `faroctl where`.
+pub fn where_is(v: &Value) -> String {
+    let mut out = String::new();
+    let p = &v["place"];
+    let described = p["description_es"]
+        .as_str()
+        .unwrap_or("no place known nearby");
+    let _ = writeln!(out, "{}  {described}", position(v));
+    if p.is_object() {
+        let _ = writeln!(
+            out,
+            "  place         {} ({}, {:.1} km away)",
+            s(p, "name"),
+            s(p, "country"),
+            p["distance_km"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let m = &v["municipality"];
+    if m.is_object() {
+        let _ = writeln!(out, "  municipality  {}, {}", s(m, "name"), s(m, "state"));
+    } else if p.is_object() {
+        let _ = writeln!(out, "  municipality  unknown, {}", s(p, "state"));
+    }
+    let contacts = array(&v["nearest_municipalities"]);
+    if contacts.is_empty() {
+        out.push_str("ambulance contacts: none configured\n");
+        return out;
+    }
+    out.push_str("ambulance contacts, nearest first\n");
+    let rows: Vec<Vec<String>> = contacts
+        .iter()
+        .map(|c| {
+            let strs = |k: &str| -> String {
+                array(&c[k])
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let reach = if c["mesh"].as_bool() == Some(true) {
+                format!("mesh {}", strs("nodes"))
+            } else {
+                format!("phone only {}", strs("phones"))
+            };
+            vec![
+                format!("  {}", s(c, "name")),
+                s(c, "state"),
+                c["distance_km"]
+                    .as_f64()
+                    .map_or("-".into(), |d| format!("{d:.1} km")),
+                reach,
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["  MUNICIPALITY", "STATE", "DISTANCE", "CONTACT"],
+        &rows,
+    ));
+    out
+}
+
+/// `faroctl places`.
+pub fn places(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = array(list)
+        .iter()
+        .map(|p| {
+            vec![
+                s(p, "name"),
+                s(p, "municipality"),
+                s(p, "state"),
+                s(p, "country"),
+                position(p),
+                s(p, "population"),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no such place in the gazetteer\n".into();
+    }
+    table(
+        &[
+            "PLACE",
+            "MUNICIPALITY",
+            "STATE",
+            "COUNTRY",
+            "POSITION",
+            "POPULATION",
+        ],
+        &rows,
+    )
 }
 
 /// `faroctl teams`.

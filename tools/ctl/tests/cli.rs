@@ -10,11 +10,37 @@ use std::time::{Duration, Instant};
 
 use farod::api::{self, ApiState};
 use farod::clock::Clock;
+use farod::dispatch::Municipality;
+use farod::ingest::Lang;
 use farod::store::{Store, StoreConfig, TeamConfig};
 use serde_json::Value;
 
 /// Every wait here is bounded by this.
 const WAIT: Duration = Duration::from_secs(20);
+
+/// Two municipalities near Sásabe: Sáric on the mesh, Altar by phone only.
+fn municipalities() -> Vec<Municipality> {
+    vec![
+        Municipality {
+            name: "Sáric".into(),
+            state: "Sonora".into(),
+            lat: 31.1069,
+            lon: -111.3752,
+            nodes: vec![0x5a5a_0301],
+            phones: vec![],
+            languages: vec![Lang::Es],
+        },
+        Municipality {
+            name: "Altar".into(),
+            state: "Sonora".into(),
+            lat: 30.7136,
+            lon: -111.8349,
+            nodes: vec![],
+            phones: vec!["+52 637 222 2222".into()],
+            languages: vec![Lang::Es],
+        },
+    ]
+}
 
 /// farod's store and control socket on a runtime of their own; stopped on drop.
 struct Farod {
@@ -47,6 +73,7 @@ impl Farod {
         ];
         let mut cfg = StoreConfig::new("SAS");
         cfg.teams = teams.clone();
+        cfg.municipalities = municipalities();
         let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("store");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let path = sock.clone();
@@ -57,6 +84,7 @@ impl Farod {
                 teams,
                 radios: vec![],
                 clock: Clock::start(),
+                municipalities: municipalities(),
             };
             api::serve(&path, state, async {
                 let _ = stopped.await;
@@ -554,5 +582,230 @@ fn watch_replays_then_follows_live() {
     assert!(
         line.contains("SAS-1") && line.contains("operator:ana  faroctl  acknowledged"),
         "{line}"
+    );
+}
+
+#[test]
+fn report_by_place_position_ambulance_and_where() {
+    let f = Farod::start();
+    // No --at: farod finds the place in its gazetteer.
+    assert_eq!(
+        f.ctl(&["report", "--place", "Sasabe", "--kind", "heat"])
+            .ok(),
+        "SAS-1\n"
+    );
+    let shown = f.ctl(&["show", "SAS-1", "--json"]).json();
+    assert!(
+        (shown["lat"].as_f64().expect("lat") - 31.47).abs() < 0.05,
+        "{shown}"
+    );
+    assert_eq!(shown["where"], "en Sásabe, Sáric, Sonora");
+    assert!(f
+        .ctl(&["report", "--place", "Atlantis"])
+        .failed(1)
+        .contains("no place \"Atlantis\""));
+
+    // An incident without a position: Faro does not guess.
+    assert_eq!(f.ctl(&["report", "--kind", "medical"]).ok(), "SAS-2\n");
+    let refused = f.ctl(&["ambulance", "SAS-2"]);
+    assert!(
+        refused
+            .failed(1)
+            .starts_with("faroctl: SAS-2 has no position"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        f.ctl(&["ambulance", "SAS-2", "--cancel"]).failed(1),
+        "faroctl: SAS-2 has no ambulance request in play"
+    );
+    assert_eq!(
+        f.ctl(&["position", "sas-2", "31.47463,-111.54485"]).ok(),
+        "SAS-2: position 31.47463,-111.54485 (en Sásabe, Sáric, Sonora)\n"
+    );
+    assert!(f
+        .ctl(&["position", "SAS-2", "--place", "Altar, Sonora"])
+        .ok()
+        .contains("Altar, Altar, Sonora"));
+    f.ctl(&["position", "SAS-2", "--place", "Sásabe"]).ok();
+    assert!(f
+        .ctl(&["ambulance", "SAS-2", "--municipality", "Hermosillo"])
+        .failed(1)
+        .contains("no municipality \"Hermosillo\""));
+
+    // The nearest municipality with a contact, on the mesh.
+    let asked = f.ctl(&["ambulance", "SAS-2"]);
+    let line = asked.ok();
+    assert!(
+        line.starts_with("SAS-2: ambulance #1 Sáric, Sonora (")
+            && line.contains("pending, by mesh to !5a5a0301; answer due"),
+        "{line}"
+    );
+    assert!(f
+        .ctl(&["ambulance", "SAS-2"])
+        .failed(1)
+        .contains("already asked of Sáric"));
+    // Sáric declines: Altar is next, by phone.
+    let declined = f.ctl(&["ambulance", "SAS-2", "--declined"]);
+    let lines: Vec<&str> = declined.ok().lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].ends_with(": declined"), "{lines:?}");
+    assert!(
+        lines[1].starts_with("SAS-2: ambulance #2 Altar, Sonora")
+            && lines[1].contains("call +52 637 222 2222"),
+        "{lines:?}"
+    );
+    assert!(f
+        .ctl(&["ambulance", "SAS-2", "--accepted", "25"])
+        .ok()
+        .ends_with(": accepted, ETA 25 min\n"));
+
+    let sheet = f.ctl(&["show", "SAS-2"]);
+    let sheet = sheet.ok();
+    assert!(
+        sheet.contains("  where      en Sásabe, Sáric, Sonora\n"),
+        "{sheet}"
+    );
+    let amb: Vec<&str> = sheet
+        .lines()
+        .skip_while(|l| !l.starts_with("ambulance"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("events"))
+        .collect();
+    assert_eq!(amb.len(), 3, "{sheet}");
+    let head: Vec<&str> = amb[0].split_whitespace().collect();
+    assert_eq!(
+        head,
+        [
+            "#",
+            "MUNICIPALITY",
+            "STATE",
+            "DISTANCE",
+            "STATUS",
+            "ETA",
+            "CONTACT",
+            "DEADLINE"
+        ]
+    );
+    let first: Vec<&str> = amb[1].split_whitespace().collect();
+    assert_eq!(
+        (first[0], first[1], first[2], first[5], first[7], first[8]),
+        ("1", "Sáric", "Sonora", "declined", "mesh", "!5a5a0301"),
+        "{sheet}"
+    );
+    assert!(
+        amb[2].contains("accepted")
+            && amb[2].contains("25 min")
+            && amb[2].contains("phone +52 637 222 2222"),
+        "{sheet}"
+    );
+
+    // The --json contract: the attempts in escalation order.
+    let v = f.ctl(&["show", "SAS-2", "--json"]).json();
+    let a = v["ambulance"].as_array().expect("ambulance array");
+    for (got, (muni, node, eta)) in a.iter().zip([
+        ("Sáric", Some("!5a5a0301"), None),
+        ("Altar", None, Some(25)),
+    ]) {
+        assert_eq!(got["municipality"], muni);
+        assert_eq!(got["municipality_state"], "Sonora");
+        assert_eq!(got["node"].as_str(), node);
+        assert_eq!(got["eta_minutes"].as_u64(), eta);
+        assert!(
+            got["requested_at"].is_string() && got["answered_at"].is_string(),
+            "{got}"
+        );
+    }
+
+    assert!(f
+        .ctl(&["ambulance", "SAS-2", "--cancel"])
+        .ok()
+        .ends_with(": cancelled\n"));
+    assert_eq!(
+        f.ctl(&["ambulance", "SAS-2", "--cancel"]).failed(1),
+        "faroctl: SAS-2 has no ambulance request in play"
+    );
+
+    // Usage errors: exit 2, one line.
+    assert!(f
+        .ctl(&["ambulance", "SAS-2", "--cancel", "--declined"])
+        .failed(2)
+        .contains("--declined"));
+    assert!(f
+        .ctl(&["ambulance", "SAS-2", "--accepted", "soon"])
+        .failed(2)
+        .contains("soon"));
+    assert!(f.ctl(&["position", "SAS-2"]).failed(2).contains("LAT,LON"));
+    assert!(f
+        .ctl(&["position", "SAS-2", "31.4,-111.5", "--place", "Altar"])
+        .failed(2)
+        .contains("--place"));
+}
+
+#[test]
+fn where_tells_the_place_the_municipality_and_whom_to_call() {
+    let f = Farod::start();
+    let out = f.ctl(&["where", "31.47463,-111.54485"]);
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(
+        lines[0], "31.47463,-111.54485  en Sásabe, Sáric, Sonora",
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("  place         Sásabe (MX, 0."),
+        "{lines:?}"
+    );
+    assert_eq!(lines[2], "  municipality  Sáric, Sonora");
+    assert_eq!(lines[3], "ambulance contacts, nearest first");
+    let saric: Vec<&str> = lines[5].split_whitespace().collect();
+    assert_eq!(
+        (saric[0], saric[1], saric[3], saric[4], saric[5]),
+        ("Sáric", "Sonora", "km", "mesh", "!5a5a0301"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[6].trim_start().starts_with("Altar")
+            && lines[6].ends_with("phone only +52 637 222 2222"),
+        "{lines:?}"
+    );
+
+    let v = f.ctl(&["where", "31.47463,-111.54485", "--json"]).json();
+    assert_eq!(v["place"]["name"], "Sásabe");
+    assert_eq!(
+        v["municipality"],
+        serde_json::json!({"name": "Sáric", "state": "Sonora"})
+    );
+    let names: Vec<&str> = v["nearest_municipalities"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Sáric", "Altar"]);
+    assert_eq!(v["nearest_municipalities"][1]["mesh"], false);
+
+    assert!(f.ctl(&["where", "Sasabe"]).failed(2).contains("LAT,LON"));
+    assert!(f
+        .ctl(&["where", "95,10"])
+        .failed(2)
+        .contains("off the globe"));
+
+    let places = f.ctl(&["places", "sásabe"]);
+    let lines: Vec<&str> = places.ok().lines().collect();
+    assert!(lines[0].starts_with("PLACE"), "{lines:?}");
+    assert!(
+        lines[1].starts_with("Sásabe  ") && lines[1].contains("Sáric"),
+        "{lines:?}"
+    );
+    let v = f
+        .ctl(&["places", "San", "José,", "Sonora", "--json"])
+        .json();
+    assert!(
+        v.as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|p| p["state"] == "Sonora")),
+        "{v}"
+    );
+    assert_eq!(
+        f.ctl(&["places", "Atlantis"]).ok(),
+        "no such place in the gazetteer\n"
     );
 }
