@@ -63,6 +63,11 @@ pub fn station_config(config: &Config) -> StationConfig {
     store.towers = config.towers.clone();
     store.repeat_window = config.repeat_window;
     store.channel = config.radios.first().map_or(0, |r| r.channel);
+    store.municipalities = config.municipalities.clone();
+    store.amb_deadline = config.ambulance.deadline;
+    store.amb_reminder = config.ambulance.reminder;
+    store.amb_max_municipalities = config.ambulance.max_municipalities;
+    store.auto_ambulance_kinds = config.ambulance.auto_for_p1.clone();
     StationConfig {
         store,
         keywords: config.keywords.clone(),
@@ -129,6 +134,20 @@ pub fn scenario_station_config(
                 nodes: vec![n.id],
                 interval: Duration::from_secs(120),
             }),
+            faro_sim::Role::Municipality => {
+                // The node sits at the municipality's seat: the gazetteer says which one.
+                if let Some(n2) = crate::geo::Gazetteer::builtin().nearest(n.lat, n.lon) {
+                    store.municipalities.push(crate::dispatch::Municipality {
+                        name: n2.place.municipality.clone(),
+                        state: n2.place.state.clone(),
+                        lat: n.lat,
+                        lon: n.lon,
+                        nodes: vec![n.id],
+                        phones: Vec::new(),
+                        languages: vec![crate::ingest::Lang::Es],
+                    });
+                }
+            }
             faro_sim::Role::Tower => {
                 store.towers.insert(
                     n.id,

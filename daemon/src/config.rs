@@ -40,6 +40,50 @@ pub struct RawConfig {
     /// `[intake]`.
     #[serde(default)]
     pub intake: RawIntake,
+    /// `[[municipality]]` ambulance contacts.
+    #[serde(default)]
+    pub municipality: Vec<RawMunicipality>,
+    /// `[ambulance]`.
+    #[serde(default)]
+    pub ambulance: RawAmbulance,
+}
+
+/// `[[municipality]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMunicipality {
+    /// Name as in the gazetteer (`Sáric`).
+    pub name: String,
+    /// State (`Sonora`).
+    pub state: String,
+    /// Seat latitude; default: the municipality's largest place in the gazetteer.
+    pub lat: Option<f64>,
+    /// Seat longitude.
+    pub lon: Option<f64>,
+    /// Mesh nodes of its dispatchers.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Phone numbers (shown to operators, never sent on air).
+    #[serde(default)]
+    pub phones: Vec<String>,
+    /// Languages its dispatchers read (es, en, fr, ht, pt); default es.
+    #[serde(default)]
+    pub languages: Vec<String>,
+}
+
+/// `[ambulance]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAmbulance {
+    /// Seconds a municipality has to answer (default 300).
+    pub deadline_secs: Option<u64>,
+    /// Seconds after a request to send one reminder (default 150; 0: none).
+    pub reminder_secs: Option<u64>,
+    /// Municipalities asked for one incident at most (default 3).
+    pub max_municipalities: Option<usize>,
+    /// Ask on its own for new P1 incidents of these kinds (e.g. ["medical"]; default none).
+    #[serde(default)]
+    pub auto_for_p1: Vec<String>,
 }
 
 /// `[[team]]`.
@@ -185,6 +229,23 @@ pub struct Config {
     pub keywords: crate::ingest::Keywords,
     /// Repeat window.
     pub repeat_window: Duration,
+    /// Municipalities that can send an ambulance.
+    pub municipalities: Vec<crate::dispatch::Municipality>,
+    /// Ambulance timings and rules.
+    pub ambulance: AmbulanceConfig,
+}
+
+/// Validated `[ambulance]`.
+#[derive(Debug, Clone)]
+pub struct AmbulanceConfig {
+    /// Answer deadline.
+    pub deadline: Duration,
+    /// One reminder after this long.
+    pub reminder: Option<Duration>,
+    /// Municipalities asked at most.
+    pub max_municipalities: usize,
+    /// Kinds that get an ambulance on their own at P1.
+    pub auto_for_p1: Vec<crate::incident::Kind>,
 }
 
 /// A configuration error: one line naming the field.
@@ -341,7 +402,11 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
             )))
         }
     };
+    let municipalities = validate_municipalities(&raw.municipality)?;
+    let ambulance = validate_ambulance(&raw.ambulance)?;
     Ok(Config {
+        municipalities,
+        ambulance,
         station_code: code,
         station_name: raw.station.name,
         radios,
@@ -439,6 +504,123 @@ fn validate_towers(
         }
     }
     Ok(towers)
+}
+
+fn validate_municipalities(
+    raw: &[RawMunicipality],
+) -> Result<Vec<crate::dispatch::Municipality>, ConfigError> {
+    let gaz = crate::geo::Gazetteer::builtin();
+    let mut out: Vec<crate::dispatch::Municipality> = Vec::new();
+    for (i, m) in raw.iter().enumerate() {
+        let field = format!("municipality[{i}]");
+        let seat = gaz.municipality_seat(&m.name, &m.state).ok_or_else(|| {
+            ConfigError(format!(
+                "{field}: no municipality {:?} in {:?} in the gazetteer",
+                m.name, m.state
+            ))
+        })?;
+        if out
+            .iter()
+            .any(|o| o.name == seat.municipality && o.state == seat.state)
+        {
+            return Err(ConfigError(format!("{field}: {} is listed twice", m.name)));
+        }
+        let (lat, lon) = match (m.lat, m.lon) {
+            (Some(lat), Some(lon)) if faro_proto::mesh::valid_coordinates(lat, lon) => (lat, lon),
+            (None, None) => (seat.lat, seat.lon),
+            _ => {
+                return Err(ConfigError(format!(
+                    "{field}: give both lat and lon of the seat, valid, or neither"
+                )))
+            }
+        };
+        let nodes = m
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(j, n)| node_id(&format!("{field}.nodes[{j}]"), n))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (j, p) in m.phones.iter().enumerate() {
+            let digits = p.chars().filter(char::is_ascii_digit).count();
+            if !(6..=15).contains(&digits)
+                || !p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))
+            {
+                return Err(ConfigError(format!(
+                    "{field}.phones[{j}] {p:?}: not a phone number"
+                )));
+            }
+        }
+        if nodes.is_empty() && m.phones.is_empty() {
+            return Err(ConfigError(format!(
+                "{field}: give nodes or phones: a municipality without a contact cannot be asked"
+            )));
+        }
+        let languages = m
+            .languages
+            .iter()
+            .map(|l| {
+                l.parse::<crate::ingest::Lang>().map_err(|_| {
+                    ConfigError(format!(
+                        "{field}.languages: unknown {l:?} (es, en, fr, ht, pt)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(crate::dispatch::Municipality {
+            name: seat.municipality.clone(),
+            state: seat.state.clone(),
+            lat,
+            lon,
+            nodes,
+            phones: m.phones.clone(),
+            languages,
+        });
+    }
+    Ok(out)
+}
+
+fn validate_ambulance(raw: &RawAmbulance) -> Result<AmbulanceConfig, ConfigError> {
+    let deadline = Duration::from_secs(
+        raw.deadline_secs
+            .unwrap_or(crate::dispatch::DEFAULT_DEADLINE.as_secs()),
+    );
+    if !(30..=3600).contains(&deadline.as_secs()) {
+        return Err(ConfigError(format!(
+            "ambulance.deadline_secs = {}: must be 30..=3600",
+            deadline.as_secs()
+        )));
+    }
+    let reminder = match raw.reminder_secs.unwrap_or(150) {
+        0 => None,
+        s if Duration::from_secs(s) < deadline => Some(Duration::from_secs(s)),
+        s => {
+            return Err(ConfigError(format!(
+                "ambulance.reminder_secs = {s}: must be shorter than the deadline (0: none)"
+            )))
+        }
+    };
+    let max_municipalities = raw
+        .max_municipalities
+        .unwrap_or(crate::dispatch::DEFAULT_MAX_MUNICIPALITIES);
+    if !(1..=20).contains(&max_municipalities) {
+        return Err(ConfigError(format!(
+            "ambulance.max_municipalities = {max_municipalities}: must be 1..=20"
+        )));
+    }
+    let auto_for_p1 = raw
+        .auto_for_p1
+        .iter()
+        .map(|k| {
+            k.parse::<crate::incident::Kind>()
+                .map_err(|e| ConfigError(format!("ambulance.auto_for_p1: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(AmbulanceConfig {
+        deadline,
+        reminder,
+        max_municipalities,
+        auto_for_p1,
+    })
 }
 
 fn validate_keywords(raw: &RawIntake) -> Result<crate::ingest::Keywords, ConfigError> {

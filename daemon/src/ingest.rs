@@ -270,6 +270,8 @@ pub struct IngestConfig {
     pub station_channel: u32,
     /// The station's own radios: their packets are only activity.
     pub our_nodes: HashSet<u32>,
+    /// Nodes of municipal dispatchers: their texts are answers to ambulance requests.
+    pub municipal_nodes: HashSet<u32>,
 }
 
 /// Where a distress signal comes from.
@@ -397,6 +399,14 @@ pub enum Signal {
         short_name: String,
     },
     /// Anything else: the node is alive. `portnum` is 0 for an encrypted packet.
+    /// A text from a municipal dispatcher's node (configured): an answer to an ambulance
+    /// request, parsed by the store against the requests it holds.
+    MunicipalityText {
+        /// The municipality's node.
+        node: u32,
+        /// The text as received (lossy UTF-8).
+        text: String,
+    },
     Activity {
         /// The node.
         node: u32,
@@ -416,6 +426,12 @@ pub fn classify(p: &MeshPacket, cfg: &IngestConfig) -> Signal {
         return activity(p, d);
     }
     match PortNum::try_from(d.portnum) {
+        Ok(PortNum::TextMessageApp) if cfg.municipal_nodes.contains(&p.from) => {
+            Signal::MunicipalityText {
+                node: p.from,
+                text: lossy(d),
+            }
+        }
         Ok(PortNum::TextMessageApp) => classify_text(p, d, cfg),
         Ok(PortNum::AlertApp) => classify_alert(p, d, cfg),
         Ok(PortNum::DetectionSensorApp) => classify_detection(p, d, cfg),
@@ -682,7 +698,26 @@ mod tests {
             patrols: HashMap::from([(PATROL, "Beta 1".to_string())]),
             station_channel: 0,
             our_nodes: HashSet::from([OURS]),
+            municipal_nodes: HashSet::from([MUNICIPALITY]),
         }
+    }
+
+    const MUNICIPALITY: u32 = 0x5a5a_0401;
+
+    #[test]
+    fn texts_from_a_municipality_are_answers_not_distress() {
+        let p = packet(
+            MUNICIPALITY,
+            PortNum::TextMessageApp,
+            b"OK SAS-17 25".to_vec(),
+        );
+        assert_eq!(
+            classify(&p, &cfg()),
+            Signal::MunicipalityText {
+                node: MUNICIPALITY,
+                text: "OK SAS-17 25".into()
+            }
+        );
     }
 
     fn packet(from: u32, port: PortNum, payload: Vec<u8>) -> MeshPacket {

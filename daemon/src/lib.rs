@@ -15,6 +15,7 @@
 //! - [`catalog`]: the replies people read on their phones, in each station language.
 //! - [`incident`]: the incident rules as a pure state machine: states, priority, triage.
 //! - [`store`]: the SQLite database; one writer thread (group commit), read-only queries.
+//! - [`dispatch`]: ambulance coordination rules (pure): whom to ask next, request states.
 //! - [`outbox`]: the paced sender: durable rows out through the radios within firmware limits.
 //! - [`station`]: everything `farod run` starts, wired together (supervisor, outbox, timers).
 //! - [`api`]: the control socket (HTTP/JSON on a Unix socket) that `faroctl` talks to.
@@ -26,6 +27,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod describe;
+pub mod dispatch;
 pub mod geo;
 pub mod incident;
 pub mod ingest;

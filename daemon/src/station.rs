@@ -22,6 +22,8 @@ use crate::store::{Rx, Store, StoreConfig, StoreError};
 pub const EVENT_QUEUE: usize = 1024;
 /// How often team status and other upkeep run.
 pub const TICK: Duration = Duration::from_secs(30);
+/// How often ambulance deadlines and reminders are checked.
+pub const DISPATCH_TICK: Duration = Duration::from_secs(5);
 /// Radio events kept for taps (the demo) that fall behind.
 pub const TAP_BUFFER: usize = 256;
 
@@ -88,6 +90,12 @@ impl Station {
                 .collect(),
             station_channel: cfg.store.channel,
             our_nodes: Default::default(),
+            municipal_nodes: cfg
+                .store
+                .municipalities
+                .iter()
+                .flat_map(|m| m.nodes.iter().copied())
+                .collect(),
         };
         let sup = Supervisor {
             store: store.clone(),
@@ -106,6 +114,7 @@ impl Station {
                 teams: cfg.store.teams.clone(),
                 radios: links.clone(),
                 clock,
+                municipalities: cfg.store.municipalities.clone(),
             };
             let mut stop_api = stop_rx;
             let shutdown = async move {
@@ -179,16 +188,18 @@ impl Station {
 }
 
 async fn tick(store: Store, clock: Clock, mut stop: watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(TICK);
+    let mut upkeep = tokio::time::interval(TICK);
+    let mut dispatch = tokio::time::interval(DISPATCH_TICK);
     loop {
-        tokio::select! {
-            _ = every.tick() => {
-                if let Err(e) = store.tick(clock.now_ms()).await {
-                    if matches!(e, StoreError::Stopped) { return; }
-                    tracing::warn!(error = %e, "upkeep failed; will retry");
-                }
-            }
+        let r = tokio::select! {
+            _ = upkeep.tick() => store.tick(clock.now_ms()).await,
+            _ = dispatch.tick() => store.dispatch_tick(clock.now_ms()).await,
             _ = stop.changed() => return,
+        };
+        match r {
+            Err(StoreError::Stopped) => return,
+            Err(e) => tracing::warn!(error = %e, "upkeep failed; will retry"),
+            Ok(()) => {}
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub mod desk;
+
 use faro_sim::{Faults, Scenario, Sim, SimOptions};
 use farod::radio::{self, LinkConfig, LinkHandle, RadioEvent, RadioEventKind, Transport};
 use tokio::sync::mpsc;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod e2e {
+    mod ambulance;
     mod duplex;
     mod incidents;
     mod pty;

@@ -119,6 +119,34 @@ CREATE TABLE personal (
     updated_at     INTEGER NOT NULL
 );
 "#,
+    // 2: ambulance requests, one row per municipality asked, in escalation order; outbox rows
+    //    may carry their own attempt limit (ambulance requests escalate sooner).
+    r#"
+CREATE TABLE ambulance (
+    id           INTEGER PRIMARY KEY,
+    incident     TEXT NOT NULL REFERENCES incidents(id),
+    attempt      INTEGER NOT NULL,               -- 1, 2, ... in escalation order
+    municipality TEXT NOT NULL,
+    muni_state   TEXT NOT NULL,
+    node         INTEGER,                        -- NULL: phone only
+    phone        TEXT,
+    distance_km  REAL NOT NULL,
+    status       TEXT NOT NULL,
+    eta_minutes  INTEGER,
+    requested_by TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    answered_at  INTEGER,
+    deadline_at  INTEGER NOT NULL,
+    reminder_at  INTEGER,
+    reminded     INTEGER NOT NULL DEFAULT 0,
+    outbox_id    INTEGER REFERENCES outbox(id),
+    reason       TEXT,
+    UNIQUE (incident, attempt)
+);
+CREATE INDEX ambulance_active ON ambulance(status, deadline_at);
+CREATE INDEX ambulance_by_node ON ambulance(node, status);
+ALTER TABLE outbox ADD COLUMN max_attempts INTEGER;
+"#,
 ];
 
 /// The schema version this binary writes.

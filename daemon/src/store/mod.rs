@@ -62,6 +62,20 @@ pub struct StoreConfig {
     pub hint_interval: Duration,
     /// Send attempts of an outbox row before it is marked failed.
     pub max_attempts: u32,
+    /// Municipalities that can send an ambulance.
+    pub municipalities: Vec<crate::dispatch::Municipality>,
+    /// A municipality has this long to answer before the next one is asked.
+    pub amb_deadline: Duration,
+    /// One reminder this long after a request (None: no reminder).
+    pub amb_reminder: Option<Duration>,
+    /// Municipalities asked for one incident at most.
+    pub amb_max_municipalities: usize,
+    /// Radio attempts of an ambulance request before it counts as undeliverable. One: the
+    /// firmware already retransmits three times before it NAKs, and the next municipality
+    /// should not wait for more.
+    pub amb_send_attempts: u32,
+    /// Ask for an ambulance on its own for new P1 incidents of these kinds.
+    pub auto_ambulance_kinds: Vec<crate::incident::Kind>,
 }
 
 impl StoreConfig {
@@ -77,6 +91,12 @@ impl StoreConfig {
             reply_interval: Duration::from_secs(10 * 60),
             hint_interval: Duration::from_secs(60),
             max_attempts: 5,
+            municipalities: Vec::new(),
+            amb_deadline: crate::dispatch::DEFAULT_DEADLINE,
+            amb_reminder: Some(Duration::from_secs(150)),
+            amb_max_municipalities: crate::dispatch::DEFAULT_MAX_MUNICIPALITIES,
+            amb_send_attempts: 1,
+            auto_ambulance_kinds: Vec::new(),
         }
     }
 }
@@ -137,6 +157,14 @@ pub enum OperatorRequest {
     Reopen(String),
     /// Send a text to a node (through the outbox).
     Send(u32, String),
+    /// Ask for an ambulance (from a given municipality, else the nearest with a contact).
+    Ambulance(String, Option<String>),
+    /// Cancel the ambulance request and tell the municipality.
+    AmbulanceCancel(String),
+    /// Record the answer to a phone call (accepted with an ETA, or declined).
+    AmbulanceRecord(String, bool, Option<u32>),
+    /// Set or correct the incident's position (an operator's knowledge).
+    Position(String, f64, f64),
 }
 
 /// Why the store did not do something.
@@ -248,6 +276,9 @@ enum Cmd {
         at: i64,
     },
     Tick {
+        at: i64,
+    },
+    DispatchTick {
         at: i64,
     },
     Ping,
@@ -439,6 +470,12 @@ impl Store {
     /// Periodic upkeep: team status changes, old dedup entries.
     pub async fn tick(&self, at: i64) -> Result<(), StoreError> {
         self.call(Cmd::Tick { at }).await.map(|_| ())
+    }
+
+    /// Ambulance deadlines and reminders (run every few seconds; timers live in the database,
+    /// so they survive a restart).
+    pub async fn dispatch_tick(&self, at: i64) -> Result<(), StoreError> {
+        self.call(Cmd::DispatchTick { at }).await.map(|_| ())
     }
 
     /// Answers when the writer thread is alive and not stuck (the watchdog asks).

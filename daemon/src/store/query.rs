@@ -59,6 +59,41 @@ pub struct IncidentView {
     /// The audit trail (only in `show`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventView>>,
+    /// Ambulance requests in escalation order (only in `show`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ambulance: Option<Vec<AmbulanceView>>,
+}
+
+/// One municipality asked for an ambulance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AmbulanceView {
+    /// Escalation order, from 1.
+    pub attempt: u32,
+    /// Municipality.
+    pub municipality: String,
+    /// Its state.
+    pub municipality_state: String,
+    /// pending, sent, delivered, accepted, declined, timed_out, undeliverable, arrived,
+    /// cancelled, call.
+    pub state: String,
+    /// The dispatcher's node (null: phone only).
+    pub node: Option<String>,
+    /// The number to call when there is no mesh contact.
+    pub phone: Option<String>,
+    /// Distance from the incident to the seat, km.
+    pub distance_km: f64,
+    /// Minutes, once accepted.
+    pub eta_minutes: Option<u32>,
+    /// Who asked (operator:NAME, patrol:TEAM, system).
+    pub requested_by: String,
+    /// RFC 3339.
+    pub requested_at: String,
+    /// RFC 3339, when a person answered.
+    pub answered_at: Option<String>,
+    /// RFC 3339: when the next municipality is asked if nobody answers.
+    pub deadline_at: String,
+    /// The reason given with a decline.
+    pub reason: Option<String>,
 }
 
 /// A patrol team.
@@ -195,6 +230,7 @@ impl Reader {
             updated_at: rfc3339(r.get(18)?),
             last_heard_at: rfc3339(r.get(19)?),
             events: None,
+            ambulance: None,
         })
     }
 
@@ -235,7 +271,40 @@ impl Reader {
             return Ok(None);
         };
         v.events = Some(self.events(Some(&id), 0, 10_000)?);
+        v.ambulance = Some(self.ambulance(&id)?);
         Ok(Some(v))
+    }
+
+    /// The ambulance requests of an incident, in escalation order.
+    pub fn ambulance(&self, id: &str) -> Res<Vec<AmbulanceView>> {
+        let id = crate::incident::parse_id(id)
+            .map_err(StoreError::Refused)?
+            .to_string();
+        let mut st = self.conn.prepare(
+            "SELECT attempt, municipality, muni_state, status, node, phone, distance_km, eta_minutes, requested_by,
+                    requested_at, answered_at, deadline_at, reason
+             FROM ambulance WHERE incident = ?1 ORDER BY attempt",
+        )?;
+        let rows = st
+            .query_map([&id], |r| {
+                Ok(AmbulanceView {
+                    attempt: r.get(0)?,
+                    municipality: r.get(1)?,
+                    municipality_state: r.get(2)?,
+                    state: r.get(3)?,
+                    node: r.get::<_, Option<u32>>(4)?.map(|n| NodeId(n).to_string()),
+                    phone: r.get(5)?,
+                    distance_km: r.get(6)?,
+                    eta_minutes: r.get(7)?,
+                    requested_by: r.get(8)?,
+                    requested_at: rfc3339(r.get(9)?),
+                    answered_at: r.get::<_, Option<i64>>(10)?.map(rfc3339),
+                    deadline_at: rfc3339(r.get(11)?),
+                    reason: r.get(12)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     /// Audit events after `after_id` (of one incident, or all), oldest first.

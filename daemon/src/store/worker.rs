@@ -20,6 +20,8 @@ use crate::incident::{
 use crate::ingest::{Distress, DistressKind, Fix, Lang, Signal};
 use crate::radio::DeliveryOutcome;
 
+mod ambulance;
+
 /// Outbox classes, most urgent first.
 const CLASS_DISTRESS: u8 = 0;
 const CLASS_PATROL: u8 = 1;
@@ -159,6 +161,7 @@ impl Worker {
                      attempts = attempts + 1, updated_at = ?4 WHERE id = ?1",
                     params![row, radio, packet_id, at],
                 )?;
+                self.amb_on_sent(row, at)?;
                 Ok(Reply::Done)
             }
             Cmd::OutboxDelivery {
@@ -198,6 +201,7 @@ impl Worker {
                 Ok(Reply::Done)
             }
             Cmd::Tick { at } => self.tick(at).map(|()| Reply::Done),
+            Cmd::DispatchTick { at } => self.amb_tick(at).map(|()| Reply::Done),
             Cmd::Ping => Ok(Reply::Done),
         }
     }
@@ -284,6 +288,9 @@ impl Worker {
                     "UPDATE nodes SET long_name = ?2, short_name = ?3 WHERE num = ?1",
                     params![node, long_name, short_name],
                 )?;
+            }
+            Signal::MunicipalityText { node, text } => {
+                self.amb_reply(rx, node, &text, at, &mut out)?
             }
             Signal::Activity { .. } => {}
         }
@@ -403,6 +410,22 @@ impl Worker {
         self.event(Some(&id), at, &who, &via, &what)?;
         self.queue_distress_reply(&id, d, at)?;
         out.queued += 1;
+        let kind = triage.kind.unwrap_or(Kind::Distress);
+        if p.level == 1 && self.cfg.auto_ambulance_kinds.contains(&kind) {
+            match self.amb_request(&id, "system", &via, None, at) {
+                Ok(()) => out.queued += 1,
+                Err(StoreError::Refused(reason)) => {
+                    self.event(
+                        Some(&id),
+                        at,
+                        "system",
+                        &via,
+                        &format!("no automatic ambulance: {reason}"),
+                    )?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         out.incident = Some((id, true));
         Ok(())
     }
@@ -563,10 +586,10 @@ impl Worker {
             PatrolCommand::OnScene(id) => (id, Some(Transition::OnScene), None),
             PatrolCommand::Close(id, o) => (id, Some(Transition::Close(o)), None),
             PatrolCommand::Note(id, text) => (id, None, Some(text)),
-            PatrolCommand::Ambulance(Some(id)) => {
-                (id, None, Some("asks for an ambulance".to_string()))
+            PatrolCommand::Ambulance(named) => {
+                return self.patrol_ambulance(rx, node, team, named, at, out);
             }
-            PatrolCommand::Status | PatrolCommand::Ambulance(None) => {
+            PatrolCommand::Status => {
                 let list = self.team_open_list(team)?;
                 let text = if list.is_empty() {
                     self.cfg.catalog.render(lang, Msg::StatusNone, &[])
@@ -648,6 +671,73 @@ impl Worker {
         Ok(())
     }
 
+    /// `AMB <id>` asks for an ambulance for that incident; `AMB` alone opens a medical
+    /// incident at the patrol's position first. The patrol hears back either way.
+    fn patrol_ambulance(
+        &mut self,
+        rx: &Rx,
+        node: u32,
+        team: &str,
+        named: Option<IncidentId>,
+        at: i64,
+        out: &mut IngestOutcome,
+    ) -> Res<()> {
+        let who = Actor::Patrol(team.to_string()).to_string();
+        let id = match named {
+            Some(id) => id.to_string(),
+            None => {
+                let triage = Triage {
+                    kind: Some(Kind::Medical),
+                    people: None,
+                    flags: Vec::new(),
+                };
+                let pos = self
+                    .last_known(node)?
+                    .map(|p| (p, PositionSource::LastKnown));
+                let id =
+                    self.open_incident(&triage, "patrol_sos", Some(node), Lang::Es, pos, at)?;
+                let place = pos.map_or(" with no position".to_string(), |((la, lo, _, _), _)| {
+                    format!(" at {la:.5},{lo:.5}")
+                });
+                self.event(
+                    Some(&id),
+                    at,
+                    &who,
+                    &rx.radio,
+                    &format!("opened by patrol {team} asking for an ambulance{place}"),
+                )?;
+                self.conn.execute(
+                    "UPDATE incidents SET team = ?2, state = 'assigned' WHERE id = ?1",
+                    params![id, team],
+                )?;
+                id
+            }
+        };
+        out.incident = Some((id.clone(), false));
+        out.queued += 1;
+        match self.amb_request(&id, &who, &rx.radio, None, at) {
+            Ok(()) => Ok(()),
+            Err(StoreError::Refused(reason)) => {
+                self.event(
+                    None,
+                    at,
+                    &who,
+                    &rx.radio,
+                    &format!("ambulance refused: {reason}"),
+                )?;
+                let short = reason.split(':').next().unwrap_or(&reason).to_string();
+                let text = self.cfg.catalog.render(
+                    Lang::Es,
+                    Msg::CmdRefused,
+                    &[("id", id.as_str()), ("reason", &short)],
+                );
+                self.queue_text(None, node, &text, CLASS_PATROL, at)?;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// One usage hint per node per `hint_interval`, so a confused patrol is not flooded.
     fn hint_due(&self, node: u32, at: i64) -> Res<bool> {
         let since = at - self.cfg.hint_interval.as_millis() as i64;
@@ -712,6 +802,32 @@ impl Worker {
         let transition = |id: String, t: Transition| (id, t);
         let (id, t) = match req {
             OperatorRequest::Report(r) => return self.report(&who, &r, at),
+            OperatorRequest::Ambulance(id, muni) => {
+                let (id, _) = self.require(&id)?;
+                self.amb_request(&id, &who, via, muni.as_deref(), at)?;
+                return Ok(id);
+            }
+            OperatorRequest::AmbulanceCancel(id) => return self.amb_cancel(&id, &who, at),
+            OperatorRequest::AmbulanceRecord(id, accepted, eta) => {
+                return self.amb_record(&id, accepted, eta, &who, at)
+            }
+            OperatorRequest::Position(id, lat, lon) => {
+                let (id, _) = self.require(&id)?;
+                if !mesh::valid_coordinates(lat, lon) {
+                    return Err(StoreError::Refused(format!(
+                        "{lat},{lon} is not a valid position"
+                    )));
+                }
+                self.set_position(&id, lat, lon, 32, PositionSource::Manual, at)?;
+                self.event(
+                    Some(&id),
+                    at,
+                    &who,
+                    via,
+                    &format!("position set by hand: {lat:.5},{lon:.5}"),
+                )?;
+                return Ok(id);
+            }
             OperatorRequest::Note(id, text) => {
                 let (id, _) = self.require(&id)?;
                 self.event(Some(&id), at, &who, via, &format!("note: {text}"))?;
@@ -886,26 +1002,25 @@ impl Worker {
         outcome: DeliveryOutcome,
         at: i64,
     ) -> Res<()> {
-        let row: Option<(i64, i64, Option<String>, u32)> = self
+        let row: Option<SentRow> = self
             .conn
             .query_row(
-                "SELECT id, attempts, incident, dest FROM outbox WHERE radio = ?1 AND packet_id = ?2 AND state = 'sent'",
+                "SELECT id, attempts, incident, dest, max_attempts FROM outbox WHERE radio = ?1 AND packet_id = ?2 AND state = 'sent'",
                 params![radio, packet_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
-        let Some((row, attempts, incident, dest)) = row else {
+        let Some((row, attempts, incident, dest, max)) = row else {
             return Ok(());
         };
+        let max_attempts = i64::from(max.unwrap_or(self.cfg.max_attempts));
         let (state, retry_in) = match outcome {
             DeliveryOutcome::Acked => ("acked", None),
             DeliveryOutcome::ImplicitAck => ("implicit", None),
             DeliveryOutcome::Nak(mesh::routing::Error::RateLimitExceeded) => {
                 ("pending", Some(3_000))
             }
-            DeliveryOutcome::Nak(_) | DeliveryOutcome::TimedOut
-                if attempts < i64::from(self.cfg.max_attempts) =>
-            {
+            DeliveryOutcome::Nak(_) | DeliveryOutcome::TimedOut if attempts < max_attempts => {
                 ("pending", Some(backoff_ms(attempts)))
             }
             DeliveryOutcome::Nak(_) | DeliveryOutcome::TimedOut => ("failed", None),
@@ -927,7 +1042,7 @@ impl Worker {
                 self.event(Some(&inc), at, "system", radio, &what)?;
             }
         }
-        Ok(())
+        self.amb_on_delivery(row, state, radio, at)
     }
 
     // ----- upkeep -----------------------------------------------------------------------
@@ -1004,6 +1119,9 @@ pub(crate) fn team_status(last: Option<i64>, at: i64, interval: Duration) -> &'s
         "ok"
     }
 }
+
+/// An outbox row awaiting its routing result: id, attempts, incident, destination, own limit.
+type SentRow = (i64, i64, Option<String>, u32, Option<u32>);
 
 /// Retry delay after `attempts` failed sends: 10 s, 20 s, 40 s ... capped at 5 min.
 fn backoff_ms(attempts: i64) -> i64 {

@@ -3,21 +3,17 @@
 
 use std::time::Duration;
 
-use faro_proto::mesh::{self, BROADCAST};
-use faro_sim::{Action, Faults, Sim, SimEvent};
+use faro_proto::mesh::BROADCAST;
+use faro_sim::{Action, Sim};
+use faro_tests::desk::*;
 use faro_tests::nodes::*;
 use faro_tests::*;
-use farod::radio::{LinkState, Transport};
+use farod::radio::Transport;
 use farod::station::Station;
-use farod::store::query::{Filter, IncidentView, Reader};
+use farod::store::query::{Filter, Reader};
 use farod::store::OperatorRequest;
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-struct Desk {
-    station: Station,
-    _dir: tempfile::TempDir,
-}
 
 /// A second station radio on the mast next to the station (its own node, its own serial).
 const SAS_MAST: u32 = 0x5a5a_0002;
@@ -39,100 +35,6 @@ fn two_radio_sim() -> Sim {
             ..Default::default()
         },
     )
-}
-
-/// A station (code SAS, teams P1 and P2, tower T7) with a link to each of the sim's stations.
-async fn station(sim: &Sim, radios: usize, dir: tempfile::TempDir) -> Desk {
-    let cfg = farod::app::scenario_station_config(sim.scenario(), dir.path().join("faro.db"));
-    let stations = sim.scenario().stations();
-    assert!(stations.len() >= radios);
-    let links = stations[..radios]
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            (
-                test_link_config(&format!("r{i}")),
-                Transport::sim(sim.clone(), Some(*s))
-                    .unwrap()
-                    .with_faults(Faults::default()),
-            )
-        })
-        .collect();
-    let station = Station::start(cfg, links).await.unwrap();
-    let deadline = tokio::time::Instant::now() + MINUTE;
-    while !station
-        .links
-        .iter()
-        .all(|l| l.status().state == LinkState::Up)
-    {
-        assert!(tokio::time::Instant::now() < deadline, "radios not up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Desk { station, _dir: dir }
-}
-
-fn reader(d: &Desk) -> Reader {
-    Reader::open(d.station.store.path()).unwrap()
-}
-
-fn incidents(d: &Desk) -> Vec<IncidentView> {
-    reader(d).incidents(Filter::All, 100).unwrap()
-}
-
-fn show(d: &Desk, id: &str) -> IncidentView {
-    reader(d)
-        .incident(id)
-        .unwrap()
-        .unwrap_or_else(|| panic!("no {id}"))
-}
-
-/// Waits (bounded, in simulated time) until `cond` holds on the database.
-async fn until(d: &Desk, within: Duration, what: &str, mut cond: impl FnMut(&Desk) -> bool) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !cond(d) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within {within:?}: {what}; incidents {:#?}",
-            incidents(d)
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// Waits for `node` to receive a text starting with `prefix`; returns it.
-async fn received(
-    events: &mut tokio::sync::broadcast::Receiver<SimEvent>,
-    node: u32,
-    prefix: &str,
-) -> String {
-    tokio::time::timeout(5 * MINUTE, async {
-        loop {
-            match events.recv().await {
-                Ok(SimEvent::Received { node: n, packet }) if n == node => {
-                    if let Some(d) = mesh::data(&packet) {
-                        let t = String::from_utf8_lossy(&d.payload).into_owned();
-                        if t.starts_with(prefix) {
-                            return t;
-                        }
-                    }
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("sim events: {e}"),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{node:#x} never received {prefix:?}"))
-}
-
-fn text(from: u32, to: u32, t: &str) -> Action {
-    Action::Text {
-        from,
-        to,
-        channel: 0,
-        text: t.into(),
-        want_ack: to != BROADCAST,
-    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -357,7 +259,7 @@ async fn after_a_crash_every_incident_survives_and_the_outbox_is_sent() {
         )
         .await
         .unwrap(),
-        _dir: dir,
+        dir,
     };
     let inc = show(&d, "SAS-1");
     assert!(inc.events.unwrap()[0].what.starts_with("opened"));

@@ -1,0 +1,384 @@
+//! Ambulance coordination end to end, under paused time: scripted municipality nodes accept,
+//! decline, never answer, or are out of radio range; farod escalates, and the request and its
+//! deadline survive a crash of farod mid-wait.
+
+use std::time::Duration;
+
+use faro_proto::mesh::BROADCAST;
+use faro_sim::{ReplyRule, Scenario, Sim};
+use faro_tests::desk::*;
+use faro_tests::nodes::*;
+use faro_tests::*;
+use farod::radio::Transport;
+use farod::station::Station;
+use farod::store::OperatorRequest;
+
+const MINUTE: Duration = Duration::from_secs(60);
+/// Protección Civil Sáric (44 km from the station; 2 relays).
+const SAR: u32 = 0x5a5a_0401;
+/// Protección Civil Altar (89 km; 3 relays).
+const ALT: u32 = 0x5a5a_0402;
+
+/// The quiet scenario with the municipalities' answers replaced.
+fn scenario_with(sar: Option<&str>, alt: Option<&str>) -> Scenario {
+    let mut s = quiet_scenario();
+    for (node, text) in [(SAR, sar), (ALT, alt)] {
+        let n = s.nodes.iter_mut().find(|n| n.id == node).unwrap();
+        n.replies = vec![ReplyRule {
+            contains: "AMBULANCIA".into(),
+            text: text.map(str::to_string),
+            after: Duration::from_secs(30),
+        }];
+    }
+    s
+}
+
+fn sim_of(s: Scenario) -> Sim {
+    Sim::start(
+        s,
+        faro_sim::SimOptions {
+            seed: Some(7),
+            ..Default::default()
+        },
+    )
+}
+
+/// Opens SAS-1 from the tower's SOS (position: the tower) and asks for an ambulance.
+async fn request(d: &Desk, sim: &Sim) {
+    sim.act(text(T7, BROADCAST, "\u{7}SOS")).await;
+    until(d, 2 * MINUTE, "the incident", |d| !incidents(d).is_empty()).await;
+    let at = d.station.clock.now_ms();
+    d.station
+        .store
+        .operator(
+            "ana",
+            OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+            at,
+        )
+        .await
+        .unwrap();
+    d.station
+        .store
+        .operator("ana", OperatorRequest::Ambulance("SAS-1".into(), None), at)
+        .await
+        .unwrap();
+    d.station.wake_outbox();
+}
+
+fn ambulance_events(d: &Desk) -> Vec<String> {
+    show(d, "SAS-1")
+        .events
+        .unwrap()
+        .into_iter()
+        .map(|e| e.what)
+        .filter(|w| w.starts_with("ambulance"))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_nearest_municipality_accepts_with_an_eta_and_the_patrol_is_told() {
+    init_logging();
+    let sim = sim_of(scenario_with(Some("OK {id} 25"), Some("OK {id} 40")));
+    let mut mesh = sim.events();
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    request(&d, &sim).await;
+    let asked = received(&mut mesh, SAR, "FARO SAS-1").await;
+    assert!(
+        asked.contains("AMBULANCIA") && asked.contains("OK SAS-1"),
+        "{asked}"
+    );
+    assert!(asked.len() <= 200);
+    until(&d, 5 * MINUTE, "accepted", |d| {
+        ambulance_events(d)
+            .iter()
+            .any(|e| e.contains("accepted by Sáric"))
+    })
+    .await;
+    let ev = ambulance_events(&d);
+    assert!(
+        ev.iter()
+            .any(|e| e == "ambulance accepted by Sáric, ETA 25 min"),
+        "{ev:#?}"
+    );
+    let told = received(&mut mesh, P1, "Faro SAS-1: ambulancia de Sáric").await;
+    assert!(told.contains("25"), "{told}");
+    let rows = farod::store::query::Reader::open(d.station.store.path())
+        .unwrap()
+        .ambulance("SAS-1")
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0].municipality.as_str(),
+            rows[0].state.as_str(),
+            rows[0].eta_minutes
+        ),
+        ("Sáric", "accepted", Some(25))
+    );
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_decline_sends_the_request_to_the_next_nearest() {
+    init_logging();
+    let sim = sim_of(scenario_with(
+        Some("NO {id} sin unidades"),
+        Some("OK {id} 40"),
+    ));
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    request(&d, &sim).await;
+    until(&d, 10 * MINUTE, "accepted by Altar", |d| {
+        ambulance_events(d)
+            .iter()
+            .any(|e| e.contains("accepted by Altar"))
+    })
+    .await;
+    let rows = farod::store::query::Reader::open(d.station.store.path())
+        .unwrap()
+        .ambulance("SAS-1")
+        .unwrap();
+    let seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.municipality.clone(), r.state.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("Sáric".into(), "declined".into()),
+            ("Altar".into(), "accepted".into())
+        ]
+    );
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_until_the_deadline_escalates_after_one_reminder() {
+    init_logging();
+    let sim = sim_of(scenario_with(None, Some("OK {id} 40")));
+    let mut mesh = sim.events();
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    request(&d, &sim).await;
+    let t0 = tokio::time::Instant::now();
+    received(&mut mesh, SAR, "FARO SAS-1 AMBULANCIA").await;
+    let reminder = received(&mut mesh, SAR, "FARO SAS-1").await;
+    assert!(
+        !reminder.contains("AMBULANCIA P"),
+        "the second message is the reminder: {reminder}"
+    );
+    until(&d, 15 * MINUTE, "accepted by Altar", |d| {
+        ambulance_events(d)
+            .iter()
+            .any(|e| e.contains("accepted by Altar"))
+    })
+    .await;
+    assert!(
+        t0.elapsed() >= Duration::from_secs(300),
+        "escalated only after the deadline: {:?}",
+        t0.elapsed()
+    );
+    let ev = ambulance_events(&d);
+    assert!(
+        ev.iter()
+            .any(|e| e == "ambulance: Sáric did not answer in time"),
+        "{ev:#?}"
+    );
+    assert_eq!(
+        ev.iter()
+            .filter(|e| e.starts_with("ambulance: reminder sent to Sáric"))
+            .count(),
+        1,
+        "{ev:#?}"
+    );
+    d.station.stop().await;
+}
+
+/// A station with nobody in radio range (so nobody relays and the radio NAKs), Sáric far away,
+/// and (in the test) Altar with only a phone.
+const OUT_OF_RANGE: &str = r#"
+name = "out of range"
+[[node]]
+id = "!5a5a0001"
+long_name = "Grupo Beta Sásabe"
+short_name = "SAS"
+role = "station"
+position = { lat = 31.47463, lon = -111.54485 }
+[[node]]
+id = "!5a5a0401"
+long_name = "Protección Civil Sáric"
+short_name = "SAR"
+role = "municipality"
+position = { lat = 31.10566, lon = -111.37556 }
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_municipality_is_naked_and_the_next_one_is_called_by_phone() {
+    init_logging();
+    let scenario = Scenario::from_toml_str(OUT_OF_RANGE).unwrap();
+    let sim = sim_of(scenario);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = farod::app::scenario_station_config(sim.scenario(), dir.path().join("faro.db"));
+    cfg.store
+        .municipalities
+        .push(farod::dispatch::Municipality {
+            name: "Altar".into(),
+            state: "Sonora".into(),
+            lat: 30.71365,
+            lon: -111.83505,
+            nodes: vec![],
+            phones: vec!["+52 637 374 0000".into()],
+            languages: vec![farod::ingest::Lang::Es],
+        });
+    let station = Station::start(
+        cfg,
+        vec![(
+            test_link_config("r0"),
+            Transport::sim(sim.clone(), None).unwrap(),
+        )],
+    )
+    .await
+    .unwrap();
+    let d = Desk { station, dir };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // A phone call to the station: someone hurt near Sásabe.
+    let report = farod::store::ManualReport {
+        lat: Some(31.44),
+        lon: Some(-111.60),
+        kind: Some("medical".into()),
+        people: Some(1),
+        ..Default::default()
+    };
+    let at = d.station.clock.now_ms();
+    d.station
+        .store
+        .operator("ana", OperatorRequest::Report(report), at)
+        .await
+        .unwrap();
+    let at = d.station.clock.now_ms();
+    d.station
+        .store
+        .operator("ana", OperatorRequest::Ambulance("SAS-1".into(), None), at)
+        .await
+        .unwrap();
+    d.station.wake_outbox();
+    until(&d, 15 * MINUTE, "escalated to a phone call", |d| {
+        ambulance_events(d)
+            .iter()
+            .any(|e| e.starts_with("ambulance: Altar (") && e.contains("call +52 637 374 0000"))
+    })
+    .await;
+    let ev = ambulance_events(&d);
+    assert!(
+        ev.iter()
+            .any(|e| e == "ambulance: Sáric could not be reached by radio"),
+        "{ev:#?}"
+    );
+    // The operator calls and records the answer.
+    let at = d.station.clock.now_ms();
+    d.station
+        .store
+        .operator(
+            "ana",
+            OperatorRequest::AmbulanceRecord("SAS-1".into(), true, Some(50)),
+            at,
+        )
+        .await
+        .unwrap();
+    let rows = farod::store::query::Reader::open(d.station.store.path())
+        .unwrap()
+        .ambulance("SAS-1")
+        .unwrap();
+    let seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.municipality.clone(), r.state.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("Sáric".into(), "undeliverable".into()),
+            ("Altar".into(), "accepted".into())
+        ]
+    );
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_request_and_its_deadline_survive_a_crash_mid_wait() {
+    init_logging();
+    let sim = sim_of(scenario_with(None, Some("OK {id} 40")));
+    let mut mesh = sim.events();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("faro.db");
+    let d = station(&sim, 1, dir).await;
+    request(&d, &sim).await;
+    received(&mut mesh, SAR, "FARO SAS-1 AMBULANCIA").await;
+    let Desk { station, dir } = d;
+    station.crash();
+    tokio::time::sleep(MINUTE).await;
+    // Second life on the same database: nobody asks again; the deadline set before the crash
+    // still escalates to Altar, who accepts.
+    let cfg = farod::app::scenario_station_config(sim.scenario(), db);
+    let station = Station::start(
+        cfg,
+        vec![(
+            test_link_config("r0"),
+            Transport::sim(sim.clone(), None).unwrap(),
+        )],
+    )
+    .await
+    .unwrap();
+    let d = Desk { station, dir };
+    until(&d, 15 * MINUTE, "accepted by Altar", |d| {
+        ambulance_events(d)
+            .iter()
+            .any(|e| e.contains("accepted by Altar"))
+    })
+    .await;
+    let ev = ambulance_events(&d);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| e.starts_with("ambulance requested from Sáric"))
+            .count(),
+        1,
+        "{ev:#?}"
+    );
+    assert!(
+        ev.iter()
+            .any(|e| e == "ambulance: Sáric did not answer in time"),
+        "{ev:#?}"
+    );
+    let told = received(&mut mesh, P1, "Faro SAS-1: ambulancia de Altar").await;
+    assert!(told.contains("40"));
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn answers_from_others_or_for_other_incidents_are_refused() {
+    init_logging();
+    let sim = sim_of(scenario_with(None, None));
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    request(&d, &sim).await;
+    // Sáric names an incident that does not exist.
+    sim.act(text(SAR, SAS, "OK SAS-77 10")).await;
+    tokio::time::sleep(MINUTE).await;
+    // Altar was not asked: its "OK" is refused and recorded; a stranger's is not even a reply.
+    sim.act(text(ALT, SAS, "OK SAS-1 10")).await;
+    sim.act(text(P2, SAS, "OK SAS-1 10")).await;
+    until(&d, 3 * MINUTE, "the refusals recorded", |d| {
+        let r = reader(d);
+        let all: Vec<String> = r
+            .events(None, 0, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.what)
+            .collect();
+        all.iter()
+            .any(|w| w == "answer from Altar refused: it was not asked for SAS-1")
+            && all
+                .iter()
+                .any(|w| w == "answer from Sáric names SAS-77, which is unknown or closed")
+    })
+    .await;
+    let rows = reader(&d).ambulance("SAS-1").unwrap();
+    assert_ne!(rows[0].state, "accepted");
+    d.station.stop().await;
+}
