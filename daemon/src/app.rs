@@ -264,9 +264,16 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
                         let s = |secs: u64, step: Step| Script { at: now + Duration::from_secs(secs), step };
                         script.push(s(10, Step::Desk(OperatorRequest::Ack(id.clone()))));
                         script.push(s(20, Step::Desk(OperatorRequest::Assign(id.clone(), team))));
+                        if scripted == 1 {
+                            // The first one also needs an ambulance: the nearest municipality is
+                            // asked over the mesh and its dispatcher answers.
+                            script.push(s(15, Step::Desk(OperatorRequest::Ambulance(id.clone(), None))));
+                        }
                         script.push(s(60, Step::Patrol(node, format!("RUTA {id}"))));
                         script.push(s(150, Step::Patrol(node, format!("LLEGUE {id}"))));
-                        script.push(s(220, Step::Patrol(node, format!("CERRAR {id} rescatado"))));
+                        // The first waits for the ambulance before the patrol closes it.
+                        let (close_after, outcome) = if scripted == 1 { (600, "hospital") } else { (220, "rescatado") };
+                        script.push(s(close_after, Step::Patrol(node, format!("CERRAR {id} {outcome}"))));
                     }
                 }
             }

@@ -683,6 +683,11 @@ heartbeat_secs = 120
             ("[[radio]]\nname = \"a\"\nuri = \"sim:default\"\nchannel = 9", "radio[0].channel"),
             ("[[radio]]\nname = \"a\"\nuri = \"sim:default\"\n[[radio]]\nname = \"a\"\nuri = \"sim:default\"", "used twice"),
             ("[link]\nheartbeat_secs = 900", "link.heartbeat_secs"),
+            ("[[municipality]]\nname = \"Atlantis\"\nstate = \"Sonora\"\nnodes = [\"!5a5a0401\"]", "municipality[0]: no municipality \"Atlantis\""),
+            ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"\nnodes = [\"!xyz\"]", "municipality[0].nodes[0]"),
+            ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"", "without a contact"),
+            ("[ambulance]\ndeadline_secs = 5", "ambulance.deadline_secs"),
+            ("[[team]]\nname = \"P1\"\nnodes = [\"^all\"]", "team[0].nodes[0]"),
             ("[link]\nheartbeat_secs = 60\nsilence_timeout_secs = 30", "link.silence_timeout_secs"),
             ("[station]\ncode = \"SAS\"\nname = \"x\"\ncolour = \"red\"", "unknown field `colour`"),
         ] {
@@ -690,6 +695,37 @@ heartbeat_secs = 120
             assert!(e.contains(want), "{e:?} should mention {want:?}");
             assert!(!e.contains('\n'), "{e:?} is one line");
         }
+    }
+
+    #[test]
+    fn municipalities_take_their_seat_from_the_gazetteer() {
+        let c = load(
+            "[[municipality]]\nname = \"saric\"\nstate = \"Sonora\"\nnodes = [\"!5a5a0401\"]\nlanguages = [\"es\"]\n\
+             [[municipality]]\nname = \"Altar\"\nstate = \"Sonora\"\nphones = [\"+52 637 374 0000\"]\n\
+             [ambulance]\ndeadline_secs = 240\nreminder_secs = 0\nauto_for_p1 = [\"medical\"]",
+        )
+        .unwrap();
+        assert_eq!(c.municipalities.len(), 2);
+        let saric = &c.municipalities[0];
+        assert_eq!(
+            (
+                saric.name.as_str(),
+                saric.state.as_str(),
+                saric.nodes.clone()
+            ),
+            ("Sáric", "Sonora", vec![0x5a5a_0401])
+        );
+        assert!(
+            (saric.lat - 31.1).abs() < 0.1 && (saric.lon + 111.37).abs() < 0.1,
+            "{saric:?}"
+        );
+        assert!(c.municipalities[1].nodes.is_empty());
+        assert_eq!(c.ambulance.deadline, Duration::from_secs(240));
+        assert_eq!(c.ambulance.reminder, None);
+        assert_eq!(
+            c.ambulance.auto_for_p1,
+            vec![crate::incident::Kind::Medical]
+        );
     }
 
     #[test]

@@ -227,8 +227,8 @@ impl Gazetteer {
         }
     }
 
-    /// The most populous place of a municipality, a stand-in for its seat (GeoNames' feature
-    /// codes are not in the data). Names compare folded; if none is equal, a unique
+    /// The place that stands in for a municipality's seat (GeoNames' feature codes are not in
+    /// the data): the place named like the municipality, else its most populous place. Names compare folded; if none is equal, a unique
     /// municipality whose name begins with the given words ("Agua Prieta" for "Agua Prieta
     /// Municipality", "Chepigana" for "Distrito de Chepigana") is taken.
     pub fn municipality_seat(&self, municipality: &str, state: &str) -> Option<&Place> {
@@ -279,7 +279,10 @@ fn query_vector(lat: f64, lon: f64) -> Option<[f64; 3]> {
     valid.then(|| unit_vector(lat, lon))
 }
 
-/// For each distinct (country, state, municipality) with a name, its most populous place.
+/// For each distinct (country, state, municipality) with a name, the place that stands in for
+/// its seat: the place named like the municipality (Mexican municipalities mostly carry their
+/// seat's name: the seat of Sáric is the town of Sáric, not Sásabe, its most populous place),
+/// else the most populous place.
 fn seats(places: &[Place]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..places.len() as u32)
         .filter(|&i| !places[i as usize].municipality.is_empty())
@@ -288,9 +291,16 @@ fn seats(places: &[Place]) -> Vec<u32> {
         let p = &places[i as usize];
         (p.country, p.state.as_str(), p.municipality.as_str())
     };
+    let named_like = |i: u32| {
+        let p = &places[i as usize];
+        let m = key(&p.municipality);
+        let m = m.strip_suffix(" municipality").unwrap_or(&m);
+        key(&p.name) == m
+    };
     order.sort_unstable_by_key(|&i| {
         (
             municipality(i),
+            !named_like(i),
             std::cmp::Reverse(places[i as usize].population),
             i,
         )

@@ -297,3 +297,18 @@ async fn killed_daemon_keeps_every_incident_and_event() {
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
     assert_eq!(incidents().len(), 1);
 }
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../systemd/faro.toml.example");
+    let out = farod(&["check-config", "--config", example]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "configuration ok: station SAS with 2 radio(s)\n"
+    );
+}
