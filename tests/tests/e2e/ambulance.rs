@@ -19,15 +19,20 @@ const SAR: u32 = 0x5a5a_0401;
 /// Protección Civil Altar (89 km; 3 relays).
 const ALT: u32 = 0x5a5a_0402;
 
-/// The quiet scenario with the municipalities' answers replaced.
+/// The quiet scenario with the municipalities' answers replaced (each 30 s after the request).
 fn scenario_with(sar: Option<&str>, alt: Option<&str>) -> Scenario {
+    scenario_answering(sar, Duration::from_secs(30), alt)
+}
+
+/// The same, with Sáric answering after `sar_after`.
+fn scenario_answering(sar: Option<&str>, sar_after: Duration, alt: Option<&str>) -> Scenario {
     let mut s = quiet_scenario();
-    for (node, text) in [(SAR, sar), (ALT, alt)] {
+    for (node, text, after) in [(SAR, sar, sar_after), (ALT, alt, Duration::from_secs(30))] {
         let n = s.nodes.iter_mut().find(|n| n.id == node).unwrap();
         n.replies = vec![ReplyRule {
             contains: "AMBULANCIA".into(),
             text: text.map(str::to_string),
-            after: Duration::from_secs(30),
+            after,
         }];
     }
     s
@@ -380,5 +385,46 @@ async fn answers_from_others_or_for_other_incidents_are_refused() {
     .await;
     let rows = reader(&d).ambulance("SAS-1").unwrap();
     assert_ne!(rows[0].state, "accepted");
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_that_comes_while_farod_restarts_is_taken() {
+    init_logging();
+    // Sáric answers two and a half minutes after it got the request; farod is down for one
+    // of those minutes.
+    let sim = sim_of(scenario_answering(
+        Some("OK {id} 35"),
+        Duration::from_secs(150),
+        Some("OK {id} 40"),
+    ));
+    let mut mesh = sim.events();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("faro.db");
+    let d = station(&sim, 1, dir).await;
+    request(&d, &sim).await;
+    received(&mut mesh, SAR, "FARO SAS-1 AMBULANCIA").await;
+    let Desk { station, dir } = d;
+    station.crash();
+    tokio::time::sleep(MINUTE).await;
+    let cfg = farod::app::scenario_station_config(sim.scenario(), db);
+    let station = Station::start(
+        cfg,
+        vec![(
+            test_link_config("r0"),
+            Transport::sim(sim.clone(), None).unwrap(),
+        )],
+    )
+    .await
+    .unwrap();
+    let d = Desk { station, dir };
+    until(&d, 5 * MINUTE, "accepted by Sáric", |d| {
+        ambulance_events(d)
+            .iter()
+            .any(|e| e == "ambulance accepted by Sáric, ETA 35 min")
+    })
+    .await;
+    let rows = reader(&d).ambulance("SAS-1").unwrap();
+    assert_eq!(rows.len(), 1, "nobody else was asked");
     d.station.stop().await;
 }
