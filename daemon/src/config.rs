@@ -182,7 +182,7 @@ impl Default for RawLink {
             heartbeat_secs: s.heartbeat_interval.as_secs(),
             silence_timeout_secs: s.silence_timeout.as_secs(),
             handshake_timeout_secs: s.handshake_timeout.as_secs(),
-            backoff_max_secs: 30,
+            backoff_max_secs: 8,
         }
     }
 }

@@ -303,6 +303,29 @@ pub struct Store {
     tx: mpsc::Sender<Job>,
     events: broadcast::Sender<EventView>,
     path: PathBuf,
+    health: Health,
+}
+
+/// The writer's last word on the database: `None` while transactions commit, else why the
+/// last one did not (locked, full, read-only...). Shared with the writer thread.
+#[derive(Debug, Clone, Default)]
+pub struct Health(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl Health {
+    /// Why the last transaction failed, if it did.
+    pub fn last_error(&self) -> Option<String> {
+        self.0
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub(crate) fn set(&self, e: Option<String>) {
+        match self.0.lock() {
+            Ok(mut g) => *g = e,
+            Err(p) => *p.into_inner() = e,
+        }
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -321,7 +344,8 @@ impl Store {
         let conn = worker::open_write(path)?;
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let w = worker::Worker::new(conn, cfg, events.clone())?;
+        let health = Health::default();
+        let w = worker::Worker::new(conn, cfg, events.clone(), health.clone())?;
         let thread = std::thread::Builder::new()
             .name("faro-store".into())
             .spawn(move || w.run(rx))
@@ -331,6 +355,7 @@ impl Store {
                 tx,
                 events,
                 path: path.to_path_buf(),
+                health,
             },
             thread,
         ))
@@ -339,6 +364,12 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Why the last transaction failed (`None` while the database commits): for `STATUS=`
+    /// lines and the control socket's status.
+    pub fn last_error(&self) -> Option<String> {
+        self.health.last_error()
     }
 
     /// Live audit events, as they commit.

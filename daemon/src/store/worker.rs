@@ -50,6 +50,7 @@ pub(super) struct Worker {
     cfg: StoreConfig,
     events: broadcast::Sender<EventView>,
     pending_events: Vec<EventView>,
+    health: super::Health,
 }
 
 type Res<T> = Result<T, StoreError>;
@@ -59,6 +60,7 @@ impl Worker {
         conn: Connection,
         cfg: StoreConfig,
         events: broadcast::Sender<EventView>,
+        health: super::Health,
     ) -> Res<Worker> {
         // Rows that were being sent when farod stopped go out again: at least once, never lost.
         conn.execute(
@@ -76,6 +78,7 @@ impl Worker {
             cfg,
             events,
             pending_events: Vec::new(),
+            health,
         })
     }
 
@@ -97,6 +100,7 @@ impl Worker {
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             let err = StoreError::from(e);
             tracing::error!(error = %err, "cannot begin a transaction");
+            self.health.set(Some(err.to_string()));
             for job in batch {
                 let _ = job.reply.send(Err(err.clone()));
             }
@@ -124,8 +128,15 @@ impl Worker {
             };
             results.push((job.reply, r));
         }
+        // A command that hit a database error (disk full...) was rolled back to its savepoint;
+        // the database is not healthy even if the rest of the batch commits.
+        let db_error = results.iter().find_map(|(_, r)| match r {
+            Err(e @ StoreError::Db(_)) => Some(e.to_string()),
+            _ => None,
+        });
         match self.conn.execute_batch("COMMIT") {
             Ok(()) => {
+                self.health.set(db_error);
                 for (reply, r) in results {
                     let _ = reply.send(r);
                 }
@@ -136,6 +147,7 @@ impl Worker {
             Err(e) => {
                 let err = StoreError::from(e);
                 tracing::error!(error = %err, "commit failed: nothing in this batch is acknowledged");
+                self.health.set(Some(err.to_string()));
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.pending_events.clear();
                 for (reply, _) in results {
