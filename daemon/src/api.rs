@@ -355,6 +355,9 @@ struct StatusView {
     station: String,
     version: &'static str,
     time: String,
+    /// Why the database refused the last transaction (locked, full, read-only); null when
+    /// it commits.
+    database_error: Option<String>,
     radios: Vec<RadioView>,
     counts: Counts,
     teams: Vec<TeamView>,
@@ -394,6 +397,7 @@ async fn status(State(st): State<Shared>) -> ApiResult<Json<StatusView>> {
         station: st.api.station.clone(),
         version: env!("CARGO_PKG_VERSION"),
         time: rfc3339(st.api.clock.now_ms()),
+        database_error: st.api.store.last_error(),
         radios,
         counts,
         teams,

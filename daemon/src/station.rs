@@ -24,6 +24,9 @@ pub const EVENT_QUEUE: usize = 1024;
 pub const TICK: Duration = Duration::from_secs(30);
 /// How often ambulance deadlines and reminders are checked.
 pub const DISPATCH_TICK: Duration = Duration::from_secs(5);
+/// Longest wait between two attempts to commit a received signal while the database refuses
+/// (the radio's events wait meanwhile; the fault may clear any moment).
+pub const COMMIT_RETRY_MAX: Duration = Duration::from_secs(5);
 /// Radio events kept for taps (the demo) that fall behind.
 pub const TAP_BUFFER: usize = 256;
 
@@ -320,7 +323,7 @@ impl Supervisor {
                         tracing::error!(error = %e, failures, "cannot commit a received signal; retrying");
                     }
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                    delay = (delay * 2).min(COMMIT_RETRY_MAX);
                 }
             }
         }

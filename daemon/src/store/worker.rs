@@ -106,6 +106,7 @@ impl Worker {
             }
             return;
         }
+        let changes_before = self.conn.total_changes();
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
             let mark = self.pending_events.len();
@@ -136,7 +137,11 @@ impl Worker {
         });
         match self.conn.execute_batch("COMMIT") {
             Ok(()) => {
-                self.health.set(db_error);
+                // Only a transaction that wrote proves the database writable again: a batch
+                // of reads (an empty outbox claim, a ping) commits even on a full disk.
+                if db_error.is_some() || self.conn.total_changes() != changes_before {
+                    self.health.set(db_error);
+                }
                 for (reply, r) in results {
                     let _ = reply.send(r);
                 }
