@@ -13,29 +13,41 @@ use crate::describe;
 use crate::radio::{LinkConfig, LinkHandle, LinkState, RadioEventKind, Transport};
 use crate::station::{Station, StationConfig};
 use crate::store::{OperatorRequest, StoreConfig, TeamConfig};
+use crate::systemd::{self, Notifier};
+
 /// How long stopping may take before the process exits anyway.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// How long `farod run` may take to stop (drain the supervisor, say goodbye to the radios,
+/// commit): below the unit's `TimeoutStopSec=30`, so systemd never has to SIGKILL it.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often `farod run` checks the store and refreshes its status line (more often when the
+/// watchdog asks for it).
+pub const HEALTH_EVERY: Duration = Duration::from_secs(5);
+
+/// Resolves on SIGTERM (what systemd sends) or SIGINT, with the signal's name.
+pub async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => "SIGTERM",
+                    _ = tokio::signal::ctrl_c() => "SIGINT",
                 }
             }
-            Err(_) => {
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch for SIGTERM; only SIGINT stops farod");
                 let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 
@@ -76,8 +88,12 @@ pub fn station_config(config: &Config) -> StationConfig {
     }
 }
 
-/// `farod run`: the daemon.
+/// `farod run`: the daemon. Under systemd (`Type=notify`) it says READY once the database is
+/// open and migrated (radios may still be connecting: a missing one shows in STATUS), keeps
+/// STATUS current, feeds the watchdog only while the store thread answers, and on SIGTERM says
+/// STOPPING and stops within [`STOP_TIMEOUT`].
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let notifier = Notifier::from_env();
     if config.radios.is_empty() {
         tracing::warn!("no radio configured: nothing to listen to (add [[radio]] or --radio)");
     }
@@ -89,20 +105,132 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let scfg = station_config(&config);
     let db = scfg.db_path.clone();
-    let station = Station::start(scfg, radios)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    notifier.status(&format!("opening the database {}", db.display()));
+    let station = match Station::start(scfg, radios).await {
+        Ok(s) => s,
+        Err(e) => {
+            notifier.status(&format!("FAILED: database {}: {e}", db.display()));
+            return Err(anyhow::anyhow!("{}: {e}", db.display()));
+        }
+    };
+    let mut health = HealthWatch::default();
+    notifier.ready(&health.check(&station, HEALTH_EVERY).await);
     tracing::info!(
         station = %config.station_code,
         radios = config.radios.len(),
         teams = config.teams.len(),
         database = %db.display(),
+        socket = %config.socket.display(),
+        watchdog = ?notifier.watchdog_period(),
         "farod ready"
     );
-    shutdown_signal().await;
-    tracing::info!("farod stopping");
-    station.stop().await;
+    let signal = tokio::select! {
+        s = shutdown_signal() => s,
+        never = keep_alive(&station, &notifier, &mut health) => match never {},
+    };
+    notifier.stopping("stopping: finishing the work in hand and committing");
+    tracing::info!(signal, "farod stopping");
+    if tokio::time::timeout(STOP_TIMEOUT, station.stop())
+        .await
+        .is_err()
+    {
+        anyhow::bail!(
+            "did not stop within {} s; what was committed is safe",
+            STOP_TIMEOUT.as_secs()
+        );
+    }
+    tracing::info!("farod stopped");
     Ok(())
+}
+
+/// The loop that vouches for the daemon: every few seconds (half the watchdog timeout at
+/// most) it pings the store thread and feeds the watchdog only when it answered, then brings
+/// the status line up to date. Runs until `run` stops polling it.
+async fn keep_alive(
+    station: &Station,
+    notifier: &Notifier,
+    health: &mut HealthWatch,
+) -> std::convert::Infallible {
+    let every = notifier
+        .watchdog_period()
+        .map_or(HEALTH_EVERY, |p| p.min(HEALTH_EVERY))
+        .max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let line = health.check(station, every).await;
+        if health.store_answers {
+            notifier.watchdog();
+        }
+        if health.last_line.as_deref() != Some(line.as_str()) {
+            notifier.status(&line);
+            health.last_line = Some(line);
+        }
+    }
+}
+
+/// What the last health check found, to log and report changes only.
+#[derive(Debug, Default)]
+struct HealthWatch {
+    store_answers: bool,
+    database_error: Option<String>,
+    last_line: Option<String>,
+}
+
+impl HealthWatch {
+    /// Pings the store (waiting at most `wait`), reads the counts and returns the status
+    /// line; logs when the store's health changes.
+    async fn check(&mut self, station: &Station, wait: Duration) -> String {
+        let answers = matches!(
+            tokio::time::timeout(wait, station.store.ping()).await,
+            Ok(Ok(()))
+        );
+        if answers != self.store_answers {
+            if answers {
+                tracing::info!("store thread answers");
+            } else {
+                tracing::error!(
+                    "store thread did not answer within {} ms; the watchdog is not fed",
+                    wait.as_millis()
+                );
+            }
+            self.store_answers = answers;
+        }
+        let error = station.store.last_error();
+        if error != self.database_error {
+            match &error {
+                Some(e) => tracing::error!(error = %e, "database refuses writes"),
+                None => tracing::info!("database commits again"),
+            }
+            self.database_error = error;
+        }
+        let path = station.store.path().to_path_buf();
+        let counts = tokio::time::timeout(
+            wait,
+            tokio::task::spawn_blocking(move || {
+                crate::store::query::Reader::open(&path).and_then(|r| r.counts())
+            }),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .and_then(Result::ok);
+        let down: Vec<&str> = station
+            .links
+            .iter()
+            .filter(|l| l.status().state != LinkState::Up)
+            .map(LinkHandle::name)
+            .collect();
+        systemd::status_line(&systemd::Health {
+            store_answers: self.store_answers,
+            database_error: self.database_error.as_deref(),
+            radios_down: down,
+            radios_total: station.links.len(),
+            counts: counts.as_ref(),
+        })
+    }
 }
 
 /// Options of `farod demo`.

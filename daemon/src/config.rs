@@ -1,9 +1,8 @@
-//! Configuration: the TOML file (`/etc/faro/faro.toml`, `--config`, `FARO_CONFIG`) and the
-//! command-line overrides, validated into the settings the daemon runs with. Unknown keys are
-//! errors; a bad configuration exits with status 78 (`EX_CONFIG`) and one line naming the field.
-//!
-//! This is the part the radio link needs; the station, teams and municipalities arrive with
-//! the incident queue and ambulance coordination.
+//! Configuration: the TOML file (`/etc/faro/faro.toml`, `--config`, `FARO_CONFIG`), the
+//! command-line and environment overrides, validated into the settings the daemon runs with.
+//! Unknown keys are errors; a bad configuration exits with status 78 (`EX_CONFIG`) and one line
+//! naming the field. [`DEFAULT_CONFIG`] is the commented default `farod print-default-config`
+//! prints: every key, each with its default or an example.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +13,24 @@ use crate::radio::{LinkConfig, RadioUri, SessionConfig};
 
 /// Exit status for a configuration error (sysexits `EX_CONFIG`).
 pub const EX_CONFIG: i32 = 78;
+
+/// The commented default configuration (`farod print-default-config`). Tests hold it to the
+/// structs below: it validates, and every key of every `Raw*` struct appears in it.
+pub const DEFAULT_CONFIG: &str = include_str!("config/default.toml");
+
+/// Where the configuration file is when neither `--config` nor `FARO_CONFIG` says.
+pub const DEFAULT_PATH: &str = "/etc/faro/faro.toml";
+
+/// The file to read: the one given (which must then exist), else [`DEFAULT_PATH`] when it
+/// exists, else none (the built-in defaults, for trying farod out with `--radio` flags).
+pub fn file_to_read(given: Option<&Path>) -> Option<PathBuf> {
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| Some(PathBuf::from(DEFAULT_PATH)).filter(|p| p.exists()))
+}
+
+/// The longest Unix socket path (`sun_path` holds 108 bytes with the terminating NUL).
+const SOCKET_PATH_MAX: usize = 107;
 
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -191,9 +208,11 @@ impl Default for RawLink {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPaths {
-    /// State directory (database); default `$STATE_DIRECTORY` or `/var/lib/faro`.
+    /// State directory (database), absolute; `--data-dir` and `FARO_DATA_DIR` override it;
+    /// default `$STATE_DIRECTORY` or `/var/lib/faro`.
     pub data_dir: Option<PathBuf>,
-    /// Control socket; default `$RUNTIME_DIRECTORY/faro.sock` or `/run/faro/faro.sock`.
+    /// Control socket, absolute; `--socket` and `FARO_SOCKET` override it; default
+    /// `$RUNTIME_DIRECTORY/faro.sock` or `/run/faro/faro.sock`.
     pub socket: Option<PathBuf>,
 }
 
@@ -264,6 +283,85 @@ pub struct Overrides {
     pub socket: Option<PathBuf>,
     /// `--station CODE`.
     pub station: Option<String>,
+    /// What the environment says about paths.
+    pub env: PathEnv,
+}
+
+/// The environment variables paths may come from, read once ([`PathEnv::from_process`]) so
+/// that validation is a function of its inputs.
+#[derive(Debug, Default, Clone)]
+pub struct PathEnv {
+    /// `FARO_DATA_DIR`.
+    pub faro_data_dir: Option<PathBuf>,
+    /// `FARO_SOCKET`.
+    pub faro_socket: Option<PathBuf>,
+    /// `STATE_DIRECTORY` (systemd's `StateDirectory=`; the first when several).
+    pub state_directory: Option<PathBuf>,
+    /// `RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`; the first when several).
+    pub runtime_directory: Option<PathBuf>,
+}
+
+impl PathEnv {
+    /// Reads the process environment; empty values count as unset.
+    pub fn from_process() -> PathEnv {
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        // systemd joins several directories of one setting with ':'.
+        let first = |name: &str| {
+            var(name).and_then(|p| {
+                p.to_str()
+                    .map(|s| s.split(':').next().unwrap_or_default().to_string())
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+            })
+        };
+        PathEnv {
+            faro_data_dir: var("FARO_DATA_DIR"),
+            faro_socket: var("FARO_SOCKET"),
+            state_directory: first("STATE_DIRECTORY"),
+            runtime_directory: first("RUNTIME_DIRECTORY"),
+        }
+    }
+}
+
+/// How log records are written on stderr (`FARO_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line a record (the default).
+    #[default]
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// From `FARO_LOG_FORMAT` (unset or empty: text).
+    pub fn from_env() -> Result<LogFormat, ConfigError> {
+        match std::env::var("FARO_LOG_FORMAT") {
+            Err(std::env::VarError::NotPresent) => Ok(LogFormat::Text),
+            Ok(v) => v.parse(),
+            Err(std::env::VarError::NotUnicode(v)) => Err(ConfigError(format!(
+                "FARO_LOG_FORMAT {v:?}: use text or json"
+            ))),
+        }
+    }
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<LogFormat, ConfigError> {
+        match s.trim() {
+            "" | "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(ConfigError(format!(
+                "FARO_LOG_FORMAT {other:?}: use text or json"
+            ))),
+        }
+    }
 }
 
 impl Config {
@@ -284,7 +382,14 @@ impl Config {
 /// Parses the TOML text (unknown keys are errors).
 pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
     toml::from_str(text).map_err(|e| {
-        let msg = e.message().to_string();
+        // toml's messages can run over several lines (`invalid array\nexpected `]``).
+        let msg = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(": ");
         let at = e.span().map(|s| {
             let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
             format!("line {line}: ")
@@ -376,20 +481,7 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         link.backoff_max = Duration::from_secs(l.backoff_max_secs);
         radios.push(RadioConfig { uri, channel, link });
     }
-    let data_dir = ov
-        .data_dir
-        .clone()
-        .or(raw.paths.data_dir)
-        .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/var/lib/faro"));
-    let socket = ov
-        .socket
-        .clone()
-        .or(raw.paths.socket)
-        .or_else(|| {
-            std::env::var_os("RUNTIME_DIRECTORY").map(|d| PathBuf::from(d).join("faro.sock"))
-        })
-        .unwrap_or_else(|| PathBuf::from("/run/faro/faro.sock"));
+    let (data_dir, socket) = validate_paths(raw.paths, ov)?;
     let teams = validate_teams(&raw.team)?;
     let towers = validate_towers(&raw.tower)?;
     let keywords = validate_keywords(&raw.intake)?;
@@ -417,6 +509,77 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         keywords,
         repeat_window,
     })
+}
+
+/// The first path given, naming where it came from: the command line, the environment, the
+/// file, systemd's directories, the default.
+fn first_path(candidates: [(&str, Option<PathBuf>); 4], default: &str) -> (String, PathBuf) {
+    candidates
+        .into_iter()
+        .find_map(|(field, p)| p.map(|p| (field.to_string(), p)))
+        .unwrap_or_else(|| ("default".to_string(), PathBuf::from(default)))
+}
+
+fn validate_paths(raw: RawPaths, ov: &Overrides) -> Result<(PathBuf, PathBuf), ConfigError> {
+    let env = &ov.env;
+    let (field, data_dir) = first_path(
+        [
+            ("--data-dir", ov.data_dir.clone()),
+            ("FARO_DATA_DIR", env.faro_data_dir.clone()),
+            ("paths.data_dir", raw.data_dir),
+            ("STATE_DIRECTORY", env.state_directory.clone()),
+        ],
+        "/var/lib/faro",
+    );
+    let bad = |field: &str, p: &Path, why: &str| {
+        Err(ConfigError(format!(
+            "{field} {:?}: {why}",
+            p.display().to_string()
+        )))
+    };
+    // The daemon runs with / as its working directory under systemd: a relative path would
+    // mean something else there than where it was tested.
+    if !data_dir.is_absolute() {
+        return bad(&field, &data_dir, "must be an absolute path");
+    }
+    if data_dir.exists() && !data_dir.is_dir() {
+        return bad(&field, &data_dir, "exists and is not a directory");
+    }
+    let (field, socket) = first_path(
+        [
+            ("--socket", ov.socket.clone()),
+            ("FARO_SOCKET", env.faro_socket.clone()),
+            ("paths.socket", raw.socket),
+            (
+                "RUNTIME_DIRECTORY",
+                env.runtime_directory.as_ref().map(|d| d.join("faro.sock")),
+            ),
+        ],
+        "/run/faro/faro.sock",
+    );
+    if !socket.is_absolute() {
+        return bad(&field, &socket, "must be an absolute path");
+    }
+    if socket.file_name().is_none() {
+        return bad(&field, &socket, "must name a file, not a directory");
+    }
+    if socket.as_os_str().len() > SOCKET_PATH_MAX {
+        return bad(
+            &field,
+            &socket,
+            &format!("longer than the {SOCKET_PATH_MAX} bytes a Unix socket path may have"),
+        );
+    }
+    if let Ok(m) = std::fs::symlink_metadata(&socket) {
+        use std::os::unix::fs::FileTypeExt;
+        if !m.file_type().is_socket() {
+            return bad(&field, &socket, "exists and is not a socket");
+        }
+    }
+    if let Some(dir) = socket.parent().filter(|d| d.exists() && !d.is_dir()) {
+        return bad(&field, dir, "the socket's directory is not a directory");
+    }
+    Ok((data_dir, socket))
 }
 
 fn node_id(field: &str, s: &str) -> Result<u32, ConfigError> {
@@ -738,5 +901,195 @@ heartbeat_secs = 120
         let c = validate(raw, &ov).unwrap();
         assert_eq!(c.radios.len(), 1);
         assert_eq!(c.radios[0].uri, RadioUri::Tcp("127.0.0.1:4403".into()));
+    }
+
+    /// The keys a `Raw*` struct accepts, from serde's own refusal of an unknown one: a field
+    /// added to a struct is a field the default configuration must show.
+    fn keys_of(table: &str) -> Vec<String> {
+        let text = format!("{table}\nzz_not_a_key = 1\n");
+        let e = parse(&text)
+            .err()
+            .expect("an unknown key is an error")
+            .to_string();
+        let expected = e.split("expected").nth(1).unwrap_or_else(|| panic!("{e}"));
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The default with its commented settings switched on.
+    fn uncommented(text: &str) -> String {
+        text.lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '[') => {
+                    rest
+                }
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_printed_default_validates_and_is_the_default() {
+        let printed = load(DEFAULT_CONFIG).unwrap();
+        let builtin = validate(RawConfig::default(), &Overrides::default()).unwrap();
+        assert_eq!(printed.station_code, builtin.station_code);
+        assert_eq!(printed.station_name, builtin.station_name);
+        assert_eq!(printed.repeat_window, builtin.repeat_window);
+        assert_eq!(printed.data_dir, builtin.data_dir);
+        assert_eq!(printed.socket, builtin.socket);
+        assert_eq!(printed.ambulance.deadline, builtin.ambulance.deadline);
+        assert_eq!(printed.ambulance.reminder, builtin.ambulance.reminder);
+        let l = parse(DEFAULT_CONFIG).unwrap().link;
+        let d = RawLink::default();
+        assert_eq!(
+            (
+                l.heartbeat_secs,
+                l.silence_timeout_secs,
+                l.handshake_timeout_secs,
+                l.backoff_max_secs
+            ),
+            (
+                d.heartbeat_secs,
+                d.silence_timeout_secs,
+                d.handshake_timeout_secs,
+                d.backoff_max_secs
+            )
+        );
+        assert!(printed.radios.is_empty() && printed.teams.is_empty());
+        // The examples, switched on, are a valid station too.
+        let full = load(&uncommented(DEFAULT_CONFIG)).unwrap();
+        assert_eq!(
+            (
+                full.radios.len(),
+                full.teams.len(),
+                full.towers.len(),
+                full.municipalities.len()
+            ),
+            (1, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn the_printed_default_names_every_key() {
+        let lines: Vec<&str> = DEFAULT_CONFIG
+            .lines()
+            .map(|l| l.trim_start_matches('#'))
+            .collect();
+        let top = keys_of("");
+        assert!(top.contains(&"municipality".to_string()), "{top:?}");
+        for table in &top {
+            let header = lines
+                .iter()
+                .any(|l| *l == format!("[{table}]") || *l == format!("[[{table}]]"));
+            assert!(
+                header,
+                "[{table}] is missing from the default configuration"
+            );
+            let array = lines.iter().any(|l| *l == format!("[[{table}]]"));
+            let keys = keys_of(&if array {
+                format!("[[{table}]]")
+            } else {
+                format!("[{table}]")
+            });
+            assert!(!keys.is_empty(), "{table}");
+            for key in keys {
+                assert!(
+                    lines.iter().any(|l| l.starts_with(&format!("{key} = "))),
+                    "{table}.{key} is missing from the default configuration"
+                );
+            }
+        }
+    }
+
+    fn paths(text: &str, ov: &Overrides) -> Result<(PathBuf, PathBuf), ConfigError> {
+        validate(parse(text)?, ov).map(|c| (c.data_dir, c.socket))
+    }
+
+    #[test]
+    fn paths_come_from_flags_then_environment_then_file_then_systemd() {
+        let file = "[paths]\ndata_dir = \"/srv/faro\"\nsocket = \"/srv/faro.sock\"\n";
+        let mut ov = Overrides::default();
+        ov.env.state_directory = Some("/var/lib/faro-sd".into());
+        ov.env.runtime_directory = Some("/run/faro-sd".into());
+        assert_eq!(
+            paths("", &ov).unwrap(),
+            ("/var/lib/faro-sd".into(), "/run/faro-sd/faro.sock".into())
+        );
+        assert_eq!(
+            paths(file, &ov).unwrap(),
+            ("/srv/faro".into(), "/srv/faro.sock".into())
+        );
+        ov.env.faro_data_dir = Some("/env/data".into());
+        ov.env.faro_socket = Some("/env/faro.sock".into());
+        assert_eq!(
+            paths(file, &ov).unwrap(),
+            ("/env/data".into(), "/env/faro.sock".into())
+        );
+        ov.data_dir = Some("/flag/data".into());
+        ov.socket = Some("/flag/faro.sock".into());
+        assert_eq!(
+            paths(file, &ov).unwrap(),
+            ("/flag/data".into(), "/flag/faro.sock".into())
+        );
+    }
+
+    #[test]
+    fn bad_paths_name_where_they_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        let long = format!("/run/{}/faro.sock", "x".repeat(120));
+        let mut env_rel = Overrides::default();
+        env_rel.env.faro_data_dir = Some("faro".into());
+        let flag_file = Overrides {
+            data_dir: Some(file.clone()),
+            ..Default::default()
+        };
+        let sock_file = Overrides {
+            socket: Some(file),
+            ..Default::default()
+        };
+        for (text, ov, want) in [
+            (
+                "[paths]\ndata_dir = \"var/faro\"",
+                Overrides::default(),
+                "paths.data_dir \"var/faro\": must be an absolute path",
+            ),
+            (
+                "",
+                env_rel,
+                "FARO_DATA_DIR \"faro\": must be an absolute path",
+            ),
+            ("", flag_file, "--data-dir"),
+            ("", sock_file, "exists and is not a socket"),
+            (
+                &format!("[paths]\nsocket = \"{long}\""),
+                Overrides::default(),
+                "paths.socket",
+            ),
+        ] {
+            let e = paths(text, &ov)
+                .err()
+                .unwrap_or_else(|| panic!("{text} {ov:?} must fail"))
+                .to_string();
+            assert!(e.contains(want), "{e:?} should mention {want:?}");
+            assert!(!e.contains('\n'), "{e:?} is one line");
+        }
+    }
+
+    #[test]
+    fn log_formats() {
+        assert_eq!("json".parse::<LogFormat>().unwrap(), LogFormat::Json);
+        assert_eq!("text".parse::<LogFormat>().unwrap(), LogFormat::Text);
+        assert!("xml"
+            .parse::<LogFormat>()
+            .unwrap_err()
+            .to_string()
+            .contains("FARO_LOG_FORMAT"));
     }
 }

@@ -20,6 +20,8 @@
 //! - [`station`]: everything `farod run` starts, wired together (supervisor, outbox, timers).
 //! - [`api`]: the control socket (HTTP/JSON on a Unix socket) that `faroctl` talks to.
 //! - [`clock`]: wall-clock milliseconds that follow tokio's (pausable) time.
+//! - [`systemd`]: the service manager contract: `sd_notify` (READY, STATUS, WATCHDOG,
+//!   STOPPING), the operator's status line, journald detection.
 
 pub mod api;
 pub mod app;
@@ -36,3 +38,4 @@ pub mod probe;
 pub mod radio;
 pub mod station;
 pub mod store;
+pub mod systemd;

@@ -1,11 +1,11 @@
 //! The `farod` binary: parses the command line and hands over to the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use farod::config::{Config, Overrides, EX_CONFIG};
+use farod::config::{self, Config, LogFormat, Overrides, PathEnv, EX_CONFIG};
 
 /// Faro: radio-mesh incident dispatch daemon for rescue stations.
 #[derive(Debug, Parser)]
@@ -19,17 +19,17 @@ struct Cli {
 enum Command {
     /// Run the daemon.
     Run {
-        /// Configuration file.
+        /// Configuration file [default: /etc/faro/faro.toml when it exists].
         #[arg(long, env = "FARO_CONFIG")]
         config: Option<PathBuf>,
         /// Radio URI (serial:PATH, tcp:HOST:PORT, sim:SCENARIO); repeat for several; replaces
         /// the radios of the configuration file.
         #[arg(long = "radio", value_name = "URI")]
         radios: Vec<String>,
-        /// State directory (database).
+        /// State directory (database); overrides FARO_DATA_DIR and the file.
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Control socket path.
+        /// Control socket path; overrides FARO_SOCKET and the file.
         #[arg(long)]
         socket: Option<PathBuf>,
         /// Station code for incident ids (overrides station.code).
@@ -59,27 +59,35 @@ enum Command {
         #[arg(long, value_name = "SECS")]
         duration: Option<u64>,
     },
-    /// Validate the configuration and exit (78 when it is bad).
+    /// Validate the configuration and exit (78 when it is bad, with one line naming the field).
     CheckConfig {
-        /// Configuration file.
+        /// Configuration file [default: /etc/faro/faro.toml when it exists].
         #[arg(long, env = "FARO_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Print the default configuration, every setting commented, and exit.
+    PrintDefaultConfig,
 }
 
-fn init_logging(default_level: &str) {
+fn init_logging(default_level: &str, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("FARO_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    // journald stamps each line itself.
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().with_ansi(false).init();
-    } else {
-        builder.init();
+    // journald stamps each line itself and shows no colours.
+    match (format, farod::systemd::stderr_is_journal()) {
+        (LogFormat::Text, true) => builder.without_time().with_ansi(false).init(),
+        (LogFormat::Text, false) => builder.init(),
+        (LogFormat::Json, true) => builder.json().without_time().init(),
+        (LogFormat::Json, false) => builder.json().init(),
     }
+}
+
+/// Reads and validates the configuration as `run` and `check-config` do.
+fn load_config(given: Option<&Path>, ov: Overrides) -> Result<Config, config::ConfigError> {
+    Config::load(config::file_to_read(given).as_deref(), &ov)
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -90,15 +98,31 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::PrintDefaultConfig = cli.command {
+        print!("{}", config::DEFAULT_CONFIG);
+        return ExitCode::SUCCESS;
+    }
+    let log_format = match LogFormat::from_env() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("farod: bad configuration: {e}");
+            return ExitCode::from(EX_CONFIG as u8);
+        }
+    };
     // The daemon logs its life; the interactive commands print their own output on stdout and
     // only warnings on stderr (FARO_LOG overrides both).
-    init_logging(match cli.command {
-        Command::Run { .. } => "info",
-        // The demo prints what an operator sees; log records would only interleave with it.
-        Command::Demo { .. } => "error",
-        // A failed probe is one line on stderr, not a log record and then the line.
-        Command::Probe { .. } | Command::CheckConfig { .. } => "error",
-    });
+    init_logging(
+        match cli.command {
+            Command::Run { .. } => "info",
+            // The demo prints what an operator sees; log records would only interleave with it.
+            Command::Demo { .. } => "error",
+            // A failed probe is one line on stderr, not a log record and then the line.
+            Command::Probe { .. } | Command::CheckConfig { .. } | Command::PrintDefaultConfig => {
+                "error"
+            }
+        },
+        log_format,
+    );
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -107,6 +131,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::PrintDefaultConfig => ExitCode::SUCCESS,
         Command::Run {
             config,
             radios,
@@ -119,8 +144,9 @@ fn main() -> ExitCode {
                 data_dir,
                 socket,
                 station,
+                env: PathEnv::from_process(),
             };
-            let cfg = match Config::load(config.as_deref(), &ov) {
+            let cfg = match load_config(config.as_deref(), ov) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("farod: bad configuration: {e}");
@@ -136,7 +162,11 @@ fn main() -> ExitCode {
             }
         }
         Command::CheckConfig { config } => {
-            match Config::load(config.as_deref(), &Overrides::default()) {
+            let ov = Overrides {
+                env: PathEnv::from_process(),
+                ..Overrides::default()
+            };
+            match load_config(config.as_deref(), ov) {
                 Ok(c) => {
                     println!(
                         "configuration ok: station {} with {} radio(s)",
