@@ -908,8 +908,7 @@ heartbeat_secs = 120
     fn keys_of(table: &str) -> Vec<String> {
         let text = format!("{table}\nzz_not_a_key = 1\n");
         let e = parse(&text)
-            .err()
-            .expect("an unknown key is an error")
+            .expect_err("an unknown key is an error")
             .to_string();
         let expected = e.split("expected").nth(1).unwrap_or_else(|| panic!("{e}"));
         expected
