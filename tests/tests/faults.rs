@@ -86,6 +86,10 @@ fn crash_harness_loses_no_acknowledged_beacon() {
             cycles.clone(),
             "--farod".into(),
             farod().display().to_string(),
+            // A lighter storm than the binary's default: every reply waits its turn (one text
+            // per 2.5 s per radio, the firmware's limit), and CI must drain them all.
+            "--every".into(),
+            "4000..7000".into(),
         ],
     );
     let r = &results[0];

@@ -11,12 +11,18 @@
 //! - after a final restart the outbox resumes and drains (no row pending or awaiting an ACK),
 //!   and every incident's reply reaches its phone.
 //!
+//! Kill moments (seeded): `--startup-kills` percent of the cycles (default 25) kill farod at a
+//! random moment while it starts (before its radio is up: opening the database, migrations,
+//! the handshake), the others a random `--life` (default 0..3500 ms) after its radio came up
+//! (intake commits, replies in flight, delivery results). Measuring from "radio up" keeps the
+//! harness meaningful whether farod starts in 0.1 s (release) or 8 s (debug, loaded machine).
+//!
 //! Each beacon comes from a fresh phone node, so every beacon is its own incident (a repeat
 //! from one node within 30 minutes would update the first one).
 //!
 //! ```text
 //! faro-crash [--cycles N] [--seed S] [--farod PATH] [--phones N] [--life MIN_MS..MAX_MS]
-//!            [--down MAX_MS] [--every MIN_MS..MAX_MS] [--burst N] [--keep]
+//!            [--startup-kills PCT] [--down MAX_MS] [--every MIN_MS..MAX_MS] [--burst N] [--keep]
 //! ```
 //!
 //! `--cycles` defaults to `FARO_CRASH_CYCLES` or 20; `--farod` to `FARO_FAROD` or the `farod`
@@ -29,7 +35,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,6 +56,7 @@ struct Opts {
     farod: PathBuf,
     phones: u32,
     life_ms: (u64, u64),
+    startup_kills: u32,
     down_ms: u64,
     every_ms: (u64, u64),
     burst: u32,
@@ -60,7 +67,8 @@ fn usage(msg: &str) -> ! {
     eprintln!("faro-crash: {msg}");
     eprintln!(
         "usage: faro-crash [--cycles N] [--seed S] [--farod PATH] [--phones N] \
-         [--life MIN_MS..MAX_MS] [--down MAX_MS] [--every MIN_MS..MAX_MS] [--burst N] [--keep]"
+         [--life MIN_MS..MAX_MS] [--startup-kills PCT] [--down MAX_MS] [--every MIN_MS..MAX_MS] \
+         [--burst N] [--keep]"
     );
     std::process::exit(2)
 }
@@ -98,7 +106,8 @@ fn parse_opts() -> Opts {
         seed: 5,
         farod: default_farod,
         phones: 0,
-        life_ms: (600, 4_000),
+        life_ms: (0, 3_500),
+        startup_kills: 25,
         down_ms: 300,
         every_ms: (3_000, 6_000),
         burst: 2,
@@ -116,6 +125,13 @@ fn parse_opts() -> Opts {
             "--farod" => o.farod = PathBuf::from(val()),
             "--phones" => o.phones = val().parse().unwrap_or_else(|_| usage("bad --phones")),
             "--life" => o.life_ms = range(&val()),
+            "--startup-kills" => {
+                o.startup_kills = val()
+                    .parse()
+                    .ok()
+                    .filter(|p| *p <= 100)
+                    .unwrap_or_else(|| usage("bad --startup-kills (a percentage)"))
+            }
             "--down" => o.down_ms = val().parse().unwrap_or_else(|_| usage("bad --down")),
             "--every" => o.every_ms = range(&val()),
             "--burst" => o.burst = val().parse().unwrap_or_else(|_| usage("bad --burst")),
@@ -129,7 +145,8 @@ fn parse_opts() -> Opts {
     }
     if o.phones == 0 {
         // Enough fresh senders for the longest storm these settings can make.
-        let per_cycle = ((o.life_ms.1 + o.down_ms) / o.every_ms.0.max(1) + 1) * u64::from(o.burst);
+        let per_cycle =
+            ((o.life_ms.1 + o.down_ms + 2_000) / o.every_ms.0.max(1) + 1) * u64::from(o.burst);
         o.phones = (per_cycle * u64::from(o.cycles)).clamp(100, 3_600) as u32;
     }
     o
@@ -361,10 +378,13 @@ fn main() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     // Replies to the storm's phones.
     let cycle_now = Arc::new(AtomicU32::new(1));
+    // Handshakes farod completed with the station device ("send_packets").
+    let ups = Arc::new(AtomicU64::new(0));
     {
         let mut events = sim.events();
         let seen = seen.clone();
         let cycle_now = cycle_now.clone();
+        let ups = ups.clone();
         let trace = std::env::var_os("FARO_CRASH_TRACE").is_some();
         let t0 = Instant::now();
         rt.spawn(async move {
@@ -400,6 +420,12 @@ fn main() {
                         }
                         if trace {
                             trace_event(t0, &SimEvent::ToClient { station: SAS, msg });
+                        }
+                    }
+                    Ok(SimEvent::DeviceState { state, .. }) if state == "send_packets" => {
+                        ups.fetch_add(1, Ordering::Relaxed);
+                        if trace {
+                            eprintln!("{:8.3} device {state}", t0.elapsed().as_secs_f64());
                         }
                     }
                     Ok(ev) if trace => trace_event(t0, &ev),
@@ -471,12 +497,43 @@ fn main() {
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(o.seed);
     let mut lifetimes = Vec::new();
+    let mut startup_kills = 0u32;
+    // Spawn to radio up, last seen: where a kill "while starting" may land.
+    let mut startup = Duration::from_secs(1);
     for cycle in 1..=o.cycles {
         cycle_now.store(cycle, Ordering::Relaxed);
+        let ups_before = ups.load(Ordering::Relaxed);
+        let spawned = Instant::now();
         let mut child = spawn_farod(&o, &dir, cycle);
         farod_up.store(true, Ordering::Relaxed);
-        let life = Duration::from_millis(rng.random_range(o.life_ms.0..=o.life_ms.1));
-        std::thread::sleep(life);
+        let during_startup = rng.random_range(0..100) < o.startup_kills;
+        let after_up = Duration::from_millis(rng.random_range(o.life_ms.0..=o.life_ms.1));
+        let at_startup = startup.mul_f64(rng.random_range(0.0..1.0));
+        let what = if during_startup {
+            startup_kills += 1;
+            std::thread::sleep(at_startup);
+            "while starting".to_string()
+        } else {
+            // Bounded: a debug build on a loaded machine can take seconds to start.
+            let deadline = spawned + Duration::from_secs(120);
+            while ups.load(Ordering::Relaxed) == ups_before {
+                if Instant::now() > deadline {
+                    eprintln!("faro-crash: farod's radio not up within 120 s in cycle {cycle}");
+                    std::process::exit(1);
+                }
+                if let Ok(Some(st)) = child.try_wait() {
+                    eprintln!(
+                        "faro-crash: farod exited by itself in cycle {cycle}: {st} (see {})",
+                        dir.join("farod.log").display()
+                    );
+                    std::process::exit(1);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            startup = spawned.elapsed();
+            std::thread::sleep(after_up);
+            format!("{:>5} ms after radio up", after_up.as_millis())
+        };
         if let Ok(Some(st)) = child.try_wait() {
             eprintln!(
                 "faro-crash: farod exited by itself in cycle {cycle}: {st} (see {})",
@@ -487,13 +544,14 @@ fn main() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         farod_up.store(false, Ordering::Relaxed);
+        let life = spawned.elapsed();
         lifetimes.push(life);
         let (sent, acked) = {
             let s = seen.lock().unwrap();
             (s.beacons.len(), s.replies.len())
         };
         println!(
-            "cycle {cycle:>3}/{}: killed after {:>5} ms; beacons sent {sent}, acknowledged {acked}",
+            "cycle {cycle:>3}/{}: SIGKILL {what} ({:>5} ms after spawn); beacons sent {sent}, acknowledged {acked}",
             o.cycles,
             life.as_millis()
         );
@@ -526,7 +584,7 @@ fn main() {
     let to_drain = pending_at_restart.outbox_pending + pending_at_restart.outbox_awaiting_ack;
     let child = spawn_farod(&o, &dir, o.cycles + 1);
     let drain_start = Instant::now();
-    let bound = Duration::from_secs(60) + Duration::from_secs(4) * to_drain as u32;
+    let bound = Duration::from_secs(120) + Duration::from_secs(4) * to_drain as u32;
     let mut drained = false;
     let mut counts = pending_at_restart.clone();
     while drain_start.elapsed() < bound {
@@ -599,7 +657,8 @@ fn main() {
 
     println!("--- figures ---");
     println!("cycles (SIGKILL)            {}", o.cycles);
-    println!("mean life before kill       {mean_life_ms} ms");
+    println!("mean life before kill       {mean_life_ms} ms (spawn to SIGKILL)");
+    println!("kills while starting        {startup_kills}");
     println!("beacons sent                {}", s.beacons.len());
     println!("  while no farod process ran {sent_while_down}");
     println!("beacons in the database     {recorded}");
@@ -646,6 +705,8 @@ fn main() {
     let result = serde_json::json!({
         "cycles": o.cycles,
         "seed": o.seed,
+        "startup_kills": startup_kills,
+        "mean_life_ms": mean_life_ms as u64,
         "beacons_sent": s.beacons.len(),
         "beacons_sent_while_no_farod": sent_while_down,
         "beacons_in_db": recorded,
