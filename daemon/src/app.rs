@@ -114,7 +114,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let mut health = HealthWatch::default();
-    notifier.ready(&health.check(&station, HEALTH_EVERY).await);
+    let line = health.check(&station, HEALTH_EVERY).await;
+    notifier.ready(&line);
+    health.last_line = Some(line);
     tracing::info!(
         station = %config.station_code,
         radios = config.radios.len(),
@@ -172,11 +174,22 @@ async fn keep_alive(
 }
 
 /// What the last health check found, to log and report changes only.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct HealthWatch {
     store_answers: bool,
     database_error: Option<String>,
     last_line: Option<String>,
+}
+
+impl Default for HealthWatch {
+    /// The store just opened: it answers until a ping says otherwise.
+    fn default() -> Self {
+        Self {
+            store_answers: true,
+            database_error: None,
+            last_line: None,
+        }
+    }
 }
 
 impl HealthWatch {
