@@ -379,6 +379,12 @@ impl Config {
     }
 }
 
+/// Parses and validates a configuration given as TOML text, as [`Config::load`] does for a
+/// file (without the file name in errors).
+pub fn from_toml_str(text: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+    validate(parse(text)?, overrides)
+}
+
 /// Parses the TOML text (unknown keys are errors).
 pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
     toml::from_str(text).map_err(|e| {

@@ -477,14 +477,19 @@ impl MunicipalityReply {
 impl fmt::Display for MunicipalityReply {
     /// The canonical form, which [`parse_municipality_reply`] reads back: `OK SAS-17 25`,
     /// `NO SAS-17 sin unidades`, `LLEGO SAS-17`. A decline with a reason and no id is written
-    /// `NEGATIVO <reason>`, because `NO <reason>` is only a reply for a few reasons.
+    /// `NEGATIVO <reason>`, because `NO <reason>` is only a reply for a few reasons; so is one
+    /// whose reason starts with `hay`, `tenemos` or `contamos`, which after `NO` would read back
+    /// with the `NO` in the reason.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (verb, id, tail) = match self {
             MunicipalityReply::Accept { id, eta_minutes } => {
                 ("OK", id, eta_minutes.map(|m| m.to_string()))
             }
             MunicipalityReply::Decline { id, reason } => {
-                let verb = if id.is_none() && reason.is_some() {
+                let negated = reason
+                    .as_deref()
+                    .is_some_and(|r| DECLINE_NEGATED.contains(&compact(split_word(r).0).as_str()));
+                let verb = if (id.is_none() && reason.is_some()) || negated {
                     "NEGATIVO"
                 } else {
                     "NO"
