@@ -666,8 +666,9 @@ fn validate_towers(
             lon: t.lon,
         };
         if towers.insert(node, tower).is_some() {
+            // {:?}: the raw text may hold a newline; an error is one line.
             return Err(ConfigError(format!(
-                "{field}.node: {} is listed twice",
+                "{field}.node: {:?} is listed twice",
                 t.node
             )));
         }
@@ -800,7 +801,7 @@ fn validate_keywords(raw: &RawIntake) -> Result<crate::ingest::Keywords, ConfigE
     for (lang, words) in &raw.keywords {
         let l: crate::ingest::Lang = lang.parse().map_err(|_| {
             ConfigError(format!(
-                "intake.keywords.{lang}: unknown language (es, en, fr, ht, pt)"
+                "intake.keywords.{lang:?}: unknown language (es, en, fr, ht, pt)"
             ))
         })?;
         lists.push((l, words.clone()));
