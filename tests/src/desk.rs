@@ -120,3 +120,19 @@ pub fn text(from: u32, to: u32, t: &str) -> Action {
         want_ack: to != BROADCAST,
     }
 }
+
+/// Kills the station as a crash would (tasks cancelled where they stand), leaves it down for
+/// `down`, and starts a new one on the same database with one link to the sim's station.
+pub async fn crash_and_restart(d: Desk, sim: &Sim, down: Duration) -> Desk {
+    let Desk { station, dir } = d;
+    let db = station.store.path().to_path_buf();
+    station.crash();
+    tokio::time::sleep(down).await;
+    let cfg = farod::app::scenario_station_config(sim.scenario(), db);
+    let link = (
+        test_link_config("r0"),
+        Transport::sim(sim.clone(), None).unwrap(),
+    );
+    let station = Station::start(cfg, vec![link]).await.unwrap();
+    Desk { station, dir }
+}

@@ -311,27 +311,10 @@ async fn the_request_and_its_deadline_survive_a_crash_mid_wait() {
     init_logging();
     let sim = sim_of(scenario_with(None, Some("OK {id} 40")));
     let mut mesh = sim.events();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("faro.db");
-    let d = station(&sim, 1, dir).await;
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
     request(&d, &sim).await;
     received(&mut mesh, SAR, "FARO SAS-1 AMBULANCIA").await;
-    let Desk { station, dir } = d;
-    station.crash();
-    tokio::time::sleep(MINUTE).await;
-    // Second life on the same database: nobody asks again; the deadline set before the crash
-    // still escalates to Altar, who accepts.
-    let cfg = farod::app::scenario_station_config(sim.scenario(), db);
-    let station = Station::start(
-        cfg,
-        vec![(
-            test_link_config("r0"),
-            Transport::sim(sim.clone(), None).unwrap(),
-        )],
-    )
-    .await
-    .unwrap();
-    let d = Desk { station, dir };
+    let d = crash_and_restart(d, &sim, MINUTE).await;
     until(&d, 15 * MINUTE, "accepted by Altar", |d| {
         ambulance_events(d)
             .iter()
@@ -399,25 +382,10 @@ async fn an_answer_that_comes_while_farod_restarts_is_taken() {
         Some("OK {id} 40"),
     ));
     let mut mesh = sim.events();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("faro.db");
-    let d = station(&sim, 1, dir).await;
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
     request(&d, &sim).await;
     received(&mut mesh, SAR, "FARO SAS-1 AMBULANCIA").await;
-    let Desk { station, dir } = d;
-    station.crash();
-    tokio::time::sleep(MINUTE).await;
-    let cfg = farod::app::scenario_station_config(sim.scenario(), db);
-    let station = Station::start(
-        cfg,
-        vec![(
-            test_link_config("r0"),
-            Transport::sim(sim.clone(), None).unwrap(),
-        )],
-    )
-    .await
-    .unwrap();
-    let d = Desk { station, dir };
+    let d = crash_and_restart(d, &sim, MINUTE).await;
     until(&d, 5 * MINUTE, "accepted by Sáric", |d| {
         ambulance_events(d)
             .iter()
