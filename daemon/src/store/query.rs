@@ -360,7 +360,7 @@ impl Reader {
                 .collect::<Result<Vec<String>, _>>()?;
             let distance_km = near
                 .zip(last)
-                .map(|((la, lo), (tla, tlo, _))| haversine_km(la, lo, tla, tlo));
+                .map(|((la, lo), (tla, tlo, _))| crate::geo::haversine_km(la, lo, tla, tlo));
             out.push(TeamView {
                 name: t.name.clone(),
                 nodes: t.nodes.iter().map(|n| NodeId(*n).to_string()).collect(),
@@ -442,13 +442,4 @@ impl Reader {
         }
         Ok(c)
     }
-}
-
-/// Great-circle distance in km.
-pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    6371.0088 * 2.0 * a.sqrt().asin()
 }
