@@ -70,6 +70,16 @@ async fn request(d: &Desk, sim: &Sim) {
     d.station.wake_outbox();
 }
 
+/// The municipalities asked for SAS-1 and where each attempt ended, in escalation order.
+fn attempts(d: &Desk) -> Vec<(String, String)> {
+    reader(d)
+        .ambulance("SAS-1")
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.municipality, r.state))
+        .collect()
+}
+
 fn ambulance_events(d: &Desk) -> Vec<String> {
     show(d, "SAS-1")
         .events
@@ -107,10 +117,7 @@ async fn the_nearest_municipality_accepts_with_an_eta_and_the_patrol_is_told() {
     );
     let told = received(&mut mesh, P1, "Faro SAS-1: ambulancia de Sáric").await;
     assert!(told.contains("25"), "{told}");
-    let rows = farod::store::query::Reader::open(d.station.store.path())
-        .unwrap()
-        .ambulance("SAS-1")
-        .unwrap();
+    let rows = reader(&d).ambulance("SAS-1").unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(
         (
@@ -138,16 +145,8 @@ async fn a_decline_sends_the_request_to_the_next_nearest() {
             .any(|e| e.contains("accepted by Altar"))
     })
     .await;
-    let rows = farod::store::query::Reader::open(d.station.store.path())
-        .unwrap()
-        .ambulance("SAS-1")
-        .unwrap();
-    let seen: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| (r.municipality.clone(), r.state.clone()))
-        .collect();
     assert_eq!(
-        seen,
+        attempts(&d),
         vec![
             ("Sáric".into(), "declined".into()),
             ("Altar".into(), "accepted".into())
@@ -288,16 +287,8 @@ async fn an_unreachable_municipality_is_naked_and_the_next_one_is_called_by_phon
         )
         .await
         .unwrap();
-    let rows = farod::store::query::Reader::open(d.station.store.path())
-        .unwrap()
-        .ambulance("SAS-1")
-        .unwrap();
-    let seen: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| (r.municipality.clone(), r.state.clone()))
-        .collect();
     assert_eq!(
-        seen,
+        attempts(&d),
         vec![
             ("Sáric".into(), "undeliverable".into()),
             ("Altar".into(), "accepted".into())
