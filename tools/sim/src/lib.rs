@@ -22,6 +22,7 @@
 //! # drop(stream); Ok(()) }
 //! ```
 
+pub mod burst;
 pub mod device;
 pub mod frontend;
 pub mod radio;
