@@ -348,6 +348,8 @@ struct RadioView {
     queue_free: Option<u32>,
     frames: u64,
     malformed: u64,
+    /// Low-value packets (telemetry, range tests...) dropped because the event queue was full.
+    dropped: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -388,6 +390,7 @@ async fn status(State(st): State<Shared>) -> ApiResult<Json<StatusView>> {
                 queue_free: s.queue_free,
                 frames: s.frames,
                 malformed: s.malformed,
+                dropped: s.dropped_packets,
             }
         })
         .collect();

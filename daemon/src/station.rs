@@ -16,7 +16,7 @@ use crate::outbox::{self, OutboxWaker};
 use crate::radio::{
     self, LinkConfig, LinkHandle, LinkState, RadioEvent, RadioEventKind, Transport,
 };
-use crate::store::{Rx, Store, StoreConfig, StoreError};
+use crate::store::{IngestOutcome, Rx, Store, StoreConfig, StoreError};
 
 /// Radio events waiting for the supervisor.
 pub const EVENT_QUEUE: usize = 1024;
@@ -29,6 +29,9 @@ pub const DISPATCH_TICK: Duration = Duration::from_secs(5);
 pub const COMMIT_RETRY_MAX: Duration = Duration::from_secs(5);
 /// Radio events kept for taps (the demo) that fall behind.
 pub const TAP_BUFFER: usize = 256;
+/// Received packets committed together at most (they are handed to the store back to back
+/// and its writer commits them in as few transactions as its batches allow).
+pub const INGEST_BATCH: usize = 256;
 
 /// What a station needs beyond its radios.
 #[derive(Debug, Clone)]
@@ -217,15 +220,95 @@ struct Supervisor {
 
 impl Supervisor {
     async fn run(mut self, mut rx: mpsc::Receiver<RadioEvent>, mut stop: watch::Receiver<bool>) {
+        // An event taken from the queue while gathering packets, not handled yet.
+        let mut held: Option<RadioEvent> = None;
         loop {
-            let ev = tokio::select! {
-                ev = rx.recv() => match ev { Some(ev) => ev, None => return },
-                _ = stop.changed() => return,
+            let ev = match held.take() {
+                Some(ev) => ev,
+                None => {
+                    let ev = tokio::select! {
+                        ev = rx.recv() => match ev { Some(ev) => ev, None => return },
+                        _ = stop.changed() => return,
+                    };
+                    let _ = self.tap.send(ev.clone());
+                    ev
+                }
             };
-            let _ = self.tap.send(ev.clone());
-            if let Err(StoreError::Stopped) = self.handle(ev).await {
+            let r = if matches!(ev.kind, RadioEventKind::Packet(_)) {
+                // The packets already waiting go to the store together: one transaction for
+                // many of them instead of one fsync each. In order, whatever radio they came
+                // from; the first other event ends the batch and is handled after it.
+                let mut batch = vec![ev];
+                while batch.len() < INGEST_BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => {
+                            let _ = self.tap.send(next.clone());
+                            if matches!(next.kind, RadioEventKind::Packet(_)) {
+                                batch.push(next);
+                            } else {
+                                held = Some(next);
+                                break;
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+                self.packets(batch).await
+            } else {
+                self.handle(ev).await
+            };
+            if let Err(StoreError::Stopped) = r {
                 return;
             }
+        }
+    }
+
+    /// Classifies and commits received packets, in order. A packet the database refused for a
+    /// reason that may pass (locked, full) is retried on its own until it commits.
+    async fn packets(&mut self, batch: Vec<RadioEvent>) -> Result<(), StoreError> {
+        let signals: Vec<(Rx, ingest::Signal)> = batch
+            .into_iter()
+            .filter_map(|ev| match ev.kind {
+                RadioEventKind::Packet(p) => Some(self.signal(ev.radio.to_string(), *p)),
+                _ => None,
+            })
+            .collect();
+        let results = self
+            .store
+            .ingest_many(signals.clone(), self.clock.now_ms())
+            .await?;
+        for ((rx, signal), r) in signals.into_iter().zip(results) {
+            match r {
+                Ok(o) => self.ingested(&rx, &o),
+                Err(StoreError::Stopped) => return Err(StoreError::Stopped),
+                Err(StoreError::Refused(reason)) => {
+                    tracing::warn!(%reason, "signal refused by the store");
+                }
+                Err(_) => self.commit_signal(rx, signal).await?,
+            }
+        }
+        Ok(())
+    }
+
+    fn signal(&self, radio: String, p: mesh::MeshPacket) -> (Rx, ingest::Signal) {
+        let p = unwrap_store_forward(p);
+        let signal = ingest::classify(&p, &self.icfg);
+        let rx = Rx {
+            radio,
+            from: p.from,
+            packet_id: p.id,
+            hops: mesh::hops_travelled(&p),
+        };
+        (rx, signal)
+    }
+
+    /// After a signal is committed: wake the outbox for its replies, log a new incident.
+    fn ingested(&self, rx: &Rx, o: &IngestOutcome) {
+        if o.queued > 0 {
+            self.waker.wake();
+        }
+        if let Some((id, opened)) = o.incident.as_ref().filter(|(_, opened)| *opened) {
+            tracing::warn!(incident = %id, from = %mesh::NodeId(rx.from), radio = %rx.radio, opened, "distress: incident opened");
         }
     }
 
@@ -237,14 +320,7 @@ impl Supervisor {
                 Ok(())
             }
             RadioEventKind::Packet(p) => {
-                let p = unwrap_store_forward(*p);
-                let signal = ingest::classify(&p, &self.icfg);
-                let rx = Rx {
-                    radio,
-                    from: p.from,
-                    packet_id: p.id,
-                    hops: mesh::hops_travelled(&p),
-                };
+                let (rx, signal) = self.signal(radio, *p);
                 self.commit_signal(rx, signal).await
             }
             RadioEventKind::Node(n) => {
@@ -304,12 +380,7 @@ impl Supervisor {
                     if failures > 0 {
                         tracing::info!(failures, "database writable again");
                     }
-                    if o.queued > 0 {
-                        self.waker.wake();
-                    }
-                    if let Some((id, opened)) = o.incident.filter(|(_, opened)| *opened) {
-                        tracing::warn!(incident = %id, from = %mesh::NodeId(rx.from), radio = %rx.radio, opened, "distress: incident opened");
-                    }
+                    self.ingested(&rx, &o);
                     return Ok(());
                 }
                 Err(StoreError::Stopped) => return Err(StoreError::Stopped),

@@ -330,3 +330,62 @@ async fn a_locked_database_refuses_without_acknowledging_then_recovers() {
     assert_eq!((ok.duplicate, ok.queued), (false, 1));
     assert_eq!(reader(&store).incidents(Filter::All, 10).unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn many_packets_at_once_each_get_their_own_result_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    // 300 signals handed over back to back (as the supervisor does under load): 150 new
+    // phones in distress, each heard twice (the second copy a duplicate).
+    let mut batch = Vec::new();
+    for i in 0..150u32 {
+        let (rx, s) = sos(PHONE + 1 + i, 1_000 + i, "SOS", Lang::Es);
+        batch.push((rx.clone(), s.clone()));
+        batch.push((
+            Rx {
+                radio: "r1".into(),
+                ..rx
+            },
+            s,
+        ));
+    }
+    let results = store.ingest_many(batch, 1_000).await.unwrap();
+    assert_eq!(results.len(), 300);
+    for (i, r) in results.iter().enumerate() {
+        let o = r.as_ref().unwrap();
+        if i % 2 == 0 {
+            let want = format!("SAS-{}", i / 2 + 1);
+            assert_eq!(o.incident, Some((want, true)), "result {i} in order");
+            assert_eq!(o.queued, 1);
+        } else {
+            assert!(o.duplicate, "result {i}: the second copy is a duplicate");
+        }
+    }
+    assert_eq!(
+        reader(&store).incidents(Filter::Open, 500).unwrap().len(),
+        150
+    );
+
+    // A locked database: every signal of the batch is refused, nothing is half-written, and
+    // the same batch commits once the lock is gone.
+    let other = rusqlite::Connection::open(store.path()).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let next: Vec<_> = (0..20u32)
+        .map(|i| sos(PHONE + 500 + i, 5_000 + i, "AUXILIO", Lang::Es))
+        .collect();
+    let refused = store.ingest_many(next.clone(), 2_000).await.unwrap();
+    assert!(refused
+        .iter()
+        .all(|r| matches!(r, Err(StoreError::Db(m)) if m.contains("locked"))));
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        reader(&store).incidents(Filter::Open, 500).unwrap().len(),
+        150
+    );
+    let ok = store.ingest_many(next, 3_000).await.unwrap();
+    assert!(ok.iter().all(|r| r.as_ref().is_ok_and(|o| o.queued == 1)));
+    assert_eq!(
+        reader(&store).incidents(Filter::Open, 500).unwrap().len(),
+        170
+    );
+}

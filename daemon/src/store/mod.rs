@@ -26,7 +26,7 @@ use crate::radio::DeliveryOutcome;
 /// Commands waiting for the writer thread. Senders wait when it is full (backpressure).
 pub const COMMAND_QUEUE: usize = 256;
 /// Commands committed together at most.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 256;
 /// Live events kept for slow watchers before they miss some (they are told how many).
 pub const EVENT_BUFFER: usize = 1024;
 
@@ -410,6 +410,45 @@ impl Store {
             Reply::Ingest(o) => Ok(o),
             other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
         }
+    }
+
+    /// Records several received signals, in order, without waiting for each commit before
+    /// queueing the next: the writer commits them in as few transactions as its batches allow
+    /// (one fsync for many packets). One result per signal, in order; each is committed when
+    /// its `Ok` is returned. `Err` for the whole call only when the store has stopped.
+    pub async fn ingest_many(
+        &self,
+        signals: Vec<(Rx, Signal)>,
+        at: i64,
+    ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
+        let mut waits = Vec::with_capacity(signals.len());
+        for (rx, signal) in signals {
+            let (reply, wait) = oneshot::channel();
+            let cmd = Cmd::Ingest {
+                rx,
+                signal: Box::new(signal),
+                at,
+            };
+            self.tx
+                .send(Job { cmd, reply })
+                .await
+                .map_err(|_| StoreError::Stopped)?;
+            waits.push(wait);
+        }
+        // One blocking-pool hand-off for the whole batch (see `call`).
+        tokio::task::spawn_blocking(move || {
+            waits
+                .into_iter()
+                .map(|w| match w.blocking_recv() {
+                    Ok(Ok(Reply::Ingest(o))) => Ok(o),
+                    Ok(Ok(other)) => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(StoreError::Stopped),
+                })
+                .collect()
+        })
+        .await
+        .map_err(|_| StoreError::Stopped)
     }
 
     /// Carries out an operator's request; returns the incident id it concerns.

@@ -154,7 +154,7 @@ impl Worker {
             AmbState::Call
         };
         let phone = m.phones.first().cloned();
-        self.conn.execute(
+        self.exec(
             "INSERT INTO ambulance(incident, attempt, municipality, muni_state, node, phone, distance_km, status,
                                    requested_by, requested_at, deadline_at, reminder_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -166,11 +166,11 @@ impl Worker {
             Some(node) => {
                 let text = self.amb_request_text(id, m.language())?;
                 let out = self.queue_text(Some(id), node, &text, CLASS_DISTRESS, at)?;
-                self.conn.execute(
+                self.exec(
                     "UPDATE outbox SET max_attempts = ?2 WHERE id = ?1",
                     params![out, self.cfg.amb_send_attempts],
                 )?;
-                self.conn.execute(
+                self.exec(
                     "UPDATE ambulance SET outbox_id = ?2 WHERE id = ?1",
                     params![row, out],
                 )?;
@@ -310,7 +310,7 @@ impl Worker {
             return Ok(next);
         }
         let answered = matches!(ev, AmbEvent::Accepted | AmbEvent::Declined).then_some(at);
-        self.conn.execute(
+        self.exec(
             "UPDATE ambulance SET status = ?2, answered_at = COALESCE(?3, answered_at) WHERE id = ?1",
             params![row.id, next.as_str(), answered],
         )?;
@@ -593,7 +593,7 @@ impl Worker {
         let id = row.incident.clone();
         match (&reply, next) {
             (MunicipalityReply::Accept { eta_minutes, .. }, AmbState::Accepted) => {
-                self.conn.execute(
+                self.exec(
                     "UPDATE ambulance SET eta_minutes = ?2 WHERE id = ?1",
                     params![row.id, eta_minutes],
                 )?;
@@ -643,7 +643,7 @@ impl Worker {
                 },
                 _,
             ) => {
-                self.conn.execute(
+                self.exec(
                     "UPDATE ambulance SET reason = ?2 WHERE id = ?1",
                     params![row.id, r],
                 )?;
@@ -699,7 +699,7 @@ impl Worker {
         }
         if row.status == AmbState::Pending {
             // Not sent yet: make sure it never is.
-            self.conn.execute(
+            self.exec(
                 "UPDATE outbox SET state = 'done', last_error = 'cancelled' WHERE id = (SELECT outbox_id FROM ambulance WHERE id = ?1) AND state = 'pending'",
                 [row.id],
             )?;
@@ -727,7 +727,7 @@ impl Worker {
         };
         let next = self.amb_step(&row, ev, who, "faroctl", at)?;
         if next == AmbState::Accepted {
-            self.conn.execute(
+            self.exec(
                 "UPDATE ambulance SET eta_minutes = ?2 WHERE id = ?1",
                 params![row.id, eta],
             )?;
