@@ -27,27 +27,64 @@ pub const HEALTH_EVERY: Duration = Duration::from_secs(5);
 
 /// Resolves on SIGTERM (what systemd sends) or SIGINT, with the signal's name.
 pub async fn shutdown_signal() -> &'static str {
+    Shutdown::install().wait().await
+}
+
+/// SIGTERM and SIGINT, caught from the moment [`Shutdown::install`] returns: a signal that
+/// arrives while farod is still starting (opening the database) is kept and ends it cleanly
+/// as soon as it is ready, instead of killing it half-started.
+#[derive(Debug)]
+pub struct Shutdown {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => "SIGTERM",
-                    _ = tokio::signal::ctrl_c() => "SIGINT",
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Shutdown {
+    /// Installs the handlers now.
+    pub fn install() -> Shutdown {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let watch = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch for {name}");
+                    None
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch for SIGTERM; only SIGINT stops farod");
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+            };
+            Shutdown {
+                term: watch(SignalKind::terminate(), "SIGTERM"),
+                int: watch(SignalKind::interrupt(), "SIGINT"),
             }
         }
+        #[cfg(not(unix))]
+        Shutdown {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+
+    /// Resolves on the first signal (at once if one came already), with its name.
+    pub async fn wait(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = next(&mut self.term) => "SIGTERM",
+                () = next(&mut self.int) => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }
 
@@ -91,8 +128,9 @@ pub fn station_config(config: &Config) -> StationConfig {
 /// `farod run`: the daemon. Under systemd (`Type=notify`) it says READY once the database is
 /// open and migrated (radios may still be connecting: a missing one shows in STATUS), keeps
 /// STATUS current, feeds the watchdog only while the store thread answers, and on SIGTERM says
-/// STOPPING and stops within [`STOP_TIMEOUT`].
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// STOPPING and stops within [`STOP_TIMEOUT`]. `shutdown` was installed before the
+/// configuration was read, so a SIGTERM during start-up is a clean stop too.
+pub async fn run(config: Config, mut shutdown: Shutdown) -> anyhow::Result<()> {
     let notifier = Notifier::from_env();
     if config.radios.is_empty() {
         tracing::warn!("no radio configured: nothing to listen to (add [[radio]] or --radio)");
@@ -127,7 +165,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "farod ready"
     );
     let signal = tokio::select! {
-        s = shutdown_signal() => s,
+        s = shutdown.wait() => s,
         never = keep_alive(&station, &notifier, &mut health) => match never {},
     };
     notifier.stopping("stopping: finishing the work in hand and committing");
@@ -367,6 +405,7 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
     let mut script: Vec<Script> = Vec::new();
     let mut scripted = 0;
     let mut packets = 0u64;
+    let mut shutdown = Shutdown::install();
     loop {
         let next_step = script.iter().map(|s| s.at).min();
         let wake = next_step.map_or(until, |at| (start + at.div_f64(opts.speed)).min(until));
@@ -391,7 +430,7 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
                     }
                 }
             }
-            _ = shutdown_signal() => break,
+            _ = shutdown.wait() => break,
             ev = events.recv() => {
                 let Ok(ev) = ev else { continue };
                 let now = sim_now(tokio::time::Instant::now());

@@ -139,6 +139,11 @@ fn main() -> ExitCode {
             socket,
             station,
         } => {
+            // Caught from now on: a stop while the configuration loads is a clean stop.
+            let shutdown = {
+                let _guard = rt.enter();
+                farod::app::Shutdown::install()
+            };
             let ov = Overrides {
                 radios,
                 data_dir,
@@ -153,7 +158,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(EX_CONFIG as u8);
                 }
             };
-            match rt.block_on(farod::app::run(cfg)) {
+            match rt.block_on(farod::app::run(cfg, shutdown)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("farod: {e:#}");

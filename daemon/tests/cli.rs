@@ -281,9 +281,14 @@ async fn killed_daemon_keeps_every_incident_and_event() {
     );
     assert_eq!(incidents().len(), 1);
 
-    // A second life starts on the same database and stops cleanly on SIGTERM.
+    // A second life starts on the same database and stops cleanly on SIGTERM: once it is
+    // ready (its control socket is there), and also while it is still starting.
+    let _ = std::fs::remove_file(dir.path().join("faro.sock"));
     let second = spawn();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sock = dir.path().join("faro.sock");
+    tokio::task::spawn_blocking(move || wait_for("the control socket", &|| sock.exists()))
+        .await
+        .unwrap();
     let pid = second.id();
     let status = tokio::task::spawn_blocking(move || {
         let _ = Command::new("kill")
@@ -295,6 +300,38 @@ async fn killed_daemon_keeps_every_incident_and_event() {
     .await
     .unwrap();
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
+    assert_eq!(incidents().len(), 1);
+
+    let third = spawn();
+    let pid = third.id();
+    let status = tokio::task::spawn_blocking(move || {
+        // As soon as it catches SIGTERM (bit 15 of SigCgt), which is before it reads its
+        // configuration and opens the database.
+        wait_for("SIGTERM caught", &|| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    let hex = s
+                        .lines()
+                        .find_map(|l| l.strip_prefix("SigCgt:"))?
+                        .trim()
+                        .to_string();
+                    u64::from_str_radix(&hex, 16).ok()
+                })
+                .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
+        });
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let mut third = third;
+        third.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM while starting exits 0: {status:?}"
+    );
     assert_eq!(incidents().len(), 1);
 }
 
