@@ -506,13 +506,20 @@ impl PyClient {
 
     /// The next line starting with `prefix`, with when it arrived (bounded by `within`).
     pub fn expect(&self, prefix: &str, within: Duration) -> Result<(Instant, String)> {
+        self.expect_any(&[prefix], within)
+    }
+
+    /// The next line starting with one of `prefixes`, with when it arrived (bounded).
+    pub fn expect_any(&self, prefixes: &[&str], within: Duration) -> Result<(Instant, String)> {
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok((at, line)) if line.starts_with(prefix) => return Ok((at, line)),
+                Ok((at, line)) if prefixes.iter().any(|p| line.starts_with(p)) => {
+                    return Ok((at, line))
+                }
                 Ok(_) => continue,
-                Err(_) => bail!("the Python client printed no {prefix:?} line within {within:?}"),
+                Err(_) => bail!("the Python client printed no {prefixes:?} line within {within:?}"),
             }
         }
     }

@@ -13,6 +13,7 @@ mod common;
 mod ingest;
 mod latency;
 mod mix;
+mod rig;
 mod scale;
 mod surge;
 
@@ -72,6 +73,9 @@ enum What {
     Surge,
 }
 
+/// A benchmark: its name and what runs it.
+type Bench = (&'static str, fn(&Opts) -> anyhow::Result<()>);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let target = sibling("farod")
@@ -96,14 +100,14 @@ fn main() -> ExitCode {
     if opts.smoke {
         println!("SMOKE MODE: small sizes; these figures only show the benchmarks still work");
     }
-    let all: &[(&str, fn(&Opts) -> anyhow::Result<()>)] = &[
+    let all: &[Bench] = &[
         ("ingest", ingest::run),
         ("latency", latency::run),
         ("airtime", airtime::run),
         ("scale", scale::run),
         ("surge", surge::run),
     ];
-    let chosen: Vec<&(&str, fn(&Opts) -> anyhow::Result<()>)> = match cli.what {
+    let chosen: Vec<&Bench> = match cli.what {
         What::All => all.iter().collect(),
         What::Ingest => vec![&all[0]],
         What::Latency => vec![&all[1]],
