@@ -422,18 +422,26 @@ impl Store {
         at: i64,
     ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
         let mut waits = Vec::with_capacity(signals.len());
-        for (rx, signal) in signals {
-            let (reply, wait) = oneshot::channel();
-            let cmd = Cmd::Ingest {
-                rx,
-                signal: Box::new(signal),
-                at,
-            };
-            self.tx
-                .send(Job { cmd, reply })
+        let mut signals = signals.into_iter().peekable();
+        while signals.peek().is_some() {
+            // Room for as many as fit at once, then all queued without a pause, so the writer
+            // finds them together and commits them in one transaction.
+            let room = signals.len().min(COMMAND_QUEUE);
+            let permits = self
+                .tx
+                .reserve_many(room)
                 .await
                 .map_err(|_| StoreError::Stopped)?;
-            waits.push(wait);
+            for (permit, (rx, signal)) in permits.zip(signals.by_ref()) {
+                let (reply, wait) = oneshot::channel();
+                let cmd = Cmd::Ingest {
+                    rx,
+                    signal: Box::new(signal),
+                    at,
+                };
+                permit.send(Job { cmd, reply });
+                waits.push(wait);
+            }
         }
         // One blocking-pool hand-off for the whole batch (see `call`).
         tokio::task::spawn_blocking(move || {
