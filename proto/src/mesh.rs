@@ -178,6 +178,26 @@ pub fn data_len(p: &MeshPacket) -> usize {
     data(p).map_or(0, Message::encoded_len)
 }
 
+/// Encoded length of a packet's `Data` as it goes on air: the firmware sets `bitfield` on
+/// every packet it originates (`has_bitfield = true`: 2 more bytes when the client left it
+/// unset). For time on air; [`data_len`] is what a client controls.
+pub fn air_data_len(p: &MeshPacket) -> usize {
+    data(p).map_or(0, |d| {
+        let bitfield = d.bitfield.unwrap_or(0);
+        let extra = Data {
+            bitfield: Some(bitfield),
+            ..Default::default()
+        }
+        .encoded_len();
+        let base = Data {
+            bitfield: d.bitfield,
+            ..Default::default()
+        }
+        .encoded_len();
+        d.encoded_len() + extra - base
+    })
+}
+
 /// A `Routing` payload with an error reason (NONE is an ACK).
 pub fn routing_payload(err: routing::Error) -> Vec<u8> {
     Routing {
@@ -201,6 +221,19 @@ pub fn packet(portnum: PortNum, payload: Vec<u8>) -> MeshPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_air_data_counts_the_firmware_bitfield() {
+        let mut p = packet(PortNum::TextMessageApp, b"SOS".to_vec());
+        // portnum (2) + payload (2 + 3); on air + bitfield (2).
+        assert_eq!(data_len(&p), 7);
+        assert_eq!(air_data_len(&p), 9);
+        if let Some(mesh_packet::PayloadVariant::Decoded(d)) = &mut p.payload_variant {
+            d.bitfield = Some(1);
+        }
+        assert_eq!(data_len(&p), 9);
+        assert_eq!(air_data_len(&p), 9, "already set: nothing added");
+    }
 
     #[test]
     fn node_ids_print_and_parse() {

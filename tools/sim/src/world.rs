@@ -703,7 +703,7 @@ impl World {
             .scenario
             .radio
             .preset
-            .packet_time_on_air(mesh::data_len(&packet));
+            .packet_time_on_air(mesh::air_data_len(&packet));
         let speed = self.speed;
         let Some(n) = self.node_mut(node) else { return };
         if origin == Origin::Relay && !n.pending_rebroadcast.contains(&key) {
