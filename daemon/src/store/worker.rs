@@ -58,6 +58,8 @@ pub(super) struct Worker {
 }
 
 type Res<T> = Result<T, StoreError>;
+/// Where a job's result goes.
+type Answer = tokio::sync::oneshot::Sender<Res<Reply>>;
 
 impl Worker {
     /// Runs one statement through the connection's statement cache: parsed once, not per
@@ -156,6 +158,18 @@ impl Worker {
             Err(e @ StoreError::Db(_)) => Some(e.to_string()),
             _ => None,
         });
+        self.commit(results, db_error, changes_before);
+    }
+
+    /// Commits the batch's transaction and answers each job, or, if the commit fails, rolls
+    /// back and tells every job (nothing of the batch is acknowledged). `db_error`: a job hit a
+    /// database error and was rolled back to its savepoint.
+    fn commit(
+        &mut self,
+        results: Vec<(Answer, Res<Reply>)>,
+        db_error: Option<String>,
+        changes_before: u64,
+    ) {
         match self.conn.execute_batch("COMMIT") {
             Ok(()) => {
                 // Only a transaction that wrote proves the database writable again: a batch
@@ -220,29 +234,12 @@ impl Worker {
             self.pending_events.truncate(mark);
             return Some(batch);
         }
-        match self.conn.execute_batch("COMMIT") {
-            Ok(()) => {
-                if self.conn.total_changes() != changes_before {
-                    self.health.set(None);
-                }
-                for (job, o) in batch.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(Ok(Reply::Ingest(o)));
-                }
-                for ev in self.pending_events.drain(..) {
-                    let _ = self.events.send(ev);
-                }
-            }
-            Err(e) => {
-                let err = StoreError::from(e);
-                tracing::error!(error = %err, "commit failed: nothing in this batch is acknowledged");
-                self.health.set(Some(err.to_string()));
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.pending_events.clear();
-                for job in batch {
-                    let _ = job.reply.send(Err(err.clone()));
-                }
-            }
-        }
+        let results = batch
+            .into_iter()
+            .zip(outcomes)
+            .map(|(job, o)| (job.reply, Ok(Reply::Ingest(o))))
+            .collect();
+        self.commit(results, None, changes_before);
         None
     }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use faro_sim::burst::BurstSpec;
 
-use crate::common::{mib, proc_reading, station_config, Farod, Opts, PyClient, RssSampler, Spread};
+use crate::common::{mib, proc_reading, Opts, PyClient, RssSampler, Spread};
 use crate::mix::{self, Kind, Mix};
 use crate::rig::Radio;
 
@@ -159,13 +159,7 @@ fn spec(mix: &Mix) -> BurstSpec {
 fn farod_once(opts: &Opts, mix: &Mix) -> Result<FarodRun> {
     let dir = opts.tempdir("ingest")?;
     let radio = Radio::start(spec(mix), None)?;
-    let farod = Farod::start(
-        opts,
-        dir.path(),
-        &station_config(&[("main", radio.uri())]),
-        Duration::from_secs(30),
-    )?;
-    let t0 = radio.wait_live(Duration::from_secs(60))?;
+    let (farod, t0) = radio.serve_farod(opts, dir.path())?;
     let cpu0 = proc_reading(farod.pid())?.cpu_secs;
     let sampler = RssSampler::start(farod.pid(), Duration::from_millis(50));
     let want = mix.count(Kind::Distress) as i64;

@@ -1,7 +1,7 @@
 //! A simulated station radio on a real PTY for the benchmarks: faro-sim's burst device
 //! (`faro_sim::burst`) on a runtime thread of its own, its reports on a plain channel.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use faro_sim::burst::{self, BurstEvent, BurstSpec};
 use faro_sim::Scenario;
 
-use crate::common::nodes;
+use crate::common::{nodes, station_config, Farod, Opts};
 
 /// What the radio reports, with plain `std` instants.
 #[derive(Debug, Clone)]
@@ -140,6 +140,15 @@ impl Radio {
     /// `serial:/dev/pts/N`, for farod's configuration.
     pub fn uri(&self) -> String {
         format!("serial:{}", self.path.display())
+    }
+
+    /// Starts `farod run` in `dir` with this radio as its only one ("main") and waits for it
+    /// to finish its handshake; the farod and when its stream started.
+    pub fn serve_farod(&self, opts: &Opts, dir: &Path) -> Result<(Farod, Instant)> {
+        let config = station_config(&[("main", self.uri())]);
+        let farod = Farod::start(opts, dir, &config, Duration::from_secs(30))?;
+        let live = self.wait_live(Duration::from_secs(60))?;
+        Ok((farod, live))
     }
 
     /// Waits (bounded) for the client to go live; when it did.
