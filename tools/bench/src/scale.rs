@@ -468,9 +468,25 @@ fn large_database(
             rss_verdict(r.rss_kib as f64)
         ),
     );
+    // Each thread that ran a query may keep a glibc malloc arena of its own.
+    line(
+        "farod threads after the queries",
+        &threads(farod.pid()).map_or_else(|| "?".into(), |n| n.to_string()),
+    );
     farod.stop()?;
     drop(radios);
     Ok(())
+}
+
+/// How many threads `pid` has (`Threads:` of /proc/PID/status).
+fn threads(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Prints SQLite's plan for the queue listing (the query of farod's `Reader::incidents` with
