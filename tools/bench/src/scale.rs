@@ -1,7 +1,7 @@
-//! 4. Memory and scale: farod's resident memory idle with two station radios, the official
-//! Python client's idle on the same kind of device, and farod with a large database (100,000
-//! incidents, 1,000,000 team positions); the time of `faroctl incidents --state open` and
-//! `faroctl show ID` at that size, as whole processes and as bare control-socket requests.
+//! Benchmark 4, memory and scale: farod's resident memory idle with two station radios, the
+//! official Python client's idle on the same kind of device, and farod with a large database
+//! (100,000 incidents, 1,000,000 team positions); the time of `faroctl incidents --state open`
+//! and `faroctl show ID` at that size, as whole processes and as bare control-socket requests.
 //!
 //! The radios are faro-sim burst devices with an empty stream (the firmware handshake, then
 //! heartbeats and nothing else) on real PTYs, served by a tokio runtime inside this process.
