@@ -147,6 +147,13 @@ CREATE INDEX ambulance_active ON ambulance(status, deadline_at);
 CREATE INDEX ambulance_by_node ON ambulance(node, status);
 ALTER TABLE outbox ADD COLUMN max_attempts INTEGER;
 "#,
+    // 3: the open incidents on their own. A station keeps years of closed incidents; the queue
+    //    listing, the status counts and a team's assignments ask only for the open ones
+    //    (`state != 'closed'`, which no index on `state` serves), and scanned every incident.
+    r#"
+CREATE INDEX incidents_open ON incidents(priority, created_at) WHERE state != 'closed';
+CREATE INDEX incidents_open_by_team ON incidents(team) WHERE state != 'closed';
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -185,9 +185,37 @@ impl std::str::FromStr for Filter {
     }
 }
 
+/// One incident's audit events after an id.
+const EVENTS_OF_INCIDENT: &str = "SELECT id, incident, at, who, via, what FROM events
+     WHERE incident = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+/// All audit events after an id.
+const EVENTS_ALL: &str = "SELECT id, incident, at, who, via, what FROM events
+     WHERE id > ?1 ORDER BY id LIMIT ?2";
+/// A team's open incidents.
+const OPEN_OF_TEAM: &str =
+    "SELECT id FROM incidents WHERE team = ?1 AND state != 'closed' ORDER BY id";
+/// Open incidents by priority.
+const OPEN_BY_PRIORITY: &str =
+    "SELECT priority, COUNT(*) FROM incidents WHERE state != 'closed' GROUP BY priority";
+
 const INCIDENT_COLUMNS: &str = "i.id, i.state, i.outcome, i.priority, i.priority_why, i.kind, i.people, i.flags, i.source,
     i.reporter, n.long_name, i.language, i.lat, i.lon, i.position_source, i.team, i.heard_count, i.created_at,
     i.updated_at, i.last_heard_at";
+
+/// The listing query of [`Reader::incidents`] and its parameter. `Filter::Open` says
+/// `state != 'closed'` exactly as the `incidents_open` partial index does, so SQLite uses it.
+fn incidents_sql(filter: Filter, limit: usize) -> (String, Option<&'static str>) {
+    let (cond, arg) = match filter {
+        Filter::Open => ("i.state != 'closed'", None),
+        Filter::All => ("1", None),
+        Filter::State(s) => ("i.state = ?1", Some(s.as_str())),
+    };
+    let sql = format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents i LEFT JOIN nodes n ON n.num = i.reporter
+         WHERE {cond} ORDER BY i.state = 'closed', i.priority, i.created_at LIMIT {limit}"
+    );
+    (sql, arg)
+}
 
 impl Reader {
     /// Opens `path` read-only.
@@ -236,15 +264,7 @@ impl Reader {
 
     /// Incidents, most urgent first (priority, then oldest).
     pub fn incidents(&self, filter: Filter, limit: usize) -> Res<Vec<IncidentView>> {
-        let (cond, arg) = match filter {
-            Filter::Open => ("i.state != 'closed'", None),
-            Filter::All => ("1", None),
-            Filter::State(s) => ("i.state = ?1", Some(s.as_str())),
-        };
-        let sql = format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents i LEFT JOIN nodes n ON n.num = i.reporter
-             WHERE {cond} ORDER BY i.state = 'closed', i.priority, i.created_at LIMIT {limit}"
-        );
+        let (sql, arg) = incidents_sql(filter, limit);
         let mut st = self.conn.prepare(&sql)?;
         let rows = match arg {
             Some(a) => st
@@ -314,22 +334,30 @@ impl Reader {
         after_id: i64,
         limit: usize,
     ) -> Res<Vec<EventView>> {
-        let mut st = self.conn.prepare(
-            "SELECT id, incident, at, who, via, what FROM events
-             WHERE (?1 IS NULL OR incident = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
-        )?;
-        let rows = st
-            .query_map(params![incident, after_id, limit as i64], |r| {
-                Ok(EventView {
-                    id: r.get(0)?,
-                    incident: r.get(1)?,
-                    at: rfc3339(r.get(2)?),
-                    who: r.get(3)?,
-                    via: r.get(4)?,
-                    what: r.get(5)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let row = |r: &rusqlite::Row<'_>| {
+            Ok(EventView {
+                id: r.get(0)?,
+                incident: r.get(1)?,
+                at: rfc3339(r.get(2)?),
+                who: r.get(3)?,
+                via: r.get(4)?,
+                what: r.get(5)?,
+            })
+        };
+        // Two statements rather than `(?1 IS NULL OR incident = ?1)`: with that, SQLite walks
+        // the whole table by id instead of using `events_by_incident`.
+        let rows = match incident {
+            Some(id) => self
+                .conn
+                .prepare(EVENTS_OF_INCIDENT)?
+                .query_map(params![id, after_id, limit as i64], row)?
+                .collect::<Result<Vec<_>, _>>()?,
+            None => self
+                .conn
+                .prepare(EVENTS_ALL)?
+                .query_map(params![after_id, limit as i64], row)?
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         Ok(rows)
     }
 
@@ -352,9 +380,7 @@ impl Reader {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
-            let mut st = self.conn.prepare(
-                "SELECT id FROM incidents WHERE team = ?1 AND state != 'closed' ORDER BY id",
-            )?;
+            let mut st = self.conn.prepare(OPEN_OF_TEAM)?;
             let assigned = st
                 .query_map([&t.name], |r| r.get(0))?
                 .collect::<Result<Vec<String>, _>>()?;
@@ -421,9 +447,7 @@ impl Reader {
     /// Counts for status lines.
     pub fn counts(&self) -> Res<Counts> {
         let mut c = Counts::default();
-        let mut st = self.conn.prepare(
-            "SELECT priority, COUNT(*) FROM incidents WHERE state != 'closed' GROUP BY priority",
-        )?;
+        let mut st = self.conn.prepare(OPEN_BY_PRIORITY)?;
         for row in st.query_map([], |r| Ok((r.get::<_, u8>(0)?, r.get::<_, u64>(1)?)))? {
             let (p, n) = row?;
             if (1..=4).contains(&p) {
@@ -441,5 +465,95 @@ impl Reader {
             }
         }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan for `sql`, one step a line.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = st.parameter_count();
+        let args: Vec<rusqlite::types::Value> = (0..n)
+            .map(|_| rusqlite::types::Value::Text("x".into()))
+            .collect();
+        st.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("\n")
+    }
+
+    fn migrated() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::migrations::migrate(&mut c).unwrap();
+        c
+    }
+
+    #[test]
+    fn open_incident_queries_use_the_open_indexes() {
+        // Without statistics (farod never runs ANALYZE), as on a station.
+        let c = migrated();
+        let (list, _) = incidents_sql(Filter::Open, 1000);
+        assert!(
+            plan(&c, &list).contains("USING INDEX incidents_open"),
+            "{}",
+            plan(&c, &list)
+        );
+        assert!(plan(&c, OPEN_BY_PRIORITY).contains("USING INDEX incidents_open"));
+        assert!(plan(&c, OPEN_OF_TEAM).contains("USING INDEX incidents_open_by_team (team=?)"));
+        let (one_state, _) = incidents_sql(Filter::State(crate::incident::State::New), 1000);
+        assert!(plan(&c, &one_state).contains("USING INDEX incidents_by_state (state=?)"));
+    }
+
+    #[test]
+    fn one_incidents_events_use_their_index() {
+        let c = migrated();
+        assert!(
+            plan(&c, EVENTS_OF_INCIDENT)
+                .contains("USING INDEX events_by_incident (incident=? AND id>?)"),
+            "{}",
+            plan(&c, EVENTS_OF_INCIDENT)
+        );
+        assert!(plan(&c, EVENTS_ALL).contains("USING INTEGER PRIMARY KEY (rowid>?)"));
+    }
+
+    #[test]
+    fn events_of_one_incident_or_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("faro.db");
+        let mut c = Connection::open(&path).unwrap();
+        super::super::migrations::migrate(&mut c).unwrap();
+        c.execute_batch(
+            "INSERT INTO incidents(id, seq, state, kind, priority, priority_why, source, language,
+                                   created_at, updated_at, last_heard_at)
+             VALUES ('SAS-1', 1, 'new', 'lost', 2, '[]', 'text', 'es', 0, 0, 0),
+                    ('SAS-2', 2, 'new', 'lost', 2, '[]', 'text', 'es', 0, 0, 0);
+             INSERT INTO events(incident, at, who, via, what) VALUES
+                 ('SAS-1', 1, 'system', 't', 'a'), ('SAS-2', 2, 'system', 't', 'b'),
+                 (NULL, 3, 'system', 't', 'c'), ('SAS-1', 4, 'system', 't', 'd'),
+                 ('SAS-1', 5, 'system', 't', 'e');",
+        )
+        .unwrap();
+        let r = Reader::open(&path).unwrap();
+        let what = |v: Vec<EventView>| v.into_iter().map(|e| e.what).collect::<Vec<_>>();
+        assert_eq!(
+            what(r.events(Some("SAS-1"), 0, 10).unwrap()),
+            ["a", "d", "e"]
+        );
+        assert_eq!(what(r.events(Some("SAS-1"), 1, 1).unwrap()), ["d"]);
+        assert_eq!(
+            what(r.events(Some("SAS-3"), 0, 10).unwrap()),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            what(r.events(None, 0, 10).unwrap()),
+            ["a", "b", "c", "d", "e"]
+        );
+        assert_eq!(what(r.events(None, 2, 2).unwrap()), ["c", "d"]);
+        let open = r.incidents(Filter::Open, 10).unwrap();
+        assert_eq!(open.len(), 2);
     }
 }
