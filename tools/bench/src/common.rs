@@ -245,6 +245,18 @@ pub fn station_config(radios: &[(&str, String)]) -> String {
     s
 }
 
+/// The environment `systemd/farod.service` gives farod (its `Environment=` lines, but the
+/// configuration path, which the benchmarks pass themselves): farod is measured as deployed.
+pub fn unit_environment() -> Vec<(String, String)> {
+    include_str!("../../../systemd/farod.service")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Environment="))
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k != "FARO_CONFIG")
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// `farod run` in a directory of its own (config, database, socket, log).
 #[derive(Debug)]
 pub struct Farod {
@@ -268,6 +280,7 @@ impl Farod {
             .arg("--socket")
             .arg(dir.join("faro.sock"))
             .env("FARO_LOG", "warn")
+            .envs(unit_environment())
             .env_remove("NOTIFY_SOCKET")
             .env_remove("JOURNAL_STREAM")
             .stdin(Stdio::null())
