@@ -18,6 +18,32 @@ pub fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
 }
 
+/// A point on the unit sphere, for [`may_be_within`]: computed once per position, so range
+/// checks over many node pairs need no trigonometry.
+pub fn unit_vector(lat: f64, lon: f64) -> [f64; 3] {
+    let (p, l) = (lat.to_radians(), lon.to_radians());
+    [p.cos() * l.cos(), p.cos() * l.sin(), p.sin()]
+}
+
+/// The squared chord between two unit vectors at most `km` apart on the ground, with a margin
+/// (0.01 % + 1 m) so that [`may_be_within`] never refuses a pair [`distance_km`] accepts.
+pub fn chord2_bound(km: f64) -> f64 {
+    if !km.is_finite() || km < 0.0 {
+        return if km.is_nan() || km < 0.0 { -1.0 } else { 4.0 };
+    }
+    let angle = ((km * 1.0001 + 0.001) / EARTH_RADIUS_KM).min(std::f64::consts::PI);
+    let chord = 2.0 * (angle / 2.0).sin();
+    chord * chord
+}
+
+/// A cheap, conservative prefilter for `distance_km(a, b) <= km` given the points' unit
+/// vectors and `chord2_bound(km)`: false means certainly farther; true means check
+/// [`distance_km`].
+pub fn may_be_within(a: &[f64; 3], b: &[f64; 3], chord2_bound: f64) -> bool {
+    let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+    dx * dx + dy * dy + dz * dz <= chord2_bound
+}
+
 /// Link quality of one reception.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinkQuality {
@@ -97,6 +123,39 @@ mod tests {
         let d = distance_km(31.47463, -111.54485, 30.71627, -111.83804);
         assert!((d - 88.8).abs() < 1.0, "{d}");
         assert!(distance_km(31.0, -111.0, 31.0, -111.0) < 1e-9);
+    }
+
+    #[test]
+    fn the_prefilter_never_refuses_a_pair_in_range() {
+        // A grid of pairs around the default scenario's area and far away, ranges 30 m..90 km.
+        let mut checked = 0;
+        for i in 0..40 {
+            for j in 0..40 {
+                let (lat1, lon1) = (31.47463, -111.54485);
+                let lat2 = lat1 + (f64::from(i) - 20.0) * 0.013;
+                let lon2 = lon1 + (f64::from(j) - 20.0) * 0.017;
+                let (a, b) = (unit_vector(lat1, lon1), unit_vector(lat2, lon2));
+                let d = distance_km(lat1, lon1, lat2, lon2);
+                for km in [0.03, 0.5, 1.0, 5.0, 8.0, 15.0, 90.0, d, d * 0.999_999] {
+                    if d <= km {
+                        assert!(may_be_within(&a, &b, chord2_bound(km)), "{d} {km}");
+                        checked += 1;
+                    }
+                }
+                // Far beyond the range with its margin: refused.
+                if d > 0.1 {
+                    assert!(!may_be_within(&a, &b, chord2_bound(d * 0.9)), "{d}");
+                }
+            }
+        }
+        assert!(checked > 1000);
+        let p = unit_vector(10.0, 20.0);
+        assert!(may_be_within(&p, &p, chord2_bound(0.0)));
+        assert!(may_be_within(
+            &p,
+            &unit_vector(-10.0, -160.0),
+            chord2_bound(f64::INFINITY)
+        ));
     }
 
     #[test]

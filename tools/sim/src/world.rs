@@ -153,6 +153,10 @@ struct NodeState {
     spec: NodeSpec,
     lat: f64,
     lon: f64,
+    /// `lat`, `lon` on the unit sphere ([`radio::unit_vector`]), kept in step with them.
+    xyz: [f64; 3],
+    /// [`radio::chord2_bound`] of the node's range.
+    chord2: f64,
     alt: Option<i32>,
     /// `Some(None)`: silent for good; `Some(Some(t))`: silent until t.
     silent: Option<Option<Instant>>,
@@ -205,12 +209,30 @@ pub struct World {
 /// Hops (relays in between) from `from` to every node over the links at the start.
 fn relay_counts(sc: &Scenario, from: u32) -> HashMap<u32, u32> {
     let mut dist: HashMap<u32, u32> = HashMap::new();
+    let mut at: HashMap<u32, usize> = HashMap::with_capacity(sc.nodes.len());
+    for (i, n) in sc.nodes.iter().enumerate() {
+        at.entry(n.id).or_insert(i); // the first, as `Scenario::node`
+    }
+    let cheap: Vec<([f64; 3], f64)> = sc
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                radio::unit_vector(n.lat, n.lon),
+                radio::chord2_bound(n.range_km),
+            )
+        })
+        .collect();
     let mut queue = VecDeque::from([(from, 0u32)]);
     dist.insert(from, 0);
     while let Some((id, d)) = queue.pop_front() {
-        let Some(a) = sc.node(id) else { continue };
-        for b in &sc.nodes {
+        let Some(&ia) = at.get(&id) else { continue };
+        let a = &sc.nodes[ia];
+        for (ib, b) in sc.nodes.iter().enumerate() {
             if dist.contains_key(&b.id) {
+                continue;
+            }
+            if !radio::may_be_within(&cheap[ia].0, &cheap[ib].0, cheap[ia].1.max(cheap[ib].1)) {
                 continue;
             }
             let km = radio::distance_km(a.lat, a.lon, b.lat, b.lon);
@@ -262,6 +284,8 @@ impl World {
                 spec: n.clone(),
                 lat: n.lat,
                 lon: n.lon,
+                xyz: radio::unit_vector(n.lat, n.lon),
+                chord2: radio::chord2_bound(n.range_km),
                 alt: n.alt,
                 silent: None,
                 powered: true,
@@ -590,6 +614,7 @@ impl World {
         if let Some(n) = self.node_mut(node) {
             n.lat = lat;
             n.lon = lon;
+            n.xyz = radio::unit_vector(lat, lon);
             if alt.is_some() {
                 n.alt = alt;
             }
@@ -733,7 +758,7 @@ impl World {
         n.pending_rebroadcast.remove(&key);
         let end = now + airtime.div_f64(speed);
         n.tx_busy_until = end;
-        let (lat, lon, range) = (n.lat, n.lon, n.spec.range_km);
+        let (lat, lon, range, xyz, chord2) = (n.lat, n.lon, n.spec.range_km, n.xyz, n.chord2);
         self.emit(SimEvent::Transmitted {
             node,
             packet: packet.clone(),
@@ -743,6 +768,10 @@ impl World {
         let mut receivers = Vec::new();
         for m in &self.nodes {
             if m.spec.id == node || !m.on_air() {
+                continue;
+            }
+            // Cheap and conservative: most pairs of a large mesh are far apart.
+            if !radio::may_be_within(&xyz, &m.xyz, chord2.max(m.chord2)) {
                 continue;
             }
             let km = radio::distance_km(lat, lon, m.lat, m.lon);
