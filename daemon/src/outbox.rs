@@ -5,9 +5,14 @@
 //! delivery results (ACK / implicit ACK / NAK) go back to the store, which schedules retries
 //! with backoff.
 //!
+//! Radios: a row goes out on the radio free soonest among those that heard its destination in
+//! the last half hour (a phone heard by two radios is answered by whichever is free), any
+//! radio that is up if none of them is. A row waiting for one radio's pace never holds back a
+//! row for another radio.
+//!
 //! Queue policy: rows wait in the database (bounded by disk, never dropped); this task holds
-//! at most [`CLAIM_BATCH`] claimed rows in memory. When no radio is up, claimed rows go back
-//! to the database to be retried.
+//! at most [`HELD_MAX`] claimed rows in memory. When no radio is up, claimed rows go back to
+//! the database to be retried.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,8 +31,9 @@ pub const TEXT_GAP: Duration = Duration::from_millis(2_500);
 /// Gap between two position/alert/waypoint/telemetry packets on one radio (firmware: 10 s,
 /// else silently dropped).
 pub const SLOW_GAP: Duration = Duration::from_millis(10_500);
-/// Rows claimed at a time.
-pub const CLAIM_BATCH: usize = 8;
+/// Claimed rows held in memory at most (they wait for their radio's pace there; a crash puts
+/// them back to pending in the database).
+pub const HELD_MAX: usize = 32;
 /// How often the task looks for rows whose retry time came, without being woken.
 pub const POLL: Duration = Duration::from_secs(1);
 
@@ -55,6 +61,7 @@ pub fn spawn(
         clock,
         wake: waker.clone(),
         next: HashMap::new(),
+        held: Vec::new(),
     };
     (waker, tokio::spawn(task.run()))
 }
@@ -66,65 +73,123 @@ struct Outbox {
     wake: OutboxWaker,
     /// Earliest next send per (radio, slow port?).
     next: HashMap<(String, bool), Instant>,
+    /// Claimed rows not sent yet, most urgent first.
+    held: Vec<OutboxItem>,
 }
 
 impl Outbox {
     async fn run(mut self) {
         let mut db_failures = 0u32;
         loop {
-            let items = match self
-                .store
-                .outbox_claim(self.clock.now_ms(), CLAIM_BATCH)
-                .await
-            {
-                Ok(items) => {
-                    db_failures = 0;
-                    items
-                }
-                Err(StoreError::Stopped) => return,
-                Err(e) => {
-                    db_failures += 1;
-                    if db_failures == 1 {
-                        tracing::error!(error = %e, "outbox cannot read the database; retrying");
+            if self.held.len() < HELD_MAX {
+                match self
+                    .store
+                    .outbox_claim(self.clock.now_ms(), HELD_MAX - self.held.len())
+                    .await
+                {
+                    Ok(items) => {
+                        db_failures = 0;
+                        if !items.is_empty() {
+                            self.held.extend(items);
+                            self.held.sort_by_key(|i| (i.class, i.row));
+                        }
                     }
-                    tokio::time::sleep(POLL * db_failures.min(30)).await;
-                    continue;
+                    Err(StoreError::Stopped) => return,
+                    Err(e) => {
+                        db_failures += 1;
+                        if db_failures == 1 {
+                            tracing::error!(error = %e, "outbox cannot read the database; retrying");
+                        }
+                        tokio::time::sleep(POLL * db_failures.min(30)).await;
+                        continue;
+                    }
                 }
-            };
-            if items.is_empty() {
+            }
+            if self.held.is_empty() {
                 tokio::select! {
                     _ = self.wake.0.notified() => {}
                     _ = tokio::time::sleep(POLL) => {}
                 }
                 continue;
             }
-            for item in items {
-                if let Err(StoreError::Stopped) = self.send_one(item).await {
-                    return;
+            // The row that can go soonest, on the radio free soonest among those that heard
+            // its destination; the most urgent first when several can go.
+            let mut best: Option<(usize, LinkHandle, Instant)> = None;
+            let mut stranded = Vec::new();
+            for (i, item) in self.held.iter().enumerate() {
+                match self.choose(item) {
+                    None => stranded.push(i),
+                    Some((link, at)) => {
+                        if best.as_ref().is_none_or(|(_, _, b)| at < *b) {
+                            best = Some((i, link, at));
+                        }
+                    }
                 }
+            }
+            if !stranded.is_empty() {
+                // No radio is up: these go back to the database and are retried later.
+                let now = self.clock.now_ms();
+                for i in stranded.into_iter().rev() {
+                    let item = self.held.remove(i);
+                    if let Err(StoreError::Stopped) =
+                        self.store.outbox_retry(item.row, "no radio up", now).await
+                    {
+                        return;
+                    }
+                }
+                continue;
+            }
+            let Some((i, link, at)) = best else { continue };
+            if at > Instant::now() {
+                // Every radio with work is pacing: wait for the first, unless new rows come
+                // (one may be for an idle radio).
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = self.wake.0.notified() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                }
+                continue;
+            }
+            let item = self.held.remove(i);
+            if let Err(StoreError::Stopped) = self.send_one(item, link).await {
+                return;
             }
         }
     }
 
-    fn pick_link(&self, preferred: Option<&str>) -> Option<&LinkHandle> {
-        let up = |l: &&LinkHandle| l.status().state == LinkState::Up;
-        preferred
-            .and_then(|name| self.links.iter().filter(up).find(|l| l.name() == name))
-            .or_else(|| self.links.iter().find(up))
+    /// The radio for `item` and when it may send: among the radios that are up and heard the
+    /// destination recently, the one free soonest (the latest hearer on a tie); any radio that
+    /// is up when none of those is. `None`: no radio is up.
+    fn choose(&self, item: &OutboxItem) -> Option<(LinkHandle, Instant)> {
+        let up: Vec<&LinkHandle> = self
+            .links
+            .iter()
+            .filter(|l| l.status().state == LinkState::Up)
+            .collect();
+        let heard: Vec<&LinkHandle> = item
+            .radios
+            .iter()
+            .filter_map(|name| up.iter().copied().find(|l| l.name() == name))
+            .collect();
+        let candidates = if heard.is_empty() { up } else { heard };
+        let slow = item.portnum != PortNum::TextMessageApp as i32;
+        let now = Instant::now();
+        let mut best: Option<(&LinkHandle, Instant)> = None;
+        for l in candidates {
+            let at = self
+                .next
+                .get(&(l.name().to_string(), slow))
+                .map_or(now, |t| (*t).max(now));
+            if best.is_none_or(|(_, b)| at < b) {
+                best = Some((l, at));
+            }
+        }
+        best.map(|(l, at)| (l.clone(), at))
     }
 
-    async fn send_one(&mut self, item: OutboxItem) -> Result<(), StoreError> {
-        let Some(link) = self.pick_link(item.radio.as_deref()).cloned() else {
-            return self
-                .store
-                .outbox_retry(item.row, "no radio up", self.clock.now_ms())
-                .await;
-        };
+    async fn send_one(&mut self, item: OutboxItem, link: LinkHandle) -> Result<(), StoreError> {
         let slow = item.portnum != PortNum::TextMessageApp as i32;
         let key = (link.name().to_string(), slow);
-        if let Some(at) = self.next.get(&key) {
-            tokio::time::sleep_until(*at).await;
-        }
         let portnum = PortNum::try_from(item.portnum).unwrap_or(PortNum::TextMessageApp);
         let out = Outgoing {
             to: item.dest,

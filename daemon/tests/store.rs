@@ -389,3 +389,35 @@ async fn many_packets_at_once_each_get_their_own_result_in_order() {
         170
     );
 }
+
+#[tokio::test]
+async fn the_outbox_learns_every_radio_that_heard_a_node_latest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    // Heard first by "mast", then the same packet by "main" (a duplicate, still recorded).
+    let (rx, s) = sos(PHONE, 7, "SOS", Lang::Es);
+    let mast = Rx {
+        radio: "mast".into(),
+        ..rx.clone()
+    };
+    let main = Rx {
+        radio: "main".into(),
+        ..rx
+    };
+    store.ingest(mast, s.clone(), 1_000).await.unwrap();
+    assert!(store.ingest(main, s, 2_000).await.unwrap().duplicate);
+    let items = store.outbox_claim(3_000, 10).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0].radios,
+        vec!["main".to_string(), "mast".to_string()]
+    );
+    // An hour later neither counts as recent: only the radio of its last fresh packet is left.
+    store
+        .outbox_retry(items[0].row, "test", 3_000)
+        .await
+        .unwrap();
+    let later = store.outbox_claim(3_600_000 + 10_000, 10).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].radios, vec!["mast".to_string()]);
+}

@@ -154,6 +154,17 @@ ALTER TABLE outbox ADD COLUMN max_attempts INTEGER;
 CREATE INDEX incidents_open ON incidents(priority, created_at) WHERE state != 'closed';
 CREATE INDEX incidents_open_by_team ON incidents(team) WHERE state != 'closed';
 "#,
+    // 4: which of the station's radios heard each node, and when last: a reply goes out on
+    //    the radio free soonest among those that heard its destination recently (a phone heard
+    //    by two radios no longer waits for the one that heard it last).
+    r#"
+CREATE TABLE node_radios (
+    node          INTEGER NOT NULL,
+    radio         TEXT NOT NULL,
+    last_heard_at INTEGER NOT NULL,
+    PRIMARY KEY (node, radio)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this binary writes.

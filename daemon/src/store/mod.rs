@@ -215,9 +215,13 @@ pub struct OutboxItem {
     pub payload: Vec<u8>,
     /// Ask for an ACK.
     pub want_ack: bool,
-    /// The radio that heard the destination last (preferred).
-    pub radio: Option<String>,
+    /// The radios that heard the destination within [`RADIO_MEMORY`], the latest first (else
+    /// the one that heard it last, if any): the outbox sends on one of these.
+    pub radios: Vec<String>,
 }
+
+/// How long a radio counts as one that can reach a node it heard.
+pub const RADIO_MEMORY: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// An entry of the audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize)]

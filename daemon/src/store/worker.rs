@@ -333,6 +333,12 @@ impl Worker {
     // ----- intake -----------------------------------------------------------------------
 
     fn ingest(&mut self, rx: &Rx, signal: Signal, at: i64) -> Res<IngestOutcome> {
+        // Every radio that hears a node is recorded, also when its copy is a duplicate.
+        self.exec(
+            "INSERT INTO node_radios(node, radio, last_heard_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(node, radio) DO UPDATE SET last_heard_at = max(last_heard_at, excluded.last_heard_at)",
+            params![rx.from, rx.radio, at],
+        )?;
         if rx.packet_id != 0 {
             let fresh = self.exec(
                 "INSERT OR IGNORE INTO seen_packets(sender, packet_id, at) VALUES (?1, ?2, ?3)",
@@ -1079,11 +1085,25 @@ impl Worker {
                     portnum: r.get(4)?,
                     payload: r.get(5)?,
                     want_ack: r.get(6)?,
-                    radio: r.get(7)?,
+                    radios: r.get::<_, Option<String>>(7)?.into_iter().collect(),
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
         drop(st);
+        let since = at - super::RADIO_MEMORY.as_millis() as i64;
+        let mut items = items;
+        for i in &mut items {
+            let mut st = self.conn.prepare_cached(
+                "SELECT radio FROM node_radios WHERE node = ?1 AND last_heard_at >= ?2
+                 ORDER BY last_heard_at DESC, radio",
+            )?;
+            let recent = st
+                .query_map(params![i.dest, since], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            if !recent.is_empty() {
+                i.radios = recent;
+            }
+        }
         for i in &items {
             self.exec(
                 "UPDATE outbox SET state = 'sending', updated_at = ?2 WHERE id = ?1",
