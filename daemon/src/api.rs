@@ -412,6 +412,8 @@ async fn status(State(st): State<Shared>) -> ApiResult<Json<StatusView>> {
 struct ListQuery {
     state: Option<String>,
     limit: Option<usize>,
+    /// Rows to skip (paging through more than [`MAX_LIST`]).
+    offset: Option<usize>,
 }
 
 async fn list_incidents(
@@ -426,7 +428,10 @@ async fn list_incidents(
         .parse()
         .map_err(ApiError::bad_request)?;
     let limit = q.limit.unwrap_or(MAX_LIST).clamp(1, MAX_LIST);
-    Ok(Json(read(&st, move |r| r.incidents(filter, limit)).await?))
+    let offset = q.offset.unwrap_or(0);
+    Ok(Json(
+        read(&st, move |r| r.incidents_page(filter, limit, offset)).await?,
+    ))
 }
 
 /// An incident with its audit trail and, when it has a position, the teams by distance.

@@ -204,7 +204,7 @@ const INCIDENT_COLUMNS: &str = "i.id, i.state, i.outcome, i.priority, i.priority
 
 /// The listing query of [`Reader::incidents`] and its parameter. `Filter::Open` says
 /// `state != 'closed'` exactly as the `incidents_open` partial index does, so SQLite uses it.
-fn incidents_sql(filter: Filter, limit: usize) -> (String, Option<&'static str>) {
+fn incidents_sql(filter: Filter, limit: usize, offset: usize) -> (String, Option<&'static str>) {
     let (cond, arg) = match filter {
         Filter::Open => ("i.state != 'closed'", None),
         Filter::All => ("1", None),
@@ -212,7 +212,7 @@ fn incidents_sql(filter: Filter, limit: usize) -> (String, Option<&'static str>)
     };
     let sql = format!(
         "SELECT {INCIDENT_COLUMNS} FROM incidents i LEFT JOIN nodes n ON n.num = i.reporter
-         WHERE {cond} ORDER BY i.state = 'closed', i.priority, i.created_at LIMIT {limit}"
+         WHERE {cond} ORDER BY i.state = 'closed', i.priority, i.created_at, i.seq LIMIT {limit} OFFSET {offset}"
     );
     (sql, arg)
 }
@@ -264,7 +264,18 @@ impl Reader {
 
     /// Incidents, most urgent first (priority, then oldest).
     pub fn incidents(&self, filter: Filter, limit: usize) -> Res<Vec<IncidentView>> {
-        let (sql, arg) = incidents_sql(filter, limit);
+        self.incidents_page(filter, limit, 0)
+    }
+
+    /// The incidents of [`Reader::incidents`] from the `offset`-th on (paging: the order is
+    /// total, so consecutive pages neither repeat nor skip a row that did not change).
+    pub fn incidents_page(
+        &self,
+        filter: Filter,
+        limit: usize,
+        offset: usize,
+    ) -> Res<Vec<IncidentView>> {
+        let (sql, arg) = incidents_sql(filter, limit, offset);
         let mut st = self.conn.prepare(&sql)?;
         let rows = match arg {
             Some(a) => st
@@ -496,7 +507,7 @@ mod tests {
     fn open_incident_queries_use_the_open_indexes() {
         // Without statistics (farod never runs ANALYZE), as on a station.
         let c = migrated();
-        let (list, _) = incidents_sql(Filter::Open, 1000);
+        let (list, _) = incidents_sql(Filter::Open, 1000, 0);
         assert!(
             plan(&c, &list).contains("USING INDEX incidents_open"),
             "{}",
@@ -504,7 +515,7 @@ mod tests {
         );
         assert!(plan(&c, OPEN_BY_PRIORITY).contains("USING INDEX incidents_open"));
         assert!(plan(&c, OPEN_OF_TEAM).contains("USING INDEX incidents_open_by_team (team=?)"));
-        let (one_state, _) = incidents_sql(Filter::State(crate::incident::State::New), 1000);
+        let (one_state, _) = incidents_sql(Filter::State(crate::incident::State::New), 1000, 0);
         assert!(plan(&c, &one_state).contains("USING INDEX incidents_by_state (state=?)"));
     }
 

@@ -53,6 +53,12 @@ enum Command {
         /// open, all, or one state (new, acknowledged, assigned, en_route, on_scene, closed).
         #[arg(long, default_value = "open")]
         state: String,
+        /// At most this many, most urgent first (1..=1000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Skip this many first (the next page: --offset 1000).
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
         /// Print farod's JSON (an array).
         #[arg(long)]
         json: bool,
@@ -405,14 +411,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
     };
     match cli.command {
         Command::Status { json } => print(&ctl.get("/v1/status")?, json, render::status),
-        Command::Incidents { state, json } => {
+        Command::Incidents {
+            state,
+            limit,
+            offset,
+            json,
+        } => {
             if !state.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') {
                 return Err(Failure::Usage(format!(
                     "bad --state {state:?}: open, all or a state name"
                 )));
             }
-            let raw = ctl.get(&format!("/v1/incidents?state={state}"))?;
-            print(&raw, json, |v| render::incidents(v, &state))
+            let raw = ctl.get(&format!(
+                "/v1/incidents?state={state}&limit={limit}&offset={offset}"
+            ))?;
+            print(&raw, json, |v| {
+                let mut out = render::incidents(v, &state);
+                let shown = v.as_array().map_or(0, Vec::len);
+                if shown == usize::from(limit) {
+                    // A full page: there may be more.
+                    let next = u64::from(offset) + u64::from(limit);
+                    out.push_str(&format!(
+                        "(first {limit} from {offset}; more: faroctl incidents --state {state} --offset {next})\n"
+                    ));
+                }
+                out
+            })
         }
         Command::Show { id, json } => print(
             &ctl.get(&format!("/v1/incidents/{}", id_path(&id)))?,

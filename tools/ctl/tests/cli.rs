@@ -342,9 +342,32 @@ fn json_output_is_farods_answer_for_scripts() {
     ])
     .ok();
 
+    // Pages: a full page says how to get the next; the last one does not.
+    let first = f.ctl(&["incidents", "--limit", "1"]);
+    assert!(
+        first
+            .ok()
+            .ends_with("(first 1 from 0; more: faroctl incidents --state open --offset 1)\n"),
+        "{}",
+        first.ok()
+    );
+    let second = f
+        .ctl(&["incidents", "--limit", "1", "--offset", "1", "--json"])
+        .json();
+    let third = f.ctl(&["incidents", "--offset", "1"]);
+    assert!(!third.ok().contains("more:"), "{}", third.ok());
+    assert!(f
+        .ctl(&["incidents", "--limit", "0"])
+        .failed(2)
+        .contains("--limit"));
+
     let list = f.ctl(&["incidents", "--json"]).json();
     let list = list.as_array().expect("an array");
     assert_eq!(list.len(), 2);
+    assert_eq!(
+        second.as_array().map(|a| a[0]["id"].clone()),
+        Some(list[1]["id"].clone())
+    );
     // Most urgent first: the drowning (P1) before the lost pair (P2).
     assert_eq!(
         (list[0]["id"].as_str(), list[1]["id"].as_str()),
