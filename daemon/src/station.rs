@@ -31,7 +31,7 @@ pub const COMMIT_RETRY_MAX: Duration = Duration::from_secs(5);
 pub const TAP_BUFFER: usize = 256;
 /// Received packets committed together at most (they are handed to the store back to back
 /// and its writer commits them in as few transactions as its batches allow).
-pub const INGEST_BATCH: usize = 256;
+pub const INGEST_BATCH: usize = 1024;
 
 /// What a station needs beyond its radios.
 #[derive(Debug, Clone)]

@@ -42,6 +42,10 @@ pub(super) fn open_write(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // 1 MiB of page cache (SQLite's default is 2): with 1,024-packet transactions it kept
+    // farod's peak RSS under 19 MiB during faro-bench ingest at ~85-90k packets/s (2 MiB:
+    // 19.9 MiB, ~97k/s). Readers have connections of their own.
+    conn.pragma_update(None, "cache_size", -1024)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     super::migrations::migrate(&mut conn).map_err(StoreError::Db)?;
     // Every statement the writer runs stays prepared (see `Worker::exec`).
