@@ -32,7 +32,7 @@ pub fn run(opts: &Opts) -> Result<()> {
         [(10.0, 4, 4), (100.0, 3, 3)]
     } else {
         // (rate, seconds of stream, extra seconds to wait for replies)
-        [(10.0, 240, 60), (100.0, 60, 30)]
+        [(10.0, 120, 30), (100.0, 60, 20)]
     };
     for (rate, secs, extra) in plans {
         let n = (rate * secs as f64) as usize;
