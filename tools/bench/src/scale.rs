@@ -206,6 +206,8 @@ impl IdleRadios {
         for (i, me) in [station, mast].into_iter().take(n).enumerate() {
             let pty = burst::open_pty().context("opening a PTY")?;
             let dev = burst::device(me, &others, scenario.radio.clone(), 0x5ca1e + i as u64);
+            // An idle radio with an empty stream reports a handful of events (live, the
+            // client's sends): unbounded is bounded here, and the device never waits on it.
             let (tx, rx) = mpsc::unbounded_channel();
             radios.paths.push(pty.path.clone());
             radios.events.push(rx);

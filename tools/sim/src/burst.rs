@@ -89,7 +89,8 @@ const CONN: ConnId = 1;
 const WRITE_AHEAD: usize = 64 * 1024;
 
 /// Serves `dev` on `pty` (one client, serial) until the events receiver is dropped or the
-/// terminal fails. The stream starts when the client's API state first becomes live; a client
+/// terminal fails. `events` is unbounded so a measurement is never delayed or dropped: it
+/// carries one event per timed frame and per packet the client sends, plus three. The stream starts when the client's API state first becomes live; a client
 /// that asks for the config again later gets the device's answer, not the stream again.
 pub async fn serve_pty(
     pty: Pty,
