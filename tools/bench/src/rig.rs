@@ -154,6 +154,16 @@ impl Radio {
         Ok((farod, live))
     }
 
+    /// Fails when the device reported a failure (other reports are drained and dropped).
+    pub fn check(&self) -> Result<()> {
+        while let Ok(r) = self.reports.try_recv() {
+            if let Report::Failed(e) = r {
+                bail!("the simulated radio on {}: {e}", self.path.display());
+            }
+        }
+        Ok(())
+    }
+
     /// Waits (bounded) for the client to go live; when it did.
     pub fn wait_live(&self, within: Duration) -> Result<Instant> {
         let deadline = Instant::now() + within;

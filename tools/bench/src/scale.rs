@@ -15,13 +15,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use faro_sim::burst::{self, BurstEvent, BurstSpec};
-use faro_sim::Scenario;
+use faro_sim::burst::BurstSpec;
+
+use crate::rig::Radio;
 use farod::incident::{self, Flag, Kind, Outcome, State, Triage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::{params, Connection};
-use tokio::sync::mpsc;
 
 use crate::common::{self, mib, nodes, percentile, proc_reading, Farod, Opts, PyClient, Spread};
 
@@ -50,19 +50,12 @@ pub fn run(opts: &Opts) -> Result<()> {
         "targets: RSS < 20 MB ({:.1} MiB), queue listing < {LIST_TARGET_MS:.0} ms",
         RSS_TARGET_BYTES as f64 / 1_048_576.0
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("faro-bench-radio")
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime for the simulated radios")?;
-
     println!("\n-- idle, empty database, two radios");
     let mut rss = Vec::new();
     let mut hwm = Vec::new();
     for _ in 0..opts.runs {
         let dir = opts.tempdir("scale-idle")?;
-        let mut radios = IdleRadios::start(&rt, 2)?;
+        let mut radios = IdleRadios::start(2)?;
         let farod = Farod::start(
             opts,
             dir.path(),
@@ -84,11 +77,11 @@ pub fn run(opts: &Opts) -> Result<()> {
     if opts.no_python {
         println!("skipped (--no-python)");
     } else {
-        python_idle(opts, &rt, settle)?;
+        python_idle(opts, settle)?;
     }
 
     println!("\n-- large database");
-    large_database(opts, &rt, &sizes, settle, query_runs)?;
+    large_database(opts, &sizes, settle, query_runs)?;
     Ok(())
 }
 
@@ -166,88 +159,38 @@ fn thousands(n: u64) -> String {
 
 // ---- the simulated radios ----------------------------------------------------------------
 
-/// Station radios on PTYs with an empty stream: they do the handshake and then idle. Stopped
-/// when dropped.
+/// Idle simulated station radios on PTYs (empty streams): the built-in station ("main") and a
+/// copy of it as node [`MAST`] ("mast"). Stopped when dropped.
 #[derive(Debug)]
 struct IdleRadios {
+    radios: Vec<Radio>,
     paths: Vec<PathBuf>,
-    events: Vec<mpsc::UnboundedReceiver<BurstEvent>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl IdleRadios {
-    /// `n` radios (1 or 2): the built-in scenario's station, then a copy of it as node
-    /// [`MAST`].
-    fn start(rt: &tokio::runtime::Runtime, n: usize) -> Result<IdleRadios> {
-        let scenario = Scenario::builtin("default").context("the built-in scenario")?;
-        let station = scenario
-            .nodes
-            .iter()
-            .find(|s| s.id == nodes::SAS)
-            .context("the built-in scenario has no station node")?
-            .clone();
-        let mut mast = station.clone();
-        mast.id = MAST;
-        mast.long_name = format!("{} (mástil)", station.long_name);
-        mast.short_name = "SASM".into();
-        let others: Vec<_> = scenario
-            .nodes
-            .iter()
-            .filter(|s| s.id != station.id)
-            .cloned()
-            .collect();
-        // Opening the PTY registers it with the runtime's reactor.
-        let _guard = rt.enter();
-        let mut radios = IdleRadios {
-            paths: Vec::new(),
-            events: Vec::new(),
-            tasks: Vec::new(),
-        };
-        for (i, me) in [station, mast].into_iter().take(n).enumerate() {
-            let pty = burst::open_pty().context("opening a PTY")?;
-            let dev = burst::device(me, &others, scenario.radio.clone(), 0x5ca1e + i as u64);
-            // An idle radio with an empty stream reports a handful of events (live, the
-            // client's sends): unbounded is bounded here, and the device never waits on it.
-            let (tx, rx) = mpsc::unbounded_channel();
-            radios.paths.push(pty.path.clone());
-            radios.events.push(rx);
-            radios
-                .tasks
-                .push(rt.spawn(burst::serve_pty(pty, dev, BurstSpec::default(), tx)));
-        }
-        Ok(radios)
+    /// `n` radios (1 or 2).
+    fn start(n: usize) -> Result<IdleRadios> {
+        let radios = [None, Some(MAST)]
+            .into_iter()
+            .take(n)
+            .map(|node| Radio::start(BurstSpec::default(), node))
+            .collect::<Result<Vec<_>>>()?;
+        let paths = radios.iter().map(|r| r.path.clone()).collect();
+        Ok(IdleRadios { radios, paths })
     }
 
     /// `("main", serial:PTY1), ("mast", serial:PTY2)` for [`common::station_config`].
     fn uris(&self) -> Vec<(&'static str, String)> {
         ["main", "mast"]
             .into_iter()
-            .zip(&self.paths)
-            .map(|(name, p)| (name, format!("serial:{}", p.display())))
+            .zip(&self.radios)
+            .map(|(name, r)| (name, r.uri()))
             .collect()
     }
 
-    /// Drains what the devices reported; fails when one failed or stopped.
+    /// Fails when a radio reported a failure.
     fn check(&mut self) -> Result<()> {
-        for ((rx, path), task) in self.events.iter_mut().zip(&self.paths).zip(&self.tasks) {
-            while let Ok(ev) = rx.try_recv() {
-                if let BurstEvent::Failed { error } = ev {
-                    bail!("the simulated radio on {}: {error}", path.display());
-                }
-            }
-            if task.is_finished() {
-                bail!("the simulated radio on {} stopped", path.display());
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for IdleRadios {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.radios.iter().try_for_each(Radio::check)
     }
 }
 
@@ -277,12 +220,12 @@ fn radios_up(farod: &Farod, n: usize, within: Duration) -> Result<Duration> {
 
 // ---- the Python client -------------------------------------------------------------------
 
-fn python_idle(opts: &Opts, rt: &tokio::runtime::Runtime, settle: Duration) -> Result<()> {
+fn python_idle(opts: &Opts, settle: Duration) -> Result<()> {
     let mut rss = Vec::new();
     let mut hwm = Vec::new();
     for _ in 0..opts.runs {
         let dir = opts.tempdir("scale-py")?;
-        let mut radio = IdleRadios::start(rt, 1)?;
+        let mut radio = IdleRadios::start(1)?;
         let stay = settle + Duration::from_secs(30);
         let py = PyClient::start(
             opts,
@@ -307,17 +250,11 @@ fn python_idle(opts: &Opts, rt: &tokio::runtime::Runtime, settle: Duration) -> R
 
 // ---- the large database ------------------------------------------------------------------
 
-fn large_database(
-    opts: &Opts,
-    rt: &tokio::runtime::Runtime,
-    sizes: &Sizes,
-    settle: Duration,
-    query_runs: usize,
-) -> Result<()> {
+fn large_database(opts: &Opts, sizes: &Sizes, settle: Duration, query_runs: usize) -> Result<()> {
     let dir = opts.tempdir("scale-db")?;
     // farod creates and migrates the database.
     {
-        let radios = IdleRadios::start(rt, 2)?;
+        let radios = IdleRadios::start(2)?;
         let config = common::station_config(&radios.uris());
         Farod::start(opts, dir.path(), &config, Duration::from_secs(30))?.stop()?;
     }
@@ -357,7 +294,7 @@ fn large_database(
     let mut starts = Vec::new();
     let mut last = None;
     for run in 0..opts.runs {
-        let mut radios = IdleRadios::start(rt, 2)?;
+        let mut radios = IdleRadios::start(2)?;
         let config = common::station_config(&radios.uris());
         let t = Instant::now();
         let farod = Farod::start(opts, dir.path(), &config, Duration::from_secs(60))?;
