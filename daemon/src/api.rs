@@ -43,7 +43,7 @@ use crate::incident::Outcome;
 use crate::radio::link::{LinkHandle, LinkState};
 use crate::store::query::{Counts, Filter, IncidentView, Reader, TeamView};
 use crate::store::{
-    rfc3339, EventView, ManualReport, OperatorRequest, Store, StoreError, TeamConfig,
+    rfc3339, EventView, ManualReport, OperatorRequest, Refusal, Store, StoreError, TeamConfig,
 };
 
 /// Header naming the operator on write requests (kept in the audit trail).
@@ -218,15 +218,19 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Refused(m) if m.starts_with("no incident") => {
-                Self::new(StatusCode::NOT_FOUND, m)
-            }
-            StoreError::Refused(m) => Self::new(StatusCode::CONFLICT, m),
-            e @ (StoreError::Db(_) | StoreError::Stopped) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-            }
-        }
+        // The status follows the variant, never the text.
+        let status = match &e {
+            StoreError::Refused(Refusal::NotFound(_)) => StatusCode::NOT_FOUND,
+            StoreError::Refused(Refusal::Invalid(_)) => StatusCode::BAD_REQUEST,
+            StoreError::Refused(Refusal::Conflict(_)) => StatusCode::CONFLICT,
+            StoreError::Busy(_)
+            | StoreError::DiskFull(_)
+            | StoreError::ReadOnly(_)
+            | StoreError::Db(_)
+            | StoreError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            StoreError::Corrupt(_) | StoreError::Open { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, e.to_string())
     }
 }
 
@@ -451,7 +455,7 @@ async fn detail(st: &Shared, id: String) -> ApiResult<Detail> {
     read(st, move |r| {
         let incident = r
             .incident(&id)?
-            .ok_or_else(|| StoreError::Refused(format!("no incident {id}")))?;
+            .ok_or_else(|| StoreError::from(Refusal::NotFound(format!("no incident {id}"))))?;
         let (nearest_teams, where_) = match (incident.lat, incident.lon) {
             (Some(lat), Some(lon)) => (
                 Some(r.teams(&teams, Some((lat, lon)))?),

@@ -163,8 +163,33 @@ pub enum AmbEvent {
     Cancel,
 }
 
+/// Why an event does not apply to an attempt now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// A decline after an acceptance: the station must cancel instead.
+    #[error("already accepted; cancel it from the station if needed")]
+    AlreadyAccepted,
+    /// The ambulance is there.
+    #[error("the ambulance already arrived")]
+    Arrived,
+    /// The station cancelled it.
+    #[error("the request was cancelled")]
+    Cancelled,
+    /// A person said no already.
+    #[error("already declined")]
+    Declined,
+    /// Any other event that makes no sense in this state.
+    #[error("{} does not apply to a request that is {state}", format!("{event:?}").to_lowercase())]
+    DoesNotApply {
+        /// The event.
+        event: AmbEvent,
+        /// The attempt's state.
+        state: AmbState,
+    },
+}
+
 /// The state after `ev`, or why `ev` does not apply now.
-pub fn step(cur: AmbState, ev: AmbEvent) -> Result<AmbState, String> {
+pub fn step(cur: AmbState, ev: AmbEvent) -> Result<AmbState, StepError> {
     use AmbEvent as E;
     use AmbState as S;
     let next = match (cur, ev) {
@@ -185,16 +210,12 @@ pub fn step(cur: AmbState, ev: AmbEvent) -> Result<AmbState, String> {
         (S::Pending | S::Sent | S::Delivered | S::Call, E::Deadline) => S::TimedOut,
         (S::Accepted, E::Arrived) => S::Arrived,
         (S::Pending | S::Sent | S::Delivered | S::Call | S::Accepted, E::Cancel) => S::Cancelled,
-        (S::Accepted, E::Declined) => {
-            return Err("already accepted; cancel it from the station if needed".into())
-        }
-        (S::Arrived, _) => return Err("the ambulance already arrived".into()),
-        (S::Cancelled, _) => return Err("the request was cancelled".into()),
-        (S::Declined, _) => return Err("already declined".into()),
+        (S::Accepted, E::Declined) => return Err(StepError::AlreadyAccepted),
+        (S::Arrived, _) => return Err(StepError::Arrived),
+        (S::Cancelled, _) => return Err(StepError::Cancelled),
+        (S::Declined, _) => return Err(StepError::Declined),
         (S::TimedOut | S::Undeliverable, E::Arrived) => S::Arrived,
-        (cur, ev) => {
-            return Err(format!("{ev:?} does not apply to a request that is {cur}").to_lowercase())
-        }
+        (state, event) => return Err(StepError::DoesNotApply { event, state }),
     };
     Ok(next)
 }
@@ -275,12 +296,12 @@ mod tests {
     #[test]
     fn refusals_say_why() {
         assert_eq!(
-            step(AmbState::Arrived, AmbEvent::Cancel),
-            Err("the ambulance already arrived".into())
+            step(AmbState::Arrived, AmbEvent::Cancel).map_err(|e| e.to_string()),
+            Err("the ambulance already arrived".to_string())
         );
         assert_eq!(
-            step(AmbState::Cancelled, AmbEvent::Accepted),
-            Err("the request was cancelled".into())
+            step(AmbState::Cancelled, AmbEvent::Accepted).map_err(|e| e.to_string()),
+            Err("the request was cancelled".to_string())
         );
         assert!(step(AmbState::Accepted, AmbEvent::Declined).is_err());
         assert!(step(AmbState::Accepted, AmbEvent::Deadline).is_err());

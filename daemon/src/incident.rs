@@ -426,15 +426,48 @@ pub struct Change {
     pub what: String,
 }
 
+/// Why a transition does not apply (each reads as one line after "cannot close: ").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// The incident is assigned to another team than the patrol asking.
+    #[error("assigned to {0}")]
+    AssignedTo(String),
+    /// The incident is closed.
+    #[error("closed")]
+    Closed,
+    /// Closed already, with this outcome.
+    #[error("already closed ({})", .0.map_or("?", Outcome::as_str))]
+    AlreadyClosed(Option<Outcome>),
+    /// The incident is in that state already.
+    #[error("already {0}")]
+    Already(State),
+    /// Assign with an empty team name.
+    #[error("no team named")]
+    NoTeamNamed,
+    /// Assigned to that team already.
+    #[error("already assigned to {0}")]
+    AlreadyAssigned(String),
+    /// En route / on scene from the desk with no team assigned.
+    #[error("no team assigned")]
+    NoTeam,
+    /// A patrol tried to reopen.
+    #[error("only the desk reopens")]
+    OnlyDeskReopens,
+    /// Reopen of an open incident.
+    #[error("not closed ({0})")]
+    NotClosed(State),
+}
+
 /// Applies `t` asked by `who` to `cur`, or says why not.
-pub fn transition(cur: &Status, t: &Transition, who: &Actor) -> Result<Change, String> {
+pub fn transition(cur: &Status, t: &Transition, who: &Actor) -> Result<Change, TransitionError> {
     use State::*;
+    use TransitionError as E;
     let st = cur.state;
     let mut next = cur.clone();
     if let Actor::Patrol(team) = who {
         // A patrol may act on what is unassigned or assigned to it, never on another team's.
         if let Some(other) = cur.team.as_ref().filter(|t| *t != team) {
-            return Err(format!("assigned to {other}"));
+            return Err(E::AssignedTo(other.clone()));
         }
     }
     let what = match t {
@@ -443,19 +476,17 @@ pub fn transition(cur: &Status, t: &Transition, who: &Actor) -> Result<Change, S
                 next.state = Acknowledged;
                 "acknowledged".to_string()
             }
-            Closed => return Err("closed".into()),
+            Closed => return Err(E::Closed),
             // A patrol's ACK of its assignment is recorded without changing the state.
             _ if matches!(who, Actor::Patrol(_)) => "acknowledged by the patrol".to_string(),
-            _ => return Err(format!("already {st}")),
+            _ => return Err(E::Already(st)),
         },
         Transition::Assign(team) => match st {
-            New | Acknowledged | Assigned if team.trim().is_empty() => {
-                return Err("no team named".into())
-            }
+            New | Acknowledged | Assigned if team.trim().is_empty() => return Err(E::NoTeamNamed),
             New | Acknowledged | Assigned | EnRoute | OnScene
                 if cur.team.as_deref() == Some(team.as_str()) =>
             {
-                return Err(format!("already assigned to {team}"))
+                return Err(E::AlreadyAssigned(team.clone()))
             }
             New | Acknowledged | Assigned => {
                 next.state = Assigned;
@@ -468,7 +499,7 @@ pub fn transition(cur: &Status, t: &Transition, who: &Actor) -> Result<Change, S
                 next.team = Some(team.clone());
                 format!("reassigned to {team}")
             }
-            Closed => return Err("closed".into()),
+            Closed => return Err(E::Closed),
         },
         Transition::EnRoute => match st {
             New | Acknowledged | Assigned => {
@@ -476,15 +507,15 @@ pub fn transition(cur: &Status, t: &Transition, who: &Actor) -> Result<Change, S
                     if let Actor::Patrol(team) = who {
                         next.team = Some(team.clone());
                     } else {
-                        return Err("no team assigned".into());
+                        return Err(E::NoTeam);
                     }
                 }
                 next.state = EnRoute;
                 format!("{} en route", next.team.as_deref().unwrap_or("team"))
             }
-            EnRoute => return Err("already en_route".into()),
-            OnScene => return Err("already on_scene".into()),
-            Closed => return Err("closed".into()),
+            EnRoute => return Err(E::Already(EnRoute)),
+            OnScene => return Err(E::Already(OnScene)),
+            Closed => return Err(E::Closed),
         },
         Transition::OnScene => match st {
             New | Acknowledged | Assigned | EnRoute => {
@@ -492,22 +523,17 @@ pub fn transition(cur: &Status, t: &Transition, who: &Actor) -> Result<Change, S
                     if let Actor::Patrol(team) = who {
                         next.team = Some(team.clone());
                     } else {
-                        return Err("no team assigned".into());
+                        return Err(E::NoTeam);
                     }
                 }
                 next.state = OnScene;
                 format!("{} on scene", next.team.as_deref().unwrap_or("team"))
             }
-            OnScene => return Err("already on_scene".into()),
-            Closed => return Err("closed".into()),
+            OnScene => return Err(E::Already(OnScene)),
+            Closed => return Err(E::Closed),
         },
         Transition::Close(outcome) => match st {
-            Closed => {
-                return Err(format!(
-                    "already closed ({})",
-                    cur.outcome.map_or("?", Outcome::as_str)
-                ))
-            }
+            Closed => return Err(E::AlreadyClosed(cur.outcome)),
             _ => {
                 next.state = Closed;
                 next.outcome = Some(*outcome);
@@ -515,7 +541,7 @@ pub fn transition(cur: &Status, t: &Transition, who: &Actor) -> Result<Change, S
             }
         },
         Transition::Reopen => match st {
-            Closed if matches!(who, Actor::Patrol(_)) => return Err("only the desk reopens".into()),
+            Closed if matches!(who, Actor::Patrol(_)) => return Err(E::OnlyDeskReopens),
             Closed => {
                 next.state = if next.team.is_some() {
                     Assigned
@@ -525,7 +551,7 @@ pub fn transition(cur: &Status, t: &Transition, who: &Actor) -> Result<Change, S
                 next.outcome = None;
                 "reopened".to_string()
             }
-            _ => return Err(format!("not closed ({st})")),
+            _ => return Err(E::NotClosed(st)),
         },
     };
     Ok(Change { status: next, what })
@@ -640,52 +666,59 @@ mod tests {
             outcome: Some(Outcome::FalseAlarm),
         };
         assert_eq!(
-            transition(&closed, &Transition::EnRoute, &op()),
-            Err("closed".into())
+            transition(&closed, &Transition::EnRoute, &op()).map_err(|e| e.to_string()),
+            Err("closed".to_string())
         );
         assert_eq!(
-            transition(&closed, &Transition::Close(Outcome::Rescued), &op()),
-            Err("already closed (false_alarm)".into())
+            transition(&closed, &Transition::Close(Outcome::Rescued), &op())
+                .map_err(|e| e.to_string()),
+            Err("already closed (false_alarm)".to_string())
         );
         assert_eq!(
-            transition(&status(State::New, None), &Transition::Reopen, &op()),
-            Err("not closed (new)".into())
+            transition(&status(State::New, None), &Transition::Reopen, &op())
+                .map_err(|e| e.to_string()),
+            Err("not closed (new)".to_string())
         );
         assert_eq!(
             transition(
                 &status(State::Acknowledged, None),
                 &Transition::EnRoute,
                 &op()
-            ),
-            Err("no team assigned".into())
+            )
+            .map_err(|e| e.to_string()),
+            Err("no team assigned".to_string())
         );
         assert_eq!(
             transition(
                 &status(State::Assigned, Some("P2")),
                 &Transition::EnRoute,
                 &Actor::Patrol("P1".into())
-            ),
-            Err("assigned to P2".into())
+            )
+            .map_err(|e| e.to_string()),
+            Err("assigned to P2".to_string())
         );
         assert_eq!(
             transition(
                 &status(State::OnScene, Some("P1")),
                 &Transition::EnRoute,
                 &Actor::Patrol("P1".into())
-            ),
-            Err("already on_scene".into())
+            )
+            .map_err(|e| e.to_string()),
+            Err("already on_scene".to_string())
         );
         assert_eq!(
-            transition(&closed, &Transition::Reopen, &Actor::Patrol("P1".into())),
-            Err("only the desk reopens".into())
+            transition(&closed, &Transition::Reopen, &Actor::Patrol("P1".into()))
+                .map_err(|e| e.to_string()),
+            Err("only the desk reopens".to_string())
         );
         assert_eq!(
             transition(
                 &status(State::Acknowledged, None),
                 &Transition::Acknowledge,
                 &op()
-            ),
-            Err("already acknowledged".into())
+            )
+            .map_err(|e| e.to_string()),
+            Err("already acknowledged".to_string())
         );
     }
 

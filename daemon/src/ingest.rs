@@ -312,7 +312,7 @@ impl fmt::Display for DistressKind {
 }
 
 /// Bits of precision of an exact position (Meshtastic's `precision_bits`).
-pub const FULL_PRECISION: u32 = 32;
+pub const FULL_PRECISION: u32 = faro_proto::mesh::FULL_PRECISION;
 
 /// A position in degrees.
 #[derive(Debug, Clone, Copy, PartialEq)]

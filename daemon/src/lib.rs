@@ -13,6 +13,9 @@
 //! - [`ingest`]: pure classification of one received packet into a signal (distress,
 //!   position, patrol command, node info, activity).
 //! - [`catalog`]: the replies people read on their phones, in each station language.
+//! - [`desk`]: the station's rules, pure: one input (a signal, an operator's request, a
+//!   delivery result, a timer) and the facts it reads give effects the store applies.
+//! - [`error`]: typed refusals and database failures, from the desk to the control socket.
 //! - [`incident`]: the incident rules as a pure state machine: states, priority, triage.
 //! - [`store`]: the SQLite database; one writer thread (group commit), read-only queries.
 //! - [`dispatch`]: ambulance coordination rules (pure): whom to ask next, request states.
@@ -29,7 +32,9 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod describe;
+pub mod desk;
 pub mod dispatch;
+pub mod error;
 pub mod geo;
 pub mod incident;
 pub mod ingest;

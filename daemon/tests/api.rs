@@ -392,7 +392,8 @@ async fn refusals_carry_a_status_and_one_line() {
         json!({"team": "P9"}),
     )
     .await;
-    assert_eq!(a.status, 409);
+    // A name that does not exist is "not found", whatever the words say.
+    assert_eq!(a.status, 404);
     assert!(a.error().contains("unknown team \"P9\""), "{}", a.error());
 
     let a = call(
@@ -774,7 +775,7 @@ async fn an_ambulance_from_position_to_escalation_answer_and_cancel() {
         (409, "SAS-1 has no ambulance request in play")
     );
     let a = post(sock, amb, json!({"municipality": "Hermosillo"})).await;
-    assert_eq!(a.status, 409);
+    assert_eq!(a.status, 404);
     assert!(
         a.error().contains("no municipality \"Hermosillo\""),
         "{}",
@@ -934,7 +935,8 @@ async fn an_ambulance_from_position_to_escalation_answer_and_cancel() {
         json!({"lat": 95.0, "lon": 10.0}),
     )
     .await;
-    assert_eq!(a.status, 409);
+    // A position off the globe is bad input, not a conflict with the incident's state.
+    assert_eq!(a.status, 400);
     assert!(a.error().contains("not a valid position"), "{}", a.error());
     let a = post(sock, "/v1/incidents/SAS-9/ambulance", json!({})).await;
     assert_eq!((a.status, a.error()), (404, "no incident SAS-9"));

@@ -10,7 +10,7 @@ use faro_proto::mesh::routing;
 use farod::ingest::{Distress, DistressKind, Fix, Lang, Signal, Tower};
 use farod::radio::DeliveryOutcome;
 use farod::store::query::{Filter, Reader};
-use farod::store::{OperatorRequest, Rx, Store, StoreConfig, StoreError, TeamConfig};
+use farod::store::{OperatorRequest, Refusal, Rx, Store, StoreConfig, StoreError, TeamConfig};
 
 const TOWER: u32 = 0x5a5a_0201;
 const PHONE: u32 = 0x5a5a_0301;
@@ -211,25 +211,28 @@ async fn operators_are_refused_with_a_reason_and_nothing_changes() {
                 .operator("ana", OperatorRequest::Ack("SAS-9".into()), 1)
                 .await
         ),
-        "no incident SAS-9"
+        Refusal::NotFound("no incident SAS-9".into())
     );
-    assert!(refuse(
+    let unknown_team = refuse(
         store
             .operator(
                 "ana",
                 OperatorRequest::Assign("SAS-1".into(), "P9".into()),
-                1
+                1,
             )
-            .await
-    )
-    .starts_with("unknown team \"P9\""));
+            .await,
+    );
+    assert!(
+        matches!(&unknown_team, Refusal::NotFound(m) if m.starts_with("unknown team \"P9\"")),
+        "{unknown_team:?}"
+    );
     assert_eq!(
         refuse(
             store
                 .operator("ana", OperatorRequest::Reopen("SAS-1".into()), 1)
                 .await
         ),
-        "SAS-1: cannot reopen: not closed (new)"
+        Refusal::Conflict("SAS-1: cannot reopen: not closed (new)".into())
     );
     assert_eq!(
         store
@@ -321,7 +324,7 @@ async fn a_locked_database_refuses_without_acknowledging_then_recovers() {
     let (rx, s) = sos(PHONE, 1, "SOS", Lang::Es);
     let err = store.ingest(rx.clone(), s.clone(), 0).await.unwrap_err();
     assert!(
-        matches!(err, StoreError::Db(ref m) if m.contains("locked")),
+        matches!(err, StoreError::Busy(ref m) if m.contains("locked")),
         "{err}"
     );
     other.execute_batch("ROLLBACK").unwrap();
@@ -376,7 +379,7 @@ async fn many_packets_at_once_each_get_their_own_result_in_order() {
     let refused = store.ingest_many(next.clone(), 2_000).await.unwrap();
     assert!(refused
         .iter()
-        .all(|r| matches!(r, Err(StoreError::Db(m)) if m.contains("locked"))));
+        .all(|r| matches!(r, Err(StoreError::Busy(m)) if m.contains("locked"))));
     other.execute_batch("ROLLBACK").unwrap();
     assert_eq!(
         reader(&store).incidents(Filter::Open, 500).unwrap().len(),
@@ -420,4 +423,51 @@ async fn the_outbox_learns_every_radio_that_heard_a_node_latest_first() {
     let later = store.outbox_claim(3_600_000 + 10_000, 10).await.unwrap();
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].radios, vec!["mast".to_string()]);
+}
+
+#[tokio::test]
+async fn a_rounded_position_stays_rounded_from_the_packet_to_the_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    let rx = Rx {
+        radio: "r0".into(),
+        from: PHONE,
+        packet_id: 40,
+        hops: Some(0),
+    };
+    // The phone shares its position rounded to 13 bits (the apps' "2.9 km"), then calls.
+    let position = Signal::Position {
+        node: PHONE,
+        fix: Fix {
+            lat: 31.45,
+            lon: -111.55,
+            alt: None,
+            precision_bits: 13,
+            time: None,
+        },
+        patrol: None,
+    };
+    store.ingest(rx, position, 1_000).await.unwrap();
+    let (rx, s) = sos(PHONE, 41, "AUXILIO", Lang::Es);
+    store.ingest(rx, s, 2_000).await.unwrap();
+    let inc = reader(&store).incident("SAS-1").unwrap().unwrap();
+    assert_eq!(inc.position_source.as_deref(), Some("last_known"));
+    assert_eq!(inc.precision_bits, Some(13));
+    let m = inc
+        .precision_m
+        .expect("a rounded position says how far off it may be");
+    assert!((2_900.0..2_950.0).contains(&m), "{m}");
+    let opened = &inc.events.as_ref().unwrap()[0].what;
+    assert!(opened.contains("±2.9 km (last_known"), "{opened}");
+    // The operator's own position is exact.
+    store
+        .operator(
+            "ana",
+            OperatorRequest::Position("SAS-1".into(), 31.46, -111.56),
+            3_000,
+        )
+        .await
+        .unwrap();
+    let inc = reader(&store).incident("SAS-1").unwrap().unwrap();
+    assert_eq!((inc.precision_bits, inc.precision_m), (Some(32), None));
 }

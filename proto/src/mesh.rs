@@ -97,6 +97,23 @@ pub fn valid_coordinates(lat: f64, lon: f64) -> bool {
         && !(lat == 0.0 && lon == 0.0)
 }
 
+/// Meshtastic's `precision_bits` of an exact position.
+pub const FULL_PRECISION: u32 = 32;
+
+/// How far the true position may be from a reported one kept to `bits` of precision, in
+/// metres (None: exact). A sender that shares a rounded position keeps the top `bits` bits of
+/// the 1e-7 degree integers, so the true point lies in a cell `2^(32 - bits)` units on a
+/// side, and the reported point is its centre: half a cell away at most, north-south (east-
+/// west cells are narrower away from the equator). 13 bits: about ±2.9 km.
+pub fn precision_radius_m(bits: u32) -> Option<f64> {
+    if bits == 0 || bits >= FULL_PRECISION {
+        return None;
+    }
+    const METRES_PER_DEGREE: f64 = 111_320.0;
+    let cell_deg = f64::from(1u32 << (FULL_PRECISION - bits)) * 1e-7;
+    Some(cell_deg * METRES_PER_DEGREE / 2.0)
+}
+
 /// Hops a received packet travelled (`hop_start - hop_limit`), when the sender told us.
 pub fn hops_travelled(p: &MeshPacket) -> Option<u32> {
     (p.hop_start != 0 && p.hop_start >= p.hop_limit).then(|| p.hop_start - p.hop_limit)
@@ -221,6 +238,18 @@ pub fn packet(portnum: PortNum, payload: Vec<u8>) -> MeshPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn precision_radius_follows_the_apps_table() {
+        assert_eq!(precision_radius_m(32), None);
+        assert_eq!(precision_radius_m(0), None);
+        // The Meshtastic apps label 13 bits "2.9 km" and 16 bits "364 m".
+        let r13 = precision_radius_m(13).unwrap();
+        assert!((2_900.0..2_950.0).contains(&r13), "{r13}");
+        let r16 = precision_radius_m(16).unwrap();
+        assert!((360.0..370.0).contains(&r16), "{r16}");
+        assert!(precision_radius_m(31).unwrap() < 1.0);
+    }
 
     #[test]
     fn on_air_data_counts_the_firmware_bitfield() {

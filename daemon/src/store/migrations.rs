@@ -165,6 +165,14 @@ CREATE TABLE node_radios (
     PRIMARY KEY (node, radio)
 ) WITHOUT ROWID;
 "#,
+    // 5: positions keep the precision their sender chose. A phone that shares a rounded
+    //    position (Meshtastic's precision bits) was recorded as exact, and an incident opened
+    //    from its last known position claimed a precision nobody sent. NULL: recorded before
+    //    this version, when only exact positions were kept as such (treated as exact).
+    r#"
+ALTER TABLE nodes ADD COLUMN precision_bits INTEGER;
+ALTER TABLE team_positions ADD COLUMN precision_bits INTEGER;
+"#,
 ];
 
 /// The schema version this binary writes.

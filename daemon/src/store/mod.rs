@@ -18,9 +18,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::catalog::Catalog;
-use crate::incident::{Flag, Kind, Outcome};
-use crate::ingest::{Lang, Signal, Tower};
+pub use crate::desk::{ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig};
+pub use crate::error::{Refusal, StoreError};
+use crate::ingest::Signal;
 use crate::radio::DeliveryOutcome;
 
 /// Commands waiting for the writer thread. Senders wait when it is full (backpressure).
@@ -31,163 +31,6 @@ pub const COMMAND_QUEUE: usize = 1024;
 pub const MAX_BATCH: usize = 1024;
 /// Live events kept for slow watchers before they miss some (they are told how many).
 pub const EVENT_BUFFER: usize = 1024;
-
-/// A configured patrol team.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TeamConfig {
-    /// Name patrols and operators use (`P1`).
-    pub name: String,
-    /// Its mesh nodes.
-    pub nodes: Vec<u32>,
-    /// How often it is expected to send a position.
-    pub interval: Duration,
-}
-
-/// What the store needs to know about the station.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    /// Station code for incident ids (`SAS`).
-    pub station: String,
-    /// Repeated distress from one node within this window updates its open incident.
-    pub repeat_window: Duration,
-    /// Patrol teams.
-    pub teams: Vec<TeamConfig>,
-    /// Registered towers by node number.
-    pub towers: std::collections::HashMap<u32, Tower>,
-    /// Channel replies go out on.
-    pub channel: u32,
-    /// Reply texts.
-    pub catalog: Catalog,
-    /// A distress sender is answered again at most this often.
-    pub reply_interval: Duration,
-    /// A malformed-command hint goes to the same patrol at most this often.
-    pub hint_interval: Duration,
-    /// Send attempts of an outbox row before it is marked failed.
-    pub max_attempts: u32,
-    /// Municipalities that can send an ambulance.
-    pub municipalities: Vec<crate::dispatch::Municipality>,
-    /// A municipality has this long to answer before the next one is asked.
-    pub amb_deadline: Duration,
-    /// One reminder this long after a request (None: no reminder).
-    pub amb_reminder: Option<Duration>,
-    /// Municipalities asked for one incident at most.
-    pub amb_max_municipalities: usize,
-    /// Radio attempts of an ambulance request before it counts as undeliverable. One: the
-    /// firmware already retransmits three times before it NAKs, and the next municipality
-    /// should not wait for more.
-    pub amb_send_attempts: u32,
-    /// Ask for an ambulance on its own for new P1 incidents of these kinds.
-    pub auto_ambulance_kinds: Vec<crate::incident::Kind>,
-}
-
-impl StoreConfig {
-    /// Defaults for station `code`.
-    pub fn new(code: &str) -> Self {
-        Self {
-            station: code.to_string(),
-            repeat_window: crate::incident::DEFAULT_REPEAT_WINDOW,
-            teams: Vec::new(),
-            towers: Default::default(),
-            channel: 0,
-            catalog: Catalog::builtin(),
-            reply_interval: Duration::from_secs(10 * 60),
-            hint_interval: Duration::from_secs(60),
-            max_attempts: 5,
-            municipalities: Vec::new(),
-            amb_deadline: crate::dispatch::DEFAULT_DEADLINE,
-            amb_reminder: Some(Duration::from_secs(150)),
-            amb_max_municipalities: crate::dispatch::DEFAULT_MAX_MUNICIPALITIES,
-            amb_send_attempts: 1,
-            auto_ambulance_kinds: Vec::new(),
-        }
-    }
-}
-
-/// What a received packet was (for dedup and the audit trail).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rx {
-    /// Radio that heard it.
-    pub radio: String,
-    /// Sender.
-    pub from: u32,
-    /// Sender's packet id (0: unknown, not deduplicated).
-    pub packet_id: u32,
-    /// Hops travelled, when known.
-    pub hops: Option<u32>,
-}
-
-/// A manual report typed by an operator (a phone call, a walk-in).
-#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManualReport {
-    /// Latitude, degrees.
-    pub lat: Option<f64>,
-    /// Longitude, degrees.
-    pub lon: Option<f64>,
-    /// Place description kept with the position (e.g. the gazetteer match).
-    #[serde(default)]
-    pub place: Option<String>,
-    /// Kind (`heat`, `lost`...).
-    pub kind: Option<String>,
-    /// How many people.
-    pub people: Option<u32>,
-    /// Vulnerability flags.
-    #[serde(default)]
-    pub flags: Vec<String>,
-    /// Note for the audit trail.
-    #[serde(default)]
-    pub note: Option<String>,
-    /// Language to answer in, if there is a mesh contact.
-    #[serde(default)]
-    pub language: Option<String>,
-}
-
-/// What an operator asks.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OperatorRequest {
-    /// Open an incident from a phone call.
-    Report(ManualReport),
-    /// Acknowledge.
-    Ack(String),
-    /// Assign a team.
-    Assign(String, String),
-    /// Close with an outcome.
-    Close(String, Outcome, Option<String>),
-    /// Add a note.
-    Note(String, String),
-    /// Reopen.
-    Reopen(String),
-    /// Send a text to a node (through the outbox).
-    Send(u32, String),
-    /// Ask for an ambulance (from a given municipality, else the nearest with a contact).
-    Ambulance(String, Option<String>),
-    /// Cancel the ambulance request and tell the municipality.
-    AmbulanceCancel(String),
-    /// Record the answer to a phone call (accepted with an ETA, or declined).
-    AmbulanceRecord(String, bool, Option<u32>),
-    /// Set or correct the incident's position (an operator's knowledge).
-    Position(String, f64, f64),
-}
-
-/// Why the store did not do something.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StoreError {
-    /// The request is not allowed (unknown incident, illegal transition, bad input): nothing changed.
-    #[error("{0}")]
-    Refused(String),
-    /// The database failed (locked, full, read-only, corrupt): nothing was committed.
-    #[error("database: {0}")]
-    Db(String),
-    /// The writer thread is gone.
-    #[error("the store is stopped")]
-    Stopped,
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Db(e.to_string())
-    }
-}
 
 /// What happened to a received signal.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -566,31 +409,6 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.call(Cmd::Ping).await.map(|_| ())
     }
-}
-
-/// Parses the kind/flags/language of a manual report.
-fn parse_report(r: &ManualReport) -> Result<(Option<Kind>, Vec<Flag>, Lang), StoreError> {
-    let kind = r
-        .kind
-        .as_deref()
-        .map(str::parse::<Kind>)
-        .transpose()
-        .map_err(StoreError::Refused)?;
-    let mut flags = r
-        .flags
-        .iter()
-        .map(|f| f.parse::<Flag>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(StoreError::Refused)?;
-    flags.sort();
-    flags.dedup();
-    let lang = r
-        .language
-        .as_deref()
-        .map(str::parse::<Lang>)
-        .transpose()
-        .map_err(|e| StoreError::Refused(e.to_string()))?;
-    Ok((kind, flags, lang.unwrap_or(Lang::Es)))
 }
 
 /// Unix milliseconds as RFC 3339 (UTC, seconds).

@@ -9,7 +9,7 @@ use faro_proto::mesh::NodeId;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
-use super::{rfc3339, EventView, StoreError, TeamConfig};
+use super::{rfc3339, EventView, Refusal, StoreError, TeamConfig};
 
 type Res<T> = Result<T, StoreError>;
 
@@ -46,6 +46,10 @@ pub struct IncidentView {
     pub lon: Option<f64>,
     /// Where the position came from (packet, last_known, tower, manual).
     pub position_source: Option<String>,
+    /// Meshtastic precision bits of the position (32: exact), null when unknown.
+    pub precision_bits: Option<u32>,
+    /// How far the true position may be from `lat`/`lon`, metres (null: exact or unknown).
+    pub precision_m: Option<f64>,
     /// Assigned team.
     pub team: Option<String>,
     /// Times the distress was heard.
@@ -200,7 +204,7 @@ const OPEN_BY_PRIORITY: &str =
 
 const INCIDENT_COLUMNS: &str = "i.id, i.state, i.outcome, i.priority, i.priority_why, i.kind, i.people, i.flags, i.source,
     i.reporter, n.long_name, i.language, i.lat, i.lon, i.position_source, i.team, i.heard_count, i.created_at,
-    i.updated_at, i.last_heard_at";
+    i.updated_at, i.last_heard_at, i.precision_bits";
 
 /// The listing query of [`Reader::incidents`] and its parameter. `Filter::Open` says
 /// `state != 'closed'` exactly as the `incidents_open` partial index does, so SQLite uses it.
@@ -224,7 +228,10 @@ impl Reader {
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| StoreError::Db(format!("{}: {e}", path.display())))?;
+        .map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            cause: crate::error::open_cause(path, &e),
+        })?;
         conn.busy_timeout(Duration::from_secs(5))?;
         Ok(Reader { conn })
     }
@@ -232,6 +239,13 @@ impl Reader {
     fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentView> {
         let why: String = r.get(4)?;
         let flags: String = r.get(7)?;
+        // Positions recorded as exact before precision was kept have no bits: exact.
+        let lat: Option<f64> = r.get(12)?;
+        let precision_bits = lat.map(|_| {
+            r.get::<_, Option<u32>>(20)
+                .map(|b| b.unwrap_or(faro_proto::mesh::FULL_PRECISION))
+        });
+        let precision_bits = precision_bits.transpose()?;
         Ok(IncidentView {
             id: r.get(0)?,
             state: r.get(1)?,
@@ -252,6 +266,8 @@ impl Reader {
             lat: r.get(12)?,
             lon: r.get(13)?,
             position_source: r.get(14)?,
+            precision_bits,
+            precision_m: precision_bits.and_then(faro_proto::mesh::precision_radius_m),
             team: r.get(15)?,
             heard_count: r.get(16)?,
             created_at: rfc3339(r.get(17)?),
@@ -291,7 +307,7 @@ impl Reader {
     /// One incident with its audit trail.
     pub fn incident(&self, id: &str) -> Res<Option<IncidentView>> {
         let id = crate::incident::parse_id(id)
-            .map_err(StoreError::Refused)?
+            .map_err(Refusal::Invalid)?
             .to_string();
         let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents i LEFT JOIN nodes n ON n.num = i.reporter WHERE i.id = ?1");
         let Some(mut v) = self
@@ -309,7 +325,7 @@ impl Reader {
     /// The ambulance requests of an incident, in escalation order.
     pub fn ambulance(&self, id: &str) -> Res<Vec<AmbulanceView>> {
         let id = crate::incident::parse_id(id)
-            .map_err(StoreError::Refused)?
+            .map_err(Refusal::Invalid)?
             .to_string();
         let mut st = self.conn.prepare(
             "SELECT attempt, municipality, muni_state, status, node, phone, distance_km, eta_minutes, requested_by,

@@ -135,7 +135,13 @@ pub fn incident(i: &Value) -> String {
         if pos == "-" {
             "unknown".into()
         } else {
-            format!("{pos} ({})", s(i, "position_source"))
+            // A rounded position says how far off it may be (the sender's precision).
+            let within = match i["precision_m"].as_f64() {
+                Some(m) if m >= 1000.0 => format!(" ±{:.1} km", m / 1000.0),
+                Some(m) => format!(" ±{m:.0} m"),
+                None => String::new(),
+            };
+            format!("{pos}{within} ({})", s(i, "position_source"))
         },
     );
     let reporter = match (i["reporter"].as_str(), i["reporter_name"].as_str()) {
@@ -625,6 +631,25 @@ mod tests {
         assert_eq!(age(&ago(3 * 3600 + 5 * 60)), "3h05m");
         assert_eq!(age(&ago(2 * 86_400 + 4 * 3600)), "2d04h");
         assert_eq!(age("yesterday"), "-");
+    }
+
+    #[test]
+    fn show_says_how_far_off_a_rounded_position_may_be() {
+        let mut i = json!({"id": "SAS-1", "state": "new", "priority": 2, "kind": "distress",
+            "lat": 31.45, "lon": -111.55, "position_source": "last_known",
+            "precision_bits": 13, "precision_m": 2918.3, "flags": [], "priority_why": []});
+        let shown = incident(&i);
+        assert!(
+            shown.contains("31.45000,-111.55000 ±2.9 km (last_known)"),
+            "{shown}"
+        );
+        i["precision_bits"] = json!(32);
+        i["precision_m"] = json!(null);
+        let shown = incident(&i);
+        assert!(
+            shown.contains("31.45000,-111.55000 (last_known)"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -1,0 +1,145 @@
+//! What the desk is given: the station's configuration as the rules need it, a received
+//! packet's envelope, and the requests an operator can make.
+
+use std::time::Duration;
+
+use crate::catalog::Catalog;
+use crate::incident::Outcome;
+use crate::ingest::Tower;
+
+/// A configured patrol team.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamConfig {
+    /// Name patrols and operators use (`P1`).
+    pub name: String,
+    /// Its mesh nodes.
+    pub nodes: Vec<u32>,
+    /// How often it is expected to send a position.
+    pub interval: Duration,
+}
+
+/// What the store needs to know about the station.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Station code for incident ids (`SAS`).
+    pub station: String,
+    /// Repeated distress from one node within this window updates its open incident.
+    pub repeat_window: Duration,
+    /// Patrol teams.
+    pub teams: Vec<TeamConfig>,
+    /// Registered towers by node number.
+    pub towers: std::collections::HashMap<u32, Tower>,
+    /// Channel replies go out on.
+    pub channel: u32,
+    /// Reply texts.
+    pub catalog: Catalog,
+    /// A distress sender is answered again at most this often.
+    pub reply_interval: Duration,
+    /// A malformed-command hint goes to the same patrol at most this often.
+    pub hint_interval: Duration,
+    /// Send attempts of an outbox row before it is marked failed.
+    pub max_attempts: u32,
+    /// Municipalities that can send an ambulance.
+    pub municipalities: Vec<crate::dispatch::Municipality>,
+    /// A municipality has this long to answer before the next one is asked.
+    pub amb_deadline: Duration,
+    /// One reminder this long after a request (None: no reminder).
+    pub amb_reminder: Option<Duration>,
+    /// Municipalities asked for one incident at most.
+    pub amb_max_municipalities: usize,
+    /// Radio attempts of an ambulance request before it counts as undeliverable. One: the
+    /// firmware already retransmits three times before it NAKs, and the next municipality
+    /// should not wait for more.
+    pub amb_send_attempts: u32,
+    /// Ask for an ambulance on its own for new P1 incidents of these kinds.
+    pub auto_ambulance_kinds: Vec<crate::incident::Kind>,
+}
+
+impl StoreConfig {
+    /// Defaults for station `code`.
+    pub fn new(code: &str) -> Self {
+        Self {
+            station: code.to_string(),
+            repeat_window: crate::incident::DEFAULT_REPEAT_WINDOW,
+            teams: Vec::new(),
+            towers: Default::default(),
+            channel: 0,
+            catalog: Catalog::builtin(),
+            reply_interval: Duration::from_secs(10 * 60),
+            hint_interval: Duration::from_secs(60),
+            max_attempts: 5,
+            municipalities: Vec::new(),
+            amb_deadline: crate::dispatch::DEFAULT_DEADLINE,
+            amb_reminder: Some(Duration::from_secs(150)),
+            amb_max_municipalities: crate::dispatch::DEFAULT_MAX_MUNICIPALITIES,
+            amb_send_attempts: 1,
+            auto_ambulance_kinds: Vec::new(),
+        }
+    }
+}
+
+/// What a received packet was (for dedup and the audit trail).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rx {
+    /// Radio that heard it.
+    pub radio: String,
+    /// Sender.
+    pub from: u32,
+    /// Sender's packet id (0: unknown, not deduplicated).
+    pub packet_id: u32,
+    /// Hops travelled, when known.
+    pub hops: Option<u32>,
+}
+
+/// A manual report typed by an operator (a phone call, a walk-in).
+#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualReport {
+    /// Latitude, degrees.
+    pub lat: Option<f64>,
+    /// Longitude, degrees.
+    pub lon: Option<f64>,
+    /// Place description kept with the position (e.g. the gazetteer match).
+    #[serde(default)]
+    pub place: Option<String>,
+    /// Kind (`heat`, `lost`...).
+    pub kind: Option<String>,
+    /// How many people.
+    pub people: Option<u32>,
+    /// Vulnerability flags.
+    #[serde(default)]
+    pub flags: Vec<String>,
+    /// Note for the audit trail.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Language to answer in, if there is a mesh contact.
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+/// What an operator asks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OperatorRequest {
+    /// Open an incident from a phone call.
+    Report(ManualReport),
+    /// Acknowledge.
+    Ack(String),
+    /// Assign a team.
+    Assign(String, String),
+    /// Close with an outcome.
+    Close(String, Outcome, Option<String>),
+    /// Add a note.
+    Note(String, String),
+    /// Reopen.
+    Reopen(String),
+    /// Send a text to a node (through the outbox).
+    Send(u32, String),
+    /// Ask for an ambulance (from a given municipality, else the nearest with a contact).
+    Ambulance(String, Option<String>),
+    /// Cancel the ambulance request and tell the municipality.
+    AmbulanceCancel(String),
+    /// Record the answer to a phone call (accepted with an ETA, or declined).
+    AmbulanceRecord(String, bool, Option<u32>),
+    /// Set or correct the incident's position (an operator's knowledge).
+    Position(String, f64, f64),
+}

@@ -1,0 +1,233 @@
+//! Intake: what a received signal changes. Distress opens an incident, or updates the
+//! reporter's recent one (the repeat window) and answers again at most every
+//! `reply_interval`; a new P1 of a configured kind asks for an ambulance by itself. Positions
+//! and names are recorded; refused commands are audited.
+
+use faro_proto::mesh::{self, NodeId};
+
+use super::{node_who, Desk, DeskResult, Effect, Facts, NewIncident, Placed, CLASS_DISTRESS};
+use super::{Rx, StoreError};
+use crate::catalog::Msg;
+use crate::incident::{self, Kind, PositionSource, Triage};
+use crate::ingest::{Distress, DistressKind, Fix, Signal};
+
+impl<F: Facts + ?Sized> Desk<'_, F> {
+    /// A received signal, already deduplicated by the store.
+    pub fn signal(&mut self, rx: &Rx, signal: Signal) -> DeskResult<()> {
+        let who = node_who(rx.from);
+        match signal {
+            Signal::Distress(d) => self.distress(rx, &d),
+            Signal::Position { node, fix, patrol } => {
+                self.out.effects.push(Effect::NodePosition {
+                    node,
+                    pos: fix_placed(&fix, self.at),
+                    alt: fix.alt,
+                    team: patrol,
+                });
+                Ok(())
+            }
+            Signal::BadPosition { node, lat_i, lon_i } => {
+                let what = format!(
+                    "position from {} ignored: {:.5},{:.5} is not a valid fix",
+                    NodeId(node),
+                    mesh::degrees(lat_i),
+                    mesh::degrees(lon_i)
+                );
+                self.event(None, &who, &rx.radio, what);
+                Ok(())
+            }
+            Signal::Command {
+                node,
+                patrol,
+                command,
+                ..
+            } => self.command(rx, node, &patrol, command),
+            Signal::CommandFromStranger { node, .. } => {
+                tracing::warn!(node = %NodeId(node), "command from an unregistered node refused");
+                let what = format!("command from unregistered node {} refused", NodeId(node));
+                self.event(None, &who, &rx.radio, what);
+                Ok(())
+            }
+            Signal::NodeInfo {
+                node,
+                long_name,
+                short_name,
+            } => {
+                self.out.effects.push(Effect::NodeNames {
+                    node,
+                    long_name,
+                    short_name,
+                });
+                Ok(())
+            }
+            Signal::MunicipalityText { node, text } => self.amb_reply(rx, node, &text),
+            Signal::Activity { .. } => Ok(()),
+        }
+    }
+
+    fn distress(&mut self, rx: &Rx, d: &Distress) -> DeskResult<()> {
+        let via = rx.radio.as_str();
+        let who = node_who(d.node);
+        let window = self.cfg.repeat_window.as_millis() as i64;
+        if let Some(open) = self.facts.recent_incident_of(d.node, self.at - window)? {
+            let id = open.id;
+            let heard = open.heard_count + 1;
+            self.out.effects.push(Effect::Heard {
+                id: id.clone(),
+                count: heard,
+            });
+            if let Some(fix) = &d.position {
+                self.out.effects.push(Effect::Position {
+                    id: id.clone(),
+                    pos: fix_placed(fix, self.at),
+                    source: PositionSource::Packet,
+                });
+            }
+            let hops = rx.hops.map(|h| format!(", {h} hops")).unwrap_or_default();
+            self.event(
+                Some(&id),
+                &who,
+                via,
+                format!("distress heard again ({heard} times{hops})"),
+            );
+            // Answer again, but not on every beacon: a tower may repeat every few seconds.
+            let quiet = self.cfg.reply_interval.as_millis() as i64;
+            if open.last_reply_at.is_none_or(|t| self.at - t >= quiet) {
+                self.distress_reply(&id, d);
+            }
+            self.out.incident = Some((id, false));
+            return Ok(());
+        }
+        let triage = match d.kind {
+            DistressKind::Text
+            | DistressKind::Bell
+            | DistressKind::Alert
+            | DistressKind::PatrolSos => incident::triage_text(&d.text),
+            DistressKind::Detection | DistressKind::Waypoint => Triage::default(),
+        };
+        let last_known = self.facts.last_known(d.node)?;
+        let tower = self.cfg.towers.get(&d.node).map(|t| Placed {
+            lat: t.lat,
+            lon: t.lon,
+            precision_bits: mesh::FULL_PRECISION,
+            at: self.at,
+        });
+        // A detection carries no fix of its own (ingest attaches the tower's registered
+        // position, which is the tower fallback below, not a packet position).
+        let packet = d
+            .position
+            .as_ref()
+            .filter(|_| d.kind != DistressKind::Detection)
+            .map(|f| fix_placed(f, self.at));
+        let pos = incident::best_position(packet, last_known, tower);
+        let p = incident::priority(&triage);
+        let kind = triage.kind.unwrap_or(Kind::Distress);
+        let inc = self.open(NewIncident {
+            id: String::new(),
+            seq: 0,
+            kind,
+            priority: p.level,
+            why: p.why.clone(),
+            people: triage.people,
+            flags: triage
+                .flags
+                .iter()
+                .map(|f| f.as_str().to_string())
+                .collect(),
+            source: d.kind.as_str().to_string(),
+            reporter: Some(d.node),
+            language: d.language,
+            position: pos,
+        })?;
+        let id = inc.id.clone();
+        let hops = rx
+            .hops
+            .map(|h| format!(" over {h} hops"))
+            .unwrap_or_default();
+        let place = match pos {
+            Some((fix, src)) => {
+                let age = if src == PositionSource::LastKnown {
+                    format!(", {} s old", (self.at - fix.at).max(0) / 1000)
+                } else {
+                    String::new()
+                };
+                format!(
+                    " at {}{} ({}{age})",
+                    coords(fix.lat, fix.lon),
+                    precision_note(fix.precision_bits),
+                    src.as_str()
+                )
+            }
+            None => " with no position".to_string(),
+        };
+        let what = format!(
+            "opened: {} {} from {}{hops}{place}; {}",
+            p,
+            d.kind.as_str(),
+            NodeId(d.node),
+            p.why.join("; ")
+        );
+        self.event(Some(&id), &who, via, what);
+        self.distress_reply(&id, d);
+        if p.level == 1 && self.cfg.auto_ambulance_kinds.contains(&kind) {
+            match self.amb_request_for(&inc, "system", via, None) {
+                Ok(()) => {}
+                Err(StoreError::Refused(reason)) => {
+                    self.event(
+                        Some(&id),
+                        "system",
+                        via,
+                        format!("no automatic ambulance: {reason}"),
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.incident = Some((id, true));
+        Ok(())
+    }
+
+    fn distress_reply(&mut self, id: &str, d: &Distress) {
+        let msg = if d.kind == DistressKind::PatrolSos {
+            Msg::PatrolSosAck
+        } else {
+            Msg::DistressAck
+        };
+        self.say(
+            Some(id),
+            d.node,
+            CLASS_DISTRESS,
+            d.language,
+            msg,
+            &[("id", id)],
+        );
+        self.out
+            .effects
+            .push(Effect::Replied { id: id.to_string() });
+    }
+}
+
+/// A fix as the desk keeps it; a fix from the future (a phone with a wrong clock) counts as
+/// taken now.
+pub(super) fn fix_placed(fix: &Fix, at: i64) -> Placed {
+    Placed {
+        lat: fix.lat,
+        lon: fix.lon,
+        precision_bits: fix.precision_bits,
+        at: fix.time.map_or(at, |t| i64::from(t) * 1000).min(at),
+    }
+}
+
+/// `31.47463,-111.54485`.
+pub(super) fn coords(lat: f64, lon: f64) -> String {
+    format!("{lat:.5},{lon:.5}")
+}
+
+/// ` ±1.5 km` for a position the sender rounded; nothing for an exact one.
+pub(super) fn precision_note(bits: u32) -> String {
+    match mesh::precision_radius_m(bits) {
+        Some(m) if m >= 1000.0 => format!(" ±{:.1} km", m / 1000.0),
+        Some(m) => format!(" ±{m:.0} m"),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,411 @@
+//! An in-memory station for testing the desk without SQLite: it answers [`Facts`] and applies
+//! [`Effect`]s the way the store's writer does (`store::worker::apply`), so a rule's unit test
+//! and the property tests read like the station they describe.
+
+use std::collections::BTreeMap;
+
+use super::{
+    AmbRow, AmbState, Decision, Desk, DeskResult, Effect, Facts, IncidentFacts, Message, Placed,
+    RecentIncident, SentRow, StoreConfig, TeamHealth, CLASS_PATROL,
+};
+use crate::incident::{State, Status};
+
+/// One incident as the model keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Inc {
+    pub facts: IncidentFacts,
+    pub seq: u32,
+    pub reporter: Option<u32>,
+    pub heard_count: u32,
+    pub last_heard_at: i64,
+    pub last_reply_at: Option<i64>,
+    pub source: Option<crate::incident::PositionSource>,
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    pub id: i64,
+    pub m: Message,
+    pub created_at: i64,
+    /// pending, sent, acked, implicit, failed, done.
+    pub state: &'static str,
+    pub attempts: u32,
+    pub packet_id: Option<u32>,
+}
+
+/// One ambulance attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Attempt {
+    pub row: AmbRow,
+    pub attempt: u32,
+    pub deadline_at: i64,
+    pub reminder_at: Option<i64>,
+    pub reminded: bool,
+    pub outbox_id: Option<i64>,
+    pub eta: Option<u32>,
+    pub reason: Option<String>,
+}
+
+/// The whole station, in memory.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Model {
+    pub incidents: BTreeMap<String, Inc>,
+    pub nodes: BTreeMap<u32, Placed>,
+    pub outbox: Vec<Row>,
+    pub amb: Vec<Attempt>,
+    pub teams: BTreeMap<String, (Option<i64>, TeamHealth)>,
+    pub events: Vec<(Option<String>, String)>,
+}
+
+impl Model {
+    /// Decides one input at `at` and applies its effects (as one transaction: nothing of a
+    /// refused input is applied).
+    pub fn run<T>(
+        &mut self,
+        cfg: &StoreConfig,
+        at: i64,
+        rule: impl FnOnce(&mut Desk<'_, Model>) -> DeskResult<T>,
+    ) -> DeskResult<(T, Decision)> {
+        let (r, d) = {
+            let mut desk = Desk::new(cfg, &*self, at);
+            let r = rule(&mut desk)?;
+            (r, desk.finish())
+        };
+        self.apply(&d, at);
+        Ok((r, d))
+    }
+
+    /// Applies a decision's effects, as the store does.
+    pub fn apply(&mut self, d: &Decision, at: i64) {
+        for e in &d.effects {
+            match e.clone() {
+                Effect::Open(n) => {
+                    self.incidents.insert(
+                        n.id.clone(),
+                        Inc {
+                            facts: IncidentFacts {
+                                id: n.id.clone(),
+                                status: Status {
+                                    state: State::New,
+                                    team: None,
+                                    outcome: None,
+                                },
+                                priority: n.priority,
+                                people: n.people,
+                                position: n.position.map(|(p, _)| p),
+                            },
+                            seq: n.seq,
+                            reporter: n.reporter,
+                            heard_count: 1,
+                            last_heard_at: at,
+                            last_reply_at: None,
+                            source: n.position.map(|(_, s)| s),
+                        },
+                    );
+                }
+                Effect::Heard { id, count } => {
+                    let i = self.incidents.get_mut(&id).expect("heard: incident");
+                    i.heard_count = count;
+                    i.last_heard_at = at;
+                }
+                Effect::Position { id, pos, source } => {
+                    let i = self.incidents.get_mut(&id).expect("position: incident");
+                    i.facts.position = Some(pos);
+                    i.source = Some(source);
+                }
+                Effect::Status { id, status } => {
+                    self.incidents
+                        .get_mut(&id)
+                        .expect("status: incident")
+                        .facts
+                        .status = status;
+                }
+                Effect::Replied { id } => {
+                    self.incidents
+                        .get_mut(&id)
+                        .expect("replied: incident")
+                        .last_reply_at = Some(at);
+                }
+                Effect::Event { incident, what, .. } => self.events.push((incident, what)),
+                Effect::Queue(m) => {
+                    self.queue(m, at);
+                }
+                Effect::NodePosition {
+                    node, pos, team, ..
+                } => {
+                    let newer = self.nodes.get(&node).is_none_or(|p| p.at <= pos.at);
+                    if newer {
+                        self.nodes.insert(node, pos);
+                    }
+                    if let Some(team) = team {
+                        self.teams
+                            .entry(team)
+                            .or_insert((None, TeamHealth::Unknown))
+                            .0 = Some(at);
+                    }
+                }
+                Effect::NodeNames { .. } => {}
+                Effect::AmbStart(a) => {
+                    let outbox_id = a.request.clone().map(|m| self.queue(m, at));
+                    let id = self.amb.len() as i64 + 1;
+                    self.amb.push(Attempt {
+                        row: AmbRow {
+                            id,
+                            incident: a.incident.clone(),
+                            municipality: a.municipality.clone(),
+                            node: a.node,
+                            status: a.status,
+                            requested_by: a.requested_by.clone(),
+                        },
+                        attempt: a.attempt,
+                        deadline_at: a.deadline_at,
+                        reminder_at: a.reminder_at,
+                        reminded: false,
+                        outbox_id,
+                        eta: None,
+                        reason: None,
+                    });
+                }
+                Effect::AmbStatus { row, status, .. } => self.attempt_mut(row).row.status = status,
+                Effect::AmbEta { row, eta } => self.attempt_mut(row).eta = eta,
+                Effect::AmbReason { row, reason } => self.attempt_mut(row).reason = Some(reason),
+                Effect::AmbReminded { row } => self.attempt_mut(row).reminded = true,
+                Effect::AmbWithdraw { row } => {
+                    if let Some(o) = self.attempt_mut(row).outbox_id {
+                        let r = self.row_mut(o);
+                        if r.state == "pending" {
+                            r.state = "done";
+                        }
+                    }
+                }
+                Effect::TeamStatus { team, status } => {
+                    self.teams.entry(team).or_insert((None, status)).1 = status;
+                }
+                Effect::OutboxState { row, state, .. } => self.row_mut(row).state = state,
+            }
+        }
+    }
+
+    fn queue(&mut self, m: Message, at: i64) -> i64 {
+        let id = self.outbox.len() as i64 + 1;
+        self.outbox.push(Row {
+            id,
+            m,
+            created_at: at,
+            state: "pending",
+            attempts: 0,
+            packet_id: None,
+        });
+        id
+    }
+
+    fn attempt_mut(&mut self, row: i64) -> &mut Attempt {
+        self.amb
+            .iter_mut()
+            .find(|a| a.row.id == row)
+            .expect("ambulance row")
+    }
+
+    pub fn row_mut(&mut self, id: i64) -> &mut Row {
+        self.outbox
+            .iter_mut()
+            .find(|r| r.id == id)
+            .expect("outbox row")
+    }
+
+    /// The outbox hands its oldest pending row to radio `r0` as packet `row id`, as the
+    /// outbox task and the store do for `OutboxSent` (want_ack rows only).
+    pub fn send_next(&mut self) -> Option<i64> {
+        let r = self.outbox.iter_mut().find(|r| r.state == "pending")?;
+        r.state = "sent";
+        r.attempts += 1;
+        r.packet_id = Some(r.id as u32);
+        Some(r.id)
+    }
+
+    /// Messages queued to `dest`, oldest first.
+    pub fn texts_to(&self, dest: u32) -> Vec<&str> {
+        self.outbox
+            .iter()
+            .filter(|r| r.m.dest == dest)
+            .map(|r| r.m.text.as_str())
+            .collect()
+    }
+
+    /// The incident with sequence number `seq`.
+    pub fn by_seq(&self, seq: u32) -> Option<&Inc> {
+        self.incidents.values().find(|i| i.seq == seq)
+    }
+}
+
+fn active(s: AmbState) -> bool {
+    s.active()
+}
+
+impl Facts for Model {
+    fn next_seq(&self) -> DeskResult<u32> {
+        Ok(self.incidents.values().map(|i| i.seq).max().unwrap_or(0) + 1)
+    }
+
+    fn recent_incident_of(&self, node: u32, since: i64) -> DeskResult<Option<RecentIncident>> {
+        Ok(self
+            .incidents
+            .values()
+            .filter(|i| {
+                i.reporter == Some(node)
+                    && i.facts.status.state.is_open()
+                    && i.last_heard_at >= since
+            })
+            .max_by_key(|i| (i.last_heard_at, i.seq))
+            .map(|i| RecentIncident {
+                id: i.facts.id.clone(),
+                heard_count: i.heard_count,
+                last_reply_at: i.last_reply_at,
+            }))
+    }
+
+    fn last_known(&self, node: u32) -> DeskResult<Option<Placed>> {
+        Ok(self.nodes.get(&node).copied())
+    }
+
+    fn incident(&self, id: &str) -> DeskResult<Option<IncidentFacts>> {
+        Ok(self.incidents.get(id).map(|i| i.facts.clone()))
+    }
+
+    fn team_open(&self, team: &str, limit: usize) -> DeskResult<Vec<(String, State)>> {
+        let mut v: Vec<&Inc> = self
+            .incidents
+            .values()
+            .filter(|i| {
+                i.facts.status.team.as_deref() == Some(team) && i.facts.status.state.is_open()
+            })
+            .collect();
+        v.sort_by_key(|i| (i.facts.priority, i.seq));
+        Ok(v.into_iter()
+            .take(limit)
+            .map(|i| (i.facts.id.clone(), i.facts.status.state))
+            .collect())
+    }
+
+    fn hint_sent_since(&self, node: u32, since: i64) -> DeskResult<bool> {
+        Ok(self.outbox.iter().any(|r| {
+            r.m.dest == node
+                && r.m.incident.is_none()
+                && r.m.class == CLASS_PATROL
+                && r.created_at > since
+        }))
+    }
+
+    fn amb_active(&self, incident: &str) -> DeskResult<Option<AmbRow>> {
+        Ok(self
+            .amb
+            .iter()
+            .filter(|a| a.row.incident == incident && active(a.row.status))
+            .max_by_key(|a| a.attempt)
+            .map(|a| a.row.clone()))
+    }
+
+    fn amb_asked(&self, incident: &str) -> DeskResult<Vec<String>> {
+        Ok(self
+            .amb
+            .iter()
+            .filter(|a| a.row.incident == incident)
+            .map(|a| a.row.municipality.clone())
+            .collect())
+    }
+
+    fn amb_by_outbox(&self, row: i64) -> DeskResult<Option<AmbRow>> {
+        Ok(self
+            .amb
+            .iter()
+            .find(|a| a.outbox_id == Some(row))
+            .map(|a| a.row.clone()))
+    }
+
+    fn amb_overdue(&self, at: i64) -> DeskResult<Vec<AmbRow>> {
+        Ok(self
+            .amb
+            .iter()
+            .filter(|a| a.row.status.awaiting_answer() && a.deadline_at <= at)
+            .map(|a| a.row.clone())
+            .collect())
+    }
+
+    fn amb_reminders_due(&self, at: i64) -> DeskResult<Vec<AmbRow>> {
+        Ok(self
+            .amb
+            .iter()
+            .filter(|a| {
+                matches!(a.row.status, AmbState::Sent | AmbState::Delivered)
+                    && !a.reminded
+                    && a.reminder_at.is_some_and(|r| r <= at)
+                    && a.row.node.is_some()
+            })
+            .map(|a| a.row.clone())
+            .collect())
+    }
+
+    fn amb_answerable(&self, node: u32) -> DeskResult<Vec<AmbRow>> {
+        Ok(self
+            .amb
+            .iter()
+            .filter(|a| {
+                a.row.node == Some(node)
+                    && matches!(
+                        a.row.status,
+                        AmbState::Pending
+                            | AmbState::Sent
+                            | AmbState::Delivered
+                            | AmbState::Accepted
+                            | AmbState::TimedOut
+                    )
+            })
+            .map(|a| a.row.clone())
+            .collect())
+    }
+
+    fn team(&self, team: &str) -> DeskResult<(Option<i64>, TeamHealth)> {
+        Ok(self
+            .teams
+            .get(team)
+            .copied()
+            .unwrap_or((None, TeamHealth::Unknown)))
+    }
+
+    fn team_incidents(&self, team: &str) -> DeskResult<Vec<String>> {
+        Ok(self
+            .incidents
+            .values()
+            .filter(|i| {
+                i.facts.status.team.as_deref() == Some(team) && i.facts.status.state.is_open()
+            })
+            .map(|i| i.facts.id.clone())
+            .collect())
+    }
+
+    fn sent_row(&self, radio: &str, packet_id: u32) -> DeskResult<Option<SentRow>> {
+        if radio != "r0" {
+            return Ok(None);
+        }
+        Ok(self
+            .outbox
+            .iter()
+            .find(|r| r.packet_id == Some(packet_id) && r.state == "sent")
+            .map(|r| SentRow {
+                row: r.id,
+                attempts: r.attempts,
+                incident: r.m.incident.clone(),
+                dest: r.m.dest,
+                max_attempts: r.m.max_attempts,
+            }))
+    }
+
+    fn outbox_incident(&self, row: i64) -> DeskResult<Option<String>> {
+        Ok(self
+            .outbox
+            .iter()
+            .find(|r| r.id == row)
+            .and_then(|r| r.m.incident.clone()))
+    }
+}

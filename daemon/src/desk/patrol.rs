@@ -1,0 +1,256 @@
+//! Patrol commands typed in a stock Meshtastic app (`ACK`, `RUTA`, `LLEGUE`, `CERRAR`, `NOTA`,
+//! `ESTADO`, `AMB`). Only configured teams' nodes get here (ingest checks the sender). Every
+//! command is answered: a confirmation, the reason for a refusal, or a usage hint (at most one
+//! per `hint_interval`, so a confused patrol is not flooded).
+
+use faro_proto::text::{CommandError, IncidentId, PatrolCommand};
+
+use super::{intake::coords, Desk, DeskResult, Effect, Facts, NewIncident, CLASS_PATROL};
+use super::{Rx, StoreError};
+use crate::catalog::Msg;
+use crate::incident::{self, Actor, Kind, PositionSource, Transition, Triage};
+use crate::ingest::Lang;
+
+/// Patrols read Spanish.
+const PATROL_LANG: Lang = Lang::Es;
+
+impl<F: Facts + ?Sized> Desk<'_, F> {
+    pub(super) fn command(
+        &mut self,
+        rx: &Rx,
+        node: u32,
+        team: &str,
+        command: Result<PatrolCommand, CommandError>,
+    ) -> DeskResult<()> {
+        let actor = Actor::Patrol(team.to_string());
+        let who = actor.to_string();
+        let via = rx.radio.as_str();
+        let cmd = match command {
+            Ok(c) => c,
+            Err(e) => {
+                self.event(None, &who, via, format!("malformed command: {e}"));
+                self.hint(node, PATROL_LANG, Msg::CmdUsage, e.usage())?;
+                return Ok(());
+            }
+        };
+        let (id, transition) = match cmd {
+            PatrolCommand::Ack(id) => (id, Transition::Acknowledge),
+            PatrolCommand::EnRoute(id) => (id, Transition::EnRoute),
+            PatrolCommand::OnScene(id) => (id, Transition::OnScene),
+            PatrolCommand::Close(id, o) => (id, Transition::Close(o)),
+            PatrolCommand::Note(id, text) => return self.patrol_note(rx, node, team, &id, &text),
+            PatrolCommand::Ambulance(named) => return self.patrol_ambulance(rx, node, team, named),
+            PatrolCommand::Status => {
+                let list: Vec<String> = self
+                    .facts
+                    .team_open(team, 8)?
+                    .into_iter()
+                    .map(|(id, st)| format!("{id} {st}"))
+                    .collect();
+                if list.is_empty() {
+                    self.say(None, node, CLASS_PATROL, PATROL_LANG, Msg::StatusNone, &[]);
+                } else {
+                    let list = list.join(", ");
+                    self.say(
+                        None,
+                        node,
+                        CLASS_PATROL,
+                        PATROL_LANG,
+                        Msg::StatusList,
+                        &[("list", &list)],
+                    );
+                }
+                return Ok(());
+            }
+            // Ingest turns a patrol's SOS into a distress signal; nothing reaches here.
+            PatrolCommand::Sos(_) => return Ok(()),
+        };
+        let id_s = id.to_string();
+        let Some(inc) = self.facts.incident(&id_s)? else {
+            self.unknown_incident(rx, node, &who, &id_s);
+            return Ok(());
+        };
+        match incident::transition(&inc.status, &transition, &actor) {
+            Ok(change) => {
+                let state = change.status.state.as_str();
+                self.say(
+                    Some(&id_s),
+                    node,
+                    CLASS_PATROL,
+                    PATROL_LANG,
+                    Msg::CmdOk,
+                    &[("id", &id_s), ("state", state)],
+                );
+                self.change(&id_s, change, &who, via);
+            }
+            Err(reason) => {
+                let reason = reason.to_string();
+                self.event(
+                    Some(&id_s),
+                    &who,
+                    via,
+                    format!("{} refused: {reason}", transition.verb()),
+                );
+                self.say(
+                    Some(&id_s),
+                    node,
+                    CLASS_PATROL,
+                    PATROL_LANG,
+                    Msg::CmdRefused,
+                    &[("id", &id_s), ("reason", &reason)],
+                );
+            }
+        }
+        self.out.incident = Some((id_s, false));
+        Ok(())
+    }
+
+    fn patrol_note(
+        &mut self,
+        rx: &Rx,
+        node: u32,
+        team: &str,
+        id: &IncidentId,
+        text: &str,
+    ) -> DeskResult<()> {
+        let who = Actor::Patrol(team.to_string()).to_string();
+        let id_s = id.to_string();
+        if self.facts.incident(&id_s)?.is_none() {
+            self.unknown_incident(rx, node, &who, &id_s);
+            return Ok(());
+        }
+        self.event(Some(&id_s), &who, &rx.radio, format!("note: {text}"));
+        self.say(
+            Some(&id_s),
+            node,
+            CLASS_PATROL,
+            PATROL_LANG,
+            Msg::CmdOk,
+            &[("id", &id_s), ("state", "nota")],
+        );
+        self.out.incident = Some((id_s, false));
+        Ok(())
+    }
+
+    fn unknown_incident(&mut self, rx: &Rx, node: u32, who: &str, id: &str) {
+        self.event(
+            None,
+            who,
+            &rx.radio,
+            format!("command names unknown incident {id}"),
+        );
+        self.say(
+            None,
+            node,
+            CLASS_PATROL,
+            PATROL_LANG,
+            Msg::CmdUnknownIncident,
+            &[("id", id)],
+        );
+    }
+
+    /// `AMB <id>` asks for an ambulance for that incident; `AMB` alone opens a medical
+    /// incident at the patrol's position, assigned to it, first. The patrol hears back either
+    /// way.
+    fn patrol_ambulance(
+        &mut self,
+        rx: &Rx,
+        node: u32,
+        team: &str,
+        named: Option<IncidentId>,
+    ) -> DeskResult<()> {
+        let actor = Actor::Patrol(team.to_string());
+        let who = actor.to_string();
+        let via = rx.radio.as_str();
+        let inc = match named {
+            Some(id) => {
+                let id = id.to_string();
+                match self.facts.incident(&id)? {
+                    Some(inc) => inc,
+                    None => {
+                        self.unknown_incident(rx, node, &who, &id);
+                        return Ok(());
+                    }
+                }
+            }
+            None => {
+                let triage = Triage {
+                    kind: Some(Kind::Medical),
+                    people: None,
+                    flags: Vec::new(),
+                };
+                let p = incident::priority(&triage);
+                let pos = self
+                    .facts
+                    .last_known(node)?
+                    .map(|p| (p, PositionSource::LastKnown));
+                let mut inc = self.open(NewIncident {
+                    id: String::new(),
+                    seq: 0,
+                    kind: Kind::Medical,
+                    priority: p.level,
+                    why: p.why,
+                    people: None,
+                    flags: Vec::new(),
+                    source: "patrol_sos".into(),
+                    reporter: Some(node),
+                    language: PATROL_LANG,
+                    position: pos,
+                })?;
+                let place = pos.map_or(" with no position".to_string(), |(p, _)| {
+                    format!(" at {}", coords(p.lat, p.lon))
+                });
+                self.event(
+                    Some(&inc.id),
+                    &who,
+                    via,
+                    format!("opened by patrol {team} asking for an ambulance{place}"),
+                );
+                // The patrol that asked is the one there: the incident is its own.
+                let change = incident::transition(
+                    &inc.status,
+                    &Transition::Assign(team.to_string()),
+                    &actor,
+                )
+                .map_err(|e| super::Refusal::Conflict(e.to_string()))?;
+                inc.status = change.status.clone();
+                let id = inc.id.clone();
+                self.change(&id, change, &who, via);
+                inc
+            }
+        };
+        let id = inc.id.clone();
+        self.out.incident = Some((id.clone(), false));
+        match self.amb_request_for(&inc, &who, via, None) {
+            Ok(()) => Ok(()),
+            Err(StoreError::Refused(reason)) => {
+                self.event(None, &who, via, format!("ambulance refused: {reason}"));
+                let reason = reason.to_string();
+                let short = reason.split(':').next().unwrap_or(&reason).to_string();
+                self.say(
+                    None,
+                    node,
+                    CLASS_PATROL,
+                    PATROL_LANG,
+                    Msg::CmdRefused,
+                    &[("id", &id), ("reason", &short)],
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A usage hint to `node`, unless one went in the last `hint_interval`.
+    pub(super) fn hint(&mut self, node: u32, lang: Lang, msg: Msg, usage: &str) -> DeskResult<()> {
+        let since = self.at - self.cfg.hint_interval.as_millis() as i64;
+        let already = self.facts.hint_sent_since(node, since)?
+            || self.out.effects.iter().any(|e| {
+                matches!(e, Effect::Queue(m) if m.dest == node && m.incident.is_none() && m.class == CLASS_PATROL)
+            });
+        if !already {
+            self.say(None, node, CLASS_PATROL, lang, msg, &[("usage", usage)]);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,941 @@
+//! The desk's rules, one by one, against the in-memory station ([`super::model`]), then random
+//! sequences of inputs checked against the invariants every state must keep.
+
+use std::time::Duration;
+
+use faro_proto::mesh::routing;
+use faro_proto::text::{parse_command, Outcome};
+use proptest::prelude::*;
+
+use super::model::Model;
+use super::*;
+use crate::dispatch::Municipality;
+use crate::incident::State;
+use crate::ingest::{Distress, DistressKind, Fix, Signal, Tower};
+use crate::radio::DeliveryOutcome;
+
+const PHONE: u32 = 0x5a5a_0301;
+const PHONE2: u32 = 0x5a5a_0302;
+const TOWER: u32 = 0x5a5a_0201;
+const P1_NODE: u32 = 0x5a5a_0101;
+const P2_NODE: u32 = 0x5a5a_0102;
+const SARIC: u32 = 0x5a5a_0401;
+const ALTAR: u32 = 0x5a5a_0402;
+const MIN: i64 = 60_000;
+
+fn cfg() -> StoreConfig {
+    let mut c = StoreConfig::new("SAS");
+    for (name, node) in [("P1", P1_NODE), ("P2", P2_NODE)] {
+        c.teams.push(TeamConfig {
+            name: name.into(),
+            nodes: vec![node],
+            interval: Duration::from_secs(60),
+        });
+    }
+    c.towers.insert(
+        TOWER,
+        Tower {
+            name: "El Sasabe 24 km".into(),
+            lat: 31.40,
+            lon: -111.70,
+        },
+    );
+    let muni = |name: &str, lat, lon, nodes: Vec<u32>, phones: Vec<&str>| Municipality {
+        name: name.into(),
+        state: "Sonora".into(),
+        lat,
+        lon,
+        nodes,
+        phones: phones.into_iter().map(String::from).collect(),
+        languages: vec![Lang::Es],
+    };
+    c.municipalities = vec![
+        muni("Sáric", 31.10, -111.37, vec![SARIC], vec![]),
+        muni("Altar", 30.71, -111.83, vec![ALTAR], vec![]),
+        muni("Tubutama", 30.88, -111.46, vec![], vec!["+52 637 000 0000"]),
+    ];
+    c
+}
+
+fn rx(from: u32) -> Rx {
+    Rx {
+        radio: "r0".into(),
+        from,
+        packet_id: 1,
+        hops: Some(2),
+    }
+}
+
+fn fix(lat: f64, lon: f64, bits: u32) -> Fix {
+    Fix {
+        lat,
+        lon,
+        alt: None,
+        precision_bits: bits,
+        time: None,
+    }
+}
+
+fn distress(node: u32, text: &str, position: Option<Fix>) -> Signal {
+    Signal::Distress(Distress {
+        node,
+        packet_id: 1,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: text.into(),
+        position,
+        channel: 0,
+    })
+}
+
+fn command(node: u32, team: &str, text: &str) -> Signal {
+    Signal::Command {
+        node,
+        patrol: team.into(),
+        packet_id: 1,
+        command: parse_command(text).expect("a command verb"),
+    }
+}
+
+fn muni_says(node: u32, text: &str) -> Signal {
+    Signal::MunicipalityText {
+        node,
+        text: text.into(),
+    }
+}
+
+fn hear(m: &mut Model, c: &StoreConfig, at: i64, s: Signal) -> Decision {
+    let from = match &s {
+        Signal::Distress(d) => d.node,
+        Signal::Command { node, .. } | Signal::MunicipalityText { node, .. } => *node,
+        _ => 0,
+    };
+    m.run(c, at, |d| d.signal(&rx(from), s)).expect("signal").1
+}
+
+fn op(m: &mut Model, c: &StoreConfig, at: i64, req: OperatorRequest) -> DeskResult<Decision> {
+    m.run(c, at, |d| d.operator("ana", req)).map(|(_, d)| d)
+}
+
+fn queued(d: &Decision) -> Vec<(u32, Option<Msg>)> {
+    d.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Queue(m) => Some((m.dest, m.msg)),
+            Effect::AmbStart(a) => a.request.as_ref().map(|m| (m.dest, m.msg)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events(d: &Decision) -> Vec<&str> {
+    d.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Event { what, .. } => Some(what.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn state(m: &Model, seq: u32) -> (State, Option<String>) {
+    let i = m.by_seq(seq).expect("incident");
+    (i.facts.status.state, i.facts.status.team.clone())
+}
+
+// ----- intake --------------------------------------------------------------------------
+
+#[test]
+fn distress_opens_an_incident_answers_once_and_explains_itself() {
+    let (c, mut m) = (cfg(), Model::default());
+    let d = hear(
+        &mut m,
+        &c,
+        0,
+        distress(PHONE, "AUXILIO somos 3, una niña", None),
+    );
+    assert_eq!(d.incident, Some(("SAS-1".into(), true)));
+    assert_eq!(queued(&d), vec![(PHONE, Some(Msg::DistressAck))]);
+    let e = events(&d);
+    assert!(
+        e[0].starts_with("opened: P1 text from !5a5a0301 over 2 hops with no position"),
+        "{e:?}"
+    );
+    let inc = m.by_seq(1).unwrap();
+    assert_eq!((inc.facts.priority, inc.facts.people), (1, Some(3)));
+}
+
+#[test]
+fn a_repeat_within_the_window_updates_and_answers_again_only_after_the_interval() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(&mut m, &c, 0, distress(PHONE, "SOS", None));
+    let again = hear(
+        &mut m,
+        &c,
+        MIN,
+        distress(PHONE, "SOS", Some(fix(31.5, -111.6, 32))),
+    );
+    assert_eq!(again.incident, Some(("SAS-1".into(), false)));
+    assert!(queued(&again).is_empty(), "no second answer within 10 min");
+    assert!(events(&again)[0].starts_with("distress heard again (2 times"));
+    assert_eq!(m.by_seq(1).unwrap().source, Some(PositionSource::Packet));
+    let later = hear(&mut m, &c, 11 * MIN, distress(PHONE, "SOS", None));
+    assert_eq!(queued(&later), vec![(PHONE, Some(Msg::DistressAck))]);
+    // Past the repeat window (30 min since last heard), the same phone opens another.
+    let new = hear(&mut m, &c, 42 * MIN, distress(PHONE, "SOS", None));
+    assert_eq!(new.incident, Some(("SAS-2".into(), true)));
+}
+
+#[test]
+fn a_closed_incident_is_never_updated_by_a_repeat() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(&mut m, &c, 0, distress(PHONE, "SOS", None));
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Close("SAS-1".into(), Outcome::FalseAlarm, None),
+    )
+    .unwrap();
+    let d = hear(&mut m, &c, 2, distress(PHONE, "SOS", None));
+    assert_eq!(d.incident, Some(("SAS-2".into(), true)));
+}
+
+#[test]
+fn positions_keep_the_precision_their_sender_chose() {
+    let (c, mut m) = (cfg(), Model::default());
+    // A phone that shares a rounded position (13 bits, about ±2.9 km), then calls for help.
+    hear(
+        &mut m,
+        &c,
+        0,
+        Signal::Position {
+            node: PHONE,
+            fix: fix(31.45, -111.55, 13),
+            patrol: None,
+        },
+    );
+    let d = hear(&mut m, &c, MIN, distress(PHONE, "ayuda", None));
+    let inc = m.by_seq(1).unwrap();
+    assert_eq!(inc.source, Some(PositionSource::LastKnown));
+    assert_eq!(inc.facts.position.unwrap().precision_bits, 13);
+    assert!(
+        events(&d)[0].contains("31.45000,-111.55000 ±2.9 km (last_known, 60 s old)"),
+        "{:?}",
+        events(&d)
+    );
+    // An exact fix in the packet itself wins, and says so.
+    hear(
+        &mut m,
+        &c,
+        2 * MIN,
+        distress(PHONE2, "SOS", Some(fix(31.4, -111.5, 32))),
+    );
+    assert_eq!(
+        m.by_seq(2).unwrap().facts.position.unwrap().precision_bits,
+        32
+    );
+}
+
+#[test]
+fn a_towers_panic_button_is_placed_at_the_tower() {
+    let (c, mut m) = (cfg(), Model::default());
+    let s = Signal::Distress(Distress {
+        node: TOWER,
+        packet_id: 9,
+        kind: DistressKind::Detection,
+        language: Lang::Es,
+        text: String::new(),
+        position: Some(fix(31.40, -111.70, 32)),
+        channel: 0,
+    });
+    hear(&mut m, &c, 0, s);
+    let inc = m.by_seq(1).unwrap();
+    assert_eq!(inc.source, Some(PositionSource::Tower));
+    assert_eq!(
+        inc.facts.position.map(|p| (p.lat, p.lon)),
+        Some((31.40, -111.70))
+    );
+}
+
+#[test]
+fn a_p1_of_a_configured_kind_asks_for_an_ambulance_by_itself() {
+    let mut c = cfg();
+    c.auto_ambulance_kinds = vec![crate::incident::Kind::Medical];
+    let mut m = Model::default();
+    let d = hear(
+        &mut m,
+        &c,
+        0,
+        distress(
+            PHONE,
+            "AUXILIO mi amigo esta herido sangrando",
+            Some(fix(31.2, -111.4, 32)),
+        ),
+    );
+    let q = queued(&d);
+    assert!(q.contains(&(SARIC, Some(Msg::AmbulanceRequest))), "{q:?}");
+    assert_eq!(m.amb.len(), 1);
+    // Without a position, nothing is guessed: the refusal is recorded, the incident stays.
+    let d = hear(
+        &mut m,
+        &c,
+        1,
+        distress(PHONE2, "AUXILIO herido sangrando", None),
+    );
+    assert!(
+        events(&d)
+            .iter()
+            .any(|e| e.starts_with("no automatic ambulance: SAS-2 has no position")),
+        "{:?}",
+        events(&d)
+    );
+    assert!(m.by_seq(2).is_some());
+}
+
+// ----- patrols -------------------------------------------------------------------------
+
+#[test]
+fn patrol_commands_move_the_incident_and_are_confirmed() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(&mut m, &c, 0, distress(PHONE, "SOS", None));
+    let d = hear(&mut m, &c, 1, command(P1_NODE, "P1", "RUTA SAS-1"));
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdOk))]);
+    assert_eq!(state(&m, 1), (State::EnRoute, Some("P1".into())));
+    assert!(events(&d).contains(&"P1 en route"));
+    // Another team cannot act on P1's incident: refused, told why, recorded.
+    let d = hear(
+        &mut m,
+        &c,
+        2,
+        command(P2_NODE, "P2", "CERRAR SAS-1 rescatado"),
+    );
+    assert_eq!(queued(&d), vec![(P2_NODE, Some(Msg::CmdRefused))]);
+    assert!(events(&d)[0].contains("close refused: assigned to P1"));
+    assert_eq!(state(&m, 1).0, State::EnRoute);
+    let d = hear(
+        &mut m,
+        &c,
+        3,
+        command(P1_NODE, "P1", "CERRAR SAS-1 rescatado"),
+    );
+    assert_eq!(state(&m, 1).0, State::Closed);
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdOk))]);
+}
+
+#[test]
+fn unknown_incidents_and_malformed_commands_are_answered_hints_once_a_minute() {
+    let (c, mut m) = (cfg(), Model::default());
+    let d = hear(&mut m, &c, 0, command(P1_NODE, "P1", "LLEGUE SAS-77"));
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdUnknownIncident))]);
+    let d = hear(&mut m, &c, 10 * MIN, command(P1_NODE, "P1", "CERRAR"));
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdUsage))]);
+    let d = hear(&mut m, &c, 10 * MIN + 1000, command(P1_NODE, "P1", "RUTA"));
+    assert!(
+        queued(&d).is_empty(),
+        "a second hint within the minute floods"
+    );
+    assert!(events(&d)[0].starts_with("malformed command"));
+    let d = hear(&mut m, &c, 12 * MIN, command(P1_NODE, "P1", "RUTA"));
+    assert_eq!(queued(&d).len(), 1);
+}
+
+#[test]
+fn amb_alone_opens_an_incident_the_patrol_owns_through_a_recorded_transition() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(
+        &mut m,
+        &c,
+        0,
+        Signal::Position {
+            node: P1_NODE,
+            fix: fix(31.2, -111.4, 32),
+            patrol: Some("P1".into()),
+        },
+    );
+    let d = hear(&mut m, &c, MIN, command(P1_NODE, "P1", "AMB"));
+    assert_eq!(state(&m, 1), (State::Assigned, Some("P1".into())));
+    let e = events(&d);
+    assert!(e.contains(&"assigned to P1"), "{e:?}");
+    assert!(d.effects.iter().any(|e| matches!(e, Effect::Status { .. })));
+    let q = queued(&d);
+    assert!(q.contains(&(SARIC, Some(Msg::AmbulanceRequest))), "{q:?}");
+    assert!(
+        q.contains(&(P1_NODE, Some(Msg::PatrolAmbRequested))),
+        "{q:?}"
+    );
+}
+
+#[test]
+fn estado_lists_the_teams_open_incidents() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(&mut m, &c, 0, distress(PHONE, "SOS", None));
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    hear(&mut m, &c, 2, command(P1_NODE, "P1", "ESTADO"));
+    let last = *m.texts_to(P1_NODE).last().unwrap();
+    assert!(last.contains("SAS-1 assigned"), "{last}");
+}
+
+// ----- operators -----------------------------------------------------------------------
+
+#[test]
+fn operators_are_refused_by_kind_and_nothing_is_applied() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(&mut m, &c, 0, distress(PHONE, "SOS", None));
+    let before = m.events.len();
+    let e = op(&mut m, &c, 1, OperatorRequest::Ack("SAS-9".into())).unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+    let e = op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Position("SAS-1".into(), 95.0, 0.0),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        Refusal::Invalid("95,0 is not a valid position".into()).into()
+    );
+    let e = op(&mut m, &c, 1, OperatorRequest::Reopen("SAS-1".into())).unwrap_err();
+    assert_eq!(
+        e,
+        Refusal::Conflict("SAS-1: cannot reopen: not closed (new)".into()).into()
+    );
+    // A close with a note whose transition is refused keeps neither.
+    op(
+        &mut m,
+        &c,
+        2,
+        OperatorRequest::Close("SAS-1".into(), Outcome::Rescued, None),
+    )
+    .unwrap();
+    let n = m.events.len();
+    op(
+        &mut m,
+        &c,
+        3,
+        OperatorRequest::Close("SAS-1".into(), Outcome::Rescued, Some("x".into())),
+    )
+    .unwrap_err();
+    assert_eq!(m.events.len(), n);
+    assert!(m.events.len() > before);
+}
+
+#[test]
+fn assigning_tells_the_patrol() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(&mut m, &c, 0, distress(PHONE, "SOS", None));
+    let d = op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P2".into()),
+    )
+    .unwrap();
+    assert_eq!(queued(&d), vec![(P2_NODE, Some(Msg::CmdOk))]);
+    assert_eq!(events(&d), vec!["assigned to P2"]);
+}
+
+#[test]
+fn a_manual_report_is_exact_and_an_oversized_text_is_refused() {
+    let (c, mut m) = (cfg(), Model::default());
+    let r = ManualReport {
+        lat: Some(31.47),
+        lon: Some(-111.54),
+        kind: Some("heat".into()),
+        people: Some(2),
+        ..Default::default()
+    };
+    let (id, _) = m
+        .run(&c, 0, |d| d.operator("ana", OperatorRequest::Report(r)))
+        .unwrap();
+    assert_eq!(id, "SAS-1");
+    assert_eq!(m.by_seq(1).unwrap().source, Some(PositionSource::Manual));
+    let e = op(&mut m, &c, 1, OperatorRequest::Send(PHONE, "x".repeat(201))).unwrap_err();
+    assert!(
+        matches!(e, StoreError::Refused(Refusal::Invalid(_))),
+        "{e:?}"
+    );
+}
+
+// ----- deliveries and ambulances -------------------------------------------------------
+
+fn with_request(m: &mut Model, c: &StoreConfig) {
+    hear(m, c, 0, distress(PHONE, "SOS", Some(fix(31.2, -111.4, 32))));
+    op(m, c, 1, OperatorRequest::Ambulance("SAS-1".into(), None)).unwrap();
+}
+
+fn request_row(m: &Model) -> i64 {
+    m.outbox
+        .iter()
+        .rfind(|r| r.m.msg == Some(Msg::AmbulanceRequest))
+        .expect("a request")
+        .id
+}
+
+/// Sends rows until `row` is on air (the model's outbox goes oldest first).
+fn send_until(m: &mut Model, c: &StoreConfig, at: i64, row: i64) {
+    while let Some(sent) = m.send_next() {
+        m.run(c, at, |d| d.amb_on_sent(sent)).unwrap();
+        if sent == row {
+            return;
+        }
+    }
+    panic!("row {row} never sent");
+}
+
+#[test]
+fn a_request_goes_to_the_nearest_and_an_undeliverable_one_escalates() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    assert_eq!(m.amb[0].row.municipality, "Sáric");
+    let row = request_row(&m);
+    send_until(&mut m, &c, 2, row);
+    assert_eq!(m.amb[0].row.status, AmbState::Sent);
+    let d = m
+        .run(&c, 3, |d| {
+            d.delivery(
+                "r0",
+                row as u32,
+                DeliveryOutcome::Nak(routing::Error::MaxRetransmit),
+            )
+        })
+        .unwrap()
+        .1;
+    // One radio attempt for ambulance requests: the next municipality is asked at once.
+    assert_eq!(m.amb[0].row.status, AmbState::Undeliverable);
+    assert_eq!(m.amb[1].row.municipality, "Tubutama");
+    assert!(events(&d)
+        .iter()
+        .any(|e| e.contains("Sáric could not be reached by radio")));
+}
+
+#[test]
+fn replies_retry_with_backoff_then_fail_and_say_so() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(&mut m, &c, 0, distress(PHONE, "SOS", None));
+    let row = m.send_next().unwrap();
+    let d = m
+        .run(&c, 1_000, |d| {
+            d.delivery("r0", row as u32, DeliveryOutcome::TimedOut)
+        })
+        .unwrap()
+        .1;
+    assert!(matches!(
+        d.effects[0],
+        Effect::OutboxState {
+            state: "pending",
+            next_attempt_at: Some(21_000),
+            ..
+        }
+    ));
+    for attempt in 2..=c.max_attempts {
+        m.row_mut(row).state = "sent";
+        m.row_mut(row).attempts = attempt;
+        m.run(&c, 2_000, |d| {
+            d.delivery("r0", row as u32, DeliveryOutcome::TimedOut)
+        })
+        .unwrap();
+    }
+    assert_eq!(m.row_mut(row).state, "failed");
+    assert!(m
+        .events
+        .iter()
+        .any(|(_, e)| e.contains("failed after 5 attempts")));
+}
+
+#[test]
+fn deadlines_escalate_reminders_go_once_and_a_late_tick_sends_no_reminder() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    let row = request_row(&m);
+    send_until(&mut m, &c, 2, row);
+    let d = m.run(&c, 1 + 150_000, |d| d.amb_tick()).unwrap().1;
+    assert_eq!(queued(&d), vec![(SARIC, Some(Msg::AmbulanceReminder))]);
+    let d = m.run(&c, 1 + 160_000, |d| d.amb_tick()).unwrap().1;
+    assert!(queued(&d).is_empty(), "one reminder only");
+    m.run(&c, 1 + 5 * MIN, |d| d.amb_tick()).unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::TimedOut);
+    assert_eq!(m.amb.len(), 2, "the next municipality is asked");
+    // The second attempt is a phone call; a tick long after both its times only times it out.
+    let d = m.run(&c, 60 * MIN, |d| d.amb_tick()).unwrap().1;
+    assert!(!queued(&d)
+        .iter()
+        .any(|(_, m)| *m == Some(Msg::AmbulanceReminder)));
+}
+
+#[test]
+fn municipality_answers_accept_decline_and_unasked_incidents() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    let row = request_row(&m);
+    send_until(&mut m, &c, 2, row);
+    hear(&mut m, &c, 3, distress(PHONE2, "SOS", None));
+    let d = hear(&mut m, &c, 4, muni_says(SARIC, "OK SAS-2 20"));
+    assert!(events(&d)[0].contains("refused: it was not asked for SAS-2"));
+    let d = hear(&mut m, &c, 5, muni_says(SARIC, "OK SAS-1 25"));
+    assert_eq!(m.amb[0].row.status, AmbState::Accepted);
+    assert_eq!(m.amb[0].eta, Some(25));
+    let q = queued(&d);
+    assert!(q.contains(&(SARIC, Some(Msg::AmbulanceThanks))), "{q:?}");
+    assert!(
+        q.contains(&(P1_NODE, Some(Msg::PatrolAmbAccepted))),
+        "{q:?}"
+    );
+    // A late "no" after a yes is refused and changes nothing.
+    let d = hear(&mut m, &c, 6, muni_says(SARIC, "NO SAS-1"));
+    assert!(
+        events(&d)[0].contains("answer from Sáric refused"),
+        "{:?}",
+        events(&d)
+    );
+    assert_eq!(m.amb[0].row.status, AmbState::Accepted);
+}
+
+#[test]
+fn cancelling_a_request_not_yet_on_air_withdraws_it() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    let row = request_row(&m);
+    op(
+        &mut m,
+        &c,
+        2,
+        OperatorRequest::AmbulanceCancel("SAS-1".into()),
+    )
+    .unwrap();
+    assert_eq!(m.row_mut(row).state, "done");
+    assert_eq!(m.amb[0].row.status, AmbState::Cancelled);
+}
+
+#[test]
+fn teams_go_stale_and_lost_and_their_incidents_hear_of_it() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(&mut m, &c, 0, distress(PHONE, "SOS", None));
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    hear(
+        &mut m,
+        &c,
+        0,
+        Signal::Position {
+            node: P1_NODE,
+            fix: fix(31.2, -111.4, 32),
+            patrol: Some("P1".into()),
+        },
+    );
+    m.run(&c, 1_000, |d| d.team_tick()).unwrap();
+    assert_eq!(m.teams["P1"].1, TeamHealth::Ok);
+    let d = m.run(&c, 2 * MIN, |d| d.team_tick()).unwrap().1;
+    assert_eq!(m.teams["P1"].1, TeamHealth::Stale);
+    assert!(d.effects.iter().any(|e| matches!(e, Effect::Event { incident: Some(i), what, .. } if i == "SAS-1" && what.starts_with("patrol P1 is stale"))));
+    m.run(&c, 6 * MIN, |d| d.team_tick()).unwrap();
+    assert_eq!(m.teams["P1"].1, TeamHealth::Lost);
+}
+
+// ----- properties ----------------------------------------------------------------------
+
+/// One thing that can happen to a station.
+#[derive(Debug, Clone)]
+enum Input {
+    Distress { phone: u8, text: u8, placed: bool },
+    Patrol { team: u8, verb: u8, seq: u8 },
+    Operator { verb: u8, seq: u8, arg: u8 },
+    Municipality { which: u8, verb: u8, seq: u8 },
+    Send,
+    Delivery { outcome: u8 },
+    Tick { minutes: u8 },
+}
+
+fn input() -> impl Strategy<Value = Input> {
+    prop_oneof![
+        3 => (0u8..4, 0u8..5, any::<bool>()).prop_map(|(phone, text, placed)| Input::Distress { phone, text, placed }),
+        3 => (0u8..2, 0u8..9, 1u8..6).prop_map(|(team, verb, seq)| Input::Patrol { team, verb, seq }),
+        3 => (0u8..10, 1u8..6, 0u8..4).prop_map(|(verb, seq, arg)| Input::Operator { verb, seq, arg }),
+        2 => (0u8..2, 0u8..5, 1u8..6).prop_map(|(which, verb, seq)| Input::Municipality { which, verb, seq }),
+        3 => Just(Input::Send),
+        2 => (0u8..4).prop_map(|outcome| Input::Delivery { outcome }),
+        2 => (0u8..8).prop_map(|minutes| Input::Tick { minutes }),
+    ]
+}
+
+const TEXTS: [&str; 5] = [
+    "SOS",
+    "AUXILIO estamos perdidos somos 6",
+    "ayuda mi hijo no respira",
+    "HELP injured",
+    "AUXILIO herida embarazada sangrando",
+];
+
+fn outcome(arg: u8) -> Outcome {
+    [
+        Outcome::Rescued,
+        Outcome::TransferredHospital,
+        Outcome::FalseAlarm,
+        Outcome::NotFound,
+    ][arg as usize % 4]
+}
+
+/// Runs one input; a refusal is a valid answer (nothing applied).
+fn step(m: &mut Model, c: &StoreConfig, at: i64, input: &Input) -> Option<Decision> {
+    let signal = |m: &mut Model, s: Signal| {
+        let from = match &s {
+            Signal::Distress(d) => d.node,
+            Signal::Command { node, .. } | Signal::MunicipalityText { node, .. } => *node,
+            _ => 0,
+        };
+        m.run(c, at, |d| d.signal(&rx(from), s))
+            .ok()
+            .map(|(_, d)| d)
+    };
+    match *input {
+        Input::Distress {
+            phone,
+            text,
+            placed,
+        } => {
+            let pos = placed.then(|| {
+                fix(
+                    31.0 + f64::from(phone) * 0.1,
+                    -111.5,
+                    32 - u32::from(phone) * 5,
+                )
+            });
+            signal(
+                m,
+                distress(PHONE + u32::from(phone), TEXTS[text as usize], pos),
+            )
+        }
+        Input::Patrol { team, verb, seq } => {
+            let (node, name) = [(P1_NODE, "P1"), (P2_NODE, "P2")][team as usize];
+            let text = match verb {
+                0 => format!("ACK SAS-{seq}"),
+                1 => format!("RUTA SAS-{seq}"),
+                2 => format!("LLEGUE SAS-{seq}"),
+                3 => format!("CERRAR SAS-{seq} rescatado"),
+                4 => format!("NOTA SAS-{seq} dos personas"),
+                5 => "ESTADO".into(),
+                6 => format!("AMB SAS-{seq}"),
+                7 => "AMB".into(),
+                _ => "CERRAR".into(),
+            };
+            signal(m, command(node, name, &text))
+        }
+        Input::Operator { verb, seq, arg } => {
+            let id = format!("SAS-{seq}");
+            let req = match verb {
+                0 => OperatorRequest::Ack(id),
+                1 => OperatorRequest::Assign(id, ["P1", "P2", "P9", "P1"][arg as usize].into()),
+                2 => OperatorRequest::Close(id, outcome(arg), Some("nota".into())),
+                3 => OperatorRequest::Reopen(id),
+                4 => OperatorRequest::Note(id, "llamada".into()),
+                5 => OperatorRequest::Ambulance(id, None),
+                6 => OperatorRequest::AmbulanceCancel(id),
+                7 => OperatorRequest::AmbulanceRecord(id, arg % 2 == 0, Some(30)),
+                8 => OperatorRequest::Position(id, 31.3, -111.45),
+                _ => OperatorRequest::Ambulance(id, Some("Altar".into())),
+            };
+            m.run(c, at, |d| d.operator("ana", req))
+                .ok()
+                .map(|(_, d)| d)
+        }
+        Input::Municipality { which, verb, seq } => {
+            let node = [SARIC, ALTAR][which as usize];
+            let text = match verb {
+                0 => format!("OK SAS-{seq} 20"),
+                1 => format!("NO SAS-{seq} sin unidades"),
+                2 => format!("LLEGO SAS-{seq}"),
+                3 => "OK".into(),
+                _ => "que?".into(),
+            };
+            signal(m, muni_says(node, &text))
+        }
+        Input::Send => {
+            let row = m.send_next()?;
+            m.run(c, at, |d| d.amb_on_sent(row)).ok().map(|(_, d)| d)
+        }
+        Input::Delivery { outcome } => {
+            let row = m.outbox.iter().find(|r| r.state == "sent")?.id;
+            let o = match outcome {
+                0 => DeliveryOutcome::Acked,
+                1 => DeliveryOutcome::ImplicitAck,
+                2 => DeliveryOutcome::TimedOut,
+                _ => DeliveryOutcome::Nak(routing::Error::MaxRetransmit),
+            };
+            m.run(c, at, |d| d.delivery("r0", row as u32, o))
+                .ok()
+                .map(|(_, d)| d)
+        }
+        Input::Tick { .. } => {
+            let mut d = m.run(c, at, |d| d.team_tick()).ok()?.1;
+            let amb = m.run(c, at, |d| d.amb_tick()).ok()?.1;
+            d.effects.extend(amb.effects);
+            Some(d)
+        }
+    }
+}
+
+/// Messages that may concern a closed incident: they say so (the close confirmed, a command
+/// refused because it is closed, an ambulance called off).
+fn may_follow_a_close(msg: Option<Msg>) -> bool {
+    matches!(
+        msg,
+        Some(Msg::CmdOk | Msg::CmdRefused | Msg::AmbulanceCancel)
+    )
+}
+
+fn check(m: &Model, d: &Decision) -> Result<(), TestCaseError> {
+    // Every change of an incident has its audit event in the same decision.
+    for e in &d.effects {
+        let changed = match e {
+            Effect::Open(n) => Some(n.id.as_str()),
+            Effect::Status { id, .. } | Effect::Position { id, .. } | Effect::Heard { id, .. } => {
+                Some(id.as_str())
+            }
+            Effect::AmbStart(a) => Some(a.incident.as_str()),
+            _ => None,
+        };
+        if let Some(id) = changed {
+            prop_assert!(
+                d.effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::Event { incident: Some(i), .. } if i == id)),
+                "{e:?} without an event for {id}: {:#?}",
+                d.effects
+            );
+        }
+        if let Effect::AmbStatus { row, status, .. } = e {
+            if !matches!(status, AmbState::Sent | AmbState::Delivered) {
+                let inc = &m
+                    .amb
+                    .iter()
+                    .find(|a| a.row.id == *row)
+                    .unwrap()
+                    .row
+                    .incident;
+                prop_assert!(
+                    d.effects
+                        .iter()
+                        .any(|e| matches!(e, Effect::Event { incident: Some(i), .. } if i == inc)),
+                    "ambulance {status} without an event: {:#?}",
+                    d.effects
+                );
+            }
+        }
+        // No message for a closed incident unless it says so.
+        let msg = match e {
+            Effect::Queue(msg) => Some(msg),
+            Effect::AmbStart(a) => a.request.as_ref(),
+            _ => None,
+        };
+        if let Some(msg) = msg {
+            prop_assert!(msg.text.len() <= faro_proto::mesh::PAYLOAD_BUDGET);
+            if let Some(inc) = msg.incident.as_deref().and_then(|i| m.incidents.get(i)) {
+                prop_assert!(
+                    inc.facts.status.state.is_open() || may_follow_a_close(msg.msg),
+                    "{:?} queued for closed {}",
+                    msg.msg,
+                    inc.facts.id
+                );
+            }
+        }
+    }
+    // No impossible state.
+    for i in m.incidents.values() {
+        let s = &i.facts.status;
+        if matches!(s.state, State::Assigned | State::EnRoute | State::OnScene) {
+            prop_assert!(
+                s.team.is_some(),
+                "{} {} without a team",
+                i.facts.id,
+                s.state
+            );
+        }
+        prop_assert_eq!(s.state == State::Closed, s.outcome.is_some(), "{:?}", s);
+        if let Some(t) = &s.team {
+            prop_assert!(t == "P1" || t == "P2", "unknown team {}", t);
+        }
+        let active = m
+            .amb
+            .iter()
+            .filter(|a| a.row.incident == i.facts.id && a.row.status.active())
+            .count();
+        prop_assert!(
+            active <= 1,
+            "{} has {active} ambulance attempts in play",
+            i.facts.id
+        );
+        // On its own the station asks at most the configured number (an operator may ask
+        // again by name).
+        let asked = m
+            .amb
+            .iter()
+            .filter(|a| a.row.incident == i.facts.id && a.row.requested_by == "system")
+            .count();
+        prop_assert!(
+            asked <= 3,
+            "{} asked {asked} municipalities by itself",
+            i.facts.id
+        );
+    }
+    let mut seqs: Vec<u32> = m.incidents.values().map(|i| i.seq).collect();
+    seqs.sort_unstable();
+    prop_assert!(
+        seqs.iter().enumerate().all(|(n, s)| *s == n as u32 + 1),
+        "{seqs:?}"
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_days_keep_every_invariant(inputs in proptest::collection::vec(input(), 1..60)) {
+        let mut c = cfg();
+        c.auto_ambulance_kinds = vec![crate::incident::Kind::Medical];
+        let mut m = Model::default();
+        let mut at = 0i64;
+        for i in &inputs {
+            at += match i {
+                Input::Tick { minutes } => i64::from(*minutes) * MIN + 1_000,
+                _ => 1_000,
+            };
+            if let Some(d) = step(&mut m, &c, at, i) {
+                check(&m, &d)?;
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_request_changes_nothing(inputs in proptest::collection::vec(input(), 1..40), verb in 0u8..10, seq in 1u8..8, arg in 0u8..4) {
+        let c = cfg();
+        let mut m = Model::default();
+        for (n, i) in inputs.iter().enumerate() {
+            step(&mut m, &c, n as i64 * 1_000, i);
+        }
+        let before = (m.incidents.clone(), m.outbox.clone(), m.amb.clone(), m.events.len());
+        let at = inputs.len() as i64 * 1_000;
+        if step(&mut m, &c, at, &Input::Operator { verb, seq, arg }).is_none() {
+            prop_assert_eq!(before, (m.incidents.clone(), m.outbox.clone(), m.amb.clone(), m.events.len()));
+        }
+    }
+}

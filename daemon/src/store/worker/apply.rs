@@ -1,0 +1,267 @@
+//! Applying the desk's effects: each [`Effect`] becomes its rows, in order, inside the input's
+//! transaction. Nothing here decides: a new rule never needs a change in this file unless it
+//! invents a new kind of effect.
+
+use faro_proto::mesh::{self, PortNum};
+use rusqlite::params;
+
+use super::{Res, Worker};
+use crate::desk::{Effect, Message, NewAttempt, NewIncident, Refusal};
+use crate::store::EventView;
+
+impl Worker {
+    /// Applies a decision's effects in order, at time `at`.
+    pub(super) fn apply_effects(&mut self, effects: Vec<Effect>, at: i64) -> Res<()> {
+        for e in effects {
+            self.apply_one(e, at)?;
+        }
+        Ok(())
+    }
+
+    fn apply_one(&mut self, e: Effect, at: i64) -> Res<()> {
+        match e {
+            Effect::Open(inc) => self.insert_incident(&inc, at)?,
+            Effect::Heard { id, count } => {
+                self.exec(
+                    "UPDATE incidents SET heard_count = ?2, last_heard_at = ?3, updated_at = ?3 WHERE id = ?1",
+                    params![id, count, at],
+                )?;
+            }
+            Effect::Position { id, pos, source } => {
+                self.exec(
+                    "UPDATE incidents SET lat = ?2, lon = ?3, precision_bits = ?4, position_source = ?5,
+                     position_at = ?6, updated_at = ?7 WHERE id = ?1",
+                    params![id, pos.lat, pos.lon, pos.precision_bits, source.as_str(), pos.at, at],
+                )?;
+            }
+            Effect::Status { id, status } => {
+                let closed_at = (!status.state.is_open()).then_some(at);
+                self.exec(
+                    "UPDATE incidents SET state = ?2, team = ?3, outcome = ?4, updated_at = ?5, closed_at = ?6 WHERE id = ?1",
+                    params![
+                        id,
+                        status.state.as_str(),
+                        status.team,
+                        status.outcome.map(|o| o.as_str()),
+                        at,
+                        closed_at
+                    ],
+                )?;
+            }
+            Effect::Replied { id } => {
+                self.exec(
+                    "UPDATE incidents SET last_reply_at = ?2 WHERE id = ?1",
+                    params![id, at],
+                )?;
+            }
+            Effect::Event {
+                incident,
+                who,
+                via,
+                what,
+            } => self.event(incident.as_deref(), at, &who, &via, &what)?,
+            Effect::Queue(m) => {
+                self.queue(&m, at)?;
+            }
+            Effect::NodePosition {
+                node,
+                pos,
+                alt,
+                team,
+            } => {
+                self.exec(
+                    "UPDATE nodes SET lat = ?2, lon = ?3, alt = ?4, position_at = ?5, precision_bits = ?6
+                     WHERE num = ?1 AND (position_at IS NULL OR position_at <= ?5)",
+                    params![node, pos.lat, pos.lon, alt, pos.at, pos.precision_bits],
+                )?;
+                if let Some(team) = team {
+                    self.exec(
+                        "INSERT INTO team_positions(team, node, at, lat, lon, alt, precision_bits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![team, node, at, pos.lat, pos.lon, alt, pos.precision_bits],
+                    )?;
+                    self.exec("UPDATE nodes SET role = 'patrol' WHERE num = ?1", [node])?;
+                }
+            }
+            Effect::NodeNames {
+                node,
+                long_name,
+                short_name,
+            } => {
+                self.exec(
+                    "UPDATE nodes SET long_name = ?2, short_name = ?3 WHERE num = ?1",
+                    params![node, long_name, short_name],
+                )?;
+            }
+            Effect::AmbStart(a) => self.insert_attempt(&a, at)?,
+            Effect::AmbStatus {
+                row,
+                status,
+                answered,
+            } => {
+                self.exec(
+                    "UPDATE ambulance SET status = ?2, answered_at = COALESCE(?3, answered_at) WHERE id = ?1",
+                    params![row, status.as_str(), answered.then_some(at)],
+                )?;
+            }
+            Effect::AmbEta { row, eta } => {
+                self.exec(
+                    "UPDATE ambulance SET eta_minutes = ?2 WHERE id = ?1",
+                    params![row, eta],
+                )?;
+            }
+            Effect::AmbReason { row, reason } => {
+                self.exec(
+                    "UPDATE ambulance SET reason = ?2 WHERE id = ?1",
+                    params![row, reason],
+                )?;
+            }
+            Effect::AmbReminded { row } => {
+                self.exec("UPDATE ambulance SET reminded = 1 WHERE id = ?1", [row])?;
+            }
+            Effect::AmbWithdraw { row } => {
+                self.exec(
+                    "UPDATE outbox SET state = 'done', last_error = 'cancelled', updated_at = ?2
+                     WHERE id = (SELECT outbox_id FROM ambulance WHERE id = ?1) AND state = 'pending'",
+                    params![row, at],
+                )?;
+            }
+            Effect::TeamStatus { team, status } => {
+                self.exec(
+                    "UPDATE teams SET status = ?2, changed_at = ?3 WHERE name = ?1",
+                    params![team, status.as_str(), at],
+                )?;
+            }
+            Effect::OutboxState {
+                row,
+                state,
+                next_attempt_at,
+                error,
+            } => {
+                self.exec(
+                    "UPDATE outbox SET state = ?2, next_attempt_at = COALESCE(?3, next_attempt_at),
+                     last_error = ?4, updated_at = ?5 WHERE id = ?1",
+                    params![row, state, next_attempt_at, error, at],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_incident(&mut self, inc: &NewIncident, at: i64) -> Res<()> {
+        let why = serde_json::to_string(&inc.why).unwrap_or_else(|_| "[]".into());
+        let (pos, src) = match inc.position {
+            Some((p, s)) => (Some(p), Some(s.as_str())),
+            None => (None, None),
+        };
+        self.exec(
+            "INSERT INTO incidents(id, seq, state, kind, priority, priority_why, people, flags, source, reporter, language,
+                                   lat, lon, precision_bits, position_source, position_at, created_at, updated_at, last_heard_at)
+             VALUES (?1, ?2, 'new', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16)",
+            params![
+                inc.id,
+                inc.seq,
+                inc.kind.as_str(),
+                inc.priority,
+                why,
+                inc.people,
+                inc.flags.join(","),
+                inc.source,
+                inc.reporter,
+                inc.language.as_str(),
+                pos.map(|p| p.lat),
+                pos.map(|p| p.lon),
+                pos.map(|p| p.precision_bits),
+                src,
+                pos.map(|p| p.at),
+                at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn insert_attempt(&mut self, a: &NewAttempt, at: i64) -> Res<()> {
+        self.exec(
+            "INSERT INTO ambulance(incident, attempt, municipality, muni_state, node, phone, distance_km, status,
+                                   requested_by, requested_at, deadline_at, reminder_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                a.incident,
+                a.attempt,
+                a.municipality,
+                a.muni_state,
+                a.node,
+                a.phone,
+                a.distance_km,
+                a.status.as_str(),
+                a.requested_by,
+                at,
+                a.deadline_at,
+                a.reminder_at
+            ],
+        )?;
+        let row = self.conn.last_insert_rowid();
+        if let Some(m) = &a.request {
+            let out = self.queue(m, at)?;
+            self.exec(
+                "UPDATE ambulance SET outbox_id = ?2 WHERE id = ?1",
+                params![row, out],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes an outbox row; its id.
+    fn queue(&mut self, m: &Message, at: i64) -> Res<i64> {
+        let payload = m.text.as_bytes();
+        if payload.len() > mesh::PAYLOAD_BUDGET {
+            return Err(Refusal::Invalid(format!(
+                "message is {} bytes; the budget is {}",
+                payload.len(),
+                mesh::PAYLOAD_BUDGET
+            ))
+            .into());
+        }
+        self.exec(
+            "INSERT INTO outbox(created_at, class, incident, dest, channel, portnum, payload, want_ack, state,
+                                next_attempt_at, updated_at, max_attempts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?1, ?1, ?9)",
+            params![
+                at,
+                m.class,
+                m.incident,
+                m.dest,
+                self.cfg.channel,
+                PortNum::TextMessageApp as i32,
+                payload,
+                m.dest != mesh::BROADCAST,
+                m.max_attempts
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// An entry of the audit trail, published live once the transaction commits.
+    pub(super) fn event(
+        &mut self,
+        incident: Option<&str>,
+        at: i64,
+        who: &str,
+        via: &str,
+        what: &str,
+    ) -> Res<()> {
+        self.exec(
+            "INSERT INTO events(incident, at, who, via, what) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![incident, at, who, via, what],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        self.pending_events.push(EventView {
+            id,
+            incident: incident.map(str::to_string),
+            at: crate::store::rfc3339(at),
+            who: who.to_string(),
+            via: via.to_string(),
+            what: what.to_string(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,247 @@
+//! The desk's [`Facts`], read through the writer's connection inside the open transaction, so
+//! a rule sees everything committed and everything the same batch applied before it.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::desk::{
+    AmbRow, AmbState, DeskResult, Facts, IncidentFacts, Placed, RecentIncident, SentRow, TeamHealth,
+};
+use crate::incident::{Outcome, State, Status};
+use faro_proto::mesh;
+
+/// Reads for the desk over the writer's connection.
+pub(super) struct SqlFacts<'c>(pub(super) &'c Connection);
+
+const AMB_COLUMNS: &str = "id, incident, municipality, node, status, requested_by";
+
+fn amb_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AmbRow> {
+    let status: String = r.get(4)?;
+    Ok(AmbRow {
+        id: r.get(0)?,
+        incident: r.get(1)?,
+        municipality: r.get(2)?,
+        node: r.get(3)?,
+        status: status.parse().unwrap_or(AmbState::Pending),
+        requested_by: r.get(5)?,
+    })
+}
+
+impl SqlFacts<'_> {
+    fn amb_rows<P: rusqlite::Params>(&self, filter: &str, p: P) -> DeskResult<Vec<AmbRow>> {
+        let sql = format!("SELECT {AMB_COLUMNS} FROM ambulance WHERE {filter}");
+        let mut st = self.0.prepare_cached(&sql)?;
+        let rows = st.query_map(p, amb_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
+
+/// A stored precision (NULL: recorded before precision was kept, when only exact positions
+/// were recorded as such).
+fn bits(b: Option<u32>) -> u32 {
+    b.unwrap_or(mesh::FULL_PRECISION)
+}
+
+impl Facts for SqlFacts<'_> {
+    fn next_seq(&self) -> DeskResult<u32> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM incidents")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    fn recent_incident_of(&self, node: u32, since: i64) -> DeskResult<Option<RecentIncident>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT id, heard_count, last_reply_at FROM incidents
+                 WHERE reporter = ?1 AND state != 'closed' AND last_heard_at >= ?2
+                 ORDER BY last_heard_at DESC LIMIT 1",
+            )?
+            .query_row(params![node, since], |r| {
+                Ok(RecentIncident {
+                    id: r.get(0)?,
+                    heard_count: r.get(1)?,
+                    last_reply_at: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn last_known(&self, node: u32) -> DeskResult<Option<Placed>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT lat, lon, precision_bits, position_at FROM nodes WHERE num = ?1 AND lat IS NOT NULL",
+            )?
+            .query_row([node], |r| {
+                Ok(Placed {
+                    lat: r.get(0)?,
+                    lon: r.get(1)?,
+                    precision_bits: bits(r.get(2)?),
+                    at: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn incident(&self, id: &str) -> DeskResult<Option<IncidentFacts>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT id, state, team, outcome, priority, people, lat, lon, precision_bits, position_at
+                 FROM incidents WHERE id = ?1",
+            )?
+            .query_row([id], |r| {
+                let state: String = r.get(1)?;
+                let outcome: Option<String> = r.get(3)?;
+                let lat: Option<f64> = r.get(6)?;
+                let lon: Option<f64> = r.get(7)?;
+                let position = match (lat, lon) {
+                    (Some(lat), Some(lon)) => Some(Placed {
+                        lat,
+                        lon,
+                        precision_bits: bits(r.get(8)?),
+                        at: r.get::<_, Option<i64>>(9)?.unwrap_or(0),
+                    }),
+                    _ => None,
+                };
+                Ok(IncidentFacts {
+                    id: r.get(0)?,
+                    status: Status {
+                        state: state.parse().unwrap_or(State::New),
+                        team: r.get(2)?,
+                        outcome: outcome.and_then(|o| o.parse::<Outcome>().ok()),
+                    },
+                    priority: r.get(4)?,
+                    people: r.get(5)?,
+                    position,
+                })
+            })
+            .optional()?)
+    }
+
+    fn team_open(&self, team: &str, limit: usize) -> DeskResult<Vec<(String, State)>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT id, state FROM incidents WHERE team = ?1 AND state != 'closed'
+             ORDER BY priority, created_at LIMIT ?2",
+        )?;
+        let rows = st
+            .query_map(params![team, limit as i64], |r| {
+                let state: String = r.get(1)?;
+                Ok((r.get(0)?, state.parse().unwrap_or(State::New)))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn hint_sent_since(&self, node: u32, since: i64) -> DeskResult<bool> {
+        let n: i64 = self
+            .0
+            .prepare_cached(
+                "SELECT COUNT(*) FROM outbox WHERE dest = ?1 AND incident IS NULL AND class = ?2 AND created_at > ?3",
+            )?
+            .query_row(params![node, crate::desk::CLASS_PATROL, since], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
+    fn amb_active(&self, incident: &str) -> DeskResult<Option<AmbRow>> {
+        Ok(self
+            .amb_rows(
+                "incident = ?1 AND status IN ('pending', 'sent', 'delivered', 'call', 'accepted')
+                 ORDER BY attempt DESC LIMIT 1",
+                [incident],
+            )?
+            .pop())
+    }
+
+    fn amb_asked(&self, incident: &str) -> DeskResult<Vec<String>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT municipality FROM ambulance WHERE incident = ?1 ORDER BY attempt",
+        )?;
+        let v = st
+            .query_map([incident], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(v)
+    }
+
+    fn amb_by_outbox(&self, row: i64) -> DeskResult<Option<AmbRow>> {
+        Ok(self.amb_rows("outbox_id = ?1", [row])?.pop())
+    }
+
+    fn amb_overdue(&self, at: i64) -> DeskResult<Vec<AmbRow>> {
+        self.amb_rows(
+            "status IN ('pending', 'sent', 'delivered', 'call') AND deadline_at <= ?1 ORDER BY id",
+            [at],
+        )
+    }
+
+    fn amb_reminders_due(&self, at: i64) -> DeskResult<Vec<AmbRow>> {
+        self.amb_rows(
+            "status IN ('sent', 'delivered') AND reminded = 0 AND reminder_at <= ?1 AND node IS NOT NULL ORDER BY id",
+            [at],
+        )
+    }
+
+    fn amb_answerable(&self, node: u32) -> DeskResult<Vec<AmbRow>> {
+        self.amb_rows(
+            "node = ?1 AND status IN ('pending', 'sent', 'delivered', 'accepted', 'timed_out') ORDER BY id",
+            [node],
+        )
+    }
+
+    fn team(&self, team: &str) -> DeskResult<(Option<i64>, TeamHealth)> {
+        let last: Option<i64> = self
+            .0
+            .prepare_cached("SELECT MAX(at) FROM team_positions WHERE team = ?1")?
+            .query_row([team], |r| r.get(0))?;
+        let status: Option<String> = self
+            .0
+            .prepare_cached("SELECT status FROM teams WHERE name = ?1")?
+            .query_row([team], |r| r.get(0))
+            .optional()?;
+        Ok((
+            last,
+            status
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(TeamHealth::Unknown),
+        ))
+    }
+
+    fn team_incidents(&self, team: &str) -> DeskResult<Vec<String>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT id FROM incidents WHERE team = ?1 AND state != 'closed' ORDER BY seq",
+        )?;
+        let v = st
+            .query_map([team], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(v)
+    }
+
+    fn sent_row(&self, radio: &str, packet_id: u32) -> DeskResult<Option<SentRow>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT id, attempts, incident, dest, max_attempts FROM outbox
+                 WHERE radio = ?1 AND packet_id = ?2 AND state = 'sent'",
+            )?
+            .query_row(params![radio, packet_id], |r| {
+                Ok(SentRow {
+                    row: r.get(0)?,
+                    attempts: r.get(1)?,
+                    incident: r.get(2)?,
+                    dest: r.get(3)?,
+                    max_attempts: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn outbox_incident(&self, row: i64) -> DeskResult<Option<String>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT incident FROM outbox WHERE id = ?1")?
+            .query_row([row], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+}
