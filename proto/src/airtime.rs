@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn long_fast_matches_the_documented_figures() {
         // 16-byte payload + 16-byte header is ~477 ms (issue 2); 66 B ~723 ms, 255 B ~2.16 s
-        // (meshtastic-stream-api.md §5).
+        // (docs/meshtastic.md §11).
         assert_eq!(ms(Preset::LongFast.packet_time_on_air(16)), 477);
         assert_eq!(ms(Preset::LongFast.time_on_air(66)), 723);
         assert_eq!(ms(Preset::LongFast.time_on_air(255)), 2157);

@@ -1,9 +1,8 @@
 //! Meshtastic stream framing: `0x94 0xC3 LEN_MSB LEN_LSB` + LEN bytes of protobuf.
 //!
 //! Written here rather than taken from the `meshtastic` crate, whose reader scans inside
-//! frame bodies for `94 C3`, loses those frames and stalls (see
-//! ../shared/docs/meshtastic-stream-api.md §1 and §3). The algorithm is the firmware's and the
-//! Python client's, with one improvement:
+//! frame bodies for `94 C3`, loses those frames and stalls (see docs/meshtastic.md §2 and
+//! §15). The algorithm is the firmware's and the Python client's, with one improvement:
 //!
 //! - scan for `0x94` followed by `0xC3`, read the big-endian length;
 //! - a length over [`MAX_LEN`] is a false header: the `0x94` is ordinary text and the scan

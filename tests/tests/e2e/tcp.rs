@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use faro_proto::mesh::BROADCAST;
-use faro_sim::{Action, Faults};
+use faro_sim::{Action, Faults, SimEvent};
 use faro_tests::nodes::*;
 use faro_tests::*;
 use farod::probe::{probe, ProbeOptions};
@@ -82,10 +82,22 @@ async fn probe_prints_the_node_and_the_packets_it_hears() {
         json: true,
         handshake_timeout: Duration::from_secs(10),
     };
+    // The mesh speaks once the probe's handshake is through and the radio is live toward it.
+    let mut device = sim.events();
     let talker = {
         let sim = sim.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::timeout(WAIT, async {
+                loop {
+                    match device.recv().await {
+                        Ok(SimEvent::DeviceState { state, .. }) if state == "send_packets" => break,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(e) => panic!("sim events: {e}"),
+                    }
+                }
+            })
+            .await
+            .expect("the probe's handshake within the bound");
             sim.act(Action::Text {
                 from: P1,
                 to: BROADCAST,

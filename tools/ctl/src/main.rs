@@ -1,6 +1,6 @@
 //! faroctl: the station operator's command line. It maps one to one onto farod's control
-//! socket (HTTP/JSON on a Unix socket, DESIGN.md §7): tables for people, `--json` for scripts
-//! (farod's answer, untouched), and on any failure exactly one line on stderr,
+//! socket (HTTP/JSON on a Unix socket, docs/ARCHITECTURE.md §9): tables for people, `--json`
+//! for scripts (farod's answer, untouched), and on any failure exactly one line on stderr,
 //! `faroctl: <reason>`, with an exit status scripts can branch on:
 //!
 //! - 0 done; 1 farod refused (unknown incident, illegal transition, bad input, database down);

@@ -146,7 +146,13 @@ async fn faroctl_drives_an_incident_from_a_tower_sos_to_closed() {
     ctl_ok(&sock, &["ack", "SAS-1"]).await;
     ctl_ok(&sock, &["assign", "sas-1", "P1"]).await;
     patrol_receives(&mut sim_events, "Faro SAS-1").await;
-    for cmd in ["RUTA SAS-1", "LLEGUE SAS-1", "CERRAR SAS-1 rescatado"] {
+    // Each command is sent once the station has taken the one before it.
+    let mut shown = Value::Null;
+    for (cmd, state) in [
+        ("RUTA SAS-1", "en_route"),
+        ("LLEGUE SAS-1", "on_scene"),
+        ("CERRAR SAS-1 rescatado", "closed"),
+    ] {
         sim.act(Action::Text {
             from: P1,
             to: SAS,
@@ -155,15 +161,14 @@ async fn faroctl_drives_an_incident_from_a_tower_sos_to_closed() {
             want_ack: true,
         })
         .await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        shown = until_json(
+            &sock,
+            &["show", "SAS-1", "--json"],
+            &format!("{cmd:?} taken"),
+            |v| v["state"] == state,
+        )
+        .await;
     }
-    let shown = until_json(
-        &sock,
-        &["show", "SAS-1", "--json"],
-        "closed by the patrol",
-        |v| v["state"] == "closed",
-    )
-    .await;
     assert_eq!(shown["outcome"], "rescued");
     let trail: Vec<String> = shown["events"]
         .as_array()

@@ -7,7 +7,7 @@
 //! shell must do with connections comes back as [`Output`]s. The thin shells in
 //! [`crate::sim`] and [`crate::frontend`] move bytes.
 //!
-//! Faithful behaviours (see ../shared/docs/meshtastic-stream-api.md): STATE_SEND_NOTHING until
+//! Faithful behaviours (see docs/meshtastic.md §2 to §10): STATE_SEND_NOTHING until
 //! `want_config_id`; the config burst in firmware order; the special nonces; one shared
 //! to-phone queue of [`MAX_RX_TOPHONE`] packets that drops the oldest (packets heard while no
 //! client is in STATE_SEND_PACKETS wait there and come after the next handshake); a
