@@ -100,9 +100,9 @@ pub fn open_cause(path: &std::path::Path, e: &rusqlite::Error) -> String {
     if let Some(dir) = dir {
         match std::fs::metadata(dir) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return format!("its directory {} does not exist", dir.display())
+                return "its directory does not exist".to_string()
             }
-            Ok(m) if !m.is_dir() => return format!("{} is not a directory", dir.display()),
+            Ok(m) if !m.is_dir() => return "its directory is a file".to_string(),
             _ => {}
         }
     }

@@ -471,3 +471,27 @@ async fn a_rounded_position_stays_rounded_from_the_packet_to_the_incident() {
     let inc = reader(&store).incident("SAS-1").unwrap().unwrap();
     assert_eq!((inc.precision_bits, inc.precision_m), (Some(32), None));
 }
+
+#[tokio::test]
+async fn a_database_that_cannot_be_opened_says_its_path_once_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    // The data directory's parent is a file.
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let db = file.join("faro.db");
+    let err = Store::open(&db, config()).unwrap_err();
+    assert!(err.is_fatal(), "{err:?}");
+    let line = err.to_string();
+    assert_eq!(line.matches(&*db.to_string_lossy()).count(), 1, "{line}");
+    assert!(line.ends_with(": its directory is a file"), "{line}");
+    // A file that is not a database (a wrong path, a damaged disk) is named as such.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![0x5a; 8192]).unwrap();
+    let err = Store::open(&junk, config()).unwrap_err();
+    assert!(err.is_fatal(), "{err:?}");
+    assert!(
+        err.to_string().ends_with("the file is not a database"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&junk).unwrap(), vec![0x5a; 8192], "untouched");
+}

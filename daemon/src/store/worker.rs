@@ -27,8 +27,11 @@ pub(super) fn open_write(path: &Path) -> Result<Connection, StoreError> {
         cause,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if dir.exists() && !dir.is_dir() {
+            return Err(open_err("its directory is a file".into()));
+        }
         std::fs::create_dir_all(dir)
-            .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| open_err(format!("cannot create its directory: {e}")))?;
     }
     let mut conn =
         Connection::open(path).map_err(|e| open_err(crate::error::open_cause(path, &e)))?;
