@@ -18,7 +18,9 @@
 //! - [`dispatch`]: ambulance coordination rules (pure): whom to ask next, request states.
 //! - [`outbox`]: the paced sender: durable rows out through the radios within firmware limits.
 //! - [`station`]: everything `farod run` starts, wired together (supervisor, outbox, timers).
-//! - [`api`]: the control socket (HTTP/JSON on a Unix socket) that `faroctl` talks to.
+//! - [`api`]: the control socket (HTTP/JSON on a Unix socket) that `faroctl` talks to: the
+//!   server (routes, errors, `serve`) and one submodule per resource (incidents, ambulance,
+//!   places, status, nodes, events).
 //! - [`clock`]: wall-clock milliseconds that follow tokio's (pausable) time.
 //! - [`systemd`]: the service manager contract: `sd_notify` (READY, STATUS, WATCHDOG,
 //!   STOPPING), the operator's status line, journald detection.
