@@ -12,6 +12,8 @@
 //!   municipality seats, great-circle distance and bearing.
 //! - [`ingest`]: pure classification of one received packet into a signal (distress,
 //!   position, patrol command, node info, activity).
+//! - [`lang`]: the languages the station speaks (`es`, `en`, `fr`, `ht`, `pt`) and the distress
+//!   keywords of each, with how a text matches them.
 //! - [`catalog`]: the replies people read on their phones, in each station language.
 //! - [`incident`]: the incident rules as a pure state machine: states, priority, triage.
 //! - [`store`]: the SQLite database; one writer thread (group commit), read-only queries.
@@ -35,6 +37,7 @@ pub mod dispatch;
 pub mod geo;
 pub mod incident;
 pub mod ingest;
+pub mod lang;
 pub mod outbox;
 pub mod probe;
 pub mod radio;
