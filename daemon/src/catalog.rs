@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use faro_proto::mesh::PAYLOAD_BUDGET;
 
-use crate::ingest::Lang;
+use crate::lang::Lang;
 
 /// The shipped catalogue files.
 const FILES: [(Lang, &str); 5] = [

@@ -245,7 +245,7 @@ pub struct Config {
     /// Towers by node.
     pub towers: std::collections::HashMap<u32, crate::ingest::Tower>,
     /// Distress keywords.
-    pub keywords: crate::ingest::Keywords,
+    pub keywords: crate::lang::Keywords,
     /// Repeat window.
     pub repeat_window: Duration,
     /// Municipalities that can send an ambulance.
@@ -729,7 +729,7 @@ fn validate_municipalities(
             .languages
             .iter()
             .map(|l| {
-                l.parse::<crate::ingest::Lang>().map_err(|_| {
+                l.parse::<crate::lang::Lang>().map_err(|_| {
                     ConfigError(format!(
                         "{field}.languages: unknown {l:?} (es, en, fr, ht, pt)"
                     ))
@@ -793,20 +793,20 @@ fn validate_ambulance(raw: &RawAmbulance) -> Result<AmbulanceConfig, ConfigError
     })
 }
 
-fn validate_keywords(raw: &RawIntake) -> Result<crate::ingest::Keywords, ConfigError> {
+fn validate_keywords(raw: &RawIntake) -> Result<crate::lang::Keywords, ConfigError> {
     if raw.keywords.is_empty() {
-        return Ok(crate::ingest::Keywords::defaults());
+        return Ok(crate::lang::Keywords::defaults());
     }
     let mut lists = Vec::new();
     for (lang, words) in &raw.keywords {
-        let l: crate::ingest::Lang = lang.parse().map_err(|_| {
+        let l: crate::lang::Lang = lang.parse().map_err(|_| {
             ConfigError(format!(
                 "intake.keywords.{lang:?}: unknown language (es, en, fr, ht, pt)"
             ))
         })?;
         lists.push((l, words.clone()));
     }
-    crate::ingest::Keywords::new(lists).map_err(|e| ConfigError(format!("intake.keywords: {e}")))
+    crate::lang::Keywords::new(lists).map_err(|e| ConfigError(format!("intake.keywords: {e}")))
 }
 
 #[cfg(test)]

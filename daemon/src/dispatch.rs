@@ -15,7 +15,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::ingest::Lang;
+use crate::lang::Lang;
 
 /// Default time a municipality has to answer before the next one is asked.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5 * 60);

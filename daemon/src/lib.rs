@@ -12,6 +12,8 @@
 //!   municipality seats, great-circle distance and bearing.
 //! - [`ingest`]: pure classification of one received packet into a signal (distress,
 //!   position, patrol command, node info, activity).
+//! - [`lang`]: the languages the station speaks (`es`, `en`, `fr`, `ht`, `pt`) and the distress
+//!   keywords of each, with how a text matches them.
 //! - [`catalog`]: the replies people read on their phones, in each station language.
 //! - [`desk`]: the station's rules, pure: one input (a signal, an operator's request, a
 //!   delivery result, a timer) and the facts it reads give effects the store applies.
@@ -21,7 +23,9 @@
 //! - [`dispatch`]: ambulance coordination rules (pure): whom to ask next, request states.
 //! - [`outbox`]: the paced sender: durable rows out through the radios within firmware limits.
 //! - [`station`]: everything `farod run` starts, wired together (supervisor, outbox, timers).
-//! - [`api`]: the control socket (HTTP/JSON on a Unix socket) that `faroctl` talks to.
+//! - [`api`]: the control socket (HTTP/JSON on a Unix socket) that `faroctl` talks to: the
+//!   server (routes, errors, `serve`) and one submodule per resource (incidents, ambulance,
+//!   places, status, nodes, events).
 //! - [`clock`]: wall-clock milliseconds that follow tokio's (pausable) time.
 //! - [`systemd`]: the service manager contract: `sd_notify` (READY, STATUS, WATCHDOG,
 //!   STOPPING), the operator's status line, journald detection.
@@ -38,6 +42,7 @@ pub mod error;
 pub mod geo;
 pub mod incident;
 pub mod ingest;
+pub mod lang;
 pub mod outbox;
 pub mod probe;
 pub mod radio;

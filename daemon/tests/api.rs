@@ -9,7 +9,7 @@ use std::time::Duration;
 use farod::api::{self, ApiState};
 use farod::clock::Clock;
 use farod::dispatch::Municipality;
-use farod::ingest::Lang;
+use farod::lang::Lang;
 use farod::store::{Store, StoreConfig, TeamConfig};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

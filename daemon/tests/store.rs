@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use faro_proto::mesh::routing;
-use farod::ingest::{Distress, DistressKind, Fix, Lang, Signal, Tower};
+use farod::ingest::{Distress, DistressKind, Fix, Signal, Tower};
+use farod::lang::Lang;
 use farod::radio::DeliveryOutcome;
 use farod::store::query::{Filter, Reader};
 use farod::store::{OperatorRequest, Refusal, Rx, Store, StoreConfig, StoreError, TeamConfig};

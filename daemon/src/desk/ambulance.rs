@@ -13,7 +13,7 @@ use super::{
 use super::{Rx, StoreError};
 use crate::catalog::Msg;
 use crate::dispatch::{self, AmbEvent, AmbState, Candidate};
-use crate::ingest::Lang;
+use crate::lang::Lang;
 
 impl<F: Facts + ?Sized> Desk<'_, F> {
     /// Asks for an ambulance for `inc`: the named municipality, else the nearest with a

@@ -39,7 +39,7 @@ use crate::catalog::Msg;
 pub use crate::dispatch::AmbState;
 pub use crate::error::{Refusal, StoreError};
 use crate::incident::{Kind, PositionSource, State, Status};
-use crate::ingest::Lang;
+use crate::lang::Lang;
 pub use input::{ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig};
 pub use upkeep::{backoff_ms, team_status, TeamHealth};
 

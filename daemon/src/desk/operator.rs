@@ -11,7 +11,7 @@ use super::{
 use super::{ManualReport, OperatorRequest};
 use crate::catalog::Msg;
 use crate::incident::{self, Actor, Flag, Kind, PositionSource, Transition, Triage};
-use crate::ingest::Lang;
+use crate::lang::Lang;
 
 /// The audit trail's name for the control socket.
 const VIA: &str = "faroctl";

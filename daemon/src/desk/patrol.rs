@@ -9,7 +9,7 @@ use super::{intake::coords, Desk, DeskResult, Effect, Facts, NewIncident, CLASS_
 use super::{Rx, StoreError};
 use crate::catalog::Msg;
 use crate::incident::{self, Actor, Kind, PositionSource, Transition, Triage};
-use crate::ingest::Lang;
+use crate::lang::Lang;
 
 /// Patrols read Spanish.
 const PATROL_LANG: Lang = Lang::Es;

@@ -230,7 +230,7 @@ async fn an_unreachable_municipality_is_naked_and_the_next_one_is_called_by_phon
             lon: -111.83505,
             nodes: vec![],
             phones: vec!["+52 637 374 0000".into()],
-            languages: vec![farod::ingest::Lang::Es],
+            languages: vec![farod::lang::Lang::Es],
         });
     let station = Station::start(
         cfg,

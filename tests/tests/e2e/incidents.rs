@@ -231,7 +231,7 @@ async fn after_a_crash_every_incident_survives_and_the_outbox_is_sent() {
             node: T7,
             packet_id: 4242,
             kind: farod::ingest::DistressKind::Text,
-            language: farod::ingest::Lang::Es,
+            language: farod::lang::Lang::Es,
             text: "\u{7}SOS".into(),
             position: None,
             channel: 0,

@@ -19,7 +19,7 @@ use faro_proto::text::{CommandError, Outcome, ReplyError};
 use farod::catalog::{Catalog, Msg};
 use farod::geo::Gazetteer;
 use farod::incident::State;
-use farod::ingest::Lang;
+use farod::lang::Lang;
 
 use crate::common::Opts;
 

@@ -1056,7 +1056,7 @@ mod tests {
 
     #[test]
     fn every_distress_text_is_distress_for_farod() {
-        let kw = farod::ingest::Keywords::defaults();
+        let kw = farod::lang::Keywords::defaults();
         for t in DISTRESS_TEXTS {
             let mut p = mesh::packet(PortNum::TextMessageApp, t.as_bytes().to_vec());
             p.from = PHONE_BASE;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use farod::api::{self, ApiState};
 use farod::clock::Clock;
 use farod::dispatch::Municipality;
-use farod::ingest::Lang;
+use farod::lang::Lang;
 use farod::store::{Store, StoreConfig, TeamConfig};
 use serde_json::Value;
 

@@ -7,23 +7,25 @@
 //! in-process `tokio::io::duplex`, TCP on 127.0.0.1, and a pseudo-terminal whose slave is set
 //! raw and kept open by the simulator (so the master never sees EIO), re-created after an
 //! unplug at the same `--link` symlink.
+//!
+//! Dependencies go one way: [`sim`](crate::sim) starts front ends; a front end talks to the
+//! simulation task only through the `cmd` inbox and knows nothing of `sim`.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use faro_proto::frame::{decode_as, frame_body, to_frame, FrameDecoder, Item};
 use faro_proto::mesh::ToRadio;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
+use crate::cmd::{Cmd, Link};
 use crate::device::{ConnId, ToClient};
-use crate::sim::Cmd;
 use crate::world::{ConnOut, FrontKind};
 
 /// Frames waiting for one connection's writer (the device's own queue is behind it).
@@ -139,22 +141,6 @@ impl Renderer {
                 }
                 out
             }
-        }
-    }
-}
-
-/// Everything a connection task needs to talk to the simulation.
-#[derive(Debug, Clone)]
-pub(crate) struct Link {
-    pub cmd: mpsc::WeakSender<Cmd>,
-    pub wake: Arc<Notify>,
-}
-
-impl Link {
-    async fn send(&self, cmd: Cmd) -> bool {
-        match self.cmd.upgrade() {
-            Some(tx) => tx.send(cmd).await.is_ok(),
-            None => false,
         }
     }
 }

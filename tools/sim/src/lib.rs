@@ -11,6 +11,9 @@
 //!   (ACKs, scripted replies), the timeline; owned by the simulation task.
 //! - [`sim`]: the [`Sim`] handle and the task that runs the world on tokio time.
 //! - [`frontend`]: the I/O shells (duplex, TCP, PTY) and fault injection ([`Faults`]).
+//! - `cmd`: the simulation task's inbox (the commands `sim` and `frontend` send it).
+//!
+//! `sim` depends on `frontend`, and both on `cmd` and `world`; never the other way.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -23,6 +26,7 @@
 //! ```
 
 pub mod burst;
+mod cmd;
 pub mod device;
 pub mod frontend;
 pub mod radio;

@@ -2,6 +2,9 @@
 //! [`World`](crate::world::World). Front-end tasks and test code talk to it through one bounded
 //! command channel; the task runs timers on tokio time, so tests can use
 //! `tokio::time::pause()`. The task ends when the last handle is dropped.
+//!
+//! Dependencies go one way: `sim` starts the [`frontend`] tasks and drains the `cmd` inbox
+//! they send into; neither of those depends on `sim`.
 
 use std::collections::HashMap;
 use std::io;
@@ -16,10 +19,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
 
+use crate::cmd::{Cmd, Link};
 use crate::device::ConnId;
-use crate::frontend::{self, Faults, Link};
+use crate::frontend::{self, Faults};
 use crate::scenario::{Action, Scenario};
-use crate::world::{ConnOut, FrontKind, World};
+use crate::world::{FrontKind, World};
 
 /// Commands queued toward the simulation task.
 pub const CMD_CHANNEL: usize = 256;
@@ -90,27 +94,6 @@ pub enum SimEvent {
         station: u32,
         /// What happened.
         state: String,
-    },
-}
-
-#[derive(Debug)]
-pub(crate) enum Cmd {
-    Attach {
-        station: u32,
-        conn: ConnId,
-        kind: FrontKind,
-        out: mpsc::Sender<ConnOut>,
-    },
-    ToRadio {
-        conn: ConnId,
-        msg: ToRadio,
-    },
-    Detached {
-        conn: ConnId,
-    },
-    Act {
-        action: Action,
-        done: oneshot::Sender<()>,
     },
 }
 

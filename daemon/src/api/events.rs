@@ -1,0 +1,153 @@
+//! The event stream: `GET /v1/events`, newline-delimited JSON of the audit events, the backlog
+//! then live, with keepalives; it ends when the client goes away or the server stops.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc};
+
+use super::request::read;
+use super::{ApiError, ApiResult, Shared};
+use crate::store::{rfc3339, EventView};
+
+/// Audit events read from the database per page of an event stream's backlog.
+const BACKLOG_PAGE: usize = 500;
+/// Lines waiting for a slow event watcher before the feeder waits.
+const STREAM_QUEUE: usize = 64;
+/// An event watcher that reads nothing for this long is dropped.
+const STREAM_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Event streams carry `{"keepalive": ...}` this often so clients can tell a quiet station
+/// from a dead daemon.
+pub const KEEPALIVE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EventsQuery {
+    /// Send the stored events after this id first; without it, only live ones.
+    after: Option<i64>,
+}
+
+/// `GET /v1/events`: newline-delimited JSON. The backlog after `after` (if given), then live
+/// events as they commit, each once and in id order; `{"lagged": n}` when this watcher fell
+/// behind the live buffer (what it missed follows, read back from the database), and
+/// `{"keepalive": "<time>"}` every [`KEEPALIVE`].
+pub(super) async fn events(
+    State(st): State<Shared>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = q.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    // Subscribe before reading the backlog so nothing committed in between is missed.
+    let live = st.api.store.subscribe();
+    let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+    tokio::spawn(feed(st, q.after, live, tx));
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(Lines(rx)),
+    )
+        .into_response())
+}
+
+/// The response body of an event stream: lines from its feeder task.
+struct Lines(mpsc::Receiver<Bytes>);
+
+impl futures_core::Stream for Lines {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|line| line.map(Ok))
+    }
+}
+
+/// Where an event stream stands: the last id sent, and its way out.
+struct Feed {
+    st: Shared,
+    last: i64,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl Feed {
+    /// Queues one JSON line; false when the watcher is gone or stopped reading.
+    async fn line(&self, value: &impl Serialize) -> bool {
+        let Ok(mut line) = serde_json::to_vec(value) else {
+            return false;
+        };
+        line.push(b'\n');
+        matches!(
+            tokio::time::timeout(STREAM_SEND_TIMEOUT, self.tx.send(line.into())).await,
+            Ok(Ok(()))
+        )
+    }
+
+    async fn event(&mut self, ev: &EventView) -> bool {
+        if ev.id <= self.last {
+            return true;
+        }
+        self.last = ev.id;
+        self.line(ev).await
+    }
+
+    /// Sends every stored event after the last one sent.
+    async fn catch_up(&mut self) -> bool {
+        loop {
+            let after = self.last;
+            let page = match read(&self.st, move |r| r.events(None, after, BACKLOG_PAGE)).await {
+                Ok(page) => page,
+                Err(e) => {
+                    self.line(&json!({ "error": e.message })).await;
+                    return false;
+                }
+            };
+            for ev in &page {
+                if !self.event(ev).await {
+                    return false;
+                }
+            }
+            if page.len() < BACKLOG_PAGE {
+                return true;
+            }
+        }
+    }
+}
+
+async fn feed(
+    st: Shared,
+    after: Option<i64>,
+    mut live: broadcast::Receiver<EventView>,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let mut stop = st.stop.subscribe();
+    let mut f = Feed {
+        st,
+        last: after.unwrap_or(0),
+        tx,
+    };
+    if after.is_some() && !f.catch_up().await {
+        return;
+    }
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    loop {
+        let alive = tokio::select! {
+            r = live.recv() => match r {
+                Ok(ev) => f.event(&ev).await,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    f.line(&json!({ "lagged": n })).await && f.catch_up().await
+                }
+                Err(broadcast::error::RecvError::Closed) => false,
+            },
+            _ = beat.tick() => f.line(&json!({ "keepalive": rfc3339(f.st.api.clock.now_ms()) })).await,
+            _ = f.tx.closed() => false,
+            _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => false,
+        };
+        if !alive {
+            return;
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The control socket: HTTP/JSON on a Unix socket for `faroctl` (DESIGN.md §7). It owns the
+//! socket file and nothing else: reads go through read-only
+//! [`Reader`](crate::store::query::Reader) connections on the blocking pool, writes through the
+//! [`Store`] handle, which answers only after its transaction committed. Access control is the
+//! file mode (0660) and the directory's group.
+//!
+//! Every error is `{"error": "<one line>"}` with a status a script can branch on: 400 for a
+//! malformed request, 404 for an unknown incident or route, 409 for a refusal (an illegal
+//! transition, an unknown team), 503 when the database cannot answer. Logs carry the method,
+//! path and status only: request bodies hold personal data and never reach the journal.
+//!
+//! Places: positions are described with the built-in gazetteer
+//! ([`Gazetteer`](crate::geo::Gazetteer)): `where` answers "what is near this position, and
+//! which municipalities with an ambulance contact are nearest", `places` finds a place a caller
+//! named, and a report or a position may name a place instead of coordinates (its first match
+//! is taken; no match is a 400).
+//!
+//! One module per resource; this one holds the server (state, routes, errors, `serve`):
+//! - `incidents`: `/v1/incidents` (list, report) and `/v1/incidents/{id}` (show, ack, assign,
+//!   close, note, reopen, position);
+//! - `ambulance`: `/v1/incidents/{id}/ambulance`, ambulance requests and answers;
+//! - `places`: `/v1/where` and `/v1/places`, the gazetteer lookups (also used by `incidents`);
+//! - `status`: `/v1/status` and `/v1/teams`;
+//! - `nodes`: `/v1/nodes` and `/v1/send`, the mesh nodes heard and a text to one of them;
+//! - `events`: `/v1/events`, the live event stream;
+//! - `request`: what the handlers share: the operator header, JSON bodies, incident ids from
+//!   the URL, read-only queries.
+
+use std::future::{Future, IntoFuture};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::radio::link::LinkHandle;
+use crate::store::{Refusal, Store, StoreError, TeamConfig};
+
+mod ambulance;
+mod events;
+mod incidents;
+mod nodes;
+mod places;
+mod request;
+mod status;
+
+pub use ambulance::MAX_ETA_MINUTES;
+pub use events::KEEPALIVE;
+pub use places::MAX_PLACES;
+pub use request::{MAX_OPERATOR_CHARS, OPERATOR_HEADER};
+
+/// Largest request body (a manual report is a few hundred bytes).
+pub const MAX_BODY: usize = 64 * 1024;
+/// Incidents listed at most per request.
+pub const MAX_LIST: usize = 1000;
+/// After shutdown is asked, requests in flight get this long before the server stops anyway.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// What the control socket serves from. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The writer.
+    pub store: Store,
+    /// Station code.
+    pub station: String,
+    /// Configured patrol teams.
+    pub teams: Vec<TeamConfig>,
+    /// The radios, for status.
+    pub radios: Vec<LinkHandle>,
+    /// Time for operator requests.
+    pub clock: Clock,
+    /// Municipalities with ambulance contacts (for `where` and requests).
+    pub municipalities: Vec<crate::dispatch::Municipality>,
+}
+
+/// The state handlers see: the caller's, plus the server's stop signal (event streams end on it).
+#[derive(Debug, Clone)]
+struct Shared {
+    api: ApiState,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+/// Binds `path` (replacing a stale socket, never a live one or another kind of file), then
+/// serves until `shutdown` resolves. Bind failures return before serving, naming the path.
+pub async fn serve(
+    path: &Path,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = bind(path).await?;
+    let stop = Arc::new(watch::channel(false).0);
+    let app = router_with(state, stop.clone());
+    tracing::info!(socket = %path.display(), "control socket listening");
+    let signal = stop.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        signal.send_replace(true);
+    });
+    let mut stopped = stop.subscribe();
+    let result = tokio::select! {
+        r = server.into_future() => r,
+        _ = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(DRAIN).await;
+        } => {
+            tracing::warn!("control socket: requests still open after {DRAIN:?}; stopping anyway");
+            Ok(())
+        }
+    };
+    let _ = std::fs::remove_file(path);
+    result
+}
+
+async fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    let fail = |what: &str, e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail("cannot create the directory of", e))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if tokio::net::UnixStream::connect(path).await.is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("another farod is listening on {}", path.display()),
+                ));
+            }
+            std::fs::remove_file(path).map_err(|e| fail("cannot remove the stale socket", e))?;
+        }
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ))
+        }
+        Err(_) => {}
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(|e| fail("cannot listen on", e))?;
+    // The socket is born with the umask's mode; the runtime directory (0750, group farod)
+    // already keeps others out until this narrows the socket itself to the group.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| fail("cannot set the mode of", e))?;
+    Ok(listener)
+}
+
+/// The routes, for serving on any listener (tests, a future TCP debug port). Event streams
+/// served by this router end only when their client goes away.
+pub fn router(state: ApiState) -> Router {
+    router_with(state, Arc::new(watch::channel(false).0))
+}
+
+fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
+    Router::new()
+        .route("/v1/status", get(status::status))
+        .route(
+            "/v1/incidents",
+            get(incidents::list_incidents).post(incidents::report),
+        )
+        .route("/v1/incidents/{id}", get(incidents::show))
+        .route("/v1/incidents/{id}/ack", post(incidents::ack))
+        .route("/v1/incidents/{id}/assign", post(incidents::assign))
+        .route("/v1/incidents/{id}/close", post(incidents::close))
+        .route("/v1/incidents/{id}/note", post(incidents::note))
+        .route("/v1/incidents/{id}/reopen", post(incidents::reopen))
+        .route("/v1/incidents/{id}/ambulance", post(ambulance::ambulance))
+        .route("/v1/incidents/{id}/position", post(incidents::position))
+        .route("/v1/where", get(places::where_is))
+        .route("/v1/places", get(places::places))
+        .route("/v1/teams", get(status::teams))
+        .route("/v1/nodes", get(nodes::nodes))
+        .route("/v1/events", get(events::events))
+        .route("/v1/send", post(nodes::send))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(log_request))
+        .with_state(Shared { api: state, stop })
+}
+
+// ----- errors -------------------------------------------------------------------------
+
+/// An error answer: a status and one line.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let message: String = message.into();
+        // One line, always: a multi-line reason would break faroctl's contract.
+        let message = message
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError { status, message }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        // The status follows the variant, never the text.
+        let status = match &e {
+            StoreError::Refused(Refusal::NotFound(_)) => StatusCode::NOT_FOUND,
+            StoreError::Refused(Refusal::Invalid(_)) => StatusCode::BAD_REQUEST,
+            StoreError::Refused(Refusal::Conflict(_)) => StatusCode::CONFLICT,
+            StoreError::Busy(_)
+            | StoreError::DiskFull(_)
+            | StoreError::ReadOnly(_)
+            | StoreError::Db(_)
+            | StoreError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            StoreError::Corrupt(_) | StoreError::Open { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {method} {}", uri.path()),
+    )
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Method, path and status: never bodies or query strings (they may hold personal data).
+async fn log_request(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let (status, ms) = (res.status().as_u16(), started.elapsed().as_millis() as u64);
+    if method == Method::GET && res.status().is_success() {
+        tracing::debug!(%method, %path, status, ms, "api");
+    } else {
+        tracing::info!(%method, %path, status, ms, "api");
+    }
+    res
+}
