@@ -1,12 +1,14 @@
-//! The control socket: HTTP/JSON on a Unix socket for `faroctl` (DESIGN.md §7). It owns the
+//! The control socket: HTTP/JSON on a Unix socket for `faroctl` (docs/ARCHITECTURE.md §9). It owns the
 //! socket file and nothing else: reads go through read-only
 //! [`Reader`](crate::store::query::Reader) connections on the blocking pool, writes through the
 //! [`Store`] handle, which answers only after its transaction committed. Access control is the
 //! file mode (0660) and the directory's group.
 //!
-//! Every error is `{"error": "<one line>"}` with a status a script can branch on: 400 for a
-//! malformed request, 404 for an unknown incident or route, 409 for a refusal (an illegal
-//! transition, an unknown team), 503 when the database cannot answer. Logs carry the method,
+//! Every error is `{"error": "<one line>"}` with a status a script can branch on, chosen by the
+//! error's variant and never its text: 400 for a malformed request or bad input, 404 for an
+//! unknown incident, team, municipality or route, 409 for a refusal by the station's state (an
+//! illegal transition, an ambulance already in play), 503 when the database cannot answer now,
+//! 500 when it is damaged. Logs carry the method,
 //! path and status only: request bodies hold personal data and never reach the journal.
 //!
 //! Places: positions are described with the built-in gazetteer
