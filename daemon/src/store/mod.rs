@@ -156,24 +156,36 @@ pub struct Store {
 }
 
 /// The writer's last word on the database: `None` while transactions commit, else why the
-/// last one did not (locked, full, read-only...). Shared with the writer thread.
+/// last one did not (locked, full, read-only...). Shared with the writer thread. A fatal error
+/// (read-only, corrupt) stays: the daemon ends on it.
 #[derive(Debug, Clone, Default)]
-pub struct Health(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+pub struct Health(std::sync::Arc<std::sync::Mutex<Option<StoreError>>>);
 
 impl Health {
-    /// Why the last transaction failed, if it did.
-    pub fn last_error(&self) -> Option<String> {
+    fn get(&self) -> Option<StoreError> {
         self.0
             .lock()
             .map(|g| g.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    pub(crate) fn set(&self, e: Option<String>) {
-        match self.0.lock() {
-            Ok(mut g) => *g = e,
-            Err(p) => *p.into_inner() = e,
+    /// Why the last transaction failed, if it did.
+    pub fn last_error(&self) -> Option<String> {
+        self.get().map(|e| e.to_string())
+    }
+
+    /// The database failed in a way that does not pass by itself (read-only, corrupt).
+    pub fn fatal(&self) -> Option<StoreError> {
+        self.get().filter(StoreError::is_fatal)
+    }
+
+    pub(crate) fn set(&self, e: Option<StoreError>) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Once fatal, always fatal: a later read-only commit must not make it look healthy.
+        if g.as_ref().is_some_and(StoreError::is_fatal) {
+            return;
         }
+        *g = e;
     }
 }
 
@@ -219,6 +231,12 @@ impl Store {
     /// lines and the control socket's status.
     pub fn last_error(&self) -> Option<String> {
         self.health.last_error()
+    }
+
+    /// A database failure that will not pass by itself (read-only, corrupt): the daemon
+    /// reports it and ends so that systemd restarts it and the operator sees why.
+    pub fn fatal_error(&self) -> Option<StoreError> {
+        self.health.fatal()
     }
 
     /// Live audit events, as they commit.

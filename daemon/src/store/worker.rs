@@ -158,8 +158,8 @@ impl Worker {
         // A command that hit a database error (disk full...) was rolled back to its savepoint;
         // the database is not healthy even if the rest of the batch commits.
         let db_error = results.iter().find_map(|(_, r)| match r {
-            Err(e @ StoreError::Db(_)) => Some(e.to_string()),
-            _ => None,
+            Err(StoreError::Refused(_)) | Ok(_) => None,
+            Err(e) => Some(e.clone()),
         });
         self.commit(results, db_error, changes_before);
     }
@@ -170,7 +170,7 @@ impl Worker {
     fn commit(
         &mut self,
         results: Vec<(Answer, Res<Reply>)>,
-        db_error: Option<String>,
+        db_error: Option<StoreError>,
         changes_before: u64,
     ) {
         match self.conn.execute_batch("COMMIT") {
@@ -190,7 +190,7 @@ impl Worker {
             Err(e) => {
                 let err = StoreError::from(e);
                 tracing::error!(error = %err, "commit failed: nothing in this batch is acknowledged");
-                self.health.set(Some(err.to_string()));
+                self.health.set(Some(err.clone()));
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.pending_events.clear();
                 for (reply, _) in results {
@@ -207,7 +207,7 @@ impl Worker {
             Err(e) => {
                 let err = StoreError::from(e);
                 tracing::error!(error = %err, "cannot begin a transaction");
-                self.health.set(Some(err.to_string()));
+                self.health.set(Some(err.clone()));
                 for job in batch {
                     let _ = job.reply.send(Err(err.clone()));
                 }
