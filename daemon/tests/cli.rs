@@ -682,3 +682,37 @@ async fn sigterm_during_a_stream_stores_every_packet_farod_read() {
         reporters.len()
     );
 }
+
+/// `farod demo` serves a control socket too, and says where.
+#[test]
+fn the_demo_serves_a_control_socket_and_prints_its_path() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("demo.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_farod"))
+        .args(["demo", "--speed", "50", "--duration", "5", "--socket"])
+        .arg(&socket)
+        .env("FARO_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let _title = lines.next().unwrap().unwrap();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        format!(
+            "control socket {}: try `faroctl --socket {} incidents` in another terminal",
+            socket.display(),
+            socket.display()
+        )
+    );
+    wait_until("the demo's socket answers", Duration::from_secs(60), || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    for line in lines {
+        line.unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(!socket.exists(), "the socket is removed when the demo ends");
+}

@@ -159,6 +159,10 @@ fn farod_tells_systemd_ready_status_watchdog_and_stopping() {
 /// supervisor (debug builds only: `FARO_INJECT_PANIC`) ends farod non-zero within the
 /// watchdog period, with a line naming the task, and the watchdog is not fed after it.
 #[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the fault-injection hook exists in debug builds only"
+)]
 fn a_panicking_supervisor_ends_farod_non_zero_within_the_watchdog_period() {
     let mut s = Service::start_with("sim:default", &[("FARO_INJECT_PANIC", "supervisor")]);
     s.wait_for("READY=1", Duration::from_secs(60), |l| l == "READY=1");
