@@ -279,6 +279,11 @@ impl Station {
             tap: tap.clone(),
             #[cfg(debug_assertions)]
             inject_panic: std::env::var_os(INJECT_PANIC).is_some_and(|v| v == SUPERVISOR),
+            #[cfg(debug_assertions)]
+            inject_slow: std::env::var(INJECT_SLOW)
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map(Duration::from_millis),
         };
         tasks.spawn(SUPERVISOR, sup.run(rx));
         tasks.spawn("upkeep", tick(store.clone(), clock, stop_rx.clone()));
@@ -385,7 +390,13 @@ impl Station {
         .await;
         // Every link has stopped and dropped its end of the event queue; with the station's
         // own end dropped too, the supervisor empties it and returns.
-        self.events = None;
+        if let Some(tx) = self.events.take() {
+            let queued = tx.max_capacity() - tx.capacity();
+            tracing::info!(
+                queued,
+                "radios stopped reading; committing the events they delivered"
+            );
+        }
         if !join_all(self.tasks.take(|_| true), DRAIN_DEADLINE).await {
             tracing::error!(
                 "received events not all committed within {} s",
@@ -417,6 +428,12 @@ impl Station {
 #[cfg(debug_assertions)]
 pub const INJECT_PANIC: &str = "FARO_INJECT_PANIC";
 
+/// `FARO_INJECT_SLOW_SUPERVISOR=MS`: the supervisor waits MS milliseconds before it commits
+/// each batch of packets, so that received packets queue up (tests of the draining stop).
+/// Debug builds only, like [`INJECT_PANIC`].
+#[cfg(debug_assertions)]
+pub const INJECT_SLOW: &str = "FARO_INJECT_SLOW_SUPERVISOR";
+
 async fn tick(store: Store, clock: Clock, mut stop: watch::Receiver<bool>) {
     let mut upkeep = tokio::time::interval(TICK);
     let mut dispatch = tokio::time::interval(DISPATCH_TICK);
@@ -442,6 +459,8 @@ struct Supervisor {
     tap: broadcast::Sender<RadioEvent>,
     #[cfg(debug_assertions)]
     inject_panic: bool,
+    #[cfg(debug_assertions)]
+    inject_slow: Option<Duration>,
 }
 
 impl Supervisor {
@@ -496,6 +515,10 @@ impl Supervisor {
     /// Classifies and commits received packets, in order. A packet the database refused for a
     /// reason that may pass (locked, full) is retried on its own until it commits.
     async fn packets(&mut self, batch: Vec<RadioEvent>) -> Result<(), StoreError> {
+        #[cfg(debug_assertions)]
+        if let Some(d) = self.inject_slow {
+            tokio::time::sleep(d).await;
+        }
         let signals: Vec<(Rx, ingest::Signal)> = batch
             .into_iter()
             .filter_map(|ev| match ev.kind {

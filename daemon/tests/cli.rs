@@ -527,7 +527,9 @@ fn phones_scenario(n: u32) -> faro_sim::Scenario {
 
 /// SIGTERM during a stream of distress beacons from faro-sim: the links stop reading, and
 /// every packet farod had read from its radio (its debug log names each one) is in the
-/// database when it exits 0.
+/// database when it exits 0. The supervisor is slowed down (debug builds:
+/// `FARO_INJECT_SLOW_SUPERVISOR`) so that packets read and not yet committed are waiting in
+/// its queue when the SIGTERM comes: those are what a stop that aborts its tasks would lose.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_stream_stores_every_packet_farod_read() {
     use farod::store::query::{Filter, Reader};
@@ -567,6 +569,7 @@ async fn sigterm_during_a_stream_stores_every_packet_farod_read() {
             .arg(dir.path().join("faro.sock"))
             // Each packet a link reads is logged at debug level.
             .env("FARO_LOG", "info,farod::radio::link=debug")
+            .env("FARO_INJECT_SLOW_SUPERVISOR", "500")
             .env_remove("FARO_CONFIG")
             .env_remove("NOTIFY_SOCKET")
             .env_remove("JOURNAL_STREAM")
@@ -630,13 +633,33 @@ async fn sigterm_during_a_stream_stores_every_packet_farod_read() {
             sent
         }
     });
-    // SIGTERM in the middle of the stream, once farod has read a good part of it.
+    let db = data.join("faro.db");
+    let stored = move || -> std::collections::HashSet<u32> {
+        Reader::open(&db)
+            .and_then(|r| r.incidents(Filter::All, 10_000))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| {
+                let hex = i.reporter.as_deref()?.strip_prefix('!')?;
+                u32::from_str_radix(hex, 16).ok()
+            })
+            .collect()
+    };
+    // SIGTERM in the middle of the stream, once farod has read a good part of it and has
+    // beacons read but not committed yet (debug builds, where the supervisor is slowed).
     let status = tokio::task::spawn_blocking({
         let read_log = read_log.clone();
+        let stored = stored.clone();
         move || {
-            wait_until("30 beacons read", Duration::from_secs(120), || {
-                read_from(&read_log()).len() >= 30
-            });
+            wait_until(
+                "30 beacons read, some not committed",
+                Duration::from_secs(120),
+                || {
+                    let read = read_from(&read_log());
+                    let backlog = read.len().saturating_sub(stored().len());
+                    read.len() >= 30 && (backlog >= 3 || !cfg!(debug_assertions))
+                },
+            );
             let pid = nix::unistd::Pid::from_raw(daemon.0.id() as i32);
             nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
             let mut status = None;
@@ -655,16 +678,7 @@ async fn sigterm_during_a_stream_stores_every_packet_farod_read() {
     assert!(status.success(), "SIGTERM exits 0: {status:?}\n{text}");
     assert!(sent < PHONES, "the stream was still going at SIGTERM");
     let read = read_from(&text);
-    let reporters: std::collections::HashSet<u32> = Reader::open(&data.join("faro.db"))
-        .unwrap()
-        .incidents(Filter::All, 10_000)
-        .unwrap()
-        .iter()
-        .filter_map(|i| {
-            let hex = i.reporter.as_deref()?.strip_prefix('!')?;
-            u32::from_str_radix(hex, 16).ok()
-        })
-        .collect();
+    let reporters = stored();
     let lost: Vec<String> = read
         .iter()
         .filter(|p| !reporters.contains(p))
@@ -676,8 +690,12 @@ async fn sigterm_during_a_stream_stores_every_packet_farod_read() {
         lost.len(),
         read.len()
     );
+    let queued = text
+        .lines()
+        .find(|l| l.contains("radios stopped reading"))
+        .unwrap_or("(no drain line)");
     println!(
-        "beacons sent {sent}, read by farod {}, stored {}",
+        "beacons sent {sent}, read by farod {}, stored {}; {queued}",
         read.len(),
         reporters.len()
     );
