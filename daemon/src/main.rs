@@ -18,6 +18,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon.
+    ///
+    /// Exit status: 0 after SIGTERM or SIGINT (what the radios delivered is stored); 1 when it
+    /// fails (the database, the control socket, or a task that panicked or ended: one line
+    /// names it); 75 when another farod holds the data directory; 78 for a bad configuration.
     Run {
         /// Configuration file [default: /etc/faro/faro.toml when it exists].
         #[arg(long, env = "FARO_CONFIG")]
