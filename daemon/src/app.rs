@@ -2,21 +2,27 @@
 //! `farod demo` (the same station against the built-in simulated mesh, with a scripted desk
 //! operator and patrols, printed as an operator would follow it).
 
+#[cfg(feature = "sim")]
 use std::collections::HashMap;
+#[cfg(feature = "sim")]
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(feature = "sim")]
 use faro_proto::mesh;
 
 use crate::config::Config;
+#[cfg(feature = "sim")]
 use crate::describe;
-use crate::radio::{LinkConfig, LinkHandle, LinkState, RadioEventKind, Transport};
-use crate::station::{Station, StationConfig};
-use crate::store::{OperatorRequest, StoreConfig, TeamConfig};
+#[cfg(feature = "sim")]
+use crate::radio::{LinkConfig, RadioEventKind};
+use crate::radio::{LinkHandle, LinkState, Transport};
+use crate::station::{StartError, Station, StationConfig};
+use crate::store::StoreConfig;
+#[cfg(feature = "sim")]
+use crate::store::{OperatorRequest, TeamConfig};
 use crate::systemd::{self, Notifier};
-
-/// How long stopping may take before the process exits anyway.
-pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
 /// How long `farod run` may take to stop (drain the supervisor, say goodbye to the radios,
 /// commit): below the unit's `TimeoutStopSec=30`, so systemd never has to SIGKILL it.
@@ -88,23 +94,6 @@ impl Shutdown {
     }
 }
 
-/// Stops the links (each says goodbye to its radio) and waits for them, up to [`STOP_DEADLINE`].
-pub async fn stop_links(links: Vec<LinkHandle>) {
-    let mut watches: Vec<_> = links.iter().map(LinkHandle::watch_status).collect();
-    drop(links);
-    let all = async {
-        for w in &mut watches {
-            let _ = w.wait_for(|s| s.state == LinkState::Stopped).await;
-        }
-    };
-    if tokio::time::timeout(STOP_DEADLINE, all).await.is_err() {
-        tracing::warn!(
-            "radio links did not stop within {} s",
-            STOP_DEADLINE.as_secs()
-        );
-    }
-}
-
 /// The station settings from the validated configuration.
 pub fn station_config(config: &Config) -> StationConfig {
     let mut store = StoreConfig::new(&config.station_code);
@@ -125,30 +114,149 @@ pub fn station_config(config: &Config) -> StationConfig {
     }
 }
 
-/// `farod run`: the daemon. Under systemd (`Type=notify`) it says READY once the database is
-/// open and migrated (radios may still be connecting: a missing one shows in STATUS), keeps
-/// STATUS current, feeds the watchdog only while the store thread answers, and on SIGTERM says
-/// STOPPING and stops within [`STOP_TIMEOUT`]. `shutdown` was installed before the
-/// configuration was read, so a SIGTERM during start-up is a clean stop too.
-pub async fn run(config: Config, mut shutdown: Shutdown) -> anyhow::Result<()> {
-    let notifier = Notifier::from_env();
-    if config.radios.is_empty() {
-        tracing::warn!("no radio configured: nothing to listen to (add [[radio]] or --radio)");
+/// Exit status of `farod run` when another farod holds the data directory: 75 (EX_TEMPFAIL,
+/// sysexits.h): the directory is busy, not broken, and a later start may succeed. 78 stays
+/// for a bad configuration.
+pub const EX_LOCKED: u8 = 75;
+
+/// The lock file in the data directory that makes one farod per directory.
+pub const LOCK_FILE: &str = "farod.lock";
+
+/// Another farod holds the data directory (exit [`EX_LOCKED`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AlreadyRunning(pub String);
+
+/// The data directory's lock, held for the life of `farod run` (released when dropped or
+/// when the process ends, however it ends: an flock(2) dies with its holder, so a crashed
+/// farod never leaves a stale lock).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Takes the exclusive lock on `DIR/farod.lock` (creating the directory) and writes our pid
+/// into it, or says which farod holds it.
+pub fn lock_data_dir(dir: &Path) -> anyhow::Result<DataDirLock> {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::io::{Read, Write};
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display()))?;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open the lock file {}: {e}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => {
+            // Only the holder writes: the pid a refused second farod names.
+            let _ = lock.set_len(0);
+            let _ = (&*lock).write_all(format!("{}\n", std::process::id()).as_bytes());
+            Ok(DataDirLock { _lock: lock })
+        }
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let holder = match text.trim().parse::<u32>() {
+                Ok(pid) => format!("another farod (pid {pid})"),
+                Err(_) => "another farod".to_string(),
+            };
+            Err(AlreadyRunning(format!(
+                "{holder} is running on the data directory {} (it holds {})",
+                dir.display(),
+                path.display()
+            ))
+            .into())
+        }
+        Err((_, e)) => Err(anyhow::anyhow!("cannot lock {}: {e}", path.display())),
     }
+}
+
+/// The configured radios, ready to start.
+type Radios = Vec<(crate::radio::LinkConfig, Transport)>;
+
+/// The transports of the configured radios (`sim:` radios start their simulation here).
+fn transports(config: &Config) -> anyhow::Result<Radios> {
     let mut radios = Vec::new();
     for r in &config.radios {
         let transport = Transport::from_uri(&r.uri)
             .map_err(|e| anyhow::anyhow!("radio {}: {e}", r.link.name))?;
         radios.push((r.link.clone(), transport));
     }
-    let scfg = station_config(&config);
+    Ok(radios)
+}
+
+/// The scenario of the first simulated radio, if any.
+#[cfg(feature = "sim")]
+fn first_scenario(radios: &Radios) -> Option<&faro_sim::Scenario> {
+    radios.iter().find_map(|(_, t)| match t {
+        Transport::Sim { sim, .. } => Some(sim.scenario()),
+        _ => None,
+    })
+}
+
+/// What a simulated scenario gives a station whose configuration leaves it out: the station
+/// code (unless `station.code` or `--station` set one), the teams, towers and municipalities
+/// (each unless the configuration lists its own).
+#[cfg(feature = "sim")]
+pub fn apply_scenario(scfg: &mut StationConfig, config: &Config, scenario: &faro_sim::Scenario) {
+    let sc = scenario_station_config(scenario, scfg.db_path.clone());
+    if !config.station_code_set {
+        scfg.store.station = sc.store.station;
+    }
+    if config.teams.is_empty() {
+        scfg.store.teams = sc.store.teams;
+    }
+    if config.towers.is_empty() {
+        scfg.store.towers = sc.store.towers;
+    }
+    if config.municipalities.is_empty() {
+        scfg.store.municipalities = sc.store.municipalities;
+    }
+}
+
+/// `farod run`: the daemon. It takes the data directory's lock first (one farod per
+/// directory), then opens the database and binds the control socket; under systemd
+/// (`Type=notify`) it says READY once both are done (radios may still be connecting: a
+/// missing one shows in STATUS), keeps STATUS current, feeds the watchdog only while the store
+/// thread answers and every task runs, and on SIGTERM says STOPPING and stops within
+/// [`STOP_TIMEOUT`], storing what the radios had delivered. `shutdown` was installed before
+/// the configuration was read, so a SIGTERM during start-up is a clean stop too.
+///
+/// A task that panics or ends (the supervisor, the outbox, a radio link, the control socket)
+/// ends `run` with an error naming it: the service manager restarts farod rather than leave
+/// it deaf, mute or unreachable.
+pub async fn run(config: Config, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    let notifier = Notifier::from_env();
+    if config.radios.is_empty() {
+        tracing::warn!("no radio configured: nothing to listen to (add [[radio]] or --radio)");
+    }
+    let _lock = lock_data_dir(&config.data_dir)?;
+    #[cfg_attr(not(feature = "sim"), allow(unused_mut))]
+    let mut scfg = station_config(&config);
+    let radios = transports(&config)?;
+    // `farod run --radio sim:default` is a whole simulated station in one command.
+    #[cfg(feature = "sim")]
+    if let Some(sc) = first_scenario(&radios) {
+        apply_scenario(&mut scfg, &config, sc);
+    }
     let db = scfg.db_path.clone();
+    let code = scfg.store.station.clone();
+    let teams = scfg.store.teams.len();
     notifier.status(&format!("opening the database {}", db.display()));
     let station = match Station::start(scfg, radios).await {
         Ok(s) => s,
+        // The store's error names the database file once, with the cause.
+        Err(StartError::Store(e)) => {
+            notifier.status(&format!("FAILED: {e}"));
+            return Err(anyhow::anyhow!("{e}"));
+        }
         Err(e) => {
-            notifier.status(&format!("FAILED: database {}: {e}", db.display()));
-            return Err(anyhow::anyhow!("{}: {e}", db.display()));
+            notifier.status(&format!("FAILED: {e}"));
+            return Err(e.into());
         }
     };
     let mut health = HealthWatch::default();
@@ -156,9 +264,9 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> anyhow::Result<()> {
     notifier.ready(&line);
     health.last_line = Some(line);
     tracing::info!(
-        station = %config.station_code,
+        station = %code,
         radios = config.radios.len(),
-        teams = config.teams.len(),
+        teams,
         database = %db.display(),
         socket = %config.socket.display(),
         watchdog = ?notifier.watchdog_period(),
@@ -166,31 +274,54 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> anyhow::Result<()> {
     );
     let signal = tokio::select! {
         s = shutdown.wait() => s,
-        never = keep_alive(&station, &notifier, &mut health) => match never {},
+        end = station.failed() => {
+            // The watchdog is fed no more; stop what still runs (committing what the store
+            // holds) and exit non-zero so the service manager restarts farod. The error is
+            // the one line that names the cause: the database's own failure when that is why
+            // the task ended, else the task (`farod: task supervisor panicked: ...`).
+            let why = station
+                .store
+                .fatal_error()
+                .map_or_else(|| end.to_string(), |e| fatal_line(&e));
+            notifier.stopping(&format!("FAILED: {why}"));
+            let _ = tokio::time::timeout(STOP_TIMEOUT, station.stop()).await;
+            return Err(anyhow::anyhow!("{why}"));
+        }
+        fatal = keep_alive(&station, &notifier, &mut health) => {
+            let why = fatal_line(&fatal);
+            notifier.stopping(&format!("FAILED: {why}"));
+            let _ = tokio::time::timeout(STOP_TIMEOUT, station.stop()).await;
+            return Err(anyhow::anyhow!("{why}"));
+        }
     };
-    notifier.stopping("stopping: finishing the work in hand and committing");
+    notifier.stopping("stopping: storing what the radios delivered and committing");
     tracing::info!(signal, "farod stopping");
-    if tokio::time::timeout(STOP_TIMEOUT, station.stop())
-        .await
-        .is_err()
-    {
-        anyhow::bail!(
+    match tokio::time::timeout(STOP_TIMEOUT, station.stop()).await {
+        Err(_) => anyhow::bail!(
             "did not stop within {} s; what was committed is safe",
             STOP_TIMEOUT.as_secs()
-        );
+        ),
+        Ok(Some(end)) => anyhow::bail!("{end} while stopping"),
+        Ok(None) => {}
     }
     tracing::info!("farod stopped");
     Ok(())
 }
 
+/// The one line farod ends with when its database cannot be trusted any more.
+fn fatal_line(e: &crate::store::StoreError) -> String {
+    format!("{e}; farod stops (systemd restarts it once the database is fixed)")
+}
+
 /// The loop that vouches for the daemon: every few seconds (half the watchdog timeout at
 /// most) it pings the store thread and feeds the watchdog only when it answered, then brings
-/// the status line up to date. Runs until `run` stops polling it.
+/// the status line up to date. Runs until `run` stops polling it, or returns the database's
+/// fatal failure (read-only, corrupt), on which farod ends.
 async fn keep_alive(
     station: &Station,
     notifier: &Notifier,
     health: &mut HealthWatch,
-) -> std::convert::Infallible {
+) -> crate::store::StoreError {
     let every = notifier
         .watchdog_period()
         .map_or(HEALTH_EVERY, |p| p.min(HEALTH_EVERY))
@@ -201,7 +332,11 @@ async fn keep_alive(
     loop {
         tick.tick().await;
         let line = health.check(station, every).await;
-        if health.store_answers {
+        if let Some(fatal) = station.store.fatal_error() {
+            return fatal;
+        }
+        // A task that ended is reported by `run`, which stops; until then, no more feeding.
+        if health.store_answers && station.failure().is_none() {
             notifier.watchdog();
         }
         if health.last_line.as_deref() != Some(line.as_str()) {
@@ -291,8 +426,12 @@ pub struct DemoOptions {
     pub speed: f64,
     /// Stop after this much real time (default: when the scenario's timeline is over).
     pub duration: Option<Duration>,
+    /// The control socket to serve, for `faroctl` (default: `faro.sock` in the demo's
+    /// temporary directory).
+    pub socket: Option<PathBuf>,
 }
 
+#[cfg(feature = "sim")]
 /// Station settings for a simulated scenario (the demo, tests): its patrols become teams
 /// (named by their short names), its towers registered towers, its station's short name the
 /// station code.
@@ -323,7 +462,7 @@ pub fn scenario_station_config(
                         lon: n.lon,
                         nodes: vec![n.id],
                         phones: Vec::new(),
-                        languages: vec![crate::ingest::Lang::Es],
+                        languages: vec![crate::lang::Lang::Es],
                     });
                 }
             }
@@ -342,23 +481,26 @@ pub fn scenario_station_config(
     }
     StationConfig {
         store,
-        keywords: crate::ingest::Keywords::defaults(),
+        keywords: crate::lang::Keywords::defaults(),
         db_path,
         socket: None,
     }
 }
 
+#[cfg(feature = "sim")]
 /// What the scripted desk and patrols still have to do.
 struct Script {
     at: Duration,
     step: Step,
 }
 
+#[cfg(feature = "sim")]
 enum Step {
     Desk(OperatorRequest),
     Patrol(u32, String),
 }
 
+#[cfg(feature = "sim")]
 /// `farod demo`: the whole station against the built-in simulated mesh, printed live: what the
 /// radio hears, incidents opening, replies going out and being acknowledged, a desk operator
 /// assigning the nearest patrol, and the patrol driving the incident to closed by text.
@@ -374,7 +516,9 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
         .duration
         .unwrap_or_else(|| Duration::from_secs_f64(sim_secs / opts.speed));
     let dir = std::env::temp_dir().join(format!("faro-demo-{}", std::process::id()));
-    let cfg = scenario_station_config(&scenario, dir.join("faro.db"));
+    let mut cfg = scenario_station_config(&scenario, dir.join("faro.db"));
+    let socket = opts.socket.clone().unwrap_or_else(|| dir.join("faro.sock"));
+    cfg.socket = Some(socket.clone());
     let teams = cfg.store.teams.clone();
     writeln!(
         out,
@@ -383,6 +527,12 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
         names.len(),
         opts.speed,
         duration.as_secs()
+    )?;
+    writeln!(
+        out,
+        "control socket {}: try `faroctl --socket {} incidents` in another terminal",
+        socket.display(),
+        socket.display()
     )?;
     let sim = faro_sim::Sim::start(
         scenario,
@@ -431,6 +581,7 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
                 }
             }
             _ = shutdown.wait() => break,
+            end = station.failed() => anyhow::bail!("{end}"),
             ev = events.recv() => {
                 let Ok(ev) = ev else { continue };
                 let now = sim_now(tokio::time::Instant::now());
@@ -504,11 +655,14 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
             c.open_incidents, c.outbox_pending, c.outbox_awaiting_ack, c.outbox_failed
         )?;
     }
-    station.stop().await;
+    if let Some(end) = station.stop().await {
+        anyhow::bail!("{end}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
+#[cfg(feature = "sim")]
 fn station_node(station: &Station) -> u32 {
     station
         .links
@@ -517,6 +671,7 @@ fn station_node(station: &Station) -> u32 {
         .unwrap_or(mesh::BROADCAST)
 }
 
+#[cfg(feature = "sim")]
 async fn nearest_free_team(
     station: &Station,
     teams: &[TeamConfig],

@@ -232,6 +232,9 @@ pub struct RadioConfig {
 pub struct Config {
     /// Station code.
     pub station_code: String,
+    /// Whether the station code was chosen (`station.code` other than the default, or
+    /// `--station`): a simulated scenario's own code is used otherwise.
+    pub station_code_set: bool,
     /// Station name.
     pub station_name: String,
     /// Radios.
@@ -405,6 +408,7 @@ pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
 }
 
 fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
+    let station_code_set = ov.station.is_some() || raw.station.code != RawStation::default().code;
     let code = ov
         .station
         .clone()
@@ -506,6 +510,7 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         municipalities,
         ambulance,
         station_code: code,
+        station_code_set,
         station_name: raw.station.name,
         radios,
         data_dir,

@@ -135,6 +135,20 @@ pub fn open_cause(path: &std::path::Path, e: &rusqlite::Error) -> String {
     }
 }
 
+/// Why a database file can only be read: its file system, its permissions, or the file.
+pub fn readonly_cause(path: &std::path::Path) -> String {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => {
+            "read-only file system".to_string()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            "permission denied".to_string()
+        }
+        Err(e) => e.to_string(),
+        Ok(_) => "the database file is read-only".to_string(),
+    }
+}
+
 /// Whether a file can be created in `dir` (created and removed at once).
 fn tempfile_probe(dir: &std::path::Path) -> std::io::Result<()> {
     let p = dir.join(format!(".farod-probe-{}", std::process::id()));

@@ -19,11 +19,7 @@ use std::fmt;
 use faro_proto::mesh::{self, Data, MeshPacket, Message, PortNum, Position, User, Waypoint};
 use faro_proto::text::{self, fold, PatrolCommand, BELL};
 
-use crate::lang::SOS_EMOJI;
-// `Lang` and `Keywords` live in `crate::lang`. This crate-only re-export keeps `ingest::Lang`
-// and `ingest::Keywords` working for store/**, app.rs and station.rs until their own imports
-// are updated; other code uses `crate::lang`.
-pub(crate) use crate::lang::{Keywords, Lang};
+use crate::lang::{Keywords, Lang, SOS_EMOJI};
 
 /// A tower with a panic button (Detection Sensor module) and its registered position.
 #[derive(Debug, Clone, PartialEq)]

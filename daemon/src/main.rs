@@ -18,6 +18,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon.
+    ///
+    /// Exit status: 0 after SIGTERM or SIGINT (what the radios delivered is stored); 1 when it
+    /// fails (the database, the control socket, or a task that panicked or ended: one line
+    /// names it); 75 when another farod holds the data directory; 78 for a bad configuration.
     Run {
         /// Configuration file [default: /etc/faro/faro.toml when it exists].
         #[arg(long, env = "FARO_CONFIG")]
@@ -58,6 +62,10 @@ enum Command {
         /// Stop after this many real seconds (default: when the scenario is over).
         #[arg(long, value_name = "SECS")]
         duration: Option<u64>,
+        /// Control socket to serve for faroctl [default: faro.sock in the demo's temporary
+        /// directory; the path is printed].
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Validate the configuration and exit (78 when it is bad, with one line naming the field).
     CheckConfig {
@@ -75,14 +83,22 @@ fn init_logging(default_level: &str, format: LogFormat) {
         EnvFilter::try_from_env("FARO_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // journald stamps each line itself and shows no colours.
+        .with_writer(std::io::stderr)
+        .with_ansi(colour_logs());
+    // journald stamps each line itself (and shows no colours: stderr is not a terminal).
     match (format, farod::systemd::stderr_is_journal()) {
-        (LogFormat::Text, true) => builder.without_time().with_ansi(false).init(),
+        (LogFormat::Text, true) => builder.without_time().init(),
         (LogFormat::Text, false) => builder.init(),
         (LogFormat::Json, true) => builder.json().without_time().init(),
         (LogFormat::Json, false) => builder.json().init(),
     }
+}
+
+/// Colours only for a person at a terminal: never in a file, a pipe or the journal, and never
+/// when `NO_COLOR` is set to anything but the empty string (no-color.org).
+fn colour_logs() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Reads and validates the configuration as `run` and `check-config` do.
@@ -160,6 +176,10 @@ fn main() -> ExitCode {
             };
             match rt.block_on(farod::app::run(cfg, shutdown)) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.is::<farod::app::AlreadyRunning>() => {
+                    eprintln!("farod: {e}");
+                    ExitCode::from(farod::app::EX_LOCKED)
+                }
                 Err(e) => {
                     eprintln!("farod: {e:#}");
                     ExitCode::FAILURE
@@ -214,7 +234,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo { speed, duration } => {
+        Command::Demo {
+            speed,
+            duration,
+            socket,
+        } => {
             if !(speed.is_finite() && speed > 0.0 && speed <= 1000.0) {
                 eprintln!("farod demo: --speed must be a number in (0, 1000]");
                 return ExitCode::from(2);
@@ -222,15 +246,27 @@ fn main() -> ExitCode {
             let opts = farod::app::DemoOptions {
                 speed,
                 duration: duration.map(Duration::from_secs),
+                socket,
             };
-            let mut out = std::io::stdout();
-            match rt.block_on(farod::app::demo(opts, &mut out)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("farod demo: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            demo(&rt, opts)
         }
     }
+}
+
+#[cfg(feature = "sim")]
+fn demo(rt: &tokio::runtime::Runtime, opts: farod::app::DemoOptions) -> ExitCode {
+    let mut out = std::io::stdout();
+    match rt.block_on(farod::app::demo(opts, &mut out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("farod demo: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "sim"))]
+fn demo(_rt: &tokio::runtime::Runtime, _opts: farod::app::DemoOptions) -> ExitCode {
+    eprintln!("farod demo: needs the simulator: this farod was built without the sim feature");
+    ExitCode::FAILURE
 }

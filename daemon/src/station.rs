@@ -1,9 +1,11 @@
 //! The station: everything `farod run` starts, wired together, as one value tests can start
-//! and stop. Data flows one way (DESIGN.md §3): radio links -> supervisor (classify with
-//! [`ingest`](crate::ingest)) -> store (commit) -> outbox -> radio links; delivery results go
-//! back to the store. Each hop has one owner and a bounded queue.
+//! and stop. Data flows one way (docs/ARCHITECTURE.md §3): radio links -> supervisor (classify
+//! with [`ingest`](crate::ingest)) -> store (the desk's rules, commit) -> outbox -> radio links;
+//! delivery results go back to the store. Each hop has one owner and a bounded queue (§4, §7).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use faro_proto::mesh::{self, mesh_packet, store_and_forward, Message, PortNum, StoreAndForward};
@@ -33,17 +35,159 @@ pub const TAP_BUFFER: usize = 256;
 /// and its writer commits them in as few transactions as its batches allow).
 pub const INGEST_BATCH: usize = 1024;
 
+/// How long the supervisor may take, once the radios stopped reading, to commit the events
+/// they had already handed over (part of `farod run`'s stop budget).
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+/// How long the radio links may take to stop (say goodbye to their radios).
+pub const LINK_STOP_DEADLINE: Duration = Duration::from_secs(5);
+
 /// What a station needs beyond its radios.
 #[derive(Debug, Clone)]
 pub struct StationConfig {
     /// Store settings (station code, teams, towers, catalogue...).
     pub store: StoreConfig,
     /// Distress keywords.
-    pub keywords: ingest::Keywords,
+    pub keywords: crate::lang::Keywords,
     /// The database file.
     pub db_path: PathBuf,
     /// The control socket (none: no socket, as in tests that drive the store directly).
     pub socket: Option<PathBuf>,
+}
+
+/// Why a station did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The control socket could not be bound (the message names the path).
+    #[error("control socket: {0}")]
+    Socket(std::io::Error),
+}
+
+/// A long-lived task of the station that ended while the station was not stopping: it
+/// panicked, or returned when it never should (the station is then deaf, mute or unreachable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEnd {
+    /// The task's name (`supervisor`, `outbox`, `upkeep`, `control socket`, `radio NAME`).
+    pub task: String,
+    /// The panic message, when it panicked.
+    pub panic: Option<String>,
+}
+
+impl std::fmt::Display for TaskEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.panic {
+            Some(msg) => write!(f, "task {} panicked: {msg}", self.task),
+            None => write!(f, "task {} ended unexpectedly", self.task),
+        }
+    }
+}
+
+/// One supervised task: its name, how to cancel it, and its watcher (which ends right after
+/// the task and has already reported how it ended).
+#[derive(Debug)]
+struct Tracked {
+    name: String,
+    abort: tokio::task::AbortHandle,
+    watcher: JoinHandle<()>,
+}
+
+/// Every long-lived task of a station, by name. A watcher awaits each task's `JoinHandle`, so
+/// a task that panics (a `JoinError`) or returns is seen at once, whatever it was doing.
+#[derive(Debug)]
+struct Tasks {
+    list: Vec<Tracked>,
+    ended: watch::Sender<Option<TaskEnd>>,
+    /// Set when the station stops: tasks end then, as they should.
+    stopping: Arc<AtomicBool>,
+}
+
+impl Tasks {
+    fn new() -> Tasks {
+        Tasks {
+            list: Vec::new(),
+            ended: watch::channel(None).0,
+            stopping: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Supervises `task` (already spawned) under `name`.
+    fn track(&mut self, name: impl Into<String>, task: JoinHandle<()>) {
+        let name = name.into();
+        let abort = task.abort_handle();
+        let ended = self.ended.clone();
+        let stopping = self.stopping.clone();
+        let task_name = name.clone();
+        let watcher = tokio::spawn(async move {
+            let panic = match task.await {
+                // Returning is what tasks do when the station stops.
+                Ok(()) if stopping.load(Ordering::SeqCst) => return,
+                Ok(()) => None,
+                Err(e) if e.is_panic() => Some(panic_message(e.into_panic())),
+                // Cancelled: only the station itself cancels, when it stops.
+                Err(_) => return,
+            };
+            ended.send_if_modified(|first| {
+                if first.is_some() {
+                    return false;
+                }
+                *first = Some(TaskEnd {
+                    task: task_name,
+                    panic,
+                });
+                true
+            });
+        });
+        self.list.push(Tracked {
+            name,
+            abort,
+            watcher,
+        });
+    }
+
+    fn spawn<F>(&mut self, name: impl Into<String>, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.track(name, tokio::spawn(fut));
+    }
+
+    /// Takes the tasks whose name `pick` accepts out of the list.
+    fn take(&mut self, pick: impl Fn(&str) -> bool) -> Vec<Tracked> {
+        let (taken, kept) = std::mem::take(&mut self.list)
+            .into_iter()
+            .partition(|t| pick(&t.name));
+        self.list = kept;
+        taken
+    }
+}
+
+/// Waits for these tasks to end, up to `deadline`; cancels those still running then. True
+/// when every one ended by itself.
+async fn join_all(tasks: Vec<Tracked>, deadline: Duration) -> bool {
+    let until = tokio::time::Instant::now() + deadline;
+    let mut all_ended = true;
+    for t in tasks {
+        let mut watcher = t.watcher;
+        if tokio::time::timeout_at(until, &mut watcher).await.is_err() {
+            tracing::warn!(task = %t.name, "task did not stop within {} s; cancelled", deadline.as_secs());
+            all_ended = false;
+            t.abort.abort();
+            let _ = watcher.await;
+        }
+    }
+    all_ended
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
 }
 
 /// A running station.
@@ -57,18 +201,26 @@ pub struct Station {
     pub clock: Clock,
     waker: OutboxWaker,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Tasks,
     store_thread: Option<std::thread::JoinHandle<()>>,
     tap: broadcast::Sender<RadioEvent>,
+    /// Kept so that the event queue stays open while no link runs (a station without
+    /// radios); dropped when the station stops, after the links.
+    events: Option<mpsc::Sender<RadioEvent>>,
 }
 
+/// Task names.
+const SUPERVISOR: &str = "supervisor";
+const RADIO: &str = "radio ";
+
 impl Station {
-    /// Opens the database (migrating it), then starts the links, the supervisor, the outbox and
-    /// the upkeep timer. Returns once the database is ready (a missing radio is not an error).
+    /// Opens the database (migrating it), binds the control socket, then starts the links, the
+    /// supervisor, the outbox and the upkeep timer. Returns once the database is ready and the
+    /// socket listens (a missing radio is not an error).
     pub async fn start(
         cfg: StationConfig,
         radios: Vec<(LinkConfig, Transport)>,
-    ) -> Result<Station, StoreError> {
+    ) -> Result<Station, StartError> {
         let clock = Clock::start();
         let db_path = cfg.db_path.clone();
         let store_cfg = cfg.store.clone();
@@ -76,13 +228,29 @@ impl Station {
             tokio::task::spawn_blocking(move || Store::open(&db_path, store_cfg))
                 .await
                 .map_err(|e| StoreError::Db(e.to_string()))??;
+        let listener = match &cfg.socket {
+            Some(path) => match crate::api::bind(path).await {
+                Ok(l) => Some((path.clone(), l)),
+                Err(e) => {
+                    // Nothing else started: let the store thread commit and exit.
+                    drop(store);
+                    let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
+                    return Err(StartError::Socket(e));
+                }
+            },
+            None => None,
+        };
+        let mut tasks = Tasks::new();
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-        let links: Vec<LinkHandle> = radios
-            .into_iter()
-            .map(|(lc, t)| radio::spawn(t, lc, tx.clone()))
-            .collect();
-        drop(tx);
+        let mut links = Vec::new();
+        for (lc, t) in radios {
+            let name = format!("{RADIO}{}", lc.name);
+            let (link, task) = radio::spawn_task(t, lc, tx.clone());
+            tasks.track(name, task);
+            links.push(link);
+        }
         let (waker, outbox_task) = outbox::spawn(store.clone(), links.clone(), clock);
+        tasks.track("outbox", outbox_task);
         let (stop, stop_rx) = watch::channel(false);
         let (tap, _) = broadcast::channel(TAP_BUFFER);
         let icfg = IngestConfig {
@@ -109,11 +277,17 @@ impl Station {
             waker: waker.clone(),
             icfg,
             tap: tap.clone(),
+            #[cfg(debug_assertions)]
+            inject_panic: std::env::var_os(INJECT_PANIC).is_some_and(|v| v == SUPERVISOR),
+            #[cfg(debug_assertions)]
+            inject_slow: std::env::var(INJECT_SLOW)
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map(Duration::from_millis),
         };
-        let sup_task = tokio::spawn(sup.run(rx, stop_rx.clone()));
-        let tick_task = tokio::spawn(tick(store.clone(), clock, stop_rx.clone()));
-        let mut tasks = vec![sup_task, tick_task, outbox_task];
-        if let Some(path) = cfg.socket.clone() {
+        tasks.spawn(SUPERVISOR, sup.run(rx));
+        tasks.spawn("upkeep", tick(store.clone(), clock, stop_rx.clone()));
+        if let Some((path, listener)) = listener {
             let state = crate::api::ApiState {
                 store: store.clone(),
                 station: cfg.store.station.clone(),
@@ -126,11 +300,11 @@ impl Station {
             let shutdown = async move {
                 let _ = stop_api.changed().await;
             };
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = crate::api::serve(&path, state, shutdown).await {
-                    tracing::error!(error = %e, "control socket unavailable: faroctl cannot reach this station");
+            tasks.spawn("control socket", async move {
+                if let Err(e) = crate::api::serve_bound(listener, &path, state, shutdown).await {
+                    tracing::error!(error = %e, "control socket failed: faroctl cannot reach this station");
                 }
-            }));
+            });
         }
         Ok(Station {
             store,
@@ -141,6 +315,7 @@ impl Station {
             tasks,
             store_thread: Some(store_thread),
             tap,
+            events: Some(tx),
         })
     }
 
@@ -165,33 +340,99 @@ impl Station {
         )
     }
 
-    /// Stops cleanly: the supervisor finishes the event in hand, the links say goodbye to
-    /// their radios, the store thread commits what it holds and exits.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        // The supervisor and the outbox hold link handles: stop them first, then the links
-        // (each says goodbye to its radio), then the store thread.
-        for t in self.tasks.drain(..) {
-            t.abort();
-            let _ = t.await;
+    /// Resolves when one of the station's long-lived tasks (a radio link, the supervisor, the
+    /// outbox, the upkeep timer, the control socket) panicked or ended on its own: the station
+    /// can no longer do its job and must be restarted. Never resolves otherwise.
+    pub async fn failed(&self) -> TaskEnd {
+        let mut ended = self.tasks.ended.subscribe();
+        let end = ended
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|end| end.clone());
+        match end {
+            Some(end) => end,
+            None => std::future::pending().await,
         }
+    }
+
+    /// The task that ended unexpectedly, if one did.
+    pub fn failure(&self) -> Option<TaskEnd> {
+        self.tasks.ended.borrow().clone()
+    }
+
+    /// Stops cleanly, losing nothing the radios delivered: the operator's side stops first
+    /// (control socket, outbox, upkeep), then the links stop reading and say goodbye to their
+    /// radios, then the supervisor commits every event they had already handed over (up to
+    /// [`DRAIN_DEADLINE`]), then the store thread commits what it holds and exits.
+    ///
+    /// Returns the task that panicked or ended on its own, if one did (before or while
+    /// stopping): the stop was then not clean.
+    pub async fn stop(mut self) -> Option<TaskEnd> {
+        self.tasks.stopping.store(true, Ordering::SeqCst);
+        let _ = self.stop.send(true);
+        // The outbox holds link handles and would find its radios gone: it stops first (its
+        // rows are durable; a claimed one is sent again by the next start).
+        for t in self.tasks.take(|n| n == "outbox") {
+            t.abort.abort();
+            let _ = t.watcher.await;
+        }
+        let others = self
+            .tasks
+            .take(|n| n != SUPERVISOR && !n.starts_with(RADIO));
+        join_all(others, LINK_STOP_DEADLINE).await;
         let links = std::mem::take(&mut self.links);
-        crate::app::stop_links(links).await;
+        radio::stop_links(links, LINK_STOP_DEADLINE).await;
+        join_all(
+            self.tasks.take(|n| n.starts_with(RADIO)),
+            LINK_STOP_DEADLINE,
+        )
+        .await;
+        // Every link has stopped and dropped its end of the event queue; with the station's
+        // own end dropped too, the supervisor empties it and returns.
+        if let Some(tx) = self.events.take() {
+            let queued = tx.max_capacity() - tx.capacity();
+            tracing::info!(
+                queued,
+                "radios stopped reading; committing the events they delivered"
+            );
+        }
+        if !join_all(self.tasks.take(|_| true), DRAIN_DEADLINE).await {
+            tracing::error!(
+                "received events not all committed within {} s",
+                DRAIN_DEADLINE.as_secs()
+            );
+        }
         let thread = self.store_thread.take();
         drop(self.store);
         if let Some(th) = thread {
             let _ = tokio::task::spawn_blocking(move || th.join()).await;
         }
+        self.tasks.ended.borrow().clone()
     }
 
     /// Stops abruptly, as a crash would: tasks are cancelled where they stand. Only what the
     /// store committed survives (tests use this to prove that is enough).
     pub fn crash(self) {
-        for t in &self.tasks {
-            t.abort();
+        self.tasks.stopping.store(true, Ordering::SeqCst);
+        for t in &self.tasks.list {
+            if !t.name.starts_with(RADIO) {
+                t.abort.abort();
+            }
         }
     }
 }
+
+/// `FARO_INJECT_PANIC=supervisor`: the supervisor panics on its first radio event. Read only
+/// by debug builds (tests run those); a release build has no such hook.
+#[cfg(debug_assertions)]
+pub const INJECT_PANIC: &str = "FARO_INJECT_PANIC";
+
+/// `FARO_INJECT_SLOW_SUPERVISOR=MS`: the supervisor waits MS milliseconds before it commits
+/// each batch of packets, so that received packets queue up (tests of the draining stop).
+/// Debug builds only, like [`INJECT_PANIC`].
+#[cfg(debug_assertions)]
+pub const INJECT_SLOW: &str = "FARO_INJECT_SLOW_SUPERVISOR";
 
 async fn tick(store: Store, clock: Clock, mut stop: watch::Receiver<bool>) {
     let mut upkeep = tokio::time::interval(TICK);
@@ -216,24 +457,32 @@ struct Supervisor {
     waker: OutboxWaker,
     icfg: IngestConfig,
     tap: broadcast::Sender<RadioEvent>,
+    #[cfg(debug_assertions)]
+    inject_panic: bool,
+    #[cfg(debug_assertions)]
+    inject_slow: Option<Duration>,
 }
 
 impl Supervisor {
-    async fn run(mut self, mut rx: mpsc::Receiver<RadioEvent>, mut stop: watch::Receiver<bool>) {
+    /// Handles radio events until the queue closes: when every link has stopped and the
+    /// events they had handed over are committed (the station's draining stop), or the store
+    /// stopped.
+    async fn run(mut self, mut rx: mpsc::Receiver<RadioEvent>) {
         // An event taken from the queue while gathering packets, not handled yet.
         let mut held: Option<RadioEvent> = None;
         loop {
             let ev = match held.take() {
                 Some(ev) => ev,
                 None => {
-                    let ev = tokio::select! {
-                        ev = rx.recv() => match ev { Some(ev) => ev, None => return },
-                        _ = stop.changed() => return,
-                    };
+                    let Some(ev) = rx.recv().await else { return };
                     let _ = self.tap.send(ev.clone());
                     ev
                 }
             };
+            #[cfg(debug_assertions)]
+            if self.inject_panic {
+                panic!("injected by {INJECT_PANIC}=supervisor");
+            }
             let r = if matches!(ev.kind, RadioEventKind::Packet(_)) {
                 // The packets already waiting go to the store together: one transaction for
                 // many of them instead of one fsync each. In order, whatever radio they came
@@ -257,15 +506,27 @@ impl Supervisor {
             } else {
                 self.handle(ev).await
             };
-            if let Err(StoreError::Stopped) = r {
-                return;
+            match r {
+                Err(StoreError::Stopped) => return,
+                // The database cannot take anything any more (read-only, corrupt): retrying
+                // would hide it. The supervisor ends, and with it farod, naming the cause.
+                Err(e) if e.is_fatal() => {
+                    tracing::error!(error = %e, "the database cannot be written: the station stops");
+                    return;
+                }
+                _ => {}
             }
         }
     }
 
     /// Classifies and commits received packets, in order. A packet the database refused for a
-    /// reason that may pass (locked, full) is retried on its own until it commits.
+    /// reason that may pass (locked, full) is retried on its own until it commits; a fatal
+    /// failure (read-only, corrupt) ends the supervisor.
     async fn packets(&mut self, batch: Vec<RadioEvent>) -> Result<(), StoreError> {
+        #[cfg(debug_assertions)]
+        if let Some(d) = self.inject_slow {
+            tokio::time::sleep(d).await;
+        }
         let signals: Vec<(Rx, ingest::Signal)> = batch
             .into_iter()
             .filter_map(|ev| match ev.kind {
@@ -284,6 +545,7 @@ impl Supervisor {
                 Err(StoreError::Refused(reason)) => {
                     tracing::warn!(%reason, "signal refused by the store");
                 }
+                Err(e) if e.is_fatal() => return Err(e),
                 Err(_) => self.commit_signal(rx, signal).await?,
             }
         }
@@ -383,11 +645,12 @@ impl Supervisor {
                     self.ingested(&rx, &o);
                     return Ok(());
                 }
-                Err(StoreError::Stopped) => return Err(StoreError::Stopped),
                 Err(StoreError::Refused(reason)) => {
                     tracing::warn!(%reason, "signal refused by the store");
                     return Ok(());
                 }
+                // Only what may pass by itself (busy, full, an I/O error) is retried.
+                Err(e) if !e.is_transient() => return Err(e),
                 Err(e) => {
                     failures += 1;
                     if failures == 1 || failures % 20 == 0 {

@@ -2,8 +2,9 @@
 //! `STOPPING=1`) through a [`Notifier`] that does nothing outside systemd, the one-line status
 //! an operator reads in `systemctl status farod` ([`status_line`]), and whether stderr goes to
 //! the journal (which stamps each line itself). When to send what is decided by `farod run`
-//! ([`crate::app::run`]): READY once the database is open and migrated, WATCHDOG only after
-//! the store thread answered.
+//! ([`crate::app::run`]): READY once the database is open and migrated and the control socket
+//! is bound, WATCHDOG only after the store thread answered and while every task of the station
+//! runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

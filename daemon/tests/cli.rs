@@ -349,3 +349,463 @@ fn the_example_configuration_is_valid() {
         "configuration ok: station SAS with 2 radio(s)\n"
     );
 }
+
+/// Waits until `cond` holds, polling, for at most `limit`.
+fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `farod run` with no radio in the background, its stderr in `log`; killed when dropped.
+struct Background(std::process::Child);
+
+impl Background {
+    fn run(data: &std::path::Path, socket: &std::path::Path, log: &std::path::Path) -> Self {
+        Background(
+            Command::new(env!("CARGO_BIN_EXE_farod"))
+                .arg("run")
+                .arg("--data-dir")
+                .arg(data)
+                .arg("--socket")
+                .arg(socket)
+                .env("FARO_LOG", "info")
+                .env_remove("FARO_CONFIG")
+                .env_remove("NO_COLOR")
+                .env_remove("NOTIFY_SOCKET")
+                .env_remove("JOURNAL_STREAM")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(log).unwrap())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    /// SIGTERM, then the exit status (within 30 s).
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let mut status = None;
+        wait_until("farod exits after SIGTERM", Duration::from_secs(30), || {
+            status = self.0.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One farod per data directory: a second one on the same directory refuses with one line
+/// naming the directory and the first one's pid, and exit status 75 (EX_TEMPFAIL), before it
+/// touches the database or the socket.
+#[test]
+fn a_second_farod_on_the_same_data_directory_refuses_with_75() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first_sock = dir.path().join("first.sock");
+    let first = Background::run(&data, &first_sock, &dir.path().join("first.log"));
+    wait_until("the first farod's socket", Duration::from_secs(60), || {
+        first_sock.exists()
+    });
+    let second_sock = dir.path().join("second.sock");
+    let out = farod(&[
+        "run",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--socket",
+        second_sock.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(75), "{out:?}");
+    let line = one_line(&out);
+    assert_eq!(
+        line,
+        format!(
+            "farod: another farod (pid {}) is running on the data directory {} (it holds {})",
+            first.0.id(),
+            data.display(),
+            data.join("farod.lock").display()
+        )
+    );
+    assert!(!second_sock.exists(), "the refused farod bound no socket");
+    // The first one is untouched, and its lock dies with it: a new farod starts then.
+    assert!(first.stop().success());
+    let third_sock = dir.path().join("third.sock");
+    let third = Background::run(&data, &third_sock, &dir.path().join("third.log"));
+    wait_until("the third farod's socket", Duration::from_secs(60), || {
+        third_sock.exists()
+    });
+    assert!(third.stop().success());
+}
+
+/// A control socket farod cannot bind fails the start with one line and a non-zero status
+/// (a station faroctl cannot reach is not a station that runs): here another program listens
+/// on the path, as a second farod with its own data directory but the same socket would find.
+#[test]
+fn a_control_socket_that_cannot_be_bound_fails_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("faro.sock");
+    let _other = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let out = farod(&[
+        "run",
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+        "--socket",
+        socket.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        one_line(&out),
+        format!(
+            "farod: control socket: another farod is listening on {}",
+            socket.display()
+        )
+    );
+    // The other program's socket is left alone.
+    assert!(std::os::unix::net::UnixStream::connect(&socket).is_ok());
+}
+
+/// Logs that go to a file or a pipe carry no colour codes.
+#[test]
+fn logs_to_a_file_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("faro.sock");
+    let log = dir.path().join("farod.log");
+    let daemon = Background::run(&dir.path().join("data"), &socket, &log);
+    wait_until("the socket", Duration::from_secs(60), || socket.exists());
+    assert!(daemon.stop().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("farod ready"), "{text}");
+    assert!(text.contains("farod stopped"), "{text}");
+    assert!(!text.contains("\u{1b}["), "colour codes in {text:?}");
+}
+
+const STATION: u32 = 0x5a5a_0001;
+/// Node numbers of the stream's phones.
+const PHONE_BASE: u32 = 0x5a60_0000;
+
+/// The built-in station alone and `n` phones 1 km around it that hear only the station
+/// (range 30 m, single hop): every beacon is one packet to the station and its own incident.
+fn phones_scenario(n: u32) -> faro_sim::Scenario {
+    let mut sc = faro_sim::Scenario::builtin("default")
+        .unwrap()
+        .without_timeline();
+    sc.radio.hop_limit = 0;
+    let station = sc.node(STATION).unwrap().clone();
+    let template = sc
+        .nodes
+        .iter()
+        .find(|n| n.role == faro_sim::Role::Phone)
+        .unwrap()
+        .clone();
+    sc.nodes = vec![station.clone()];
+    for i in 0..n {
+        let angle = f64::from(i) * (360.0 / f64::from(n)).to_radians();
+        sc.nodes.push(faro_sim::NodeSpec {
+            id: PHONE_BASE + i,
+            long_name: format!("Celular {i}"),
+            short_name: format!("C{i:03}"),
+            lat: station.lat + angle.sin() / 111.0,
+            lon: station.lon + angle.cos() / (111.0 * station.lat.to_radians().cos()),
+            range_km: 0.03,
+            replies: Vec::new(),
+            ..template.clone()
+        });
+    }
+    sc
+}
+
+/// SIGTERM during a stream of distress beacons from faro-sim: the links stop reading, and
+/// every packet farod had read from its radio (its debug log names each one) is in the
+/// database when it exits 0. The supervisor is slowed down (debug builds:
+/// `FARO_INJECT_SLOW_SUPERVISOR`) so that packets read and not yet committed are waiting in
+/// its queue when the SIGTERM comes: those are what a stop that aborts its tasks would lose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_stream_stores_every_packet_farod_read() {
+    use farod::store::query::{Filter, Reader};
+    const PHONES: u32 = 400;
+    let sim = faro_sim::Sim::start(
+        phones_scenario(PHONES),
+        faro_sim::SimOptions {
+            speed: 20.0,
+            seed: Some(7),
+            run_timeline: false,
+        },
+    );
+    let addr = sim
+        .serve_tcp(
+            STATION,
+            "127.0.0.1:0".parse().unwrap(),
+            faro_sim::Faults::default(),
+        )
+        .await
+        .unwrap();
+    for i in 0..PHONES {
+        sim.act(faro_sim::Action::Silent {
+            node: PHONE_BASE + i,
+            for_secs: None,
+        })
+        .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("farod.log");
+    let data = dir.path().join("data");
+    let mut daemon = Background(
+        Command::new(env!("CARGO_BIN_EXE_farod"))
+            .args(["run", "--station", "SAS", "--radio", &format!("tcp:{addr}")])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--socket")
+            .arg(dir.path().join("faro.sock"))
+            // Each packet a link reads is logged at debug level.
+            .env("FARO_LOG", "info,farod::radio::link=debug")
+            .env("FARO_INJECT_SLOW_SUPERVISOR", "500")
+            .env_remove("FARO_CONFIG")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let read_log = {
+        let log = log.clone();
+        move || std::fs::read_to_string(&log).unwrap_or_default()
+    };
+    // Phones whose beacon farod read, from its log.
+    let read_from = |text: &str| -> Vec<u32> {
+        text.lines()
+            .filter(|l| l.contains("packet read") && l.contains("TextMessageApp"))
+            .filter_map(|l| {
+                let from = l
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("from=!"))?;
+                u32::from_str_radix(from, 16).ok()
+            })
+            .filter(|n| *n >= PHONE_BASE)
+            .collect()
+    };
+    tokio::task::spawn_blocking({
+        let read_log = read_log.clone();
+        move || {
+            wait_until("the radio up", Duration::from_secs(60), || {
+                read_log().contains("radio up")
+            })
+        }
+    })
+    .await
+    .unwrap();
+    // The stream: a beacon from a fresh phone every 40 ms (0.8 s of simulated air time).
+    let streaming = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let stream = tokio::spawn({
+        let sim = sim.clone();
+        let streaming = streaming.clone();
+        async move {
+            let mut sent = 0;
+            while streaming.load(std::sync::atomic::Ordering::Relaxed) && sent < PHONES {
+                let phone = PHONE_BASE + sent;
+                sim.act(faro_sim::Action::Silent {
+                    node: phone,
+                    for_secs: Some(0.0),
+                })
+                .await;
+                sim.act(faro_sim::Action::Text {
+                    from: phone,
+                    to: faro_proto::mesh::BROADCAST,
+                    channel: 0,
+                    text: "AUXILIO".into(),
+                    want_ack: false,
+                })
+                .await;
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            sent
+        }
+    });
+    let db = data.join("faro.db");
+    let stored = move || -> std::collections::HashSet<u32> {
+        Reader::open(&db)
+            .and_then(|r| r.incidents(Filter::All, 10_000))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| {
+                let hex = i.reporter.as_deref()?.strip_prefix('!')?;
+                u32::from_str_radix(hex, 16).ok()
+            })
+            .collect()
+    };
+    // SIGTERM in the middle of the stream, once farod has read a good part of it and has
+    // beacons read but not committed yet (debug builds, where the supervisor is slowed).
+    let status = tokio::task::spawn_blocking({
+        let read_log = read_log.clone();
+        let stored = stored.clone();
+        move || {
+            wait_until(
+                "30 beacons read, some not committed",
+                Duration::from_secs(120),
+                || {
+                    let read = read_from(&read_log());
+                    let backlog = read.len().saturating_sub(stored().len());
+                    read.len() >= 30 && (backlog >= 3 || !cfg!(debug_assertions))
+                },
+            );
+            let pid = nix::unistd::Pid::from_raw(daemon.0.id() as i32);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+            let mut status = None;
+            wait_until("farod exits after SIGTERM", Duration::from_secs(30), || {
+                status = daemon.0.try_wait().unwrap();
+                status.is_some()
+            });
+            status.unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    streaming.store(false, std::sync::atomic::Ordering::Relaxed);
+    let sent = stream.await.unwrap();
+    let text = read_log();
+    assert!(status.success(), "SIGTERM exits 0: {status:?}\n{text}");
+    assert!(sent < PHONES, "the stream was still going at SIGTERM");
+    let read = read_from(&text);
+    let reporters = stored();
+    let lost: Vec<String> = read
+        .iter()
+        .filter(|p| !reporters.contains(p))
+        .map(|p| format!("!{p:08x}"))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} beacons farod read are not in the database: {lost:?}\n{text}",
+        lost.len(),
+        read.len()
+    );
+    let queued = text
+        .lines()
+        .find(|l| l.contains("radios stopped reading"))
+        .unwrap_or("(no drain line)");
+    println!(
+        "beacons sent {sent}, read by farod {}, stored {}; {queued}",
+        read.len(),
+        reporters.len()
+    );
+}
+
+/// `farod demo` serves a control socket too, and says where.
+#[test]
+fn the_demo_serves_a_control_socket_and_prints_its_path() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("demo.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_farod"))
+        .args(["demo", "--speed", "50", "--duration", "5", "--socket"])
+        .arg(&socket)
+        .env("FARO_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let _title = lines.next().unwrap().unwrap();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        format!(
+            "control socket {}: try `faroctl --socket {} incidents` in another terminal",
+            socket.display(),
+            socket.display()
+        )
+    );
+    wait_until("the demo's socket answers", Duration::from_secs(60), || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    for line in lines {
+        line.unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(!socket.exists(), "the socket is removed when the demo ends");
+}
+
+/// Runs farod with `mounts` (shell commands) done first in a mount namespace of its own, so a
+/// file or directory can be read-only for farod alone. None where that cannot be done here
+/// (not root, or no mount namespaces): the caller skips.
+fn farod_in_mount_namespace(mounts: &str, args: &[&str]) -> Option<Output> {
+    let can = Command::new("unshare")
+        .args(["-m", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !can {
+        eprintln!("skipped: no mount namespace here (needs root and unshare)");
+        return None;
+    }
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "set -e; {mounts}; exec '{}' {}",
+        env!("CARGO_BIN_EXE_farod"),
+        quoted.join(" ")
+    );
+    Some(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .env("FARO_LOG", "error")
+            .env_remove("FARO_CONFIG")
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .unwrap(),
+    )
+}
+
+/// A database farod can only read (its file on a read-only mount, as after a disk error
+/// remounted it) and a data directory it cannot write: each fails the start with one line that
+/// names the path once and says why, before READY.
+#[test]
+fn a_read_only_database_or_data_directory_fails_the_start_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sock = dir.path().join("faro.sock");
+    let log = dir.path().join("first.log");
+    // A database with a station's schema in it.
+    let first = Background::run(&data, &sock, &log);
+    wait_until("the first farod's socket", Duration::from_secs(60), || {
+        sock.exists()
+    });
+    assert!(first.stop().success());
+    let db = data.join("faro.db");
+    let (d, s) = (data.to_str().unwrap(), sock.to_str().unwrap());
+    let args = ["run", "--data-dir", d, "--socket", s];
+    let ro_file = format!(
+        "mount --bind '{0}' '{0}'; mount -o remount,ro,bind '{0}'",
+        db.display()
+    );
+    let Some(out) = farod_in_mount_namespace(&ro_file, &args) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        one_line(&out),
+        format!(
+            "farod: cannot open the database {}: read-only file system",
+            db.display()
+        )
+    );
+    let ro_dir = format!("mount --bind '{d}' '{d}'; mount -o remount,ro,bind '{d}'");
+    let out = farod_in_mount_namespace(&ro_dir, &args).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let line = one_line(&out);
+    assert!(
+        line.starts_with(&format!(
+            "farod: cannot open the lock file {d}/farod.lock: "
+        )) && line.contains("Read-only file system"),
+        "{line}"
+    );
+    assert!(!sock.exists(), "no socket for a station that did not start");
+}

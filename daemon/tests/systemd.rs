@@ -22,6 +22,10 @@ struct Service {
 
 impl Service {
     fn start(radio: &str) -> Service {
+        Service::start_with(radio, &[])
+    }
+
+    fn start_with(radio: &str, env: &[(&str, &str)]) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let notify = UnixDatagram::bind(dir.path().join("notify.sock")).unwrap();
         let cfg = dir.path().join("faro.toml");
@@ -41,6 +45,7 @@ impl Service {
             .env_remove("FARO_DATA_DIR")
             .env_remove("FARO_SOCKET")
             .env("FARO_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -148,6 +153,65 @@ fn farod_tells_systemd_ready_status_watchdog_and_stopping() {
     assert_eq!(s.exit_code(Duration::from_secs(25)), Some(0), "{}", s.log());
     let log = s.log();
     assert!(log.contains("farod stopped"), "{log}");
+}
+
+/// A task that dies must not leave a process that looks alive: a panic injected into the
+/// supervisor (debug builds only: `FARO_INJECT_PANIC`) ends farod non-zero within the
+/// watchdog period, with a line naming the task, and the watchdog is not fed after it.
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the fault-injection hook exists in debug builds only"
+)]
+fn a_panicking_supervisor_ends_farod_non_zero_within_the_watchdog_period() {
+    let mut s = Service::start_with("sim:default", &[("FARO_INJECT_PANIC", "supervisor")]);
+    s.wait_for("READY=1", Duration::from_secs(60), |l| l == "READY=1");
+    // The supervisor panics on the radio's first event, once the simulated radio is up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.log().contains("injected by FARO_INJECT_PANIC") {
+        assert!(
+            Instant::now() < deadline,
+            "no injected panic within 60 s\n{}",
+            s.log()
+        );
+        if s.child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let panicked = Instant::now();
+    // WATCHDOG_USEC is 2 s.
+    let code = s.exit_code(Duration::from_secs(2));
+    assert!(
+        panicked.elapsed() < Duration::from_secs(2),
+        "farod took {:?} to end after the panic",
+        panicked.elapsed()
+    );
+    assert_eq!(code, Some(1), "{}", s.log());
+    let log = s.log();
+    let named: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("farod: task supervisor panicked"))
+        .collect();
+    assert_eq!(named.len(), 1, "one line naming the task:\n{log}");
+    // Nothing vouches for the daemon once the task is gone. farod has exited: whatever it
+    // sent is queued on the socket.
+    s.notify.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.notify.recv(&mut buf) {
+        s.seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let after_failure = s
+        .seen
+        .iter()
+        .skip_while(|m| !m.contains("STATUS=FAILED: task supervisor panicked"))
+        .collect::<Vec<_>>();
+    assert!(!after_failure.is_empty(), "{:#?}", s.seen);
+    assert!(
+        after_failure.iter().all(|m| !m.contains("WATCHDOG=1")),
+        "{:#?}",
+        s.seen
+    );
 }
 
 #[test]

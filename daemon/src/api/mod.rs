@@ -99,6 +99,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = bind(path).await?;
+    serve_bound(listener, path, state, shutdown).await
+}
+
+/// [`serve`] on a socket already bound by [`bind`] (`farod run` binds before it says READY,
+/// so a socket it cannot bind fails the start instead of leaving the station unreachable).
+pub async fn serve_bound(
+    listener: tokio::net::UnixListener,
+    path: &Path,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let stop = Arc::new(watch::channel(false).0);
     let app = router_with(state, stop.clone());
     tracing::info!(socket = %path.display(), "control socket listening");
@@ -122,7 +133,8 @@ pub async fn serve(
     result
 }
 
-async fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
+/// Binds the control socket at `path` (replacing a stale one) with mode 0660.
+pub async fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     let fail = |what: &str, e: std::io::Error| {
         std::io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
     };

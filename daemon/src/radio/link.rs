@@ -6,8 +6,10 @@
 //! Queues: commands come in on a bounded channel (senders wait); events go out on a bounded
 //! channel where incident-class traffic waits for room (backpressure reaches the device, whose
 //! own queue then fills) while telemetry and other low-value packets are dropped and counted.
-//! The link stops when every [`LinkHandle`] is dropped, after telling the device goodbye
-//! (`ToRadio.disconnect`).
+//! The link stops when every [`LinkHandle`] is dropped or one of them calls
+//! [`LinkHandle::stop`], after telling the device goodbye (`ToRadio.disconnect`). A stopped
+//! link reads nothing more; what it had read is already in the event queue, and the queue
+//! closes when the last link sending into it has stopped ([`stop_links`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,12 +150,14 @@ enum Command {
     Send(Outgoing, oneshot::Sender<Result<u32, SendError>>),
 }
 
-/// A handle to a running link. Cheap to clone; the link stops when the last clone is dropped.
+/// A handle to a running link. Cheap to clone; the link stops when the last clone is dropped
+/// or when [`LinkHandle::stop`] is called.
 #[derive(Debug, Clone)]
 pub struct LinkHandle {
     name: Arc<str>,
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<LinkStatus>,
+    stop: Arc<watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for Command {
@@ -190,6 +194,13 @@ impl LinkHandle {
     pub fn watch_status(&self) -> watch::Receiver<LinkStatus> {
         self.status.clone()
     }
+
+    /// Stops the link even while other handles remain: it reads nothing more from the radio,
+    /// hands over the packets it had already read, says goodbye and ends (its state becomes
+    /// [`LinkState::Stopped`] and its task returns).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
 }
 
 /// Starts the link task for `transport`. Events go to `events`.
@@ -198,9 +209,20 @@ pub fn spawn(
     cfg: LinkConfig,
     events: mpsc::Sender<RadioEvent>,
 ) -> LinkHandle {
+    spawn_task(transport, cfg, events).0
+}
+
+/// Starts the link task for `transport` and returns its join handle too, for a caller that
+/// supervises its tasks (the station). Events go to `events`.
+pub fn spawn_task(
+    transport: Transport,
+    cfg: LinkConfig,
+    events: mpsc::Sender<RadioEvent>,
+) -> (LinkHandle, tokio::task::JoinHandle<()>) {
     let name: Arc<str> = cfg.name.as_str().into();
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
     let (status_tx, status_rx) = watch::channel(LinkStatus::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
     let seed = rand::random();
     let link = Link {
         name: name.clone(),
@@ -209,15 +231,38 @@ pub fn spawn(
         events,
         commands: cmd_rx,
         status: status_tx,
+        stop: stop_rx,
         decoder: FrameDecoder::new(),
         seed,
     };
-    tokio::spawn(link.run());
-    LinkHandle {
+    let task = tokio::spawn(link.run());
+    let handle = LinkHandle {
         name,
         commands: cmd_tx,
         status: status_rx,
+        stop: Arc::new(stop_tx),
+    };
+    (handle, task)
+}
+
+/// Stops the links ([`LinkHandle::stop`]: each stops reading and says goodbye to its radio)
+/// and waits until each is stopped, up to `deadline`; false when one was not stopped by then.
+pub async fn stop_links(links: Vec<LinkHandle>, deadline: Duration) -> bool {
+    let mut watches: Vec<_> = links.iter().map(LinkHandle::watch_status).collect();
+    for l in &links {
+        l.stop();
     }
+    drop(links);
+    let all = async {
+        for w in &mut watches {
+            let _ = w.wait_for(|s| s.state == LinkState::Stopped).await;
+        }
+    };
+    if tokio::time::timeout(deadline, all).await.is_err() {
+        tracing::warn!("radio links did not stop within {} s", deadline.as_secs());
+        return false;
+    }
+    true
 }
 
 struct Link {
@@ -227,6 +272,8 @@ struct Link {
     events: mpsc::Sender<RadioEvent>,
     commands: mpsc::Receiver<Command>,
     status: watch::Sender<LinkStatus>,
+    /// Turns true when a handle asks the link to stop.
+    stop: watch::Receiver<bool>,
     decoder: FrameDecoder,
     seed: u64,
 }
@@ -244,8 +291,16 @@ impl Link {
         let mut backoff = self.cfg.backoff_initial;
         let mut failures = 0u32;
         loop {
+            if self.stopping() {
+                break;
+            }
             self.set_status(|s| s.state = LinkState::Connecting);
-            let reason = match self.transport.open().await {
+            let mut stop = self.stop.clone();
+            let opened = tokio::select! {
+                o = self.transport.open() => o,
+                () = stop_requested(&mut stop) => break,
+            };
+            let reason = match opened {
                 Ok(io) => match self.serve(io).await {
                     End::Shutdown => break,
                     End::Lost { reason, was_live } => {
@@ -283,12 +338,19 @@ impl Link {
         self.set_status(|s| s.state = LinkState::Stopped);
     }
 
-    /// Waits `d` while refusing sends; false when every handle is gone.
+    /// Whether a handle asked the link to stop.
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Waits `d` while refusing sends; false when every handle is gone or one asked to stop.
     async fn wait(&mut self, d: Duration) -> bool {
         let until = Instant::now() + d;
+        let mut stop = self.stop.clone();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => return true,
+                () = stop_requested(&mut stop) => return false,
                 cmd = self.commands.recv() => match cmd {
                     None => return false,
                     Some(Command::Send(_, reply)) => { let _ = reply.send(Err(SendError::NotConnected)); }
@@ -343,6 +405,7 @@ impl Link {
         was_live: &mut bool,
     ) -> End {
         let mut buf = vec![0u8; 4096];
+        let mut stop = self.stop.clone();
         loop {
             let deadline = session
                 .next_deadline()
@@ -366,6 +429,9 @@ impl Link {
                     Err(e) => return End::Lost { reason: format!("read failed: {e}"), was_live: *was_live },
                 },
                 _ = tokio::time::sleep_until(deadline) => session.poll(Instant::now()),
+                // Asked to stop: read no more. Every packet of the last read was handed over
+                // above (perform waits for room in the event queue), so none is lost here.
+                () = stop_requested(&mut stop) => return End::Shutdown,
                 cmd = self.commands.recv() => match cmd {
                     None => return End::Shutdown,
                     Some(Command::Send(out, reply)) => match session.prepare_send(&out, Instant::now()) {
@@ -459,6 +525,7 @@ impl Link {
     }
 
     async fn emit_packet(&mut self, p: Box<MeshPacket>) {
+        tracing::debug!(radio = %self.name, from = %mesh::NodeId(p.from), id = p.id, port = ?mesh::portnum(&p), "packet read");
         let droppable = matches!(
             mesh::portnum(&p),
             Some(
@@ -519,6 +586,11 @@ impl Link {
     fn set_status(&self, f: impl FnOnce(&mut LinkStatus)) {
         self.status.send_modify(f);
     }
+}
+
+/// Resolves once a handle asked the link to stop (or every handle is gone).
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn write_raw(wr: &mut tokio::io::WriteHalf<BoxIo>, bytes: &[u8]) -> std::io::Result<()> {

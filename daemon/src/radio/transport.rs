@@ -6,7 +6,8 @@
 //! - `tcp:HOST:PORT`: the network API of a Wi-Fi/Ethernet node or meshtasticd (port 4403),
 //!   with TCP keepalive so a dead peer is noticed.
 //! - `sim:SCENARIO`: an in-process simulated station radio (`faro-sim`), `sim:default` for the
-//!   built-in Sásabe scenario or `sim:PATH.toml`.
+//!   built-in Sásabe scenario or `sim:PATH.toml`. Only with the `sim` cargo feature (on by
+//!   default); a station build without it refuses `sim:` URIs.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -59,6 +60,9 @@ impl FromStr for RadioUri {
                 }
                 Ok(RadioUri::Tcp(rest.to_string()))
             }
+            "sim" if !cfg!(feature = "sim") => Err(format!(
+                "radio {s:?}: this farod was built without the simulator (the sim feature); use serial: or tcp:"
+            )),
             "sim" if !rest.is_empty() => Ok(RadioUri::Sim(rest.to_string())),
             "sim" => Err(format!(
                 "radio {s:?}: expected sim:SCENARIO (sim:default is built in)"
@@ -85,6 +89,7 @@ pub enum Transport {
     /// A TCP network API.
     Tcp(String),
     /// A station radio of a running simulation.
+    #[cfg(feature = "sim")]
     Sim {
         /// The simulation (kept across reconnects: the mesh goes on while the port is closed).
         sim: faro_sim::Sim,
@@ -109,6 +114,11 @@ impl Transport {
         match uri {
             RadioUri::Serial(p) => Ok(Transport::Serial(p.clone())),
             RadioUri::Tcp(a) => Ok(Transport::Tcp(a.clone())),
+            #[cfg(not(feature = "sim"))]
+            RadioUri::Sim(name) => Err(OpenError(format!(
+                "sim:{name}: this farod was built without the simulator (the sim feature)"
+            ))),
+            #[cfg(feature = "sim")]
             RadioUri::Sim(name) => {
                 let scenario = if name.ends_with(".toml") || name.contains('/') {
                     faro_sim::Scenario::load(std::path::Path::new(name))
@@ -124,6 +134,7 @@ impl Transport {
         }
     }
 
+    #[cfg(feature = "sim")]
     /// A transport to a station of an already running simulation (the first when `None`).
     pub fn sim(sim: faro_sim::Sim, station: Option<u32>) -> Result<Transport, OpenError> {
         let station = match station {
@@ -141,6 +152,7 @@ impl Transport {
         })
     }
 
+    #[cfg(feature = "sim")]
     /// The same simulated transport with stream faults injected (garbage, 1-byte writes...).
     pub fn with_faults(self, faults: faro_sim::Faults) -> Transport {
         match self {
@@ -158,6 +170,7 @@ impl Transport {
         match self {
             Transport::Serial(path) => open_serial(path),
             Transport::Tcp(addr) => open_tcp(addr).await,
+            #[cfg(feature = "sim")]
             Transport::Sim {
                 sim,
                 station,
@@ -249,9 +262,16 @@ mod tests {
             "serial:/dev/serial/by-id/usb-Silicon_Labs_CP2102-if00-port0",
             "tcp:127.0.0.1:4403",
             "tcp:[::1]:4403",
-            "sim:default",
         ] {
             assert_eq!(s.parse::<RadioUri>().unwrap().to_string(), s);
+        }
+        if cfg!(feature = "sim") {
+            assert_eq!(
+                "sim:default".parse::<RadioUri>().unwrap().to_string(),
+                "sim:default"
+            );
+        } else {
+            assert!("sim:default".parse::<RadioUri>().is_err());
         }
         for bad in [
             "",

@@ -35,9 +35,13 @@ pub(super) fn open_write(path: &Path) -> Result<Connection, StoreError> {
     }
     let mut conn =
         Connection::open(path).map_err(|e| open_err(crate::error::open_cause(path, &e)))?;
-    // SQLite opens lazily: the first statement is where a read-only or foreign file shows.
+    // SQLite opens lazily: the first statement is where a foreign file shows. A file it could
+    // only open read-only (it falls back silently) is refused here, with the reason.
     conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
         .map_err(|e| open_err(crate::error::open_cause(path, &e)))?;
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(open_err(crate::error::readonly_cause(path)));
+    }
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;

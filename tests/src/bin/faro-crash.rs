@@ -9,7 +9,13 @@
 //!   event);
 //! - `PRAGMA integrity_check` is `ok` after the last kill and after a clean stop;
 //! - after a final restart the outbox resumes and drains (no row pending or awaiting an ACK),
-//!   and every incident's reply reaches its phone.
+//!   and every incident's reply reaches its phone;
+//! - every beacon the simulated radio wrote to farod in that final life, which ends with a
+//!   SIGTERM (a draining stop), is in the database.
+//!
+//! It also counts the beacons the radio wrote to farod that never reached the database, by
+//! how the life that got them ended: a SIGKILL may lose what was read and not yet committed
+//! (figures only, they were never acknowledged); a SIGTERM must lose none.
 //!
 //! Kill moments (seeded): `--startup-kills` percent of the cycles (default 25) kill farod at a
 //! random moment while it starts (before its radio is up: opening the database, migrations,
@@ -207,8 +213,11 @@ struct Reply {
 #[derive(Debug, Default)]
 struct Seen {
     beacons: Vec<Beacon>,
-    /// Phones whose beacon the device handed to farod, and in which life.
+    /// Phones whose beacon the device handed to farod, and in which life (the first time).
     handed: HashMap<u32, u32>,
+    /// The same, the last life that was handed the beacon (a device hands a beacon again
+    /// to the next connection when the last one did not take it).
+    handed_last: HashMap<u32, u32>,
     replies: HashMap<u32, Reply>,
     lagged: u64,
 }
@@ -415,7 +424,9 @@ fn main() {
                                 && mesh::portnum(p) == Some(mesh::PortNum::TextMessageApp)
                             {
                                 let life = cycle_now.load(Ordering::Relaxed);
-                                seen.lock().unwrap().handed.entry(p.from).or_insert(life);
+                                let mut s = seen.lock().unwrap();
+                                s.handed.entry(p.from).or_insert(life);
+                                s.handed_last.insert(p.from, life);
                             }
                         }
                         if trace {
@@ -642,6 +653,19 @@ fn main() {
         .iter()
         .filter(|b| !s.handed.contains_key(&b.phone))
         .count();
+    // Written by the radio to farod, never in the database: by how the life ended.
+    let handed_not_stored: Vec<u32> = s
+        .handed
+        .keys()
+        .filter(|p| !view.by_reporter.contains_key(p))
+        .copied()
+        .collect();
+    let not_stored_at_clean_stop: Vec<String> = handed_not_stored
+        .iter()
+        .filter(|p| s.handed_last.get(p).is_some_and(|life| *life > o.cycles))
+        .map(|p| NodeId(*p).to_string())
+        .collect();
+    let not_stored_at_kill = handed_not_stored.len() - not_stored_at_clean_stop.len();
     let replies_repeated = s.replies.values().filter(|r| r.count > 1).count();
     let mean_life_ms =
         lifetimes.iter().map(Duration::as_millis).sum::<u128>() / lifetimes.len().max(1) as u128;
@@ -653,6 +677,7 @@ fn main() {
         && check_final == "ok"
         && drained
         && unanswered.is_empty()
+        && not_stored_at_clean_stop.is_empty()
         && clean_stop;
 
     println!("--- figures ---");
@@ -665,6 +690,12 @@ fn main() {
     println!("beacons never recorded      {}", s.beacons.len() - recorded);
     println!("  handed to a farod that was killed before it committed {in_flight}");
     println!("  never handed to farod     {never_handed}");
+    println!(
+        "handed to farod             {} ; never stored {} ({not_stored_at_kill} in a life ended by SIGKILL, {} by SIGTERM)",
+        s.handed.len(),
+        handed_not_stored.len(),
+        not_stored_at_clean_stop.len()
+    );
     println!("acknowledged before the final restart {acked_during_kills}");
     println!(
         "acknowledged after it       {}",
@@ -702,6 +733,12 @@ fn main() {
     if !unanswered.is_empty() {
         println!("UNANSWERED {}", unanswered.join(" "));
     }
+    if !not_stored_at_clean_stop.is_empty() {
+        println!(
+            "NOT STORED AT SIGTERM {}",
+            not_stored_at_clean_stop.join(" ")
+        );
+    }
     let result = serde_json::json!({
         "cycles": o.cycles,
         "seed": o.seed,
@@ -712,6 +749,10 @@ fn main() {
         "beacons_in_db": recorded,
         "unrecorded_in_flight_at_kill": in_flight,
         "unrecorded_never_handed": never_handed,
+        "handed_to_farod": s.handed.len(),
+        "handed_not_stored": handed_not_stored.len(),
+        "handed_not_stored_at_kill": not_stored_at_kill,
+        "handed_not_stored_at_clean_stop": not_stored_at_clean_stop.len(),
         "acknowledged": s.replies.len(),
         "acknowledged_before_final_restart": acked_during_kills,
         "lost": lost_final.len() + lost_after_kills.len(),
