@@ -809,3 +809,51 @@ fn a_read_only_database_or_data_directory_fails_the_start_with_the_cause() {
     );
     assert!(!sock.exists(), "no socket for a station that did not start");
 }
+
+/// A database that turns read-only under a running farod (here SQLite's own refusal, injected
+/// in debug builds: the kernel will not remount a file system read-only while farod holds the
+/// database open for writing) ends farod with status 1 and the database's line, instead of a
+/// station that retries forever and answers nobody.
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the fault injection exists in debug builds only"
+)]
+fn a_database_that_turns_read_only_ends_farod_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sock = dir.path().join("faro.sock");
+    let trigger = dir.path().join("readonly-now");
+    let log = dir.path().join("farod.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_farod"))
+        .arg("run")
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--socket")
+        .arg(&sock)
+        .env("FARO_LOG", "error")
+        .env("FARO_INJECT_READONLY", &trigger)
+        .env_remove("FARO_CONFIG")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until("farod's socket", Duration::from_secs(60), || sock.exists());
+    std::fs::write(&trigger, b"").unwrap();
+    // The next transaction (a timer, the watchdog's ping) meets the refusal.
+    let mut status = None;
+    wait_until("farod ends on its own", Duration::from_secs(60), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(1));
+    let err = std::fs::read_to_string(&log).unwrap();
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "farod: database is read-only: attempt to write a readonly database; farod stops \
+         (systemd restarts it once the database is fixed)",
+        "{err}"
+    );
+}

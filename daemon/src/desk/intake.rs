@@ -43,7 +43,6 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 ..
             } => self.command(rx, node, &patrol, command),
             Signal::CommandFromStranger { node, .. } => {
-                tracing::warn!(node = %NodeId(node), "command from an unregistered node refused");
                 let what = format!("command from unregistered node {} refused", NodeId(node));
                 self.event(None, &who, &rx.radio, what);
                 Ok(())

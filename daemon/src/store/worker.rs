@@ -15,6 +15,13 @@ use facts::SqlFacts;
 mod apply;
 mod facts;
 
+/// `FARO_INJECT_READONLY=FILE` (debug builds only, for tests): once FILE exists, the writer's
+/// connection refuses every write (SQLite's `query_only`), which SQLite reports exactly as a
+/// database on a file system turned read-only. A running farod cannot be given a read-only
+/// mount otherwise: the kernel refuses to remount while the database is open for writing.
+#[cfg(debug_assertions)]
+pub const INJECT_READONLY: &str = "FARO_INJECT_READONLY";
+
 /// Dedup entries older than this are forgotten (Store & Forward replays reach back 4 h).
 const SEEN_KEEP_MS: i64 = 24 * 3600 * 1000;
 /// Prepared statements the writer keeps (it runs about 60 different ones).
@@ -102,7 +109,14 @@ impl Worker {
     }
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        #[cfg(debug_assertions)]
+        let inject_readonly = std::env::var_os(INJECT_READONLY).map(std::path::PathBuf::from);
         while let Some(first) = rx.blocking_recv() {
+            #[cfg(debug_assertions)]
+            if inject_readonly.as_ref().is_some_and(|f| f.exists()) {
+                // SQLite's own refusal, as from a file system remounted read-only.
+                let _ = self.conn.pragma_update(None, "query_only", true);
+            }
             let mut batch = vec![first];
             while batch.len() < super::MAX_BATCH {
                 match rx.try_recv() {
@@ -358,6 +372,9 @@ impl Worker {
              ON CONFLICT(num) DO UPDATE SET last_heard_at = excluded.last_heard_at, last_radio = excluded.last_radio",
             params![rx.from, at, rx.radio],
         )?;
+        if let Signal::CommandFromStranger { node, .. } = &signal {
+            tracing::warn!(node = %faro_proto::mesh::NodeId(*node), "command from an unregistered node refused");
+        }
         let ((), d) = self.decide(at, |desk| desk.signal(rx, signal))?;
         let out = IngestOutcome {
             duplicate: false,
