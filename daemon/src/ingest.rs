@@ -466,8 +466,7 @@ fn encrypted(p: &MeshPacket) -> Signal {
 mod tests {
     use super::*;
     use faro_proto::text::{CommandError, IncidentId};
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+    use rand::Rng;
 
     const TOWER: u32 = 0x1000_0007;
     const PATROL: u32 = 0x2000_0001;
@@ -976,27 +975,8 @@ mod tests {
         assert_eq!(names.len(), kinds.len());
     }
 
-    // Property tests: seeded random cases (farod has no proptest dev-dependency yet).
-    const CASES: usize = 2000;
-
-    fn rng() -> StdRng {
-        StdRng::seed_from_u64(0xFA20)
-    }
-
-    /// Random text mixing any characters with the pieces commands and keywords are made of.
-    fn random_text(rng: &mut StdRng) -> String {
-        const PIECES: [&str; 12] = [
-            "SOS", "èd", "ACK", "cerrar", "SAS-1", " ", " ", "\u{7}", "ñ", "!", "AMB", "nota",
-        ];
-        let len = rng.random_range(0..12);
-        (0..len)
-            .map(|_| match rng.random_range(0..3) {
-                0 => rng.random::<char>().to_string(),
-                1 => char::from(rng.random_range(b' '..=b'~')).to_string(),
-                _ => PIECES[rng.random_range(0..PIECES.len())].to_string(),
-            })
-            .collect()
-    }
+    // Property tests: seeded random cases.
+    use crate::lang::tests::{random_text, rng, CASES};
 
     #[test]
     fn classify_never_panics() {

@@ -221,7 +221,7 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
@@ -282,15 +282,15 @@ mod tests {
         "🆘",
     ];
 
-    // Property tests: seeded random cases (farod has no proptest dev-dependency yet).
-    const CASES: usize = 2000;
+    // Property tests: seeded random cases, shared with `ingest`'s.
+    pub(crate) const CASES: usize = 2000;
 
-    fn rng() -> StdRng {
+    pub(crate) fn rng() -> StdRng {
         StdRng::seed_from_u64(0xFA20)
     }
 
     /// Random text mixing any characters with the pieces commands and keywords are made of.
-    fn random_text(rng: &mut StdRng) -> String {
+    pub(crate) fn random_text(rng: &mut StdRng) -> String {
         const PIECES: [&str; 12] = [
             "SOS", "èd", "ACK", "cerrar", "SAS-1", " ", " ", "\u{7}", "ñ", "!", "AMB", "nota",
         ];

@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: start the built-in simulated mesh, connect farod's
 //! radio link to one of its stations, and wait (always bounded) for the events a test expects.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod desk;
@@ -142,4 +143,43 @@ pub fn text_of(k: &RadioEventKind) -> Option<(u32, String, Option<u32>)> {
         },
         _ => None,
     }
+}
+
+/// The farod binary for a test that runs it as a process: `FARO_FAROD`, or built now next to
+/// the calling test's profile (cargo hands a test only its own crate's binaries).
+pub fn farod_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("FARO_FAROD") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test>-<hash>
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .to_path_buf();
+    let target_dir = profile_dir.parent().expect("target/").to_path_buf();
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a profile name")
+        .to_string();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "farod", "--bin", "farod"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let status = cmd.status().expect("cargo runs");
+    assert!(status.success(), "cargo build -p farod failed");
+    profile_dir.join("farod")
 }

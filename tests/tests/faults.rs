@@ -13,7 +13,6 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
@@ -41,41 +40,6 @@ fn run(program: &str, args: &[String]) -> Vec<Value> {
         .collect()
 }
 
-/// The farod binary to crash: `FARO_FAROD`, or built now next to this test's profile.
-fn farod() -> PathBuf {
-    if let Some(p) = std::env::var_os("FARO_FAROD") {
-        return PathBuf::from(p);
-    }
-    // target/<profile>/deps/faults-<hash>
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let target_dir = profile_dir.parent().unwrap().to_path_buf();
-    let profile = profile_dir
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "farod", "--bin", "farod"])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    match profile.as_str() {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        other => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    let status = cmd.status().expect("cargo runs");
-    assert!(status.success(), "cargo build -p farod failed");
-    profile_dir.join("farod")
-}
-
 #[test]
 fn crash_harness_loses_no_acknowledged_beacon() {
     let cycles = std::env::var("FARO_CRASH_CYCLES").unwrap_or_else(|_| "20".into());
@@ -85,7 +49,7 @@ fn crash_harness_loses_no_acknowledged_beacon() {
             "--cycles".into(),
             cycles.clone(),
             "--farod".into(),
-            farod().display().to_string(),
+            faro_tests::farod_binary().display().to_string(),
             // A lighter storm than the binary's default: every reply waits its turn (one text
             // per 2.5 s per radio, the firmware's limit), and CI must drain them all.
             "--every".into(),

@@ -104,12 +104,19 @@ fn muni_says(node: u32, text: &str) -> Signal {
     }
 }
 
-fn hear(m: &mut Model, c: &StoreConfig, at: i64, s: Signal) -> Decision {
-    let from = match &s {
+/// The node a signal came from (the packet's `from`).
+fn sender(s: &Signal) -> u32 {
+    match s {
         Signal::Distress(d) => d.node,
-        Signal::Command { node, .. } | Signal::MunicipalityText { node, .. } => *node,
+        Signal::Command { node, .. }
+        | Signal::MunicipalityText { node, .. }
+        | Signal::Position { node, .. } => *node,
         _ => 0,
-    };
+    }
+}
+
+fn hear(m: &mut Model, c: &StoreConfig, at: i64, s: Signal) -> Decision {
+    let from = sender(&s);
     m.run(c, at, |d| d.signal(&rx(from), s)).expect("signal").1
 }
 
@@ -697,11 +704,7 @@ fn outcome(arg: u8) -> Outcome {
 /// Runs one input; a refusal is a valid answer (nothing applied).
 fn step(m: &mut Model, c: &StoreConfig, at: i64, input: &Input) -> Option<Decision> {
     let signal = |m: &mut Model, s: Signal| {
-        let from = match &s {
-            Signal::Distress(d) => d.node,
-            Signal::Command { node, .. } | Signal::MunicipalityText { node, .. } => *node,
-            _ => 0,
-        };
+        let from = sender(&s);
         m.run(c, at, |d| d.signal(&rx(from), s))
             .ok()
             .map(|(_, d)| d)

@@ -5,47 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// The farod binary: `FARO_FAROD`, or built now next to this test's profile (the tests of
-/// this crate get `faroctl`'s binary from cargo, not farod's).
-fn farod() -> PathBuf {
-    if let Some(p) = std::env::var_os("FARO_FAROD") {
-        return PathBuf::from(p);
-    }
-    // target/<profile>/deps/sim_station-<hash>
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let target_dir = profile_dir.parent().unwrap().to_path_buf();
-    let profile = profile_dir
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "farod", "--bin", "farod"])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    match profile.as_str() {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        other => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    assert!(
-        cmd.status().unwrap().success(),
-        "cargo build -p farod failed"
-    );
-    profile_dir.join("farod")
-}
 
 /// Kills the daemon when the test ends, however it ends.
 struct Daemon(Child);
@@ -73,7 +35,7 @@ fn farod_run_sim_default_serves_the_desk_at_once() {
     let socket = dir.path().join("faro.sock");
     let log = std::fs::File::create(dir.path().join("farod.log")).unwrap();
     let mut daemon = Daemon(
-        Command::new(farod())
+        Command::new(faro_tests::farod_binary())
             .args(["run", "--radio", "sim:default", "--data-dir"])
             .arg(&data)
             .arg("--socket")
