@@ -89,7 +89,7 @@ impl Radio {
                     // Unbounded on purpose, and bounded in practice: the device reports one
                     // event per timed frame, per packet its client sends and three more, and
                     // must never wait on (or drop) a measurement; the loop below drains it.
-                    let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
+                    let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel(); // bounded-ok
                     let device = tokio::spawn(burst::serve_pty(pty, dev, spec, etx));
                     loop {
                         let ev = tokio::select! {
