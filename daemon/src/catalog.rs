@@ -81,11 +81,15 @@ pub enum Msg {
     PatrolAmbArrived,
     /// To a patrol: an ambulance was requested. `{id}`, `{municipality}`.
     PatrolAmbRequested,
+    /// To someone whose message was unclear: do they need help?
+    AskHelp,
+    /// To someone in distress: a team is assigned and on its way. `{id}`.
+    TeamOnTheWay,
 }
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 22] = [
+    pub const ALL: [Msg; 24] = [
         Msg::DistressAck,
         Msg::CmdOk,
         Msg::CmdUsage,
@@ -108,6 +112,8 @@ impl Msg {
         Msg::PatrolAmbExhausted,
         Msg::PatrolAmbArrived,
         Msg::PatrolAmbRequested,
+        Msg::AskHelp,
+        Msg::TeamOnTheWay,
     ];
 
     /// The key in the catalogue files (`distress_ack`).
@@ -135,6 +141,8 @@ impl Msg {
             Msg::PatrolAmbExhausted => "patrol_amb_exhausted",
             Msg::PatrolAmbArrived => "patrol_amb_arrived",
             Msg::PatrolAmbRequested => "patrol_amb_requested",
+            Msg::AskHelp => "ask_help",
+            Msg::TeamOnTheWay => "team_on_the_way",
         }
     }
 
@@ -149,7 +157,8 @@ impl Msg {
             | Msg::AmbulanceArrivedThanks
             | Msg::ReplyUnknownIncident
             | Msg::PatrolAmbExhausted
-            | Msg::PatrolAmbArrived => &["id"],
+            | Msg::PatrolAmbArrived
+            | Msg::TeamOnTheWay => &["id"],
             Msg::CmdOk => &["id", "state"],
             Msg::CmdUsage | Msg::ReplyUsage => &["usage"],
             Msg::AmbulanceRequest => &["id", "lat", "lon", "people", "place", "priority"],
@@ -159,7 +168,7 @@ impl Msg {
             Msg::PatrolAmbRequested => &["id", "municipality"],
             Msg::CmdRefused => &["id", "reason"],
             Msg::StatusList => &["list"],
-            Msg::StatusNone | Msg::Stranger => &[],
+            Msg::StatusNone | Msg::Stranger | Msg::AskHelp => &[],
         }
     }
 
@@ -432,7 +441,7 @@ mod tests {
         let c = Catalog::builtin();
         assert_eq!(
             c.render(Lang::Es, Msg::DistressAck, &[("id", "SAS-17")]),
-            "Faro SAS-17: recibido. Ayuda en camino. Quédese donde está si es seguro."
+            "Faro SAS-17: la estación le escuchó. Quédese donde está si es seguro, envíe su ubicación y ahorre batería."
         );
         let ok = c.render(
             Lang::Es,
@@ -626,7 +635,7 @@ mod tests {
     fn renders_the_haitian_acknowledgement() {
         assert_eq!(
             Catalog::builtin().render(Lang::Ht, Msg::DistressAck, &[("id", "SAS-17")]),
-            "Faro SAS-17: nou resevwa mesaj ou. Èd ap vini. Rete kote ou ye si li an sekirite."
+            "Faro SAS-17: estasyon an resevwa mesaj ou. Rete kote ou ye si li an sekirite, voye pozisyon ou, sere batri ou."
         );
     }
 

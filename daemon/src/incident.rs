@@ -146,7 +146,8 @@ impl FromStr for Kind {
     }
 }
 
-/// Vulnerability flags: any of them puts the incident first.
+/// What is known about the people: vulnerability and severity flags. Any of them but
+/// [`Flag::BodyFound`] puts the incident first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Flag {
     /// A child travelling alone.
@@ -159,16 +160,40 @@ pub enum Flag {
     Pregnant,
     /// Someone injured.
     Injured,
+    /// Someone unconscious or not moving.
+    Unconscious,
+    /// Someone not breathing.
+    NotBreathing,
+    /// Someone bleeding.
+    Bleeding,
+    /// Without water, dehydrated.
+    Dehydration,
+    /// An elderly person.
+    Elderly,
+    /// Left behind by their guide.
+    Abandoned,
+    /// Trapped or stuck (a canyon, a wall, a vehicle).
+    Trapped,
+    /// A body found: urgent for the family, not for a life.
+    BodyFound,
 }
 
 impl Flag {
     /// Every flag.
-    pub const ALL: [Flag; 5] = [
+    pub const ALL: [Flag; 13] = [
         Flag::UnaccompaniedMinor,
         Flag::Children,
         Flag::Disability,
         Flag::Pregnant,
         Flag::Injured,
+        Flag::Unconscious,
+        Flag::NotBreathing,
+        Flag::Bleeding,
+        Flag::Dehydration,
+        Flag::Elderly,
+        Flag::Abandoned,
+        Flag::Trapped,
+        Flag::BodyFound,
     ];
 
     /// Name in the database and API.
@@ -179,16 +204,33 @@ impl Flag {
             Flag::Disability => "disability",
             Flag::Pregnant => "pregnant",
             Flag::Injured => "injured",
+            Flag::Unconscious => "unconscious",
+            Flag::NotBreathing => "not_breathing",
+            Flag::Bleeding => "bleeding",
+            Flag::Dehydration => "dehydration",
+            Flag::Elderly => "elderly",
+            Flag::Abandoned => "abandoned",
+            Flag::Trapped => "trapped",
+            Flag::BodyFound => "body_found",
         }
+    }
+
+    /// Whether it puts the incident first (P1).
+    pub fn urgent(self) -> bool {
+        self != Flag::BodyFound
     }
 }
 
 impl FromStr for Flag {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Flag::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
-            format!("unknown flag {s:?}: use unaccompanied_minor, children, disability, pregnant, injured")
-        })
+        Flag::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Flag::ALL.iter().map(|f| f.as_str()).collect();
+                format!("unknown flag {s:?}: use {}", names.join(", "))
+            })
     }
 }
 
@@ -225,10 +267,15 @@ pub fn priority(t: &Triage) -> Priority {
     let kind = t.kind.unwrap_or(Kind::Distress);
     let mut level = kind.base_priority();
     let mut why = vec![format!("kind {kind}: P{level}")];
-    if !t.flags.is_empty() {
+    let urgent: Vec<&str> = t
+        .flags
+        .iter()
+        .filter(|f| f.urgent())
+        .map(|f| f.as_str())
+        .collect();
+    if !urgent.is_empty() {
         level = 1;
-        let names: Vec<&str> = t.flags.iter().map(|f| f.as_str()).collect();
-        why.push(format!("vulnerable ({}): P1", names.join(", ")));
+        why.push(format!("vulnerable ({}): P1", urgent.join(", ")));
     }
     if let Some(n) = t.people.filter(|n| *n >= 5) {
         if level > 1 {
@@ -239,119 +286,6 @@ pub fn priority(t: &Triage) -> Priority {
         }
     }
     Priority { level, why }
-}
-
-/// Reads kind, people and flags from a distress text (Spanish, English, French, Haitian
-/// Creole, Portuguese; accent- and case-insensitive; whole words). Only what it finds is set.
-pub fn triage_text(text: &str) -> Triage {
-    let folded = faro_proto::text::fold(text);
-    let words: Vec<&str> = folded
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
-    let has_prefix = |list: &[&str]| words.iter().any(|w| list.iter().any(|p| w.starts_with(p)));
-    let kind = if has_prefix(&["ahog", "drown", "noy"]) || has(&["rio", "river", "corriente"]) {
-        Some(Kind::Drowning)
-    } else if has_prefix(&[
-        "herid", "injur", "bless", "fractur", "sangr", "bleed", "infart", "enferm", "sick", "malad",
-    ]) {
-        Some(Kind::Medical)
-    } else if has_prefix(&["deshidrat", "dehydrat", "insolac", "calor", "heat", "chal"])
-        || has(&["agua", "water", "dlo"])
-    {
-        Some(Kind::Heat)
-    } else if has_prefix(&[
-        "asalt", "robo", "rob", "attack", "agres", "violen", "secuestr", "kidnap", "arma", "armed",
-    ]) {
-        Some(Kind::Violence)
-    } else if has_prefix(&["perdid", "perdido", "lost", "perdu", "pedi", "desorient"]) {
-        Some(Kind::Lost)
-    } else {
-        None
-    };
-    let mut flags = Vec::new();
-    if has_prefix(&["embaraz", "pregnan", "enceinte", "ansent", "gravid"]) {
-        flags.push(Flag::Pregnant);
-    }
-    if has_prefix(&[
-        "nino", "nina", "child", "kid", "bebe", "baby", "enfant", "timoun", "crianc", "menor",
-    ]) {
-        flags.push(Flag::Children);
-    }
-    if has_prefix(&["herid", "injur", "bless", "fractur", "sangr", "bleed"]) {
-        flags.push(Flag::Injured);
-    }
-    if has_prefix(&["discapac", "disab", "silla", "wheelchair", "handicap"]) {
-        flags.push(Flag::Disability);
-    }
-    if (has(&[
-        "solo", "sola", "alone", "seul", "seule", "pou", "sozinho", "sozinha",
-    ]) || has_prefix(&["no_acompa", "noacompa"]))
-        && flags.contains(&Flag::Children)
-    {
-        flags.push(Flag::UnaccompaniedMinor);
-    }
-    flags.sort();
-    flags.dedup();
-    Triage {
-        kind,
-        people: people_count(&words),
-        flags,
-    }
-}
-
-/// "somos 3", "3 personas", "we are 4", "nou se 2 moun", "nous sommes 5", "somos tres".
-fn people_count(words: &[&str]) -> Option<u32> {
-    const NUMBERS: [(&str, u32); 15] = [
-        ("dos", 2),
-        ("two", 2),
-        ("deux", 2),
-        ("tres", 3),
-        ("three", 3),
-        ("trois", 3),
-        ("twa", 3),
-        ("cuatro", 4),
-        ("four", 4),
-        ("quatre", 4),
-        ("kat", 4),
-        ("cinco", 5),
-        ("five", 5),
-        ("cinq", 5),
-        ("senk", 5),
-    ];
-    let num = |w: &str| {
-        w.parse::<u32>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .or_else(|| NUMBERS.iter().find(|(k, _)| *k == w).map(|(_, n)| *n))
-    };
-    // "se" is Haitian Creole's "are" ("nou se 2 moun").
-    let before = ["somos", "are", "sommes", "se", "son"];
-    let after = [
-        "personas",
-        "persona",
-        "people",
-        "persons",
-        "personnes",
-        "moun",
-        "pessoas",
-        "migrantes",
-        "adultos",
-    ];
-    for (i, w) in words.iter().enumerate() {
-        if before.contains(w) {
-            if let Some(n) = words.get(i + 1).and_then(|n| num(n)) {
-                return Some(n);
-            }
-        }
-        if let Some(n) = num(w) {
-            if words.get(i + 1).is_some_and(|next| after.contains(next)) {
-                return Some(n);
-            }
-        }
-    }
-    None
 }
 
 /// Who asks for a transition.
@@ -771,37 +705,6 @@ mod tests {
             4
         );
         assert_eq!(priority(&Triage::default()).to_string(), "P2");
-    }
-
-    #[test]
-    fn triage_reads_the_usual_messages() {
-        let t = triage_text("AUXILIO somos 3, una niña, sin agua");
-        assert_eq!(
-            t,
-            Triage {
-                kind: Some(Kind::Heat),
-                people: Some(3),
-                flags: vec![Flag::Children]
-            }
-        );
-        let t = triage_text("ÈD! Nou se 2 moun, nou pèdi, yon fanm ansent");
-        assert_eq!(
-            t,
-            Triage {
-                kind: Some(Kind::Lost),
-                people: Some(2),
-                flags: vec![Flag::Pregnant]
-            }
-        );
-        let t = triage_text("HELP we are lost near the fence, one injured");
-        assert_eq!(t.kind, Some(Kind::Medical));
-        assert_eq!(t.flags, vec![Flag::Injured]);
-        let t = triage_text("Persona deshidratada en el km 12");
-        assert_eq!(t.kind, Some(Kind::Heat));
-        assert_eq!(triage_text("\u{7}SOS"), Triage::default());
-        let t = triage_text("niño solo en el río");
-        assert_eq!(t.kind, Some(Kind::Drowning));
-        assert_eq!(t.flags, vec![Flag::UnaccompaniedMinor, Flag::Children]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use faro_proto::mesh::{self, Data, MeshPacket, Message, PortNum, Position, User,
 use faro_proto::text::{self, fold, PatrolCommand, BELL};
 
 use crate::lang::{Keywords, Lang, SOS_EMOJI};
+use crate::understand::{self, Verdict};
 
 /// A tower with a panic button (Detection Sensor module) and its registered position.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,6 +178,18 @@ pub enum Signal {
         /// Length of the text in bytes (the text itself is not kept).
         text_len: usize,
     },
+    /// A text that may be a call for help, and may not ("estamos cansados", "hay alguien?"):
+    /// no incident on a guess; the sender is asked, the desk sees it.
+    Unsure {
+        /// The sender.
+        node: u32,
+        /// The packet id.
+        packet_id: u32,
+        /// The language to ask in.
+        language: Lang,
+        /// The message as received. May hold personal data: never log it.
+        text: String,
+    },
     /// A node describes itself.
     NodeInfo {
         /// The node.
@@ -281,22 +294,37 @@ fn patrol_command(
     }
 }
 
-/// Distress in a text message: the bell, a keyword, or a plea for help (`asks_help`).
+/// Distress in a text message: the bell, a plea for help (`asks_help`: `SOS`, `AMB` typed by
+/// anyone), or what [`understand::read`] makes of the words: yes is distress, maybe is
+/// [`Signal::Unsure`], no is nothing. A station's own configured keywords count as pleas when
+/// the reader found nothing else in the words (no negation, thanks or name).
 fn text_distress(
     p: &MeshPacket,
     text: String,
     cfg: &IngestConfig,
     asks_help: bool,
 ) -> Option<Signal> {
-    let language = cfg.keywords.find(&text);
+    let reading = understand::read(&text);
+    let keyword = cfg.keywords.find(&text);
+    let language = reading.language.or(keyword).unwrap_or(Lang::Es);
     let kind = if text.contains(BELL) {
         DistressKind::Bell
-    } else if language.is_some() || asks_help {
+    } else if asks_help
+        || reading.verdict == Verdict::Yes
+        || (keyword.is_some() && reading.why.is_empty())
+    {
         DistressKind::Text
+    } else if reading.verdict == Verdict::Maybe {
+        return Some(Signal::Unsure {
+            node: p.from,
+            packet_id: p.id,
+            language,
+            text,
+        });
     } else {
         return None;
     };
-    Some(distress(p, kind, language.unwrap_or(Lang::Es), text, None))
+    Some(distress(p, kind, language, text, None))
 }
 
 /// Every `ALERT_APP` packet is distress.
@@ -603,9 +631,12 @@ mod tests {
     }
 
     #[test]
-    fn keywords_match_whole_words_only() {
+    fn pleas_in_any_verb_form_are_heard_and_look_alikes_are_not() {
+        assert_eq!(
+            heard("Ayúdenos por favor"),
+            Some((DistressKind::Text, Lang::Es))
+        );
         for chat in [
-            "Ayúdenos por favor",
             "helpful",
             "SOSA y limón",
             "Ed is here",

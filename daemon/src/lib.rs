@@ -27,6 +27,8 @@
 //!   server (routes, errors, `serve`) and one submodule per resource (incidents, ambulance,
 //!   places, status, nodes, events).
 //! - [`clock`]: wall-clock milliseconds that follow tokio's (pausable) time.
+//! - [`understand`]: what a chat message means, pure and explainable: help yes / maybe / no,
+//!   kind, people, flags, language, and the words that decided.
 //! - [`systemd`]: the service manager contract: `sd_notify` (READY, STATUS, WATCHDOG,
 //!   STOPPING), the operator's status line, journald detection.
 
@@ -49,3 +51,4 @@ pub mod radio;
 pub mod station;
 pub mod store;
 pub mod systemd;
+pub mod understand;

@@ -10,4 +10,5 @@ mod e2e {
     mod incidents;
     mod pty;
     mod tcp;
+    mod understand;
 }

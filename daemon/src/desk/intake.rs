@@ -10,6 +10,7 @@ use super::{Rx, StoreError};
 use crate::catalog::Msg;
 use crate::incident::{self, Kind, PositionSource, Triage};
 use crate::ingest::{Distress, DistressKind, Fix, Signal};
+use crate::understand;
 
 impl<F: Facts + ?Sized> Desk<'_, F> {
     /// A received signal, already deduplicated by the store.
@@ -60,6 +61,20 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 Ok(())
             }
             Signal::MunicipalityText { node, text } => self.amb_reply(rx, node, &text),
+            Signal::Unsure { node, language, .. } => {
+                // No incident on a guess: ask the sender once (not again within the repeat
+                // window), and show the desk. The words are in the conversation, not here.
+                let since = self.at - self.cfg.repeat_window.as_millis() as i64;
+                let asked = self.facts.asked_since(node, since)?;
+                let what = if asked {
+                    "unclear message; already asked whether help is needed".to_string()
+                } else {
+                    self.say(None, node, CLASS_DISTRESS, language, Msg::AskHelp, &[]);
+                    "unclear message: asked whether help is needed".to_string()
+                };
+                self.event(None, &who, &rx.radio, what);
+                Ok(())
+            }
             Signal::Activity { .. } => Ok(()),
         }
     }
@@ -89,6 +104,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 via,
                 format!("distress heard again ({heard} times{hops})"),
             );
+            self.follow_up(&id, d, &who, via)?;
             // Answer again, but not on every beacon: a tower may repeat every few seconds.
             let quiet = self.cfg.reply_interval.as_millis() as i64;
             if open.last_reply_at.is_none_or(|t| self.at - t >= quiet) {
@@ -97,12 +113,18 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             self.out.incident = Some((id, false));
             return Ok(());
         }
-        let triage = match d.kind {
-            DistressKind::Text
-            | DistressKind::Bell
-            | DistressKind::Alert
-            | DistressKind::PatrolSos => incident::triage_text(&d.text),
-            DistressKind::Detection | DistressKind::Waypoint => Triage::default(),
+        let (triage, said) = read_triage(d);
+        // The words tell the language; when they do not (a bare SOS), the language this node
+        // was answered in before; else what ingest chose.
+        let worded = matches!(d.kind, DistressKind::Text | DistressKind::Alert);
+        let language = match understand::read(&d.text).language.filter(|_| worded) {
+            Some(l) => l,
+            None if worded => self.facts.node_language(d.node)?.unwrap_or(d.language),
+            None => d.language,
+        };
+        let d = &Distress {
+            language,
+            ..d.clone()
         };
         let last_known = self.facts.last_known(d.node)?;
         let tower = self.cfg.towers.get(&d.node).map(|t| Placed {
@@ -119,7 +141,8 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             .filter(|_| d.kind != DistressKind::Detection)
             .map(|f| fix_placed(f, self.at));
         let pos = incident::best_position(packet, last_known, tower);
-        let p = incident::priority(&triage);
+        let mut p = incident::priority(&triage);
+        p.why.extend(said);
         let kind = triage.kind.unwrap_or(Kind::Distress);
         let inc = self.open(NewIncident {
             id: String::new(),
@@ -186,6 +209,99 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         Ok(())
     }
 
+    /// A new message from the reporter of an open incident is read again: kind, people and
+    /// flags only ever rise, and the priority with them, with the words that raised them.
+    fn follow_up(&mut self, id: &str, d: &Distress, who: &str, via: &str) -> DeskResult<()> {
+        let Some(inc) = self.facts.incident(id)? else {
+            return Ok(());
+        };
+        let (new, said) = read_triage(d);
+        let mut flags = inc.flags.clone();
+        flags.extend(new.flags.iter().copied());
+        flags.sort();
+        flags.dedup();
+        let people = match (inc.people, new.people) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        // A kind is replaced only by a more urgent one (a bare SOS that turns out medical).
+        let kind = match new.kind {
+            Some(k)
+                if incident::priority(&Triage {
+                    kind: Some(k),
+                    people: None,
+                    flags: vec![],
+                })
+                .level
+                    < incident::priority(&Triage {
+                        kind: Some(inc.kind),
+                        people: None,
+                        flags: vec![],
+                    })
+                    .level =>
+            {
+                k
+            }
+            _ => inc.kind,
+        };
+        let p = incident::priority(&Triage {
+            kind: Some(kind),
+            people,
+            flags: flags.clone(),
+        });
+        let level = p.level.min(inc.priority);
+        if (kind, people, &flags) == (inc.kind, inc.people, &inc.flags) {
+            return Ok(());
+        }
+        let mut why = inc.why.clone();
+        for w in p.why.iter().chain(&said) {
+            if !why.contains(w) {
+                why.push(w.clone());
+            }
+        }
+        let mut changes = Vec::new();
+        if kind != inc.kind {
+            changes.push(format!("kind {} -> {kind}", inc.kind));
+        }
+        if people != inc.people {
+            changes.push(format!(
+                "{} people",
+                people.map_or("?".into(), |n| n.to_string())
+            ));
+        }
+        let added: Vec<&str> = flags
+            .iter()
+            .filter(|f| !inc.flags.contains(f))
+            .map(|f| f.as_str())
+            .collect();
+        if !added.is_empty() {
+            changes.push(format!("+{}", added.join(", +")));
+        }
+        if level != inc.priority {
+            changes.push(format!("P{} -> P{level}", inc.priority));
+        }
+        let words = if said.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", said.join("; "))
+        };
+        self.out.effects.push(Effect::Triage {
+            id: id.to_string(),
+            kind,
+            priority: level,
+            why,
+            people,
+            flags,
+        });
+        self.event(
+            Some(id),
+            who,
+            via,
+            format!("follow-up: {}{words}", changes.join(", ")),
+        );
+        Ok(())
+    }
+
     fn distress_reply(&mut self, id: &str, d: &Distress) {
         let msg = if d.kind == DistressKind::PatrolSos {
             Msg::PatrolSosAck
@@ -203,6 +319,27 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         self.out
             .effects
             .push(Effect::Replied { id: id.to_string() });
+    }
+}
+
+/// What a distress message tells of the emergency ([`understand::read`]), and the words that
+/// decided, as priority reasons (`said "no respira": not breathing`). A tower's button and a
+/// waypoint carry no words.
+fn read_triage(d: &Distress) -> (Triage, Vec<String>) {
+    match d.kind {
+        DistressKind::Text | DistressKind::Bell | DistressKind::Alert | DistressKind::PatrolSos => {
+            let r = understand::read(&d.text);
+            let said = r.why.iter().map(|w| format!("said {w}")).collect();
+            (
+                Triage {
+                    kind: r.kind,
+                    people: r.people,
+                    flags: r.flags,
+                },
+                said,
+            )
+        }
+        DistressKind::Detection | DistressKind::Waypoint => (Triage::default(), Vec::new()),
     }
 }
 

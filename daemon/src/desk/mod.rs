@@ -38,7 +38,7 @@ use faro_proto::mesh::{self, NodeId};
 use crate::catalog::Msg;
 pub use crate::dispatch::AmbState;
 pub use crate::error::{Refusal, StoreError};
-use crate::incident::{Kind, PositionSource, State, Status};
+use crate::incident::{Flag, Kind, PositionSource, State, Status};
 use crate::lang::Lang;
 pub use input::{ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig};
 pub use upkeep::{backoff_ms, team_status, TeamHealth};
@@ -168,6 +168,21 @@ pub enum Effect {
         /// New status.
         status: Status,
     },
+    /// What is known about the people and the emergency, raised by a follow-up message.
+    Triage {
+        /// Incident.
+        id: String,
+        /// Kind.
+        kind: Kind,
+        /// 1..=4.
+        priority: u8,
+        /// Why that priority (the earlier reasons and the new ones).
+        why: Vec<String>,
+        /// People, if known.
+        people: Option<u32>,
+        /// Flags.
+        flags: Vec<Flag>,
+    },
     /// The reporter was answered now (throttles the next answer).
     Replied {
         /// Incident.
@@ -274,6 +289,16 @@ pub struct IncidentFacts {
     pub people: Option<u32>,
     /// Where it is, if known.
     pub position: Option<Placed>,
+    /// Kind.
+    pub kind: Kind,
+    /// Flags.
+    pub flags: Vec<Flag>,
+    /// Why its priority (the reasons so far).
+    pub why: Vec<String>,
+    /// The node that reported it (None: a manual report).
+    pub reporter: Option<u32>,
+    /// The language its reporter is answered in.
+    pub language: Lang,
 }
 
 /// A distress reporter's recent open incident.
@@ -334,6 +359,11 @@ pub trait Facts {
     fn team_open(&self, team: &str, limit: usize) -> DeskResult<Vec<(String, State)>>;
     /// Whether a hint (a message with no incident, class patrol) went to `node` after `since`.
     fn hint_sent_since(&self, node: u32, since: i64) -> DeskResult<bool>;
+    /// The language `node` was last answered in (its latest incident's), if any.
+    fn node_language(&self, node: u32) -> DeskResult<Option<Lang>>;
+    /// Whether `node` was asked whether it needs help (a message with no incident, class
+    /// distress) after `since`.
+    fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool>;
     /// The incident's attempt still in play (awaiting an answer or accepted).
     fn amb_active(&self, incident: &str) -> DeskResult<Option<AmbRow>>;
     /// Municipalities already asked for the incident, in order.
@@ -466,12 +496,33 @@ impl<'a, F: Facts + ?Sized> Desk<'a, F> {
     }
 
     /// Records a transition's result: the new status and its audit event.
-    fn change(&mut self, id: &str, change: crate::incident::Change, who: &str, via: &str) {
+    ///
+    /// The first time a team takes the incident, its reporter hears that help is on the way
+    /// (and not before: the first answer only says the station heard them).
+    fn change(
+        &mut self,
+        inc: &IncidentFacts,
+        change: crate::incident::Change,
+        who: &str,
+        via: &str,
+    ) {
+        let first_team = inc.status.team.is_none() && change.status.team.is_some();
         self.out.effects.push(Effect::Status {
-            id: id.to_string(),
+            id: inc.id.clone(),
             status: change.status,
         });
-        self.event(Some(id), who, via, change.what);
+        self.event(Some(&inc.id), who, via, change.what);
+        let team_node = |n: u32| self.cfg.teams.iter().any(|t| t.nodes.contains(&n));
+        if let Some(reporter) = inc.reporter.filter(|n| first_team && !team_node(*n)) {
+            self.say(
+                Some(&inc.id),
+                reporter,
+                CLASS_DISTRESS,
+                inc.language,
+                Msg::TeamOnTheWay,
+                &[("id", &inc.id)],
+            );
+        }
     }
 
     /// A new incident's id and effect; returns its facts for rules that act on it next.
@@ -493,6 +544,11 @@ impl<'a, F: Facts + ?Sized> Desk<'a, F> {
             priority: inc.priority,
             people: inc.people,
             position: inc.position.map(|(p, _)| p),
+            kind: inc.kind,
+            flags: inc.flags.iter().filter_map(|f| f.parse().ok()).collect(),
+            why: inc.why.clone(),
+            reporter: inc.reporter,
+            language: inc.language,
         };
         self.out.effects.push(Effect::Open(Box::new(inc)));
         Ok(facts)

@@ -94,6 +94,11 @@ impl Model {
                                 priority: n.priority,
                                 people: n.people,
                                 position: n.position.map(|(p, _)| p),
+                                kind: n.kind,
+                                flags: n.flags.iter().filter_map(|f| f.parse().ok()).collect(),
+                                why: n.why.clone(),
+                                reporter: n.reporter,
+                                language: n.language,
                             },
                             seq: n.seq,
                             reporter: n.reporter,
@@ -120,6 +125,18 @@ impl Model {
                         .expect("status: incident")
                         .facts
                         .status = status;
+                }
+                Effect::Triage {
+                    id,
+                    kind,
+                    priority,
+                    why,
+                    people,
+                    flags,
+                } => {
+                    let f = &mut self.incidents.get_mut(&id).expect("triage: incident").facts;
+                    (f.kind, f.priority, f.why, f.people, f.flags) =
+                        (kind, priority, why, people, flags);
                 }
                 Effect::Replied { id } => {
                     self.incidents
@@ -293,6 +310,24 @@ impl Facts for Model {
             r.m.dest == node
                 && r.m.incident.is_none()
                 && r.m.class == CLASS_PATROL
+                && r.created_at > since
+        }))
+    }
+
+    fn node_language(&self, node: u32) -> DeskResult<Option<crate::lang::Lang>> {
+        Ok(self
+            .incidents
+            .values()
+            .filter(|i| i.reporter == Some(node))
+            .max_by_key(|i| i.seq)
+            .map(|i| i.facts.language))
+    }
+
+    fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool> {
+        Ok(self.outbox.iter().any(|r| {
+            r.m.dest == node
+                && r.m.incident.is_none()
+                && r.m.class == super::CLASS_DISTRESS
                 && r.created_at > since
         }))
     }

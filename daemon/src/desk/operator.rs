@@ -110,7 +110,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             _ => None,
         };
         let state = change.status.state;
-        self.change(&inc.id, change, &who, VIA);
+        self.change(&inc, change, &who, VIA);
         if let Some(node) = assigned {
             self.say(
                 Some(&inc.id),

@@ -81,7 +81,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     Msg::CmdOk,
                     &[("id", &id_s), ("state", state)],
                 );
-                self.change(&id_s, change, &who, via);
+                self.change(&inc, change, &who, via);
             }
             Err(reason) => {
                 let reason = reason.to_string();
@@ -213,9 +213,9 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     &actor,
                 )
                 .map_err(|e| super::Refusal::Conflict(e.to_string()))?;
+                let before = inc.clone();
                 inc.status = change.status.clone();
-                let id = inc.id.clone();
-                self.change(&id, change, &who, via);
+                self.change(&before, change, &who, via);
                 inc
             }
         };

@@ -307,7 +307,14 @@ fn patrol_commands_move_the_incident_and_are_confirmed() {
     let (c, mut m) = (cfg(), Model::default());
     hear(&mut m, &c, 0, distress(PHONE, "SOS", None));
     let d = hear(&mut m, &c, 1, command(P1_NODE, "P1", "RUTA SAS-1"));
-    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdOk))]);
+    // The patrol is confirmed; the person who called hears, only now, that help is coming.
+    assert_eq!(
+        queued(&d),
+        vec![
+            (P1_NODE, Some(Msg::CmdOk)),
+            (PHONE, Some(Msg::TeamOnTheWay))
+        ]
+    );
     assert_eq!(state(&m, 1), (State::EnRoute, Some("P1".into())));
     assert!(events(&d).contains(&"P1 en route"));
     // Another team cannot act on P1's incident: refused, told why, recorded.
@@ -445,8 +452,24 @@ fn assigning_tells_the_patrol() {
         OperatorRequest::Assign("SAS-1".into(), "P2".into()),
     )
     .unwrap();
-    assert_eq!(queued(&d), vec![(P2_NODE, Some(Msg::CmdOk))]);
-    assert_eq!(events(&d), vec!["assigned to P2"]);
+    // The patrol is told; the person who called hears, only now, that help is coming.
+    assert_eq!(
+        queued(&d),
+        vec![
+            (PHONE, Some(Msg::TeamOnTheWay)),
+            (P2_NODE, Some(Msg::CmdOk))
+        ]
+    );
+    // Reassigning does not say it again.
+    let d = op(
+        &mut m,
+        &c,
+        2,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdOk))]);
+    assert_eq!(events(&d), vec!["assigned to P1"]);
 }
 
 #[test]

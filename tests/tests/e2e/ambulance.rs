@@ -336,6 +336,9 @@ async fn answers_from_others_or_for_other_incidents_are_refused() {
     let sim = sim_of(scenario_with(None, None));
     let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
     request(&d, &sim).await;
+    // Once the station's own messages (the request, the patrol's and the reporter's notices)
+    // are on air: a half-duplex radio hears nothing while it transmits.
+    tokio::time::sleep(MINUTE).await;
     // Sáric names an incident that does not exist.
     sim.act(text(SAR, SAS, "OK SAS-77 10")).await;
     tokio::time::sleep(MINUTE).await;

@@ -61,7 +61,7 @@ async fn tower_panic_button_two_hops_away_opens_one_incident_and_the_tower_gets_
     assert_eq!(inc.reporter.as_deref(), Some("!5a5a0201"));
     assert_eq!(inc.language, "es");
     let reply = received(&mut sim_events, T7, "Faro SAS-1").await;
-    assert!(reply.contains("recibido"), "{reply}");
+    assert!(reply.contains("escuchó"), "{reply}");
     assert!(reply.len() <= 200);
     until(&d, 5 * MINUTE, "the reply acknowledged", |d| {
         show(d, "SAS-1")
@@ -137,7 +137,10 @@ async fn a_patrol_drives_an_incident_from_assigned_to_closed_by_text() {
         (inc.priority, inc.kind.as_str(), inc.people),
         (1, "heat", Some(3))
     );
-    assert_eq!(inc.flags, vec!["children".to_string()]);
+    assert_eq!(
+        inc.flags,
+        vec!["children".to_string(), "dehydration".to_string()]
+    );
     let at = d.station.clock.now_ms();
     d.station
         .store
@@ -264,7 +267,7 @@ async fn after_a_crash_every_incident_survives_and_the_outbox_is_sent() {
     let inc = show(&d, "SAS-1");
     assert!(inc.events.unwrap()[0].what.starts_with("opened"));
     let reply = received(&mut sim_events, T7, "Faro SAS-1").await;
-    assert!(reply.contains("recibido"));
+    assert!(reply.contains("escuchó"), "{reply}");
     // A crash mid-flight loses nothing committed either.
     sim.act(text(P2, BROADCAST, "AYUDA, herido en el km 20"))
         .await;

@@ -6,11 +6,13 @@
 //! target/release/faro-bench all            # every benchmark, full size (by hand)
 //! target/release/faro-bench all --smoke    # small sizes, seconds each (CI)
 //! target/release/faro-bench ingest --runs 5
+//! target/release/faro-bench intake          # understanding, on tests/data/intake/
 //! ```
 
 mod airtime;
 mod common;
 mod ingest;
+mod intake;
 mod latency;
 mod mix;
 mod rig;
@@ -71,6 +73,8 @@ enum What {
     Scale,
     /// 5. Surge: 2,000 phones send distress through two station radios in ten minutes.
     Surge,
+    /// 6. Intake: recall, precision and F1 of understanding on the labelled corpus, per language.
+    Intake,
 }
 
 /// A benchmark: its name and what runs it.
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
         ("airtime", airtime::run),
         ("scale", scale::run),
         ("surge", surge::run),
+        ("intake", intake::run),
     ];
     let chosen: Vec<&Bench> = match cli.what {
         What::All => all.iter().collect(),
@@ -114,6 +119,7 @@ fn main() -> ExitCode {
         What::Airtime => vec![&all[2]],
         What::Scale => vec![&all[3]],
         What::Surge => vec![&all[4]],
+        What::Intake => vec![&all[5]],
     };
     let mut failed = false;
     for (name, run) in chosen {

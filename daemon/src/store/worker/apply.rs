@@ -48,6 +48,22 @@ impl Worker {
                     ],
                 )?;
             }
+            Effect::Triage {
+                id,
+                kind,
+                priority,
+                why,
+                people,
+                flags,
+            } => {
+                let why = serde_json::to_string(&why).unwrap_or_else(|_| "[]".into());
+                let flags: Vec<&str> = flags.iter().map(|f| f.as_str()).collect();
+                self.exec(
+                    "UPDATE incidents SET kind = ?2, priority = ?3, priority_why = ?4, people = ?5, flags = ?6,
+                     updated_at = ?7 WHERE id = ?1",
+                    params![id, kind.as_str(), priority, why, people, flags.join(","), at],
+                )?;
+            }
             Effect::Replied { id } => {
                 self.exec(
                     "UPDATE incidents SET last_reply_at = ?2 WHERE id = ?1",

@@ -6,7 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::desk::{
     AmbRow, AmbState, DeskResult, Facts, IncidentFacts, Placed, RecentIncident, SentRow, TeamHealth,
 };
-use crate::incident::{Outcome, State, Status};
+use crate::incident::{Kind, Outcome, State, Status};
+use crate::lang::Lang;
 use faro_proto::mesh;
 
 /// Reads for the desk over the writer's connection.
@@ -88,7 +89,8 @@ impl Facts for SqlFacts<'_> {
         Ok(self
             .0
             .prepare_cached(
-                "SELECT id, state, team, outcome, priority, people, lat, lon, precision_bits, position_at
+                "SELECT id, state, team, outcome, priority, people, lat, lon, precision_bits, position_at,
+                        kind, flags, priority_why, reporter, language
                  FROM incidents WHERE id = ?1",
             )?
             .query_row([id], |r| {
@@ -115,6 +117,15 @@ impl Facts for SqlFacts<'_> {
                     priority: r.get(4)?,
                     people: r.get(5)?,
                     position,
+                    kind: r.get::<_, String>(10)?.parse().unwrap_or(Kind::Distress),
+                    flags: r
+                        .get::<_, String>(11)?
+                        .split(',')
+                        .filter_map(|f| f.parse().ok())
+                        .collect(),
+                    why: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+                    reporter: r.get(13)?,
+                    language: r.get::<_, String>(14)?.parse().unwrap_or(Lang::Es),
                 })
             })
             .optional()?)
@@ -141,6 +152,27 @@ impl Facts for SqlFacts<'_> {
                 "SELECT COUNT(*) FROM outbox WHERE dest = ?1 AND incident IS NULL AND class = ?2 AND created_at > ?3",
             )?
             .query_row(params![node, crate::desk::CLASS_PATROL, since], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
+    fn node_language(&self, node: u32) -> DeskResult<Option<Lang>> {
+        let l: Option<String> = self
+            .0
+            .prepare_cached(
+                "SELECT language FROM incidents WHERE reporter = ?1 ORDER BY created_at DESC, seq DESC LIMIT 1",
+            )?
+            .query_row([node], |r| r.get(0))
+            .optional()?;
+        Ok(l.and_then(|l| l.parse().ok()))
+    }
+
+    fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool> {
+        let n: i64 = self
+            .0
+            .prepare_cached(
+                "SELECT COUNT(*) FROM outbox WHERE dest = ?1 AND incident IS NULL AND class = ?2 AND created_at > ?3",
+            )?
+            .query_row(params![node, crate::desk::CLASS_DISTRESS, since], |r| r.get(0))?;
         Ok(n > 0)
     }
 

@@ -1,0 +1,88 @@
+//! A floor under how well Faro understands people: the labelled corpus of
+//! `tests/data/intake/` read by `farod::understand`, per language. The figures may rise; a
+//! change that makes them fall fails here. `faro-bench intake` prints them with the errors.
+//!
+//! The floors are the figures measured when they were set, rounded down a little (the held-out
+//! part was never used to tune the rules; its floor guards against tuning that breaks what was
+//! not looked at).
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use farod::understand::corpus::{parse, score};
+
+fn corpus(name: &str) -> Vec<farod::understand::corpus::Labelled> {
+    let path = format!(
+        "{}/../tests/data/intake/{name}.tsv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    parse(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// (language, recall floor, precision floor)
+#[track_caller]
+fn floors(name: &str, floors: &[(&str, f64, f64)]) {
+    let (scores, _) = score(&corpus(name));
+    let mut failed = Vec::new();
+    for (lang, recall, precision) in floors {
+        let s = &scores[*lang];
+        if s.recall() < *recall || s.precision() < *precision {
+            failed.push(format!(
+                "{name} {lang}: recall {:.3} (floor {recall}), precision {:.3} (floor {precision})",
+                s.recall(),
+                s.precision()
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+#[test]
+fn the_tuning_corpus_stays_understood() {
+    for name in ["dev", "train"] {
+        floors(
+            name,
+            &[
+                ("all", 0.97, 0.94),
+                ("es", 0.97, 0.95),
+                ("es2", 0.95, 0.95),
+                ("en", 0.95, 0.88),
+                ("fr", 0.95, 0.95),
+                ("ht", 0.95, 0.90),
+                ("pt", 0.94, 0.90),
+            ],
+        );
+    }
+}
+
+/// Measured when set (commit of this test): all 0.80 / 0.93; es 0.72 / 0.94; es2 0.86 / 0.90;
+/// en 0.83 / 0.95; fr 0.78 / 1.00; ht 0.80 / 0.94; pt 0.85 / 0.85. The goal is 0.97 / 0.95.
+#[test]
+fn the_held_out_corpus_does_not_fall() {
+    floors(
+        "heldout",
+        &[
+            ("all", 0.78, 0.90),
+            ("es", 0.70, 0.90),
+            ("es2", 0.83, 0.88),
+            ("en", 0.80, 0.92),
+            ("fr", 0.75, 0.95),
+            ("ht", 0.78, 0.90),
+            ("pt", 0.82, 0.82),
+        ],
+    );
+}
+
+#[test]
+fn every_corpus_line_is_well_formed() {
+    for name in ["dev", "train", "heldout"] {
+        let items = corpus(name);
+        assert!(items.len() > 200, "{name}: {} lines", items.len());
+        for it in &items {
+            assert!(
+                ["es", "es2", "en", "fr", "ht", "pt"].contains(&it.lang.as_str()),
+                "{name}: {it:?}"
+            );
+            assert!(!it.text.trim().is_empty(), "{name}: {it:?}");
+        }
+    }
+}
