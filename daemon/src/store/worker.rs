@@ -375,12 +375,33 @@ impl Worker {
         if let Signal::CommandFromStranger { node, .. } = &signal {
             tracing::warn!(node = %faro_proto::mesh::NodeId(*node), "command from an unregistered node refused");
         }
+        let heard = rx.text.as_ref().map(|_| understood(&signal));
         let ((), d) = self.decide(at, |desk| desk.signal(rx, signal))?;
         let out = IngestOutcome {
             duplicate: false,
             queued: d.queued(),
             incident: d.incident.clone(),
         };
+        // The text heard, before the effects: the replies they queue come after it. Its
+        // incident may be one they open (the link is checked at commit).
+        if let (Some(text), Some((understood, language))) = (&rx.text, heard) {
+            self.exec(
+                "INSERT INTO messages(at, direction, node, radio, channel, hops, snr, text, language, understood, incident)
+                 VALUES (?1, 'in', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    at,
+                    rx.from,
+                    rx.radio,
+                    rx.channel,
+                    rx.hops,
+                    rx.snr,
+                    text,
+                    language,
+                    understood,
+                    d.incident.as_ref().map(|(id, _)| id)
+                ],
+            )?;
+        }
         self.apply_effects(d.effects, at)?;
         Ok(out)
     }
@@ -430,5 +451,22 @@ impl Worker {
             )?;
         }
         Ok(items)
+    }
+}
+
+/// What Faro made of a text it heard, in a word or two, and its language when known (for the
+/// conversation).
+fn understood(signal: &Signal) -> (&'static str, Option<&'static str>) {
+    match signal {
+        Signal::Distress(d) => ("distress", Some(d.language.as_str())),
+        Signal::Command { command: Ok(_), .. } => ("command", None),
+        Signal::Command {
+            command: Err(_), ..
+        } => ("malformed command", None),
+        Signal::CommandFromStranger { .. } => ("command from a stranger", None),
+        Signal::MunicipalityText { .. } => ("municipality answer", None),
+        Signal::Position { .. } | Signal::BadPosition { .. } => ("position", None),
+        Signal::NodeInfo { .. } => ("node info", None),
+        Signal::Activity { .. } => ("text", None),
     }
 }

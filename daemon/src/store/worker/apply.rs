@@ -237,7 +237,22 @@ impl Worker {
                 m.max_attempts
             ],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        let row = self.conn.last_insert_rowid();
+        // The conversation: what Faro said, to whom; its delivery is the outbox row's state.
+        self.exec(
+            "INSERT INTO messages(at, direction, node, channel, text, understood, incident, outbox_id)
+             VALUES (?1, 'out', ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                at,
+                m.dest,
+                self.cfg.channel,
+                m.text,
+                m.msg.map_or("operator text", |k| k.as_str()),
+                m.incident,
+                row
+            ],
+        )?;
+        Ok(row)
     }
 
     /// An entry of the audit trail, published live once the transaction commits.
