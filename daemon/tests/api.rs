@@ -1225,3 +1225,87 @@ async fn the_detail_shows_the_conversation_and_messages_lists_the_rest() {
     let bad = get(sock, "/v1/messages?colour=red").await;
     assert_eq!(bad.status, 400, "{}", bad.json);
 }
+
+#[tokio::test]
+async fn the_event_stream_carries_messages_live_when_asked() {
+    use farod::ingest::{Distress, DistressKind, Signal};
+    use farod::store::Rx;
+    let st = start().await;
+    let sock = &st.sock;
+    let mut with = EventStream::open(sock, "?messages=true").await;
+    let mut without = EventStream::open(sock, "").await;
+
+    let a = post(
+        sock,
+        "/v1/send",
+        json!({"node": "!5a5a0301", "text": "¿están bien?"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    // The message, then the audit event of the same transaction.
+    let m = with.next().await;
+    let m = &m["message"];
+    assert_eq!(m["direction"], "out", "{m}");
+    assert_eq!(m["node"], "!5a5a0301");
+    assert_eq!(m["text"], "¿están bien?");
+    assert_eq!(m["understood"], "operator text");
+    assert_eq!(m["delivery"], "pending");
+    assert_eq!(m["incident"], Value::Null);
+    assert!(m["id"].as_i64().is_some() && m["at"].as_str().is_some());
+    let ev = with.next().await;
+    assert!(
+        ev["what"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("message queued")),
+        "{ev}"
+    );
+    // A stream that did not ask sees the event only, as before.
+    let ev = without.next().await;
+    assert!(ev.get("message").is_none(), "{ev}");
+    assert!(ev["what"]
+        .as_str()
+        .is_some_and(|w| w.starts_with("message queued")));
+
+    let distress = Signal::Distress(Distress {
+        node: 0x5a5a_0301,
+        packet_id: 9,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: "AUXILIO".into(),
+        position: None,
+        channel: 0,
+    });
+    let rx = Rx {
+        radio: "r0".into(),
+        from: 0x5a5a_0301,
+        packet_id: 9,
+        text: Some("AUXILIO".into()),
+        ..Rx::default()
+    };
+    st.store
+        .ingest(rx, distress, Clock::start().now_ms())
+        .await
+        .expect("ingest");
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        let v = with.next().await;
+        if let Some(m) = v.get("message") {
+            lines.push(m.clone());
+        }
+    }
+    assert_eq!(
+        (
+            &lines[0]["direction"],
+            &lines[0]["text"],
+            &lines[0]["incident"]
+        ),
+        (&json!("in"), &json!("AUXILIO"), &json!("SAS-1"))
+    );
+    assert_eq!(lines[0]["understood"], "distress");
+    assert_eq!(lines[0]["delivery"], Value::Null);
+    assert_eq!(
+        (&lines[1]["direction"], &lines[1]["incident"]),
+        (&json!("out"), &json!("SAS-1"))
+    );
+    assert!(lines[1]["id"].as_i64() > lines[0]["id"].as_i64());
+}

@@ -193,7 +193,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Follow the audit trail live until interrupted.
+    /// Follow the audit trail and the messages heard and sent, live, until interrupted.
     Watch {
         /// Print farod's JSON lines.
         #[arg(long)]
@@ -598,9 +598,10 @@ fn changed(ctl: &Ctl, id: &str, action: &str, body: Value) -> Result<(), Failure
 /// is gone: that ends the watch with exit 69 instead of hanging.
 fn watch(mut client: Client, as_json: bool, after: Option<i64>) -> Result<(), Failure> {
     client.timeout = Duration::from_secs(65);
+    // Messages heard and sent come live too (they are not in the backlog).
     let path = match after {
-        Some(n) => format!("/v1/events?after={n}"),
-        None => "/v1/events".to_string(),
+        Some(n) => format!("/v1/events?messages=true&after={n}"),
+        None => "/v1/events?messages=true".to_string(),
     };
     let mut body = client.request("GET", &path, None, None)?.body;
     let mut out = std::io::stdout().lock();

@@ -652,6 +652,27 @@ pub fn messages(list: &Value) -> String {
     out
 }
 
+/// A live message in `faroctl watch`: time, direction, node, incident, what it was, language,
+/// and the text, escaped.
+fn message_line(m: &Value) -> String {
+    let at = s(m, "at");
+    let time = at
+        .split('T')
+        .nth(1)
+        .unwrap_or(&at)
+        .trim_end_matches('Z')
+        .to_string();
+    format!(
+        "{time}  {:<8}  {} {}  {}  {}: {}",
+        clean(&s(m, "incident")),
+        arrow(m),
+        clean(&s(m, "node")),
+        clean(&s(m, "understood")),
+        clean(&s(m, "language")),
+        clean(m["text"].as_str().unwrap_or(""))
+    )
+}
+
 /// One line of `faroctl watch`, or None for lines people need not see.
 pub fn event_line(v: &Value) -> Option<String> {
     if let Some(n) = v.get("lagged") {
@@ -661,6 +682,14 @@ pub fn event_line(v: &Value) -> Option<String> {
     }
     if v.get("keepalive").is_some() {
         return None;
+    }
+    if let Some(n) = v.get("lagged_messages") {
+        return Some(format!(
+            "-- missed {n} messages; faroctl show or faroctl messages has them"
+        ));
+    }
+    if let Some(m) = v.get("message") {
+        return Some(message_line(m));
     }
     let at = s(v, "at");
     let time = at
@@ -767,6 +796,22 @@ mod tests {
             "{out}"
         );
         assert!(messages(&json!([])).contains("no messages"));
+    }
+
+    #[test]
+    fn watch_shows_messages_escaped() {
+        let line = event_line(&json!({"message": {"id": 3, "incident": "SAS-1",
+            "at": "2026-05-01T10:00:00Z", "direction": "in", "node": "!5a5a0301",
+            "text": "AUXILIO\u{1b}[31m", "language": "es", "understood": "distress",
+            "delivery": null}}))
+        .unwrap();
+        assert_eq!(
+            line,
+            "10:00:00  SAS-1     <- !5a5a0301  distress  es: AUXILIO\\u{1b}[31m"
+        );
+        assert!(event_line(&json!({"lagged_messages": 4}))
+            .unwrap()
+            .contains("missed 4 messages"));
     }
 
     #[test]

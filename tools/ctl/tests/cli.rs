@@ -611,6 +611,16 @@ fn watch_replays_then_follows_live() {
         line.contains("SAS-1") && line.contains("operator:ana  faroctl  acknowledged"),
         "{line}"
     );
+    // Messages come live too: the text sent, escaped, then its audit event.
+    f.ctl(&["send", "!00000042", "hola\u{1b}[2J"]).ok();
+    let line = people.next();
+    assert!(
+        line.contains("-> !00000042  operator text  -: hola\\u{1b}[2J"),
+        "{line:?}"
+    );
+    assert!(people.next().contains("message queued to !00000042"));
+    let m: Value = serde_json::from_str(&json.next()).expect("JSON");
+    assert_eq!(m["message"]["text"], "hola\u{1b}[2J");
 }
 
 #[test]
