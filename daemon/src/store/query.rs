@@ -650,6 +650,16 @@ mod tests {
             "{}",
             plan(&c, MESSAGES_LOOSE_OF_NODE)
         );
+        assert!(
+            plan(&c, MESSAGES_LOOSE)
+                .contains("USING INDEX messages_by_incident (incident=? AND at>?)"),
+            "{}",
+            plan(&c, MESSAGES_LOOSE)
+        );
+        // The index gives the order: nothing is sorted.
+        for sql in [MESSAGES_OF_INCIDENT, MESSAGES_LOOSE, MESSAGES_LOOSE_OF_NODE] {
+            assert!(!plan(&c, sql).contains("TEMP B-TREE"), "{}", plan(&c, sql));
+        }
     }
 
     #[test]
