@@ -681,3 +681,52 @@ fn migration_6_adds_the_conversation_to_a_database_with_rows() {
         )
         .is_err());
 }
+
+#[tokio::test]
+async fn a_patrols_command_belongs_to_the_incident_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    let (rx, s) = sos(PHONE, 7, "AUXILIO", Lang::Es);
+    store.ingest(rx, s, 1_000).await.unwrap();
+    let text = "NOTA SAS-1 llevamos agua";
+    let command = faro_proto::text::parse_command(text).unwrap();
+    let rx = Rx {
+        radio: "r0".into(),
+        from: PATROL,
+        packet_id: 50,
+        hops: Some(0),
+        channel: 0,
+        snr: Some(-3.5),
+        text: Some(text.into()),
+    };
+    let s = Signal::Command {
+        node: PATROL,
+        patrol: "P1".into(),
+        packet_id: 50,
+        command,
+    };
+    let o = store.ingest(rx, s, 2_000).await.unwrap();
+    assert_eq!(o.incident, Some(("SAS-1".into(), false)));
+    let conv = reader(&store).conversation("SAS-1", 100).unwrap();
+    let seen: Vec<(&str, &str, Option<&str>)> = conv
+        .iter()
+        .map(|m| {
+            (
+                m.direction.as_str(),
+                m.node.as_str(),
+                m.understood.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("in", "!5a5a0301", Some("distress")),
+            ("out", "!5a5a0301", Some("distress_ack")),
+            ("in", "!5a5a0101", Some("command")),
+            ("out", "!5a5a0101", Some("cmd_ok")),
+        ]
+    );
+    assert_eq!(conv[2].text, text);
+    assert_eq!(conv[2].language, None);
+}
