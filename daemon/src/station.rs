@@ -555,11 +555,19 @@ impl Supervisor {
     fn signal(&self, radio: String, p: mesh::MeshPacket) -> (Rx, ingest::Signal) {
         let p = unwrap_store_forward(p);
         let signal = ingest::classify(&p, &self.icfg);
+        let text = mesh::data(&p)
+            .filter(|d| d.portnum == PortNum::TextMessageApp as i32)
+            .map(|d| String::from_utf8_lossy(&d.payload).into_owned());
         let rx = Rx {
             radio,
             from: p.from,
             packet_id: p.id,
             hops: mesh::hops_travelled(&p),
+            channel: p.channel,
+            // Proto3's default: a radio that did not measure it (a packet of its own, a
+            // replay) leaves 0.0.
+            snr: (p.rx_snr != 0.0).then_some(p.rx_snr),
+            text,
         };
         (rx, signal)
     }
@@ -598,6 +606,7 @@ impl Supervisor {
                         from: n.num,
                         packet_id: 0,
                         hops: None,
+                        ..Rx::default()
                     },
                     signal,
                 )

@@ -24,6 +24,8 @@ const WAIT: Duration = Duration::from_secs(10);
 struct Station {
     _dir: tempfile::TempDir,
     sock: PathBuf,
+    /// The writer, for what comes from the air rather than the socket.
+    store: Store,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -77,7 +79,7 @@ async fn start() -> Station {
     cfg.municipalities = municipalities();
     let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("open the store");
     let state = ApiState {
-        store,
+        store: store.clone(),
         station: "SAS".into(),
         teams: teams(),
         radios: vec![],
@@ -104,6 +106,7 @@ async fn start() -> Station {
     Station {
         _dir: dir,
         sock,
+        store,
         stop: Some(stop),
         server,
     }
@@ -1111,4 +1114,198 @@ async fn the_open_queue_pages_without_repeating_or_skipping() {
     assert_eq!(seen, ids, "every incident once, in order");
     let bad = get(sock, "/v1/incidents?state=open&offset=-1").await;
     assert_eq!(bad.status, 400, "{}", bad.json);
+}
+
+#[tokio::test]
+async fn the_detail_shows_the_conversation_and_messages_lists_the_rest() {
+    use farod::ingest::{Distress, DistressKind, Signal};
+    use farod::store::Rx;
+    let st = start().await;
+    let sock = &st.sock;
+    let phone = 0x5a5a_0301;
+    let heard = |packet_id: u32, text: &str| Rx {
+        radio: "r0".into(),
+        from: phone,
+        packet_id,
+        hops: Some(1),
+        channel: 0,
+        snr: Some(4.5),
+        text: Some(text.into()),
+    };
+    let now = Clock::start().now_ms();
+    let distress = Signal::Distress(Distress {
+        node: phone,
+        packet_id: 1,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: "AUXILIO somos 2".into(),
+        position: None,
+        channel: 0,
+    });
+    let o = st
+        .store
+        .ingest(heard(1, "AUXILIO somos 2"), distress, now)
+        .await
+        .expect("ingest");
+    let id = o.incident.expect("an incident").0;
+    let chatter = Signal::Activity {
+        node: phone,
+        portnum: 1,
+        bytes: 4,
+    };
+    st.store
+        .ingest(heard(2, "hola\u{1b}[2J"), chatter, now)
+        .await
+        .expect("ingest");
+
+    let d = get(sock, &format!("/v1/incidents/{id}")).await;
+    assert_eq!(d.status, 200, "{}", d.json);
+    let m = d.json["messages"].as_array().expect("messages");
+    assert_eq!(m.len(), 2, "{}", d.json);
+    assert_eq!(m[0]["direction"], "in");
+    assert_eq!(m[0]["node"], "!5a5a0301");
+    assert_eq!(m[0]["text"], "AUXILIO somos 2");
+    assert_eq!(m[0]["language"], "es");
+    assert_eq!(m[0]["understood"], "distress");
+    assert_eq!(m[0]["delivery"], Value::Null);
+    assert!(m[0]["at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(m[1]["direction"], "out");
+    assert_eq!(m[1]["delivery"], "pending");
+    // Every field the detail had is still there.
+    for key in [
+        "id",
+        "state",
+        "events",
+        "ambulance",
+        "heard_count",
+        "reporter",
+    ] {
+        assert!(d.json.get(key).is_some(), "{key} missing");
+    }
+    // The list of incidents does not carry conversations.
+    let list = get(sock, "/v1/incidents").await;
+    assert!(list.json[0].get("messages").is_none());
+
+    let a = post(
+        sock,
+        "/v1/send",
+        json!({"node": "!5a5a0301", "text": "¿están bien?"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let loose = get(sock, "/v1/messages?node=!5a5a0301").await;
+    assert_eq!(loose.status, 200, "{}", loose.json);
+    let texts: Vec<&str> = loose
+        .json
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["hola\u{1b}[2J", "¿están bien?"]);
+    assert_eq!(loose.json[1]["direction"], "out");
+    assert_eq!(loose.json[1]["understood"], "operator text");
+    assert_eq!(loose.json[1]["delivery"], "pending");
+    let one = get(sock, "/v1/messages?limit=1").await;
+    assert_eq!(one.json.as_array().map(Vec::len), Some(1));
+    assert_eq!(one.json[0]["text"], "¿están bien?");
+    let none = get(
+        sock,
+        "/v1/messages?node=!00000001&since=2020-01-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!((none.status, &none.json), (200, &json!([])));
+    let future = get(sock, "/v1/messages?since=2999-01-01T00:00:00Z").await;
+    assert_eq!(future.json, json!([]));
+    let bad = get(sock, "/v1/messages?since=yesterday").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.error().contains("since"), "{}", bad.error());
+    let bad = get(sock, "/v1/messages?node=fred").await;
+    assert_eq!(bad.status, 400, "{}", bad.json);
+    let bad = get(sock, "/v1/messages?colour=red").await;
+    assert_eq!(bad.status, 400, "{}", bad.json);
+}
+
+#[tokio::test]
+async fn the_event_stream_carries_messages_live_when_asked() {
+    use farod::ingest::{Distress, DistressKind, Signal};
+    use farod::store::Rx;
+    let st = start().await;
+    let sock = &st.sock;
+    let mut with = EventStream::open(sock, "?messages=true").await;
+    let mut without = EventStream::open(sock, "").await;
+
+    let a = post(
+        sock,
+        "/v1/send",
+        json!({"node": "!5a5a0301", "text": "¿están bien?"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    // The message, then the audit event of the same transaction.
+    let m = with.next().await;
+    let m = &m["message"];
+    assert_eq!(m["direction"], "out", "{m}");
+    assert_eq!(m["node"], "!5a5a0301");
+    assert_eq!(m["text"], "¿están bien?");
+    assert_eq!(m["understood"], "operator text");
+    assert_eq!(m["delivery"], "pending");
+    assert_eq!(m["incident"], Value::Null);
+    assert!(m["id"].as_i64().is_some() && m["at"].as_str().is_some());
+    let ev = with.next().await;
+    assert!(
+        ev["what"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("message queued")),
+        "{ev}"
+    );
+    // A stream that did not ask sees the event only, as before.
+    let ev = without.next().await;
+    assert!(ev.get("message").is_none(), "{ev}");
+    assert!(ev["what"]
+        .as_str()
+        .is_some_and(|w| w.starts_with("message queued")));
+
+    let distress = Signal::Distress(Distress {
+        node: 0x5a5a_0301,
+        packet_id: 9,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: "AUXILIO".into(),
+        position: None,
+        channel: 0,
+    });
+    let rx = Rx {
+        radio: "r0".into(),
+        from: 0x5a5a_0301,
+        packet_id: 9,
+        text: Some("AUXILIO".into()),
+        ..Rx::default()
+    };
+    st.store
+        .ingest(rx, distress, Clock::start().now_ms())
+        .await
+        .expect("ingest");
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        let v = with.next().await;
+        if let Some(m) = v.get("message") {
+            lines.push(m.clone());
+        }
+    }
+    assert_eq!(
+        (
+            &lines[0]["direction"],
+            &lines[0]["text"],
+            &lines[0]["incident"]
+        ),
+        (&json!("in"), &json!("AUXILIO"), &json!("SAS-1"))
+    );
+    assert_eq!(lines[0]["understood"], "distress");
+    assert_eq!(lines[0]["delivery"], Value::Null);
+    assert_eq!(
+        (&lines[1]["direction"], &lines[1]["incident"]),
+        (&json!("out"), &json!("SAS-1"))
+    );
+    assert!(lines[1]["id"].as_i64() > lines[0]["id"].as_i64());
 }

@@ -46,6 +46,9 @@ fn sos(node: u32, packet_id: u32, text: &str, lang: Lang) -> (Rx, Signal) {
         from: node,
         packet_id,
         hops: Some(1),
+        channel: 0,
+        snr: Some(6.25),
+        text: Some(text.into()),
     };
     let s = Signal::Distress(Distress {
         node,
@@ -274,6 +277,7 @@ async fn a_patrol_that_stops_reporting_goes_stale_then_lost_on_its_incident() {
                 from: PATROL,
                 packet_id: 1,
                 hops: Some(0),
+                ..Rx::default()
             },
             pos,
             0,
@@ -435,6 +439,7 @@ async fn a_rounded_position_stays_rounded_from_the_packet_to_the_incident() {
         from: PHONE,
         packet_id: 40,
         hops: Some(0),
+        ..Rx::default()
     };
     // The phone shares its position rounded to 13 bits (the apps' "2.9 km"), then calls.
     let position = Signal::Position {
@@ -495,4 +500,233 @@ async fn a_database_that_cannot_be_opened_says_its_path_once_and_why() {
         "{err}"
     );
     assert_eq!(std::fs::read(&junk).unwrap(), vec![0x5a; 8192], "untouched");
+}
+
+/// A text from a node that is neither a patrol nor in distress: chatter, no incident.
+fn chatter(node: u32, packet_id: u32, text: &str) -> (Rx, Signal) {
+    let rx = Rx {
+        radio: "r0".into(),
+        from: node,
+        packet_id,
+        hops: Some(2),
+        channel: 1,
+        snr: None,
+        text: Some(text.into()),
+    };
+    let s = Signal::Activity {
+        node,
+        portnum: faro_proto::mesh::PortNum::TextMessageApp as i32,
+        bytes: text.len(),
+    };
+    (rx, s)
+}
+
+#[tokio::test]
+async fn the_conversation_is_kept_once_with_its_incident_and_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    let (rx, s) = sos(PHONE, 7, "AUXILIO somos 3", Lang::Es);
+    store.ingest(rx.clone(), s.clone(), 1_000).await.unwrap();
+    // Heard again on another radio: a duplicate, not a second message.
+    let again = Rx {
+        radio: "r1".into(),
+        ..rx
+    };
+    assert!(store.ingest(again, s, 2_000).await.unwrap().duplicate);
+    let r = reader(&store);
+    let conv = r.incident("SAS-1").unwrap().unwrap().messages.unwrap();
+    assert_eq!(conv.len(), 2, "{conv:?}");
+    // The text heard first, then the reply it got, with the reply's delivery state.
+    assert_eq!(
+        (conv[0].direction.as_str(), conv[0].node.as_str()),
+        ("in", "!5a5a0301")
+    );
+    assert_eq!(conv[0].text, "AUXILIO somos 3");
+    assert_eq!(conv[0].language.as_deref(), Some("es"));
+    assert_eq!(conv[0].understood.as_deref(), Some("distress"));
+    assert_eq!(conv[0].delivery, None);
+    assert_eq!(
+        (conv[1].direction.as_str(), conv[1].node.as_str()),
+        ("out", "!5a5a0301")
+    );
+    assert!(conv[1].text.contains("SAS-1"), "{}", conv[1].text);
+    assert_eq!(conv[1].understood.as_deref(), Some("distress_ack"));
+    assert_eq!(conv[1].delivery.as_deref(), Some("pending"));
+    // The delivery state is the outbox row's, read when asked.
+    let items = store.outbox_claim(3_000, 10).await.unwrap();
+    store
+        .outbox_sent(items[0].row, "r0", 501, 3_000)
+        .await
+        .unwrap();
+    store
+        .outbox_delivery("r0", 501, DeliveryOutcome::Acked, 4_000)
+        .await
+        .unwrap();
+    let conv = r.conversation("SAS-1", 100).unwrap();
+    assert_eq!(conv[1].delivery.as_deref(), Some("acked"));
+    // The row keeps what the radio said about the packet heard.
+    let (radio, channel, hops, snr): (String, u32, u32, f64) =
+        rusqlite::Connection::open(store.path())
+            .unwrap()
+            .query_row(
+                "SELECT radio, channel, hops, snr FROM messages WHERE direction = 'in'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+    assert_eq!((radio.as_str(), channel, hops, snr), ("r0", 0, 1, 6.25));
+    // Nothing of it is loose traffic.
+    assert!(r.loose_messages(None, 0, 100).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn traffic_of_no_incident_by_node_and_time_and_operator_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    for (i, at) in [1_000, 2_000, 3_000].into_iter().enumerate() {
+        let (rx, s) = chatter(PHONE, 100 + i as u32, &format!("hola {i}"));
+        store.ingest(rx, s, at).await.unwrap();
+    }
+    let (rx, s) = chatter(TOWER, 200, "otro");
+    store.ingest(rx, s, 2_500).await.unwrap();
+    // A packet without text (a position) is no message.
+    let (mut rx, _) = chatter(PHONE, 300, "");
+    rx.text = None;
+    store
+        .ingest(
+            rx,
+            Signal::Activity {
+                node: PHONE,
+                portnum: 3,
+                bytes: 10,
+            },
+            3_500,
+        )
+        .await
+        .unwrap();
+    store
+        .operator(
+            "operator:ana",
+            OperatorRequest::Send(PHONE, "¿cuántos son?".into()),
+            4_000,
+        )
+        .await
+        .unwrap();
+    let r = reader(&store);
+    let all = r.loose_messages(None, 0, 100).unwrap();
+    let texts: Vec<&str> = all.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["hola 0", "hola 1", "otro", "hola 2", "¿cuántos son?"]
+    );
+    assert_eq!(all[0].understood.as_deref(), Some("text"));
+    assert_eq!(
+        (all[4].direction.as_str(), all[4].understood.as_deref()),
+        ("out", Some("operator text"))
+    );
+    assert_eq!(all[4].delivery.as_deref(), Some("pending"));
+    // One node, from a time on, the latest N (still oldest first).
+    let phone = r.loose_messages(Some(PHONE), 2_000, 100).unwrap();
+    let texts: Vec<&str> = phone.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["hola 1", "hola 2", "¿cuántos son?"]);
+    let last2 = r.loose_messages(Some(PHONE), 0, 2).unwrap();
+    let texts: Vec<&str> = last2.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["hola 2", "¿cuántos son?"]);
+}
+
+#[test]
+fn migration_6_adds_the_conversation_to_a_database_with_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faro.db");
+    {
+        // A database left at version 5, with an incident and a reply queued.
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        farod::store::migrations::migrate(&mut c).unwrap();
+        c.execute_batch(
+            "DROP INDEX messages_by_incident; DROP INDEX messages_by_node; DROP TABLE messages;
+             PRAGMA user_version = 5;
+             INSERT INTO incidents(id, seq, state, kind, priority, priority_why, source, language,
+                                   created_at, updated_at, last_heard_at)
+             VALUES ('SAS-1', 1, 'new', 'lost', 2, '[]', 'text', 'es', 0, 0, 0);
+             INSERT INTO outbox(created_at, class, incident, dest, channel, portnum, payload, want_ack, state,
+                                next_attempt_at, updated_at)
+             VALUES (0, 0, 'SAS-1', 1, 0, 1, 'x', 1, 'acked', 0, 0);",
+        )
+        .unwrap();
+    }
+    let (store, t) = open(&dir);
+    let r = reader(&store);
+    // Rows from before have no conversation; the incident is intact.
+    let inc = r.incident("SAS-1").unwrap().unwrap();
+    assert_eq!(inc.messages, Some(vec![]));
+    drop(store);
+    t.join().unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, farod::store::migrations::CURRENT);
+    // The incident link is a real reference.
+    c.pragma_update(None, "foreign_keys", true).unwrap();
+    assert!(c
+        .execute(
+            "INSERT INTO messages(at, direction, node, text, incident) VALUES (1, 'in', 1, 'x', 'SAS-9')",
+            []
+        )
+        .is_err());
+    assert!(c
+        .execute(
+            "INSERT INTO messages(at, direction, node, text) VALUES (1, 'sideways', 1, 'x')",
+            []
+        )
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_patrols_command_belongs_to_the_incident_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    let (rx, s) = sos(PHONE, 7, "AUXILIO", Lang::Es);
+    store.ingest(rx, s, 1_000).await.unwrap();
+    let text = "NOTA SAS-1 llevamos agua";
+    let command = faro_proto::text::parse_command(text).unwrap();
+    let rx = Rx {
+        radio: "r0".into(),
+        from: PATROL,
+        packet_id: 50,
+        hops: Some(0),
+        channel: 0,
+        snr: Some(-3.5),
+        text: Some(text.into()),
+    };
+    let s = Signal::Command {
+        node: PATROL,
+        patrol: "P1".into(),
+        packet_id: 50,
+        command,
+    };
+    let o = store.ingest(rx, s, 2_000).await.unwrap();
+    assert_eq!(o.incident, Some(("SAS-1".into(), false)));
+    let conv = reader(&store).conversation("SAS-1", 100).unwrap();
+    let seen: Vec<(&str, &str, Option<&str>)> = conv
+        .iter()
+        .map(|m| {
+            (
+                m.direction.as_str(),
+                m.node.as_str(),
+                m.understood.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("in", "!5a5a0301", Some("distress")),
+            ("out", "!5a5a0301", Some("distress_ack")),
+            ("in", "!5a5a0101", Some("command")),
+            ("out", "!5a5a0101", Some("cmd_ok")),
+        ]
+    );
+    assert_eq!(conv[2].text, text);
+    assert_eq!(conv[2].language, None);
 }

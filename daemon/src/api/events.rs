@@ -1,5 +1,7 @@
 //! The event stream: `GET /v1/events`, newline-delimited JSON of the audit events, the backlog
-//! then live, with keepalives; it ends when the client goes away or the server stops.
+//! then live, with keepalives; with `messages=true`, also the texts heard and queued as they
+//! commit (`{"message": {...}}`, live only); it ends when the client goes away or the server
+//! stops.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -16,7 +18,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::request::read;
 use super::{ApiError, ApiResult, Shared};
-use crate::store::{rfc3339, EventView};
+use crate::store::{rfc3339, EventView, MessageLive};
 
 /// Audit events read from the database per page of an event stream's backlog.
 const BACKLOG_PAGE: usize = 500;
@@ -33,12 +35,18 @@ pub const KEEPALIVE: Duration = Duration::from_secs(20);
 pub(super) struct EventsQuery {
     /// Send the stored events after this id first; without it, only live ones.
     after: Option<i64>,
+    /// Also the messages heard and queued, live, as `{"message": {...}}` lines (not in the
+    /// backlog: an incident's conversation is in its detail, the rest in `/v1/messages`).
+    #[serde(default)]
+    messages: bool,
 }
 
 /// `GET /v1/events`: newline-delimited JSON. The backlog after `after` (if given), then live
 /// events as they commit, each once and in id order; `{"lagged": n}` when this watcher fell
 /// behind the live buffer (what it missed follows, read back from the database), and
-/// `{"keepalive": "<time>"}` every [`KEEPALIVE`].
+/// `{"keepalive": "<time>"}` every [`KEEPALIVE`]. With `messages=true`, each text heard or
+/// queued as `{"message": {id, incident, at, direction, node, text, language, understood,
+/// delivery}}` once it commits, and `{"lagged_messages": n}` when this watcher missed some.
 pub(super) async fn events(
     State(st): State<Shared>,
     q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
@@ -46,8 +54,9 @@ pub(super) async fn events(
     let Query(q) = q.map_err(|r| ApiError::bad_request(r.body_text()))?;
     // Subscribe before reading the backlog so nothing committed in between is missed.
     let live = st.api.store.subscribe();
+    let messages = q.messages.then(|| st.api.store.subscribe_messages());
     let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-    tokio::spawn(feed(st, q.after, live, tx));
+    tokio::spawn(feed(st, q.after, (live, messages), tx));
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(Lines(rx)),
@@ -120,7 +129,10 @@ impl Feed {
 async fn feed(
     st: Shared,
     after: Option<i64>,
-    mut live: broadcast::Receiver<EventView>,
+    (mut live, mut messages): (
+        broadcast::Receiver<EventView>,
+        Option<broadcast::Receiver<MessageLive>>,
+    ),
     tx: mpsc::Sender<Bytes>,
 ) {
     let mut stop = st.stop.subscribe();
@@ -134,7 +146,21 @@ async fn feed(
     }
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
     loop {
+        // In order: a commit publishes its messages before its events, so a message waiting
+        // goes before an event and follows what was heard or said as it happened (a watcher far behind
+        // may see a message before events of an earlier commit).
         let alive = tokio::select! {
+            biased;
+            // The watcher gone or the server stopping first, whatever is waiting.
+            _ = f.tx.closed() => false,
+            _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => false,
+            r = next_message(&mut messages) => match r {
+                Ok(m) => f.line(&json!({ "message": m })).await,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    f.line(&json!({ "lagged_messages": n })).await
+                }
+                Err(broadcast::error::RecvError::Closed) => false,
+            },
             r = live.recv() => match r {
                 Ok(ev) => f.event(&ev).await,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -143,11 +169,19 @@ async fn feed(
                 Err(broadcast::error::RecvError::Closed) => false,
             },
             _ = beat.tick() => f.line(&json!({ "keepalive": rfc3339(f.st.api.clock.now_ms()) })).await,
-            _ = f.tx.closed() => false,
-            _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => false,
         };
         if !alive {
             return;
         }
+    }
+}
+
+/// The next live message, or never when the watcher did not ask for them.
+async fn next_message(
+    messages: &mut Option<broadcast::Receiver<MessageLive>>,
+) -> Result<MessageLive, broadcast::error::RecvError> {
+    match messages {
+        Some(m) => m.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -24,6 +24,8 @@
 //! - `places`: `/v1/where` and `/v1/places`, the gazetteer lookups (also used by `incidents`);
 //! - `status`: `/v1/status` and `/v1/teams`;
 //! - `nodes`: `/v1/nodes` and `/v1/send`, the mesh nodes heard and a text to one of them;
+//! - `messages`: `/v1/messages`, the texts heard and sent that belong to no incident (an
+//!   incident's own are in its detail);
 //! - `events`: `/v1/events`, the live event stream;
 //! - `request`: what the handlers share: the operator header, JSON bodies, incident ids from
 //!   the URL, read-only queries.
@@ -50,6 +52,7 @@ use crate::store::{Refusal, Store, StoreError, TeamConfig};
 mod ambulance;
 mod events;
 mod incidents;
+mod messages;
 mod nodes;
 mod places;
 mod request;
@@ -57,6 +60,7 @@ mod status;
 
 pub use ambulance::MAX_ETA_MINUTES;
 pub use events::KEEPALIVE;
+pub use messages::DEFAULT_MESSAGES;
 pub use places::MAX_PLACES;
 pub use request::{MAX_OPERATOR_CHARS, OPERATOR_HEADER};
 
@@ -192,6 +196,7 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/places", get(places::places))
         .route("/v1/teams", get(status::teams))
         .route("/v1/nodes", get(nodes::nodes))
+        .route("/v1/messages", get(messages::messages))
         .route("/v1/events", get(events::events))
         .route("/v1/send", post(nodes::send))
         .fallback(no_route)

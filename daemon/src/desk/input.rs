@@ -78,8 +78,8 @@ impl StoreConfig {
     }
 }
 
-/// What a received packet was (for dedup and the audit trail).
-#[derive(Debug, Clone, PartialEq)]
+/// What a received packet was (for dedup, the audit trail and the conversation).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Rx {
     /// Radio that heard it.
     pub radio: String,
@@ -89,6 +89,13 @@ pub struct Rx {
     pub packet_id: u32,
     /// Hops travelled, when known.
     pub hops: Option<u32>,
+    /// The channel index it came on.
+    pub channel: u32,
+    /// Signal-to-noise ratio at the radio, dB, when known.
+    pub snr: Option<f32>,
+    /// The text of a text message (lossy UTF-8), kept in the conversation; `None` for any
+    /// other packet. Personal data: never log it.
+    pub text: Option<String>,
 }
 
 /// A manual report typed by an operator (a phone call, a walk-in).

@@ -359,7 +359,8 @@ pub trait Facts {
     fn team_open(&self, team: &str, limit: usize) -> DeskResult<Vec<(String, State)>>;
     /// Whether a hint (a message with no incident, class patrol) went to `node` after `since`.
     fn hint_sent_since(&self, node: u32, since: i64) -> DeskResult<bool>;
-    /// The language `node` was last answered in (its latest incident's), if any.
+    /// The language of what `node` last wrote in words that tell one, else of its latest
+    /// incident, if any.
     fn node_language(&self, node: u32) -> DeskResult<Option<Lang>>;
     /// Whether `node` was asked whether it needs help (a message with no incident, class
     /// distress) after `since`.

@@ -63,6 +63,9 @@ fn rx(from: u32) -> Rx {
         from,
         packet_id: 1,
         hops: Some(2),
+        channel: 0,
+        snr: None,
+        text: None,
     }
 }
 

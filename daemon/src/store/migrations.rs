@@ -173,6 +173,30 @@ CREATE TABLE node_radios (
 ALTER TABLE nodes ADD COLUMN precision_bits INTEGER;
 ALTER TABLE team_positions ADD COLUMN precision_bits INTEGER;
 "#,
+    // 6: the conversation: every text heard and every text Faro queued, in a table of its own
+    //    (message texts are personal data a retention policy will purge; `events` is
+    //    append-only). An outgoing message's delivery is its outbox row's state, joined at read
+    //    time. The incident link is checked at commit: a packet's message is written before
+    //    the effects that open its incident, so a reply queued by them comes after it.
+    r#"
+CREATE TABLE messages (
+    id        INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    node      INTEGER NOT NULL,                  -- the sender (in) or the destination (out)
+    radio     TEXT,                              -- the radio that heard it (in)
+    channel   INTEGER,
+    hops      INTEGER,
+    snr       REAL,
+    text      TEXT NOT NULL,                     -- personal data: never in a log line
+    language  TEXT,
+    understood TEXT,                             -- what Faro made of it (distress, command...)
+    incident  TEXT REFERENCES incidents(id) DEFERRABLE INITIALLY DEFERRED,
+    outbox_id INTEGER REFERENCES outbox(id)
+);
+CREATE INDEX messages_by_incident ON messages(incident, at);
+CREATE INDEX messages_by_node ON messages(node, at);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -85,6 +85,27 @@ pub struct EventView {
     pub what: String,
 }
 
+/// A message as it commits, for live watchers (`GET /v1/events?messages=true`): the text
+/// heard or queued, with its row id and incident. An outgoing one is `pending` here; its later
+/// delivery states are read from the database.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageLive {
+    /// Row id (increasing).
+    pub id: i64,
+    /// The incident it belongs to, if any.
+    pub incident: Option<String>,
+    /// The message.
+    #[serde(flatten)]
+    pub message: query::MessageView,
+}
+
+/// What the writer publishes after a commit, in commit order.
+#[derive(Debug, Clone)]
+enum Live {
+    Event(EventView),
+    Message(MessageLive),
+}
+
 /// Commands to the writer thread.
 #[derive(Debug)]
 enum Cmd {
@@ -151,6 +172,7 @@ struct Job {
 pub struct Store {
     tx: mpsc::Sender<Job>,
     events: broadcast::Sender<EventView>,
+    messages: broadcast::Sender<MessageLive>,
     path: PathBuf,
     health: Health,
 }
@@ -205,8 +227,14 @@ impl Store {
         let conn = worker::open_write(path)?;
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (messages, _) = broadcast::channel(EVENT_BUFFER);
         let health = Health::default();
-        let w = worker::Worker::new(conn, cfg, events.clone(), health.clone())?;
+        let w = worker::Worker::new(
+            conn,
+            cfg,
+            (events.clone(), messages.clone()),
+            health.clone(),
+        )?;
         let thread = std::thread::Builder::new()
             .name("faro-store".into())
             .spawn(move || w.run(rx))
@@ -215,6 +243,7 @@ impl Store {
             Store {
                 tx,
                 events,
+                messages,
                 path: path.to_path_buf(),
                 health,
             },
@@ -242,6 +271,12 @@ impl Store {
     /// Live audit events, as they commit.
     pub fn subscribe(&self) -> broadcast::Receiver<EventView> {
         self.events.subscribe()
+    }
+
+    /// Live messages (texts heard and queued), as they commit. Not replayed: a watcher that
+    /// falls behind is told how many it missed, and reads them from the database.
+    pub fn subscribe_messages(&self) -> broadcast::Receiver<MessageLive> {
+        self.messages.subscribe()
     }
 
     async fn call(&self, cmd: Cmd) -> Result<Reply, StoreError> {

@@ -66,6 +66,58 @@ pub struct IncidentView {
     /// Ambulance requests in escalation order (only in `show`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ambulance: Option<Vec<AmbulanceView>>,
+    /// The conversation, oldest first (only in `show`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<MessageView>>,
+}
+
+/// One text heard or sent. The text came from the air or goes to it: personal data, and
+/// possibly hostile (control characters); never log it, escape it before a terminal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageView {
+    /// RFC 3339.
+    pub at: String,
+    /// `in` (heard) or `out` (queued by Faro).
+    pub direction: String,
+    /// The sender (in) or the destination (out), `!xxxxxxxx`.
+    pub node: String,
+    /// The text.
+    pub text: String,
+    /// Its language, when known.
+    pub language: Option<String>,
+    /// What Faro made of it (`distress`, `command`, `municipality answer`...; for an outgoing
+    /// message, the reply it is: `distress_ack`, `operator text`...).
+    pub understood: Option<String>,
+    /// null for a message heard; else its outbox row's state (pending, sending, sent, acked,
+    /// implicit, failed, done).
+    pub delivery: Option<String>,
+}
+
+/// Messages of an incident, oldest first.
+const MESSAGES_OF_INCIDENT: &str =
+    "SELECT m.at, m.direction, m.node, m.text, m.language, m.understood, o.state
+     FROM messages m LEFT JOIN outbox o ON o.id = m.outbox_id
+     WHERE m.incident = ?1 ORDER BY m.at, m.id LIMIT ?2";
+/// Messages of no incident since a time, the newest `limit` (reversed by the caller).
+const MESSAGES_LOOSE: &str =
+    "SELECT m.at, m.direction, m.node, m.text, m.language, m.understood, o.state
+     FROM messages m LEFT JOIN outbox o ON o.id = m.outbox_id
+     WHERE m.incident IS NULL AND m.at >= ?1 ORDER BY m.at DESC, m.id DESC LIMIT ?2";
+/// One node's messages of no incident since a time, the newest `limit`.
+const MESSAGES_LOOSE_OF_NODE: &str = "SELECT m.at, m.direction, m.node, m.text, m.language, m.understood, o.state
+     FROM messages m LEFT JOIN outbox o ON o.id = m.outbox_id
+     WHERE m.node = ?1 AND m.at >= ?2 AND m.incident IS NULL ORDER BY m.at DESC, m.id DESC LIMIT ?3";
+
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageView> {
+    Ok(MessageView {
+        at: rfc3339(r.get(0)?),
+        direction: r.get(1)?,
+        node: NodeId(r.get(2)?).to_string(),
+        text: r.get(3)?,
+        language: r.get(4)?,
+        understood: r.get(5)?,
+        delivery: r.get(6)?,
+    })
 }
 
 /// One municipality asked for an ambulance.
@@ -275,6 +327,7 @@ impl Reader {
             last_heard_at: rfc3339(r.get(19)?),
             events: None,
             ambulance: None,
+            messages: None,
         })
     }
 
@@ -319,7 +372,42 @@ impl Reader {
         };
         v.events = Some(self.events(Some(&id), 0, 10_000)?);
         v.ambulance = Some(self.ambulance(&id)?);
+        v.messages = Some(self.conversation(&id, 10_000)?);
         Ok(Some(v))
+    }
+
+    /// An incident's conversation: the texts heard and sent about it, oldest first, at most
+    /// `limit`.
+    pub fn conversation(&self, id: &str, limit: usize) -> Res<Vec<MessageView>> {
+        let mut st = self.conn.prepare(MESSAGES_OF_INCIDENT)?;
+        let rows = st
+            .query_map(params![id, limit as i64], message_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The traffic that belongs to no incident (of one node, or all) from `since` (Unix ms)
+    /// on: the latest `limit` messages, oldest first.
+    pub fn loose_messages(
+        &self,
+        node: Option<u32>,
+        since: i64,
+        limit: usize,
+    ) -> Res<Vec<MessageView>> {
+        let mut rows = match node {
+            Some(n) => self
+                .conn
+                .prepare(MESSAGES_LOOSE_OF_NODE)?
+                .query_map(params![n, since, limit as i64], message_row)?
+                .collect::<Result<Vec<_>, _>>()?,
+            None => self
+                .conn
+                .prepare(MESSAGES_LOOSE)?
+                .query_map(params![since, limit as i64], message_row)?
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        rows.reverse();
+        Ok(rows)
     }
 
     /// The ambulance requests of an incident, in escalation order.
@@ -545,6 +633,33 @@ mod tests {
             plan(&c, EVENTS_OF_INCIDENT)
         );
         assert!(plan(&c, EVENTS_ALL).contains("USING INTEGER PRIMARY KEY (rowid>?)"));
+    }
+
+    #[test]
+    fn message_queries_use_their_indexes() {
+        let c = migrated();
+        assert!(
+            plan(&c, MESSAGES_OF_INCIDENT)
+                .contains("USING INDEX messages_by_incident (incident=?)"),
+            "{}",
+            plan(&c, MESSAGES_OF_INCIDENT)
+        );
+        assert!(
+            plan(&c, MESSAGES_LOOSE_OF_NODE)
+                .contains("USING INDEX messages_by_node (node=? AND at>?)"),
+            "{}",
+            plan(&c, MESSAGES_LOOSE_OF_NODE)
+        );
+        assert!(
+            plan(&c, MESSAGES_LOOSE)
+                .contains("USING INDEX messages_by_incident (incident=? AND at>?)"),
+            "{}",
+            plan(&c, MESSAGES_LOOSE)
+        );
+        // The index gives the order: nothing is sorted.
+        for sql in [MESSAGES_OF_INCIDENT, MESSAGES_LOOSE, MESSAGES_LOOSE_OF_NODE] {
+            assert!(!plan(&c, sql).contains("TEMP B-TREE"), "{}", plan(&c, sql));
+        }
     }
 
     #[test]

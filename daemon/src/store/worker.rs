@@ -7,7 +7,10 @@ use std::time::Duration;
 use rusqlite::{params, Connection};
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Cmd, EventView, IngestOutcome, Job, OutboxItem, Reply, Rx, StoreConfig, StoreError};
+use super::{
+    Cmd, EventView, IngestOutcome, Job, Live, MessageLive, OutboxItem, Reply, Rx, StoreConfig,
+    StoreError,
+};
 use crate::desk::{Decision, Desk};
 use crate::ingest::Signal;
 use facts::SqlFacts;
@@ -67,7 +70,9 @@ pub(super) struct Worker {
     conn: Connection,
     cfg: StoreConfig,
     events: broadcast::Sender<EventView>,
-    pending_events: Vec<EventView>,
+    messages: broadcast::Sender<MessageLive>,
+    /// What goes to live watchers once the transaction commits.
+    pending_events: Vec<Live>,
     health: super::Health,
 }
 
@@ -85,7 +90,7 @@ impl Worker {
     pub(super) fn new(
         conn: Connection,
         cfg: StoreConfig,
-        events: broadcast::Sender<EventView>,
+        (events, messages): (broadcast::Sender<EventView>, broadcast::Sender<MessageLive>),
         health: super::Health,
     ) -> Res<Worker> {
         // Rows that were being sent when farod stopped go out again: at least once, never lost.
@@ -103,6 +108,7 @@ impl Worker {
             conn,
             cfg,
             events,
+            messages,
             pending_events: Vec::new(),
             health,
         })
@@ -201,8 +207,12 @@ impl Worker {
                 for (reply, r) in results {
                     let _ = reply.send(r);
                 }
-                for ev in self.pending_events.drain(..) {
-                    let _ = self.events.send(ev);
+                for live in self.pending_events.drain(..) {
+                    // Nobody watching is no error.
+                    let _ = match live {
+                        Live::Event(ev) => self.events.send(ev).map(drop).map_err(drop),
+                        Live::Message(m) => self.messages.send(m).map(drop).map_err(drop),
+                    };
                 }
             }
             Err(e) => {
@@ -375,14 +385,73 @@ impl Worker {
         if let Signal::CommandFromStranger { node, .. } = &signal {
             tracing::warn!(node = %faro_proto::mesh::NodeId(*node), "command from an unregistered node refused");
         }
+        let heard = rx.text.as_ref().map(|text| {
+            let (what, lang) = understood(&signal);
+            // Every text's language, for the conversation and for answering that node later.
+            let lang = lang.or_else(|| crate::understand::read(text).language.map(|l| l.as_str()));
+            (what, lang)
+        });
         let ((), d) = self.decide(at, |desk| desk.signal(rx, signal))?;
         let out = IngestOutcome {
             duplicate: false,
             queued: d.queued(),
             incident: d.incident.clone(),
         };
+        // The text heard, before the effects: the replies they queue come after it. Its
+        // incident may be one they open (the link is checked at commit).
+        if let (Some(text), Some((understood, language))) = (&rx.text, heard) {
+            let incident = d.incident.as_ref().map(|(id, _)| id.as_str());
+            self.exec(
+                "INSERT INTO messages(at, direction, node, radio, channel, hops, snr, text, language, understood, incident)
+                 VALUES (?1, 'in', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    at,
+                    rx.from,
+                    rx.radio,
+                    rx.channel,
+                    rx.hops,
+                    rx.snr,
+                    text,
+                    language,
+                    understood,
+                    incident
+                ],
+            )?;
+            self.publish_message(at, "in", rx.from, text, language, understood, incident);
+        }
         self.apply_effects(d.effects, at)?;
         Ok(out)
+    }
+
+    /// The message just inserted, for live watchers once the transaction commits (only when
+    /// somebody watches: a storm of texts costs nothing extra otherwise).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn publish_message(
+        &mut self,
+        at: i64,
+        direction: &str,
+        node: u32,
+        text: &str,
+        language: Option<&str>,
+        understood: &str,
+        incident: Option<&str>,
+    ) {
+        if self.messages.receiver_count() == 0 {
+            return;
+        }
+        self.pending_events.push(Live::Message(MessageLive {
+            id: self.conn.last_insert_rowid(),
+            incident: incident.map(str::to_string),
+            message: super::query::MessageView {
+                at: super::rfc3339(at),
+                direction: direction.to_string(),
+                node: faro_proto::mesh::NodeId(node).to_string(),
+                text: text.to_string(),
+                language: language.map(str::to_string),
+                understood: Some(understood.to_string()),
+                delivery: (direction == "out").then(|| "pending".to_string()),
+            },
+        }));
     }
 
     // ----- outbox -----------------------------------------------------------------------
@@ -430,5 +499,26 @@ impl Worker {
             )?;
         }
         Ok(items)
+    }
+}
+
+/// What Faro made of a text it heard, in a word or two, and its language when known (for the
+/// conversation).
+fn understood(signal: &Signal) -> (&'static str, Option<&'static str>) {
+    match signal {
+        Signal::Distress(d) => ("distress", Some(d.language.as_str())),
+        Signal::Command { command: Ok(_), .. } => ("command", None),
+        Signal::Command {
+            command: Err(_), ..
+        } => ("malformed command", None),
+        Signal::CommandFromStranger { .. } => ("command from a stranger", None),
+        Signal::MunicipalityText { .. } => ("municipality answer", None),
+        Signal::Position { .. } | Signal::BadPosition { .. } => ("position", None),
+        Signal::NodeInfo { .. } => ("node info", None),
+        Signal::Unsure { language, .. } => (
+            "maybe: asked whether help is needed",
+            Some(language.as_str()),
+        ),
+        Signal::Activity { .. } => ("no emergency", None),
     }
 }

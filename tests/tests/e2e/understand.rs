@@ -144,3 +144,20 @@ async fn a_portuguese_speaker_is_answered_in_portuguese_even_for_a_bare_sos() {
     assert!(second.contains("estação"), "{second}");
     d.station.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_bare_sos_is_answered_in_the_language_the_phone_wrote_before() {
+    init_logging();
+    let sim = quiet_sim();
+    let mut heard = sim.events();
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    // Not an emergency, but Portuguese: the station remembers how this phone writes.
+    sim.act(text(CEL2, BROADCAST, "oi, tudo bem? chegamos no abrigo"))
+        .await;
+    tokio::time::sleep(MINUTE).await;
+    assert!(incidents(&d).is_empty());
+    sim.act(text(CEL2, BROADCAST, "SOS")).await;
+    let reply = received(&mut heard, CEL2, "Faro SAS-1").await;
+    assert!(reply.contains("estação"), "{reply}");
+    d.station.stop().await;
+}

@@ -177,7 +177,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Follow the audit trail live until interrupted.
+    /// Texts heard and sent that belong to no incident, oldest first (an incident's own are
+    /// in `faroctl show`).
+    Messages {
+        /// Only this node's (!xxxxxxxx).
+        #[arg(long, value_name = "!ID")]
+        node: Option<String>,
+        /// From this time on: RFC 3339 (2026-05-01T10:00:00Z) or a span back from now (2h, 30m).
+        #[arg(long, value_name = "T", value_parser = parse_since)]
+        since: Option<String>,
+        /// The latest this many (1..=1000).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Print farod's JSON (an array).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow the audit trail and the messages heard and sent, live, until interrupted.
     Watch {
         /// Print farod's JSON lines.
         #[arg(long)]
@@ -308,6 +324,20 @@ fn parse_position(s: &str) -> Result<(f64, f64), String> {
     Ok((lat, lon))
 }
 
+/// `--since`: an RFC 3339 time as given, or a span back from now (`2h`) as the time it names.
+fn parse_since(s: &str) -> Result<String, String> {
+    if humantime::parse_rfc3339_weak(s).is_ok() {
+        return Ok(s.to_string());
+    }
+    let span = humantime::parse_duration(s).map_err(|_| {
+        format!("expected a time like 2026-05-01T10:00:00Z or a span like 2h (got {s:?})")
+    })?;
+    let t = std::time::SystemTime::now()
+        .checked_sub(span)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    Ok(humantime::format_rfc3339_seconds(t).to_string())
+}
+
 /// The operator's name: `--operator`, `FARO_OPERATOR`, else `$USER`.
 fn operator(cli: &Cli) -> Result<String, Failure> {
     cli.operator
@@ -400,6 +430,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Show { .. }
             | Command::Teams { .. }
             | Command::Nodes { .. }
+            | Command::Messages { .. }
             | Command::Watch { .. }
             | Command::Where { .. }
             | Command::Places { .. }
@@ -519,6 +550,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
         ),
         Command::Teams { json } => print(&ctl.get("/v1/teams")?, json, render::teams),
         Command::Nodes { json } => print(&ctl.get("/v1/nodes")?, json, render::nodes),
+        Command::Messages {
+            node,
+            since,
+            limit,
+            json,
+        } => {
+            let mut path = format!("/v1/messages?limit={limit}");
+            if let Some(n) = node {
+                path.push_str(&format!("&node={}", query_value(n.trim())));
+            }
+            if let Some(t) = since {
+                path.push_str(&format!("&since={}", query_value(&t)));
+            }
+            print(&ctl.get(&path)?, json, render::messages)
+        }
         Command::Watch { json, after } => watch(ctl.client, json, after),
         Command::Send { node, text } => {
             let node = node.trim();
@@ -552,9 +598,10 @@ fn changed(ctl: &Ctl, id: &str, action: &str, body: Value) -> Result<(), Failure
 /// is gone: that ends the watch with exit 69 instead of hanging.
 fn watch(mut client: Client, as_json: bool, after: Option<i64>) -> Result<(), Failure> {
     client.timeout = Duration::from_secs(65);
+    // Messages heard and sent come live too (they are not in the backlog).
     let path = match after {
-        Some(n) => format!("/v1/events?after={n}"),
-        None => "/v1/events".to_string(),
+        Some(n) => format!("/v1/events?messages=true&after={n}"),
+        None => "/v1/events?messages=true".to_string(),
     };
     let mut body = client.request("GET", &path, None, None)?.body;
     let mut out = std::io::stdout().lock();

@@ -212,6 +212,15 @@ pub fn incident(i: &Value) -> String {
             s(e, "what")
         );
     }
+    // Last: what was said, heard and sent (text from the air, escaped).
+    if let Some(messages) = i["messages"].as_array() {
+        let _ = writeln!(out, "conversation (UTC)");
+        if messages.is_empty() {
+            let _ = writeln!(out, "  no messages");
+        } else {
+            out.push_str(&message_rows(messages, "  "));
+        }
+    }
     out
 }
 
@@ -575,6 +584,95 @@ pub fn status(v: &Value) -> String {
     out
 }
 
+/// Text from the air, safe for a terminal on one line: control characters (escape sequences,
+/// newlines, C1 controls) and the bidirectional overrides that reorder what is shown are
+/// written as `\u{..}`; a backslash is doubled so nothing can pass for one.
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if c.is_control() || bidi {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `<-` heard, `->` sent.
+fn arrow(m: &Value) -> &'static str {
+    match m["direction"].as_str() {
+        Some("in") => "<-",
+        Some("out") => "->",
+        _ => "?",
+    }
+}
+
+/// Messages as rows: time, direction, node, language, what Faro made of it, delivery, text.
+fn message_rows(messages: &[Value], indent: &str) -> String {
+    let rows: Vec<Vec<String>> = messages
+        .iter()
+        .map(|m| {
+            vec![
+                format!("{indent}{}", when(&s(m, "at"))),
+                arrow(m).to_string(),
+                clean(&s(m, "node")),
+                clean(&s(m, "language")),
+                clean(&s(m, "understood")),
+                clean(&s(m, "delivery")),
+                clean(m["text"].as_str().unwrap_or("")),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            &format!("{indent}TIME"),
+            "",
+            "NODE",
+            "LANG",
+            "UNDERSTOOD",
+            "DELIVERY",
+            "TEXT",
+        ],
+        &rows,
+    )
+}
+
+/// `faroctl messages`: the traffic of no incident, oldest first.
+pub fn messages(list: &Value) -> String {
+    let messages = array(list);
+    if messages.is_empty() {
+        return "no messages\n".into();
+    }
+    let mut out = String::from("messages of no incident (UTC)\n");
+    out.push_str(&message_rows(messages, ""));
+    out
+}
+
+/// A live message in `faroctl watch`: time, direction, node, incident, what it was, language,
+/// and the text, escaped.
+fn message_line(m: &Value) -> String {
+    let at = s(m, "at");
+    let time = at
+        .split('T')
+        .nth(1)
+        .unwrap_or(&at)
+        .trim_end_matches('Z')
+        .to_string();
+    format!(
+        "{time}  {:<8}  {} {}  {}  {}: {}",
+        clean(&s(m, "incident")),
+        arrow(m),
+        clean(&s(m, "node")),
+        clean(&s(m, "understood")),
+        clean(&s(m, "language")),
+        clean(m["text"].as_str().unwrap_or(""))
+    )
+}
+
 /// One line of `faroctl watch`, or None for lines people need not see.
 pub fn event_line(v: &Value) -> Option<String> {
     if let Some(n) = v.get("lagged") {
@@ -584,6 +682,14 @@ pub fn event_line(v: &Value) -> Option<String> {
     }
     if v.get("keepalive").is_some() {
         return None;
+    }
+    if let Some(n) = v.get("lagged_messages") {
+        return Some(format!(
+            "-- missed {n} messages; faroctl show or faroctl messages has them"
+        ));
+    }
+    if let Some(m) = v.get("message") {
+        return Some(message_line(m));
     }
     let at = s(v, "at");
     let time = at
@@ -650,6 +756,62 @@ mod tests {
             shown.contains("31.45000,-111.55000 (last_known)"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn text_from_the_air_cannot_drive_the_terminal() {
+        assert_eq!(clean("AUXILIO somos 3"), "AUXILIO somos 3");
+        assert_eq!(clean("ñandú ¿qué?"), "ñandú ¿qué?");
+        assert_eq!(clean("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(clean("x\ny\r\u{7}"), "x\\u{a}y\\u{d}\\u{7}");
+        assert_eq!(clean("\u{9b}31m\u{202e}olleh"), "\\u{9b}31m\\u{202e}olleh");
+        // A backslash typed on the mesh cannot pose as an escape.
+        assert_eq!(clean("\\u{1b}"), "\\\\u{1b}");
+    }
+
+    #[test]
+    fn the_sheet_shows_the_conversation_escaped() {
+        let i = json!({"id": "SAS-1", "priority": 1, "state": "new", "events": [],
+            "messages": [
+                {"at": "2026-05-01T10:00:00Z", "direction": "in", "node": "!5a5a0301",
+                 "text": "AUXILIO\u{1b}]0;pwned\u{7}", "language": "es", "understood": "distress",
+                 "delivery": null},
+                {"at": "2026-05-01T10:00:01Z", "direction": "out", "node": "!5a5a0301",
+                 "text": "SAS-1: ayuda en camino", "language": null, "understood": "distress_ack",
+                 "delivery": "acked"}]});
+        let out = incident(&i);
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
+        let conv = out.split("conversation (UTC)\n").nth(1).unwrap();
+        let lines: Vec<&str> = conv.lines().take(3).collect();
+        assert!(
+            lines[1].contains("<-") && lines[1].contains("AUXILIO\\u{1b}]0;pwned\\u{7}"),
+            "{out}"
+        );
+        assert!(
+            lines[1].contains("distress") && lines[1].contains("es"),
+            "{out}"
+        );
+        assert!(
+            lines[2].contains("->") && lines[2].contains("acked"),
+            "{out}"
+        );
+        assert!(messages(&json!([])).contains("no messages"));
+    }
+
+    #[test]
+    fn watch_shows_messages_escaped() {
+        let line = event_line(&json!({"message": {"id": 3, "incident": "SAS-1",
+            "at": "2026-05-01T10:00:00Z", "direction": "in", "node": "!5a5a0301",
+            "text": "AUXILIO\u{1b}[31m", "language": "es", "understood": "distress",
+            "delivery": null}}))
+        .unwrap();
+        assert_eq!(
+            line,
+            "10:00:00  SAS-1     <- !5a5a0301  distress  es: AUXILIO\\u{1b}[31m"
+        );
+        assert!(event_line(&json!({"lagged_messages": 4}))
+            .unwrap()
+            .contains("missed 4 messages"));
     }
 
     #[test]

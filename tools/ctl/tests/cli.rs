@@ -46,6 +46,8 @@ fn municipalities() -> Vec<Municipality> {
 struct Farod {
     dir: tempfile::TempDir,
     sock: PathBuf,
+    /// The writer, for what comes from the air.
+    store: Store,
     rt: Option<tokio::runtime::Runtime>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -77,6 +79,7 @@ impl Farod {
         let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("store");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let path = sock.clone();
+        let writer = store.clone();
         rt.spawn(async move {
             let state = ApiState {
                 store,
@@ -100,6 +103,7 @@ impl Farod {
         Farod {
             dir,
             sock,
+            store: writer,
             rt: Some(rt),
             stop: Some(stop),
         }
@@ -290,6 +294,7 @@ fn the_desk_flow_by_command_line() {
         .lines()
         .skip_while(|l| !l.starts_with("events"))
         .skip(1)
+        .take_while(|l| !l.starts_with("conversation"))
         .collect();
     let ends = [
         "llamada de su hermana",
@@ -606,6 +611,16 @@ fn watch_replays_then_follows_live() {
         line.contains("SAS-1") && line.contains("operator:ana  faroctl  acknowledged"),
         "{line}"
     );
+    // Messages come live too: the text sent, escaped, then its audit event.
+    f.ctl(&["send", "!00000042", "hola\u{1b}[2J"]).ok();
+    let line = people.next();
+    assert!(
+        line.contains("-> !00000042  operator text  -: hola\\u{1b}[2J"),
+        "{line:?}"
+    );
+    assert!(people.next().contains("message queued to !00000042"));
+    let m: Value = serde_json::from_str(&json.next()).expect("JSON");
+    assert_eq!(m["message"]["text"], "hola\u{1b}[2J");
 }
 
 #[test]
@@ -831,4 +846,114 @@ fn where_tells_the_place_the_municipality_and_whom_to_call() {
         f.ctl(&["places", "Atlantis"]).ok(),
         "no such place in the gazetteer\n"
     );
+}
+
+#[test]
+fn the_conversation_by_command_line_escaped_for_the_terminal() {
+    use farod::ingest::{Distress, DistressKind, Signal};
+    use farod::store::Rx;
+    let f = Farod::start();
+    let phone = 0x5a5a_0301_u32;
+    let rt = f.rt.as_ref().expect("runtime");
+    let now = Clock::start().now_ms();
+    // A distress whose text tries to clear the screen and retitle the terminal.
+    let hostile = "AUXILIO\u{1b}[2J\u{1b}]0;pwned\u{7} somos 2";
+    let rx = |packet_id: u32, text: &str| Rx {
+        radio: "r0".into(),
+        from: phone,
+        packet_id,
+        hops: Some(1),
+        channel: 0,
+        snr: None,
+        text: Some(text.into()),
+    };
+    let distress = Signal::Distress(Distress {
+        node: phone,
+        packet_id: 1,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: hostile.into(),
+        position: None,
+        channel: 0,
+    });
+    rt.block_on(f.store.ingest(rx(1, hostile), distress, now))
+        .expect("ingest");
+    let chatter = Signal::Activity {
+        node: 0x0000_0042,
+        portnum: 1,
+        bytes: 4,
+    };
+    let mut other = rx(2, "hola\nlinea");
+    other.from = 0x0000_0042;
+    rt.block_on(f.store.ingest(other, chatter, now))
+        .expect("ingest");
+
+    let show = f.ctl(&["show", "SAS-1"]).ok().to_string();
+    assert!(
+        !show.contains('\u{1b}') && !show.contains('\u{7}'),
+        "{show}"
+    );
+    let conv = show
+        .split("conversation (UTC)\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no conversation: {show}"));
+    let lines: Vec<&str> = conv.lines().collect();
+    assert!(
+        lines[1].contains("<-") && lines[1].contains("!5a5a0301"),
+        "{show}"
+    );
+    assert!(
+        lines[1].contains("AUXILIO\\u{1b}[2J\\u{1b}]0;pwned\\u{7} somos 2"),
+        "{show}"
+    );
+    assert!(
+        lines[1].contains("distress") && lines[1].contains(" es "),
+        "{show}"
+    );
+    assert!(
+        lines[2].contains("->") && lines[2].contains("pending"),
+        "{show}"
+    );
+    // The JSON is farod's, untouched (the text as heard).
+    let v = f.ctl(&["show", "SAS-1", "--json"]).json();
+    assert_eq!(v["messages"][0]["text"], hostile);
+
+    f.ctl(&["send", "!00000042", "¿dónde", "están?"]).ok();
+    let list = f.ctl(&["messages"]).ok().to_string();
+    assert!(list.contains("hola\\u{a}linea"), "{list}");
+    assert!(
+        !list.contains("AUXILIO"),
+        "an incident's messages are not loose: {list}"
+    );
+    let rows: Vec<&str> = list.lines().skip(2).collect();
+    assert_eq!(rows.len(), 2, "{list}");
+    assert!(
+        rows[1].contains("->") && rows[1].contains("¿dónde están?"),
+        "{list}"
+    );
+    let v = f
+        .ctl(&[
+            "messages",
+            "--node",
+            "!00000042",
+            "--since",
+            "1h",
+            "--limit",
+            "1",
+            "--json",
+        ])
+        .json();
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v[0]["text"], "¿dónde están?");
+    assert_eq!(v[0]["delivery"], "pending");
+    let none = f.ctl(&["messages", "--node", "!00000043"]).ok().to_string();
+    assert_eq!(none, "no messages\n");
+    assert!(f
+        .ctl(&["messages", "--since", "yesterday"])
+        .failed(2)
+        .contains("since"));
+    assert!(f
+        .ctl(&["messages", "--node", "fred"])
+        .failed(1)
+        .contains("fred"));
 }

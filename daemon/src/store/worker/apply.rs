@@ -7,7 +7,7 @@ use rusqlite::params;
 
 use super::{Res, Worker};
 use crate::desk::{Effect, Message, NewAttempt, NewIncident, Refusal};
-use crate::store::EventView;
+use crate::store::{EventView, Live};
 
 impl Worker {
     /// Applies a decision's effects in order, at time `at`.
@@ -253,7 +253,32 @@ impl Worker {
                 m.max_attempts
             ],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        let row = self.conn.last_insert_rowid();
+        let understood = m.msg.map_or("operator text", |k| k.as_str());
+        // The conversation: what Faro said, to whom; its delivery is the outbox row's state.
+        self.exec(
+            "INSERT INTO messages(at, direction, node, channel, text, understood, incident, outbox_id)
+             VALUES (?1, 'out', ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                at,
+                m.dest,
+                self.cfg.channel,
+                m.text,
+                understood,
+                m.incident,
+                row
+            ],
+        )?;
+        self.publish_message(
+            at,
+            "out",
+            m.dest,
+            &m.text,
+            None,
+            understood,
+            m.incident.as_deref(),
+        );
+        Ok(row)
     }
 
     /// An entry of the audit trail, published live once the transaction commits.
@@ -270,14 +295,14 @@ impl Worker {
             params![incident, at, who, via, what],
         )?;
         let id = self.conn.last_insert_rowid();
-        self.pending_events.push(EventView {
+        self.pending_events.push(Live::Event(EventView {
             id,
             incident: incident.map(str::to_string),
             at: crate::store::rfc3339(at),
             who: who.to_string(),
             via: via.to_string(),
             what: what.to_string(),
-        });
+        }));
         Ok(())
     }
 }

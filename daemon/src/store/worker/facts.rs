@@ -156,13 +156,26 @@ impl Facts for SqlFacts<'_> {
     }
 
     fn node_language(&self, node: u32) -> DeskResult<Option<Lang>> {
+        // What it wrote last in words that tell a language, else what its last incident was
+        // answered in.
         let l: Option<String> = self
             .0
             .prepare_cached(
-                "SELECT language FROM incidents WHERE reporter = ?1 ORDER BY created_at DESC, seq DESC LIMIT 1",
+                "SELECT language FROM messages WHERE node = ?1 AND direction = 'in' AND language IS NOT NULL
+                 ORDER BY at DESC, id DESC LIMIT 1",
             )?
             .query_row([node], |r| r.get(0))
             .optional()?;
+        let l = match l {
+            Some(l) => Some(l),
+            None => self
+                .0
+                .prepare_cached(
+                    "SELECT language FROM incidents WHERE reporter = ?1 ORDER BY created_at DESC, seq DESC LIMIT 1",
+                )?
+                .query_row([node], |r| r.get(0))
+                .optional()?,
+        };
         Ok(l.and_then(|l| l.parse().ok()))
     }
 
