@@ -619,7 +619,7 @@ async fn traffic_of_no_incident_by_node_and_time_and_operator_texts() {
         texts,
         ["hola 0", "hola 1", "otro", "hola 2", "¿cuántos son?"]
     );
-    assert_eq!(all[0].understood.as_deref(), Some("text"));
+    assert_eq!(all[0].understood.as_deref(), Some("no emergency"));
     assert_eq!(
         (all[4].direction.as_str(), all[4].understood.as_deref()),
         ("out", Some("operator text"))

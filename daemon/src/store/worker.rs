@@ -387,8 +387,13 @@ impl Worker {
         }
         let heard = rx.text.as_ref().map(|text| {
             let (what, lang) = understood(&signal);
-            // Every text's language, for the conversation and for answering that node later.
-            let lang = lang.or_else(|| crate::understand::read(text).language.map(|l| l.as_str()));
+            // The language of chat that is no emergency too, for answering that node later
+            // in it (commands and answers are in the station's words, not the writer's).
+            let chat = matches!(signal, Signal::Activity { .. });
+            let lang = lang.or_else(|| {
+                chat.then(|| crate::understand::read(text).language.map(|l| l.as_str()))
+                    .flatten()
+            });
             (what, lang)
         });
         let ((), d) = self.decide(at, |desk| desk.signal(rx, signal))?;

@@ -85,7 +85,10 @@ struct Hit {
 
 /// Reads one message.
 pub fn read(text: &str) -> Reading {
-    let toks = tokens(text);
+    let mut toks = tokens(text);
+    for t in &mut toks {
+        t.except = EXCEPT.contains(&t.word.as_str());
+    }
     let hits = find(&toks);
     let original_caps = capitalised_words(text);
     let mut why = Vec::new();
@@ -270,7 +273,16 @@ fn find(toks: &[Token]) -> Vec<Hit> {
     let mut hits: Vec<Hit> = Vec::new();
     for entry in ENTRIES {
         let pattern = entry.0;
+        let (first, key) = (
+            pattern[0].as_bytes()[0],
+            key_of(pattern[0]).as_bytes().first(),
+        );
         for start in 0..toks.len() {
+            // Every way a word matches starts with the same letter or the same sound.
+            let t = &toks[start];
+            if t.word.as_bytes().first() != Some(&first) && t.key.as_bytes().first() != key {
+                continue;
+            }
             if let Some((end, exact)) = matches_at(toks, start, pattern) {
                 hits.push(Hit {
                     entry,
@@ -306,7 +318,7 @@ fn same_family(a: &Hit, b: &Hit) -> bool {
 
 /// Where `pattern` matches starting at token `start` (one extra word allowed between pattern
 /// words): the index of its last token, and whether every word matched as written.
-fn matches_at(toks: &[Token], start: usize, pattern: &[&str]) -> Option<(usize, bool)> {
+fn matches_at(toks: &[Token], start: usize, pattern: &[&'static str]) -> Option<(usize, bool)> {
     let mut i = start;
     let mut exact = true;
     for (n, p) in pattern.iter().enumerate() {
@@ -329,28 +341,47 @@ fn matches_at(toks: &[Token], start: usize, pattern: &[&str]) -> Option<(usize, 
 
 /// A word of the text against a word of the lexicon: None, or whether it matched as written
 /// (true) or by a typo or a sound-alike (false).
-fn word_matches(t: &Token, p: &str) -> Option<bool> {
+fn word_matches(t: &Token, p: &'static str) -> Option<bool> {
     if let Some(prefix) = p.strip_suffix('*') {
-        if EXCEPT.contains(&t.word.as_str()) {
+        if t.except {
             return None;
         }
         if t.word.starts_with(prefix) {
             return Some(true);
         }
-        return (prefix.len() >= 6 && t.key.starts_with(&phonetic(prefix))).then_some(false);
+        return (prefix.len() >= 6 && t.key.starts_with(key_of(p))).then_some(false);
     }
     if t.word == p {
         return Some(true);
     }
-    let len = p.chars().count();
-    if len < 5 || t.word.chars().count() < 4 || EXCEPT.contains(&t.word.as_str()) {
+    let len = p.len();
+    if len < 5 || t.word.len() < 4 || t.except {
         return None;
+    }
+    if t.key == key_of(p) {
+        return Some(false);
     }
     // Sounds alike from five letters; one typo only from seven, never in the first letter
     // (`parte` is not `parto`, `Marcos` is not `narcos`, `muero` is not `muerto`).
-    let typo =
-        len >= 7 && t.word.chars().next() == p.chars().next() && distance(&t.word, p, 1).is_some();
-    (t.key == phonetic(p) || typo).then_some(false)
+    let typo = len >= 7
+        && t.word.as_bytes().first() == p.as_bytes().first()
+        && t.word.len().abs_diff(len) <= 1
+        && distance(&t.word, p, 1).is_some();
+    typo.then_some(false)
+}
+
+/// The phonetic key of a lexicon word (its `*` left out), computed once for the lexicon.
+fn key_of(p: &'static str) -> &'static str {
+    static KEYS: std::sync::OnceLock<std::collections::HashMap<&'static str, String>> =
+        std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        ENTRIES
+            .iter()
+            .flat_map(|e| e.0.iter())
+            .map(|w| (*w, phonetic(w.trim_end_matches('*'))))
+            .collect()
+    });
+    keys.get(p).map_or("", String::as_str)
 }
 
 /// Words a prefix would take that mean something else.

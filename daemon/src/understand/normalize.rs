@@ -15,6 +15,9 @@ pub struct Token {
     pub word: String,
     /// A phonetic key of `word` for fuzzy comparison (see [`phonetic`]).
     pub key: String,
+    /// A word that looks like a lexicon word and means something else (`ayudante`): it
+    /// matches nothing but itself.
+    pub except: bool,
 }
 
 /// The words of `text`, in order.
@@ -47,7 +50,11 @@ pub fn tokens(text: &str) -> Vec<Token> {
         .map(|w| {
             let word = squeeze(&w);
             let key = phonetic(&word);
-            Token { word, key }
+            Token {
+                word,
+                key,
+                except: false,
+            }
         })
         .collect()
 }
