@@ -145,7 +145,7 @@ pub fn incident(i: &Value) -> String {
         },
     );
     let reporter = match (i["reporter"].as_str(), i["reporter_name"].as_str()) {
-        (Some(n), Some(name)) => format!("{n} ({name}) via {}", s(i, "source")),
+        (Some(n), Some(name)) => format!("{n} ({}) via {}", clean(name), s(i, "source")),
         (Some(n), None) => format!("{n} via {}", s(i, "source")),
         _ => format!("{} (no mesh contact)", s(i, "source")),
     };
@@ -207,9 +207,9 @@ pub fn incident(i: &Value) -> String {
             out,
             "  {}  {}  {}  {}",
             when(&s(e, "at")),
-            s(e, "who"),
-            s(e, "via"),
-            s(e, "what")
+            clean(&s(e, "who")),
+            clean(&s(e, "via")),
+            clean(&s(e, "what"))
         );
     }
     // Last: what was said, heard and sent (text from the air, escaped).
@@ -497,8 +497,8 @@ pub fn nodes(list: &Value) -> String {
             let heard = n["last_heard_at"].as_str().map_or("-".into(), age);
             vec![
                 s(n, "node"),
-                s(n, "short_name"),
-                s(n, "long_name"),
+                clean(&s(n, "short_name")),
+                clean(&s(n, "long_name")),
                 s(n, "role"),
                 s(n, "radio"),
                 position(n),
@@ -701,9 +701,9 @@ pub fn event_line(v: &Value) -> Option<String> {
     Some(format!(
         "{time}  {:<8}  {}  {}  {}",
         s(v, "incident"),
-        s(v, "who"),
-        s(v, "via"),
-        s(v, "what")
+        clean(&s(v, "who")),
+        clean(&s(v, "via")),
+        clean(&s(v, "what"))
     ))
 }
 
@@ -812,6 +812,23 @@ mod tests {
         assert!(event_line(&json!({"lagged_messages": 4}))
             .unwrap()
             .contains("missed 4 messages"));
+    }
+
+    #[test]
+    fn text_from_the_air_cannot_forge_lines_in_the_terminal() {
+        // A forged note that would end `show` with a fake closing line, and a node name with
+        // an escape sequence: printed escaped, on the line they belong to.
+        let e = json!({"id": 9, "incident": "SAS-1", "at": "2025-03-01T14:05:09Z",
+            "who": "patrol:P1", "via": "r0",
+            "what": "note: ok\n2025-03-01 14:06:00  operator:ana  faroctl  closed: rescued"});
+        let line = event_line(&e).unwrap();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains("\\u{a}2025"), "{line}");
+        let i = json!({"id": "SAS-1", "reporter": "!5a5a0301", "reporter_name": "Cel\u{1b}[2J",
+            "source": "text", "events": [e], "flags": [], "priority_why": []});
+        let shown = incident(&i);
+        assert!(!shown.contains('\u{1b}'), "{shown}");
+        assert!(!shown.contains("\n2025-03-01 14:06:00"), "{shown}");
     }
 
     #[test]
