@@ -506,27 +506,16 @@ fn capitalised_words(text: &str) -> Vec<bool> {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    // Mirror the joining of spelled letters in `tokens`.
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let run = raw[i..]
-            .iter()
-            .take_while(|w| w.chars().count() == 1 && w.chars().all(char::is_alphabetic))
-            .count();
-        if run >= 3 {
-            out.push(false);
-            i += run;
-            continue;
-        }
-        let w = raw[i];
-        let mut cs = w.chars();
-        let first_upper = cs.next().is_some_and(char::is_uppercase);
-        let rest_lower = cs.clone().any(char::is_alphabetic) && cs.all(|c| !c.is_uppercase());
-        out.push(first_upper && rest_lower);
-        i += 1;
-    }
-    out
+    // The same words as `tokens` finds: a spelled word is never a name.
+    normalize::spans(&raw)
+        .into_iter()
+        .map(|(start, len)| {
+            let mut cs = raw[start].chars();
+            let first_upper = cs.next().is_some_and(char::is_uppercase);
+            let rest_lower = cs.clone().any(char::is_alphabetic) && cs.all(|c| !c.is_uppercase());
+            len == 1 && first_upper && rest_lower
+        })
+        .collect()
 }
 
 /// The language most of the text's words mark (phrases count double); none when nothing does.

@@ -29,24 +29,9 @@ pub fn tokens(text: &str) -> Vec<Token> {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    let mut words: Vec<String> = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        // A run of single letters spells a word: "s o s", "s.o.s", "a y u d a".
-        let run = raw[i..]
-            .iter()
-            .take_while(|w| w.chars().count() == 1 && w.chars().all(char::is_alphabetic))
-            .count();
-        if run >= 3 {
-            words.push(raw[i..i + run].concat());
-            i += run;
-            continue;
-        }
-        words.push(raw[i].to_string());
-        i += 1;
-    }
-    words
+    spans(&raw)
         .into_iter()
+        .map(|(start, len)| raw[start..start + len].concat())
         .map(|w| {
             let word = squeeze(&w);
             let key = phonetic(&word);
@@ -57,6 +42,23 @@ pub fn tokens(text: &str) -> Vec<Token> {
             }
         })
         .collect()
+}
+
+/// The words of a split text as spans `(first piece, pieces)`: a run of three or more single
+/// letters spells one word ("s o s", "s.o.s", "a y u d a"); every other piece is a word.
+pub fn spans(raw: &[&str]) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let run = raw[i..]
+            .iter()
+            .take_while(|w| w.chars().count() == 1 && w.chars().all(char::is_alphabetic))
+            .count();
+        let len = if run >= 3 { run } else { 1 };
+        out.push((i, len));
+        i += len;
+    }
+    out
 }
 
 /// Letters typed three times or more become one (`ayudaaaa`, `sooos`); doubled letters stay
