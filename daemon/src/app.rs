@@ -99,6 +99,7 @@ pub fn station_config(config: &Config) -> StationConfig {
     let mut store = StoreConfig::new(&config.station_code);
     store.teams = config.teams.clone();
     store.towers = config.towers.clone();
+    store.water = config.water.clone();
     store.repeat_window = config.repeat_window;
     store.channel = config.radios.first().map_or(0, |r| r.channel);
     store.municipalities = config.municipalities.clone();

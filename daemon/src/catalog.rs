@@ -85,11 +85,29 @@ pub enum Msg {
     AskHelp,
     /// To someone in distress: a team is assigned and on its way. `{id}`.
     TeamOnTheWay,
+    /// Orientation: the nearest water. `{points}`: one or two, `name, 4.2 km NE` each.
+    OrientWater,
+    /// Orientation: no registered water within `{km}` km.
+    OrientWaterNone,
+    /// Orientation that needs the sender's position, which the station does not have.
+    OrientNeedPosition,
+    /// Orientation: where the sender is. `{km}`, `{dir}`, `{place}`.
+    OrientWhere,
+    /// Orientation: the sender is at `{place}` (within a kilometre).
+    OrientWhereAt,
+    /// Orientation: a migrant's rights.
+    OrientRights,
+    /// Orientation: the route's risks.
+    OrientRisks,
+    /// Orientation: what to do while help comes.
+    OrientWaiting,
+    /// Orientation: what one may ask.
+    OrientMenu,
 }
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 24] = [
+    pub const ALL: [Msg; 33] = [
         Msg::DistressAck,
         Msg::CmdOk,
         Msg::CmdUsage,
@@ -114,6 +132,15 @@ impl Msg {
         Msg::PatrolAmbRequested,
         Msg::AskHelp,
         Msg::TeamOnTheWay,
+        Msg::OrientWater,
+        Msg::OrientWaterNone,
+        Msg::OrientNeedPosition,
+        Msg::OrientWhere,
+        Msg::OrientWhereAt,
+        Msg::OrientRights,
+        Msg::OrientRisks,
+        Msg::OrientWaiting,
+        Msg::OrientMenu,
     ];
 
     /// The key in the catalogue files (`distress_ack`).
@@ -143,6 +170,15 @@ impl Msg {
             Msg::PatrolAmbRequested => "patrol_amb_requested",
             Msg::AskHelp => "ask_help",
             Msg::TeamOnTheWay => "team_on_the_way",
+            Msg::OrientWater => "orient_water",
+            Msg::OrientWaterNone => "orient_water_none",
+            Msg::OrientNeedPosition => "orient_need_position",
+            Msg::OrientWhere => "orient_where",
+            Msg::OrientWhereAt => "orient_where_at",
+            Msg::OrientRights => "orient_rights",
+            Msg::OrientRisks => "orient_risks",
+            Msg::OrientWaiting => "orient_waiting",
+            Msg::OrientMenu => "orient_menu",
         }
     }
 
@@ -168,7 +204,18 @@ impl Msg {
             Msg::PatrolAmbRequested => &["id", "municipality"],
             Msg::CmdRefused => &["id", "reason"],
             Msg::StatusList => &["list"],
-            Msg::StatusNone | Msg::Stranger | Msg::AskHelp => &[],
+            Msg::OrientWater => &["points"],
+            Msg::OrientWaterNone => &["km"],
+            Msg::OrientWhere => &["dir", "km", "place"],
+            Msg::OrientWhereAt => &["place"],
+            Msg::StatusNone
+            | Msg::Stranger
+            | Msg::AskHelp
+            | Msg::OrientNeedPosition
+            | Msg::OrientRights
+            | Msg::OrientRisks
+            | Msg::OrientWaiting
+            | Msg::OrientMenu => &[],
         }
     }
 
@@ -403,6 +450,9 @@ mod tests {
             ("eta", "600".into()),
             ("municipality", longest_name.clone()),
             ("next", longest_name),
+            ("points", "x".repeat(crate::desk::WATER_POINTS_BUDGET)),
+            ("km", "999".into()),
+            ("dir", "NO".into()),
         ]
     }
 

@@ -54,6 +54,9 @@ pub struct RawConfig {
     /// `[[tower]]` orientation towers with a panic button.
     #[serde(default)]
     pub tower: Vec<RawTower>,
+    /// `[[water]]` drinking water points without a radio (tanks, barrels, wells).
+    #[serde(default)]
+    pub water: Vec<RawWater>,
     /// `[intake]`.
     #[serde(default)]
     pub intake: RawIntake,
@@ -131,6 +134,21 @@ pub struct RawTower {
     /// Latitude of the tower, degrees.
     pub lat: f64,
     /// Longitude of the tower, degrees.
+    pub lon: f64,
+    /// The tower has drinking water: Faro names it to people who ask for water.
+    #[serde(default)]
+    pub water: bool,
+}
+
+/// `[[water]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWater {
+    /// Name people will recognise on the ground ("Tanque El Sásabe"); sent on air.
+    pub name: String,
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
     pub lon: f64,
 }
 
@@ -247,6 +265,8 @@ pub struct Config {
     pub teams: Vec<crate::store::TeamConfig>,
     /// Towers by node.
     pub towers: std::collections::HashMap<u32, crate::ingest::Tower>,
+    /// Drinking water points (towers with water, then `[[water]]`), for orientation.
+    pub water: Vec<crate::desk::WaterPoint>,
     /// Distress keywords.
     pub keywords: crate::lang::Keywords,
     /// Repeat window.
@@ -494,6 +514,7 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
     let (data_dir, socket) = validate_paths(raw.paths, ov)?;
     let teams = validate_teams(&raw.team)?;
     let towers = validate_towers(&raw.tower)?;
+    let water = validate_water(&raw.tower, &raw.water)?;
     let keywords = validate_keywords(&raw.intake)?;
     let repeat_window = match raw.intake.repeat_window_secs {
         None => crate::incident::DEFAULT_REPEAT_WINDOW,
@@ -517,6 +538,7 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         socket,
         teams,
         towers,
+        water,
         keywords,
         repeat_window,
     })
@@ -679,6 +701,52 @@ fn validate_towers(
         }
     }
     Ok(towers)
+}
+
+/// Water points: the towers that have water, then the `[[water]]` entries. A name goes on air
+/// as it is written, so it must be short, one line and not empty.
+fn validate_water(
+    towers: &[RawTower],
+    raw: &[RawWater],
+) -> Result<Vec<crate::desk::WaterPoint>, ConfigError> {
+    let mut out = Vec::new();
+    let from_towers = towers
+        .iter()
+        .filter(|t| t.water)
+        .map(|t| (&t.name, t.lat, t.lon));
+    for (name, lat, lon) in from_towers {
+        out.push(crate::desk::WaterPoint {
+            name: name.clone(),
+            lat,
+            lon,
+        });
+    }
+    for (i, w) in raw.iter().enumerate() {
+        let field = format!("water[{i}]");
+        let name = w.name.trim();
+        if name.is_empty()
+            || name.len() > crate::desk::WATER_NAME_MAX
+            || name.chars().any(char::is_control)
+        {
+            return Err(ConfigError(format!(
+                "{field}.name = {:?}: must be 1..={} bytes on one line",
+                w.name,
+                crate::desk::WATER_NAME_MAX
+            )));
+        }
+        if !faro_proto::mesh::valid_coordinates(w.lat, w.lon) {
+            return Err(ConfigError(format!(
+                "{field}: {},{} is not a valid position",
+                w.lat, w.lon
+            )));
+        }
+        out.push(crate::desk::WaterPoint {
+            name: name.to_string(),
+            lat: w.lat,
+            lon: w.lon,
+        });
+    }
+    Ok(out)
 }
 
 fn validate_municipalities(
@@ -862,6 +930,9 @@ heartbeat_secs = 120
             ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"\nnodes = [\"!xyz\"]", "municipality[0].nodes[0]"),
             ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"", "without a contact"),
             ("[ambulance]\ndeadline_secs = 5", "ambulance.deadline_secs"),
+            ("[[water]]\nname = \"\"\nlat = 31.4\nlon = -111.5", "water[0].name"),
+            ("[[water]]\nname = \"T\\nx\"\nlat = 31.4\nlon = -111.5", "water[0].name"),
+            ("[[water]]\nname = \"Tanque\"\nlat = 0\nlon = 0", "water[0]: 0,0"),
             ("[[team]]\nname = \"P1\"\nnodes = [\"^all\"]", "team[0].nodes[0]"),
             ("[link]\nheartbeat_secs = 60\nsilence_timeout_secs = 30", "link.silence_timeout_secs"),
             ("[station]\ncode = \"SAS\"\nname = \"x\"\ncolour = \"red\"", "unknown field `colour`"),
@@ -870,6 +941,18 @@ heartbeat_secs = 120
             assert!(e.contains(want), "{e:?} should mention {want:?}");
             assert!(!e.contains('\n'), "{e:?} is one line");
         }
+    }
+
+    #[test]
+    fn water_points_are_the_towers_with_water_then_the_water_entries() {
+        let c = load(
+            "[[tower]]\nname = \"Torre 7\"\nnode = \"!5a5a0201\"\nlat = 31.4387\nlon = -111.7976\nwater = true\n\
+             [[tower]]\nname = \"Torre 8\"\nnode = \"!5a5a0202\"\nlat = 31.5\nlon = -111.7\n\
+             [[water]]\nname = \" Tanque El Sasabe \"\nlat = 31.46\nlon = -111.60",
+        )
+        .unwrap();
+        let names: Vec<&str> = c.water.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["Torre 7", "Tanque El Sasabe"]);
     }
 
     #[test]

@@ -190,6 +190,15 @@ pub enum Signal {
         /// The message as received. May hold personal data: never log it.
         text: String,
     },
+    /// A question the station answers from its own data (water, where am I, rights...).
+    Question {
+        /// The sender.
+        node: u32,
+        /// The packet id.
+        packet_id: u32,
+        /// What is asked, and the language of its words when they tell.
+        question: understand::question::Question,
+    },
     /// A node describes itself.
     NodeInfo {
         /// The node.
@@ -314,6 +323,14 @@ fn text_distress(
         || (keyword.is_some() && reading.why.is_empty())
     {
         DistressKind::Text
+    } else if let Some(question) = understand::question::question(&text) {
+        // Not a call for help: a question ("¿dónde hay agua?"), answered from the station's
+        // data. A question wins over a maybe: the answer itself ends with how to ask for help.
+        return Some(Signal::Question {
+            node: p.from,
+            packet_id: p.id,
+            question,
+        });
     } else if reading.verdict == Verdict::Maybe {
         return Some(Signal::Unsure {
             node: p.from,

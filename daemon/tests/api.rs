@@ -1227,6 +1227,73 @@ async fn the_detail_shows_the_conversation_and_messages_lists_the_rest() {
 }
 
 #[tokio::test]
+async fn orientations_given_are_counted_per_day_topic_and_language() {
+    use farod::ingest::Signal;
+    use farod::store::Rx;
+    use farod::understand::question::question;
+    let st = start().await;
+    let sock = &st.sock;
+    let now = Clock::start().now_ms();
+    for (i, (phone, text)) in [
+        (0x5a5a_0301, "cuales son mis derechos"),
+        (0x5a5a_0302, "what are my rights?"),
+        (0x5a5a_0303, "DERECHOS"),
+        // The same question from the same phone soon after: recorded, not answered again.
+        (0x5a5a_0303, "derechos?"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let rx = Rx {
+            radio: "r0".into(),
+            from: phone,
+            packet_id: i as u32 + 1,
+            text: Some(text.into()),
+            ..Default::default()
+        };
+        let q = Signal::Question {
+            node: phone,
+            packet_id: i as u32 + 1,
+            question: question(text).expect("a question"),
+        };
+        let o = st.store.ingest(rx, q, now).await.expect("ingest");
+        assert_eq!(o.queued, usize::from(i < 3), "{text}");
+        assert_eq!(o.incident, None);
+    }
+    let got = get(sock, "/v1/orientations?days=1").await;
+    assert_eq!(got.status, 200, "{}", got.json);
+    let counts: Vec<(String, String, u64)> = got
+        .json
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|o| {
+            assert!(o["day"].as_str().is_some_and(|d| d.len() == 10), "{o}");
+            (
+                o["topic"].as_str().unwrap().to_string(),
+                o["language"].as_str().unwrap().to_string(),
+                o["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("rights".to_string(), "en".to_string(), 1),
+            ("rights".to_string(), "es".to_string(), 2)
+        ]
+    );
+    for bad in [
+        "/v1/orientations?days=0",
+        "/v1/orientations?days=x",
+        "/v1/orientations?d=1",
+    ] {
+        let a = get(sock, bad).await;
+        assert_eq!(a.status, 400, "{bad}: {}", a.json);
+    }
+}
+
+#[tokio::test]
 async fn the_event_stream_carries_messages_live_when_asked() {
     use farod::ingest::{Distress, DistressKind, Signal};
     use farod::store::Rx;

@@ -639,11 +639,12 @@ fn migration_6_adds_the_conversation_to_a_database_with_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("faro.db");
     {
-        // A database left at version 5, with an incident and a reply queued.
+        // A database left at version 5 (no conversation, no orientation counts), with an
+        // incident and a reply queued.
         let mut c = rusqlite::Connection::open(&path).unwrap();
         farod::store::migrations::migrate(&mut c).unwrap();
         c.execute_batch(
-            "DROP INDEX messages_by_incident; DROP INDEX messages_by_node; DROP TABLE messages;
+            "DROP INDEX messages_by_incident; DROP INDEX messages_by_node; DROP TABLE messages; DROP TABLE orientations;
              PRAGMA user_version = 5;
              INSERT INTO incidents(id, seq, state, kind, priority, priority_why, source, language,
                                    created_at, updated_at, last_heard_at)

@@ -26,7 +26,18 @@ pub struct Desk {
 
 /// A station (code SAS, teams P1 and P2, tower T7) with a link to each of the sim's stations.
 pub async fn station(sim: &Sim, radios: usize, dir: tempfile::TempDir) -> Desk {
-    let cfg = farod::app::scenario_station_config(sim.scenario(), dir.path().join("faro.db"));
+    station_with(sim, radios, dir, |_| {}).await
+}
+
+/// [`station`], with its configuration changed by `edit` before it starts.
+pub async fn station_with(
+    sim: &Sim,
+    radios: usize,
+    dir: tempfile::TempDir,
+    edit: impl FnOnce(&mut farod::station::StationConfig),
+) -> Desk {
+    let mut cfg = farod::app::scenario_station_config(sim.scenario(), dir.path().join("faro.db"));
+    edit(&mut cfg);
     let stations = sim.scenario().stations();
     assert!(stations.len() >= radios);
     let links = stations[..radios]

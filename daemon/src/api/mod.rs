@@ -26,6 +26,7 @@
 //! - `nodes`: `/v1/nodes` and `/v1/send`, the mesh nodes heard and a text to one of them;
 //! - `messages`: `/v1/messages`, the texts heard and sent that belong to no incident (an
 //!   incident's own are in its detail);
+//! - `orientations`: `/v1/orientations`, the orientations given, counted per day;
 //! - `events`: `/v1/events`, the live event stream;
 //! - `request`: what the handlers share: the operator header, JSON bodies, incident ids from
 //!   the URL, read-only queries.
@@ -54,6 +55,7 @@ mod events;
 mod incidents;
 mod messages;
 mod nodes;
+mod orientations;
 mod places;
 mod request;
 mod status;
@@ -197,6 +199,7 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/teams", get(status::teams))
         .route("/v1/nodes", get(nodes::nodes))
         .route("/v1/messages", get(messages::messages))
+        .route("/v1/orientations", get(orientations::orientations))
         .route("/v1/events", get(events::events))
         .route("/v1/send", post(nodes::send))
         .fallback(no_route)

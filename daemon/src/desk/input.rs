@@ -53,7 +53,25 @@ pub struct StoreConfig {
     pub amb_send_attempts: u32,
     /// Ask for an ambulance on its own for new P1 incidents of these kinds.
     pub auto_ambulance_kinds: Vec<crate::incident::Kind>,
+    /// Drinking water points, named to people who ask for water.
+    pub water: Vec<WaterPoint>,
+    /// The same orientation answer goes to the same node at most this often.
+    pub orientation_interval: Duration,
 }
+
+/// A drinking water point people can be sent to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaterPoint {
+    /// Its name on the ground, sent on air (at most [`WATER_NAME_MAX`] bytes).
+    pub name: String,
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+}
+
+/// Longest water point name, bytes.
+pub const WATER_NAME_MAX: usize = 40;
 
 impl StoreConfig {
     /// Defaults for station `code`.
@@ -74,6 +92,8 @@ impl StoreConfig {
             amb_max_municipalities: crate::dispatch::DEFAULT_MAX_MUNICIPALITIES,
             amb_send_attempts: 1,
             auto_ambulance_kinds: Vec::new(),
+            water: Vec::new(),
+            orientation_interval: Duration::from_secs(10 * 60),
         }
     }
 }

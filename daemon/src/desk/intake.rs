@@ -75,6 +75,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 self.event(None, &who, &rx.radio, what);
                 Ok(())
             }
+            Signal::Question { node, question, .. } => self.orientation(rx, node, question),
             Signal::Activity { .. } => Ok(()),
         }
     }

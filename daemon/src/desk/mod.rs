@@ -26,6 +26,7 @@ mod intake;
 #[cfg(test)]
 pub(crate) mod model;
 mod operator;
+mod orientation;
 mod patrol;
 #[cfg(test)]
 mod tests;
@@ -40,7 +41,10 @@ pub use crate::dispatch::AmbState;
 pub use crate::error::{Refusal, StoreError};
 use crate::incident::{Flag, Kind, PositionSource, State, Status};
 use crate::lang::Lang;
-pub use input::{ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig};
+pub use input::{
+    ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig, WaterPoint, WATER_NAME_MAX,
+};
+pub use orientation::{WATER_POINTS_BUDGET, WATER_RADIUS_KM};
 pub use upkeep::{backoff_ms, team_status, TeamHealth};
 
 /// Outbox classes, most urgent first.
@@ -263,6 +267,13 @@ pub enum Effect {
         /// New status.
         status: TeamHealth,
     },
+    /// An orientation was given: counted per day, topic and language (no node: counts only).
+    Oriented {
+        /// What was asked.
+        topic: crate::understand::question::Topic,
+        /// The language it was answered in.
+        language: Lang,
+    },
     /// An outbox row's new delivery state.
     OutboxState {
         /// Row.
@@ -362,6 +373,8 @@ pub trait Facts {
     /// The language of what `node` last wrote in words that tell one, else of its latest
     /// incident, if any.
     fn node_language(&self, node: u32) -> DeskResult<Option<Lang>>;
+    /// Whether message `msg` was queued for `node` after `since`.
+    fn said_since(&self, node: u32, msg: Msg, since: i64) -> DeskResult<bool>;
     /// Whether `node` was asked whether it needs help (a message with no incident, class
     /// distress) after `since`.
     fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool>;

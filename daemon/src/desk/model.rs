@@ -56,6 +56,8 @@ pub(crate) struct Model {
     pub amb: Vec<Attempt>,
     pub teams: BTreeMap<String, (Option<i64>, TeamHealth)>,
     pub events: Vec<(Option<String>, String)>,
+    /// Orientations given: (day, topic, language) -> count.
+    pub oriented: BTreeMap<(i64, &'static str, &'static str), u32>,
 }
 
 impl Model {
@@ -200,6 +202,13 @@ impl Model {
                     self.teams.entry(team).or_insert((None, status)).1 = status;
                 }
                 Effect::OutboxState { row, state, .. } => self.row_mut(row).state = state,
+                Effect::Oriented { topic, language } => {
+                    let day = at.div_euclid(86_400_000);
+                    *self
+                        .oriented
+                        .entry((day, topic.as_str(), language.as_str()))
+                        .or_default() += 1;
+                }
             }
         }
     }
@@ -321,6 +330,13 @@ impl Facts for Model {
             .filter(|i| i.reporter == Some(node))
             .max_by_key(|i| i.seq)
             .map(|i| i.facts.language))
+    }
+
+    fn said_since(&self, node: u32, msg: crate::catalog::Msg, since: i64) -> DeskResult<bool> {
+        Ok(self
+            .outbox
+            .iter()
+            .any(|r| r.m.dest == node && r.m.msg == Some(msg) && r.created_at > since))
     }
 
     fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool> {

@@ -197,6 +197,18 @@ CREATE TABLE messages (
 CREATE INDEX messages_by_incident ON messages(incident, at);
 CREATE INDEX messages_by_node ON messages(node, at);
 "#,
+    // 7: orientations given (water, where am I, rights, risks, while waiting, the menu),
+    //    counted per UTC day, topic and language, for the station's statistics. Counts only:
+    //    who asked is in the conversation, which retention purges; these stay.
+    r#"
+CREATE TABLE orientations (
+    day      TEXT NOT NULL,                      -- YYYY-MM-DD, UTC
+    topic    TEXT NOT NULL,
+    language TEXT NOT NULL,
+    count    INTEGER NOT NULL,
+    PRIMARY KEY (day, topic, language)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this binary writes.

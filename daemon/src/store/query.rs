@@ -71,6 +71,19 @@ pub struct IncidentView {
     pub messages: Option<Vec<MessageView>>,
 }
 
+/// Orientations given on one day, on one topic, in one language.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrientationView {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    /// `water`, `where`, `rights`, `risks`, `waiting`, `menu`.
+    pub topic: String,
+    /// `es`, `en`, `fr`, `ht`, `pt`.
+    pub language: String,
+    /// Answers given.
+    pub count: u32,
+}
+
 /// One text heard or sent. The text came from the air or goes to it: personal data, and
 /// possibly hostile (control characters); never log it, escape it before a terminal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -407,6 +420,25 @@ impl Reader {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         rows.reverse();
+        Ok(rows)
+    }
+
+    /// Orientations given from UTC day `since` (`YYYY-MM-DD`) on, by day, topic and language.
+    pub fn orientations(&self, since: &str) -> Res<Vec<OrientationView>> {
+        let mut st = self.conn.prepare(
+            "SELECT day, topic, language, count FROM orientations WHERE day >= ?1
+             ORDER BY day, topic, language",
+        )?;
+        let rows = st
+            .query_map([since], |r| {
+                Ok(OrientationView {
+                    day: r.get(0)?,
+                    topic: r.get(1)?,
+                    language: r.get(2)?,
+                    count: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 

@@ -524,6 +524,18 @@ fn understood(signal: &Signal) -> (&'static str, Option<&'static str>) {
             "maybe: asked whether help is needed",
             Some(language.as_str()),
         ),
+        Signal::Question { question, .. } => {
+            use crate::understand::question::Topic;
+            let what = match question.topic {
+                Topic::Water => "question: water",
+                Topic::Where => "question: where am I",
+                Topic::Rights => "question: rights",
+                Topic::Risks => "question: risks",
+                Topic::Waiting => "question: while waiting",
+                Topic::Menu => "question: what to ask",
+            };
+            (what, question.language.map(|l| l.as_str()))
+        }
         Signal::Activity { .. } => ("no emergency", None),
     }
 }

@@ -18,6 +18,7 @@
 pub mod corpus;
 pub mod lexicon;
 pub mod normalize;
+pub mod question;
 
 use std::fmt;
 

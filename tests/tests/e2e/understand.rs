@@ -161,3 +161,61 @@ async fn a_bare_sos_is_answered_in_the_language_the_phone_wrote_before() {
     assert!(reply.contains("estação"), "{reply}");
     d.station.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn water_is_answered_with_the_nearest_water_point_from_the_senders_position() {
+    init_logging();
+    let sim = quiet_sim();
+    let mut heard = sim.events();
+    let d = station_with(&sim, 1, tempfile::tempdir().unwrap(), |cfg| {
+        cfg.store.water = vec![
+            // Tower T7's position (the phone is about 4 km west of it), and a tank far off.
+            farod::desk::WaterPoint {
+                name: "Torre 7".into(),
+                lat: 31.43870,
+                lon: -111.79760,
+            },
+            farod::desk::WaterPoint {
+                name: "Tanque Sasabe".into(),
+                lat: 31.4746,
+                lon: -111.5449,
+            },
+        ];
+    })
+    .await;
+    // The phone shares its position, then asks, as a poster at the tower tells it to.
+    sim.act(faro_sim::Action::Position {
+        node: CEL1,
+        lat: 31.42073,
+        lon: -111.75547,
+        alt: None,
+    })
+    .await;
+    until(&d, 2 * MINUTE, "the position recorded", |d| {
+        reader(d)
+            .nodes(100)
+            .unwrap()
+            .iter()
+            .any(|n| n.node == "!5a5a0301" && n.lat.is_some())
+    })
+    .await;
+    sim.act(text(CEL1, BROADCAST, "agua")).await;
+    let answer = received(&mut heard, CEL1, "Faro: agua:").await;
+    assert!(
+        answer.starts_with("Faro: agua: Torre 7, 4.5 km NO; Tanque Sasabe, 21 km E."),
+        "{answer}"
+    );
+    // No incident on a question, and the answer is counted.
+    assert!(incidents(&d).is_empty());
+    let counted = reader(&d).orientations("2000-01-01").unwrap();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(
+        (
+            counted[0].topic.as_str(),
+            counted[0].language.as_str(),
+            counted[0].count
+        ),
+        ("water", "es", 1)
+    );
+    d.station.stop().await;
+}

@@ -193,6 +193,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Orientations given (answers about water, where one is, rights, risks, waiting), per
+    /// day, topic and language.
+    Orientations {
+        /// Today and this many days back, minus one (1..=3660).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=3660))]
+        days: u16,
+        /// Print farod's JSON (an array).
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow the audit trail and the messages heard and sent, live, until interrupted.
     Watch {
         /// Print farod's JSON lines.
@@ -431,6 +441,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Teams { .. }
             | Command::Nodes { .. }
             | Command::Messages { .. }
+            | Command::Orientations { .. }
             | Command::Watch { .. }
             | Command::Where { .. }
             | Command::Places { .. }
@@ -565,6 +576,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             print(&ctl.get(&path)?, json, render::messages)
         }
+        Command::Orientations { days, json } => print(
+            &ctl.get(&format!("/v1/orientations?days={days}"))?,
+            json,
+            render::orientations,
+        ),
         Command::Watch { json, after } => watch(ctl.client, json, after),
         Command::Send { node, text } => {
             let node = node.trim();

@@ -517,6 +517,33 @@ pub fn nodes(list: &Value) -> String {
     )
 }
 
+/// `faroctl orientations`: answers given per day, topic and language, with totals per topic.
+pub fn orientations(list: &Value) -> String {
+    let items = array(list);
+    if items.is_empty() {
+        return "no orientations given\n".into();
+    }
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|o| {
+            vec![
+                s(o, "day"),
+                s(o, "topic"),
+                s(o, "language"),
+                o["count"].as_u64().unwrap_or(0).to_string(),
+            ]
+        })
+        .collect();
+    let mut totals: std::collections::BTreeMap<String, u64> = Default::default();
+    for o in items {
+        *totals.entry(s(o, "topic")).or_default() += o["count"].as_u64().unwrap_or(0);
+    }
+    let mut out = table(&["DAY (UTC)", "TOPIC", "LANG", "COUNT"], &rows);
+    let sums: Vec<String> = totals.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    let _ = writeln!(out, "total: {}", sums.join(", "));
+    out
+}
+
 /// `faroctl status`.
 pub fn status(v: &Value) -> String {
     let mut out = String::new();

@@ -141,6 +141,15 @@ impl Worker {
                     params![row, at],
                 )?;
             }
+            Effect::Oriented { topic, language } => {
+                // Counted per UTC day, topic and language; never who asked.
+                self.exec(
+                    "INSERT INTO orientations(day, topic, language, count)
+                     VALUES (date(?1 / 1000, 'unixepoch'), ?2, ?3, 1)
+                     ON CONFLICT(day, topic, language) DO UPDATE SET count = count + 1",
+                    params![at, topic.as_str(), language.as_str()],
+                )?;
+            }
             Effect::TeamStatus { team, status } => {
                 self.exec(
                     "UPDATE teams SET status = ?2, changed_at = ?3 WHERE name = ?1",

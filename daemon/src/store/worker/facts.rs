@@ -179,6 +179,17 @@ impl Facts for SqlFacts<'_> {
         Ok(l.and_then(|l| l.parse().ok()))
     }
 
+    fn said_since(&self, node: u32, msg: crate::catalog::Msg, since: i64) -> DeskResult<bool> {
+        let said: bool = self
+            .0
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM messages
+                 WHERE node = ?1 AND at > ?3 AND direction = 'out' AND understood = ?2)",
+            )?
+            .query_row(params![node, msg.as_str(), since], |r| r.get(0))?;
+        Ok(said)
+    }
+
     fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool> {
         let n: i64 = self
             .0
