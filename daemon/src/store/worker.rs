@@ -389,14 +389,20 @@ impl Worker {
             let (what, lang) = understood(&signal);
             // The language of chat that is no emergency too, for answering that node later
             // in it (commands and answers are in the station's words, not the writer's).
-            let chat = matches!(signal, Signal::Activity { .. });
+            let chat = matches!(signal, Signal::Activity { .. } | Signal::PatrolNote { .. });
             let lang = lang.or_else(|| {
                 chat.then(|| crate::understand::read(text).language.map(|l| l.as_str()))
                     .flatten()
             });
             (what, lang)
         });
+        let note = matches!(signal, Signal::PatrolNote { .. });
         let ((), d) = self.decide(at, |desk| desk.signal(rx, signal))?;
+        // A patrol's words that the desk took for its own distress (no incident to report on).
+        let heard = heard.map(|(what, lang)| match &d.incident {
+            Some((_, true)) if note => ("distress", lang),
+            _ => (what, lang),
+        });
         let out = IngestOutcome {
             duplicate: false,
             queued: d.queued(),
@@ -518,6 +524,7 @@ fn understood(signal: &Signal) -> (&'static str, Option<&'static str>) {
         } => ("malformed command", None),
         Signal::CommandFromStranger { .. } => ("command from a stranger", None),
         Signal::MunicipalityText { .. } => ("municipality answer", None),
+        Signal::PatrolNote { .. } => ("patrol note", None),
         Signal::Position { .. } | Signal::BadPosition { .. } => ("position", None),
         Signal::NodeInfo { .. } => ("node info", None),
         Signal::Unsure { language, .. } => (
