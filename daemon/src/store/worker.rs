@@ -524,7 +524,7 @@ fn understood(signal: &Signal) -> (&'static str, Option<&'static str>) {
         } => ("malformed command", None),
         Signal::CommandFromStranger { .. } => ("command from a stranger", None),
         Signal::MunicipalityText { .. } => ("municipality answer", None),
-        Signal::PatrolNote { .. } => ("patrol note", None),
+        Signal::PatrolNote { .. } => (super::PATROL_NOTE, None),
         Signal::Position { .. } | Signal::BadPosition { .. } => ("position", None),
         Signal::NodeInfo { .. } => ("node info", None),
         Signal::Unsure { language, .. } => (
