@@ -783,6 +783,16 @@ mod tests {
         assert_eq!(clean("\u{9b}31m\u{202e}olleh"), "\\u{9b}31m\\u{202e}olleh");
         // A backslash typed on the mesh cannot pose as an escape.
         assert_eq!(clean("\\u{1b}"), "\\\\u{1b}");
+        // `farod demo` escapes with its own copy (faroctl does not link farod): the same.
+        for t in [
+            "a\u{1b}[2Jb",
+            "x\ny\r\u{7}",
+            "\u{9b}31m\u{202e}olleh",
+            "\\u{1b}",
+            "ñandú",
+        ] {
+            assert_eq!(clean(t), farod::describe::clean(t), "{t:?}");
+        }
     }
 
     #[test]
