@@ -398,10 +398,17 @@ impl Worker {
         });
         let note = matches!(signal, Signal::PatrolNote { .. });
         let ((), d) = self.decide(at, |desk| desk.signal(rx, signal))?;
-        // A patrol's words that the desk took for its own distress (no incident to report on).
-        let heard = heard.map(|(what, lang)| match &d.incident {
-            Some((_, true)) if note => ("distress", lang),
-            _ => (what, lang),
+        // A patrol's words that the desk took for its own distress (no incident to report on):
+        // one opened, or the patrol's own heard again.
+        let distress = d.effects.iter().any(|e| {
+            matches!(
+                e,
+                crate::desk::Effect::Open(_) | crate::desk::Effect::Heard { .. }
+            )
+        });
+        let heard = heard.map(|(what, lang)| match note && distress {
+            true => ("distress", lang),
+            false => (what, lang),
         });
         let out = IngestOutcome {
             duplicate: false,
