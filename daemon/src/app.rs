@@ -503,8 +503,10 @@ enum Step {
 
 #[cfg(feature = "sim")]
 /// `farod demo`: the whole station against the built-in simulated mesh, printed live: what the
-/// radio hears, incidents opening, replies going out and being acknowledged, a desk operator
-/// assigning the nearest patrol, and the patrol driving the incident to closed by text.
+/// radio hears, incidents opening, the texts the station queues and their acknowledgements, a
+/// desk operator assigning the nearest patrol, and the patrol driving the incident to closed by
+/// text; at the end the incident queue and each incident's conversation. Every text from the
+/// air is escaped ([`describe::clean`]).
 pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
     let scenario = faro_sim::Scenario::builtin("default")?;
     let names: HashMap<u32, String> = scenario
@@ -548,6 +550,7 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
     )
     .await?;
     let mut events = station.store.subscribe();
+    let mut said = station.store.subscribe_messages();
     let mut heard = station.radio_events();
     let start = tokio::time::Instant::now();
     let until = start + duration;
@@ -587,7 +590,8 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
                 let Ok(ev) = ev else { continue };
                 let now = sim_now(tokio::time::Instant::now());
                 let id = ev.incident.clone().unwrap_or_default();
-                writeln!(out, "{} {:<7} {} ({})", stamp(now), id, ev.what, ev.who)?;
+                // An event may quote the air (a patrol's NOTA): escaped like every text heard.
+                writeln!(out, "{} {:<7} {} ({})", stamp(now), describe::clean(&id), describe::clean(&ev.what), describe::clean(&ev.who))?;
                 // The scripted desk takes the first incidents: acknowledge, assign the nearest
                 // free patrol; that patrol then reports by text as it would in the field.
                 if ev.what.starts_with("opened") && scripted < 2 && !id.is_empty() {
@@ -607,6 +611,15 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
                         let (close_after, outcome) = if scripted == 1 { (600, "hospital") } else { (220, "rescatado") };
                         script.push(s(close_after, Step::Patrol(node, format!("CERRAR {id} {outcome}"))));
                     }
+                }
+            }
+            m = said.recv() => {
+                // What the station says, as it is queued (what it hears is printed from the
+                // radio below).
+                let Ok(m) = m else { continue };
+                if m.message.direction == "out" {
+                    let now = sim_now(tokio::time::Instant::now());
+                    writeln!(out, "{} {:<7} says to {}: {}", stamp(now), m.incident.as_deref().unwrap_or(""), node_name(&names, &m.message.node), describe::clean(&m.message.text))?;
                 }
             }
             ev = heard.recv() => {
@@ -630,9 +643,13 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
     }
     let counts = crate::store::query::Reader::open(station.store.path()).and_then(|r| {
         let list = r.incidents(crate::store::query::Filter::All, 100)?;
-        Ok((r.counts()?, list))
+        let talk = list
+            .iter()
+            .map(|i| Ok((i.id.clone(), r.incident(&i.id)?.and_then(|i| i.messages))))
+            .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
+        Ok((r.counts()?, list, talk))
     });
-    if let Ok((c, list)) = counts {
+    if let Ok((c, list, talk)) = counts {
         writeln!(
             out,
             "\nincident queue after the demo ({packets} packets heard):"
@@ -655,12 +672,45 @@ pub async fn demo(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Re
             "open: {} ; outbox pending {}, awaiting ack {}, failed {}",
             c.open_incidents, c.outbox_pending, c.outbox_awaiting_ack, c.outbox_failed
         )?;
+        writeln!(
+            out,
+            "\nconversations, oldest first (station clock, UTC; <- heard, -> sent [delivery]):"
+        )?;
+        for (id, messages) in talk {
+            writeln!(out, "  {id}")?;
+            for m in messages.unwrap_or_default() {
+                let time =
+                    m.at.split('T')
+                        .nth(1)
+                        .unwrap_or(&m.at)
+                        .trim_end_matches('Z');
+                let (arrow, delivery) = match m.delivery {
+                    Some(d) => ("->", format!(" [{d}]")),
+                    None => ("<-", String::new()),
+                };
+                writeln!(
+                    out,
+                    "    {time} {arrow} {}{delivery}: {}",
+                    node_name(&names, &m.node),
+                    describe::clean(&m.text)
+                )?;
+            }
+        }
     }
     if let Some(end) = station.stop().await {
         anyhow::bail!("{end}");
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+#[cfg(feature = "sim")]
+/// A node's name in the scenario (escaped: names come from the air too), else its id.
+fn node_name(names: &HashMap<u32, String>, node: &str) -> String {
+    node.parse::<mesh::NodeId>()
+        .ok()
+        .and_then(|n| names.get(&n.0))
+        .map_or_else(|| describe::clean(node), |n| describe::clean(n))
 }
 
 #[cfg(feature = "sim")]

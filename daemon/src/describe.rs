@@ -9,6 +9,27 @@ use serde_json::{json, Value};
 
 use crate::radio::RadioInfo;
 
+/// Text from the air, safe for a terminal on one line: control characters (escape sequences,
+/// newlines, C1 controls) and the bidirectional overrides that reorder what is shown are
+/// written as `\u{..}`; a backslash is doubled so nothing can pass for one. `farod demo`
+/// prints every text heard or sent through it; faroctl's `render::clean` is the same escape
+/// (faroctl does not link farod; its tests check that the two agree).
+pub fn clean(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if c.is_control() || bidi {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// What a packet carries, decoded as far as Faro understands it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
@@ -255,6 +276,14 @@ pub fn radio_lines(uri: &str, info: &RadioInfo) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_the_air_is_escaped_for_a_terminal() {
+        assert_eq!(clean("ñandú ¿qué?"), "ñandú ¿qué?");
+        assert_eq!(clean("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\u{a}");
+        assert_eq!(clean("\u{202e}olleh"), "\\u{202e}olleh");
+        assert_eq!(clean("\\u{7}"), "\\\\u{7}");
+    }
 
     #[test]
     fn text_and_position_lines() {

@@ -11,7 +11,9 @@
 //! (`DETECTION_SENSOR_APP`, `<name> detected`), a waypoint named like a keyword on the station
 //! channel, and a patrol's `SOS` command. Only registered patrols may send commands; a command
 //! from anyone else is refused and recorded, unless it asks for help: a distress keyword always
-//! wins.
+//! wins. A registered patrol's other text is a [`Signal::PatrolNote`]: whether it is a report
+//! on the team's incident or the patrol's own call for help depends on what the team has
+//! assigned, which the desk knows and ingest does not.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -171,6 +173,20 @@ pub enum Signal {
         /// The command, or why it does not parse (reply with [`text::CommandError::usage`]).
         command: Result<PatrolCommand, text::CommandError>,
     },
+    /// A registered patrol's text that is not a command (and has no alert bell): a report from
+    /// the field ("Llegamos, 2 personas, una con insolación"). The desk decides what it means:
+    /// a note on the team's open incident, or, when the team has none and the words ask for
+    /// help, the patrol's own distress.
+    PatrolNote {
+        /// The patrol node.
+        node: u32,
+        /// Its team name.
+        patrol: String,
+        /// The packet id.
+        packet_id: u32,
+        /// The text as received (lossy UTF-8). May hold personal data: never log it.
+        text: String,
+    },
     /// A command from a node that is not a registered patrol: refused and recorded.
     CommandFromStranger {
         /// The sender.
@@ -252,11 +268,18 @@ pub fn classify(p: &MeshPacket, cfg: &IngestConfig) -> Signal {
     }
 }
 
-/// A text message: a patrol's command, or else [`classify_chat`].
+/// A text message: a patrol's command or note, or else [`classify_chat`]. A patrol's text
+/// with the alert bell is read like anyone's (the bell is distress).
 fn classify_text(p: &MeshPacket, d: &Data, cfg: &IngestConfig) -> Signal {
     let text = lossy(d);
     match (cfg.patrols.get(&p.from), text::parse_command(&text)) {
         (Some(team), Some(command)) => patrol_command(p, team, command, text),
+        (Some(team), None) if !text.contains(BELL) => Signal::PatrolNote {
+            node: p.from,
+            patrol: team.clone(),
+            packet_id: p.id,
+            text,
+        },
         (_, command) => classify_chat(p, d, cfg, text, command),
     }
 }
@@ -723,13 +746,33 @@ mod tests {
     }
 
     #[test]
-    fn a_patrols_chat_with_a_keyword_is_distress() {
-        let d = distress(text_from(PATROL, "Necesitamos ayuda aquí"));
-        assert_eq!((d.kind, d.language), (DistressKind::Text, Lang::Es));
-        assert!(matches!(
-            text_from(PATROL, "todo bien"),
-            Signal::Activity { .. }
-        ));
+    fn a_patrols_free_text_is_a_note_the_desk_reads() {
+        // Whether "we need help here" is the patrol's own distress or a report on the incident
+        // it works depends on its assignments: the desk decides (desk::tests).
+        for text in [
+            "Necesitamos ayuda aquí",
+            "Llegamos al punto, 2 personas, una con insolación",
+            "todo bien",
+        ] {
+            assert_eq!(
+                text_from(PATROL, text),
+                Signal::PatrolNote {
+                    node: PATROL,
+                    patrol: "Beta 1".into(),
+                    packet_id: 77,
+                    text: text.into()
+                },
+                "{text}"
+            );
+        }
+        // The alert bell is distress from anyone, a patrol too.
+        let d = distress(text_from(PATROL, "\u{7}caída"));
+        assert_eq!(d.kind, DistressKind::Bell);
+        // The same words from a stranger are read as before.
+        assert_eq!(
+            heard("Necesitamos ayuda aquí"),
+            Some((DistressKind::Text, Lang::Es))
+        );
     }
 
     #[test]
@@ -1057,7 +1100,10 @@ mod tests {
             let text = random_text(&mut rng);
             let _ = text_from(PATROL, &text);
             let stranger = text_from(STRANGER, &text);
-            assert!(!matches!(stranger, Signal::Command { .. }), "{text:?}");
+            assert!(
+                !matches!(stranger, Signal::Command { .. } | Signal::PatrolNote { .. }),
+                "{text:?}"
+            );
         }
     }
 

@@ -728,11 +728,31 @@ fn the_demo_serves_a_control_socket_and_prints_its_path() {
     wait_until("the demo's socket answers", Duration::from_secs(60), || {
         std::os::unix::net::UnixStream::connect(&socket).is_ok()
     });
-    for line in lines {
-        line.unwrap();
-    }
+    let lines: Vec<String> = lines.map(Result::unwrap).collect();
     assert!(child.wait().unwrap().success());
     assert!(!socket.exists(), "the socket is removed when the demo ends");
+    // What the station says is printed live, and each incident's conversation at the end.
+    let all = lines.join("\n");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("SAS-1   says to Celular Migrante: Faro SAS-1:")),
+        "{all}"
+    );
+    let talk = lines
+        .iter()
+        .position(|l| l.starts_with("conversations, oldest first"))
+        .unwrap_or_else(|| panic!("no conversations in:\n{all}"));
+    assert_eq!(lines[talk + 1], "  SAS-1", "{all}");
+    assert!(
+        lines[talk + 2].ends_with(" <- Celular Migrante: AUXILIO somos 3, una niña, sin agua"),
+        "{all}"
+    );
+    assert!(
+        lines[talk + 3].contains(" -> Celular Migrante [")
+            && lines[talk + 3].contains("]: Faro SAS-1:"),
+        "{all}"
+    );
 }
 
 /// Runs farod with `mounts` (shell commands) done first in a mount namespace of its own, so a

@@ -731,3 +731,66 @@ async fn a_patrols_command_belongs_to_the_incident_it_names() {
     assert_eq!(conv[2].text, text);
     assert_eq!(conv[2].language, None);
 }
+
+fn patrol_says(packet_id: u32, text: &str) -> (Rx, Signal) {
+    let rx = Rx {
+        radio: "r0".into(),
+        from: PATROL,
+        packet_id,
+        hops: Some(0),
+        channel: 0,
+        snr: None,
+        text: Some(text.into()),
+    };
+    let s = Signal::PatrolNote {
+        node: PATROL,
+        patrol: "P1".into(),
+        packet_id,
+        text: text.into(),
+    };
+    (rx, s)
+}
+
+#[tokio::test]
+async fn a_patrols_note_is_kept_with_its_one_incident_or_is_its_own_distress() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    // No incident for the team, and words that ask for help: the patrol's own distress.
+    let (rx, s) = patrol_says(1, "Necesitamos ayuda aquí");
+    let o = store.ingest(rx, s, 1_000).await.unwrap();
+    assert_eq!(o.incident, Some(("SAS-1".into(), true)));
+    let conv = reader(&store).conversation("SAS-1", 100).unwrap();
+    assert_eq!(conv[0].understood.as_deref(), Some("distress"));
+    // The team works a phone's incident: its note is that incident's, and the team's last.
+    let (rx, s) = sos(PHONE, 7, "AUXILIO", Lang::Es);
+    store.ingest(rx, s, 2_000).await.unwrap();
+    store
+        .operator(
+            "ana",
+            OperatorRequest::Assign("SAS-2".into(), "P1".into()),
+            3_000,
+        )
+        .await
+        .unwrap();
+    let note = "Llegamos, 2 personas, una con insolacion";
+    let (rx, s) = patrol_says(2, note);
+    let o = store.ingest(rx, s, 4_000).await.unwrap();
+    assert_eq!(o.incident, Some(("SAS-2".into(), false)));
+    let r = reader(&store);
+    let conv = r.conversation("SAS-2", 100).unwrap();
+    let heard = conv.iter().find(|m| m.text == note).expect("the note");
+    assert_eq!(
+        (heard.node.as_str(), heard.understood.as_deref()),
+        ("!5a5a0101", Some("patrol note"))
+    );
+    assert_eq!(r.incident("SAS-2").unwrap().unwrap().people, Some(2));
+    let teams = r.teams(&config().teams, None).unwrap();
+    let last = teams[0].last_note.as_ref().expect("a last note");
+    assert_eq!(last.text, note);
+    // Nothing of it in the audit trail but its length.
+    let events = r.events(None, 0, 1000).unwrap();
+    assert!(events.iter().all(|e| !e.what.contains("Llegamos")));
+    assert!(events
+        .iter()
+        .any(|e| e.what == format!("patrol P1 sent a note ({} bytes)", note.len())));
+}

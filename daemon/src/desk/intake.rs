@@ -61,6 +61,12 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 Ok(())
             }
             Signal::MunicipalityText { node, text } => self.amb_reply(rx, node, &text),
+            Signal::PatrolNote {
+                node,
+                patrol,
+                packet_id,
+                text,
+            } => self.patrol_free_text(rx, node, &patrol, packet_id, text),
             Signal::Unsure { node, language, .. } => {
                 // No incident on a guess: ask the sender once (not again within the repeat
                 // window), and show the desk. The words are in the conversation, not here.
@@ -80,7 +86,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         }
     }
 
-    fn distress(&mut self, rx: &Rx, d: &Distress) -> DeskResult<()> {
+    pub(super) fn distress(&mut self, rx: &Rx, d: &Distress) -> DeskResult<()> {
         let via = rx.radio.as_str();
         let who = node_who(d.node);
         let window = self.cfg.repeat_window.as_millis() as i64;
@@ -105,7 +111,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 via,
                 format!("distress heard again ({heard} times{hops})"),
             );
-            self.follow_up(&id, d, &who, via)?;
+            self.follow_up(&id, read_triage(d), &who, via)?;
             // Answer again, but not on every beacon: a tower may repeat every few seconds.
             let quiet = self.cfg.reply_interval.as_millis() as i64;
             if open.last_reply_at.is_none_or(|t| self.at - t >= quiet) {
@@ -210,13 +216,19 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         Ok(())
     }
 
-    /// A new message from the reporter of an open incident is read again: kind, people and
-    /// flags only ever rise, and the priority with them, with the words that raised them.
-    fn follow_up(&mut self, id: &str, d: &Distress, who: &str, via: &str) -> DeskResult<()> {
+    /// A new message about an open incident (from its reporter, or a note from the patrol that
+    /// works it), as read ([`read_triage`], [`words_triage`]): kind, people and flags only
+    /// ever rise, and the priority with them, with the words that raised them.
+    pub(super) fn follow_up(
+        &mut self,
+        id: &str,
+        (new, said): (Triage, Vec<String>),
+        who: &str,
+        via: &str,
+    ) -> DeskResult<()> {
         let Some(inc) = self.facts.incident(id)? else {
             return Ok(());
         };
-        let (new, said) = read_triage(d);
         let mut flags = inc.flags.clone();
         flags.extend(new.flags.iter().copied());
         flags.sort();
@@ -329,19 +341,24 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
 fn read_triage(d: &Distress) -> (Triage, Vec<String>) {
     match d.kind {
         DistressKind::Text | DistressKind::Bell | DistressKind::Alert | DistressKind::PatrolSos => {
-            let r = understand::read(&d.text);
-            let said = r.why.iter().map(|w| format!("said {w}")).collect();
-            (
-                Triage {
-                    kind: r.kind,
-                    people: r.people,
-                    flags: r.flags,
-                },
-                said,
-            )
+            words_triage(&understand::read(&d.text))
         }
         DistressKind::Detection | DistressKind::Waypoint => (Triage::default(), Vec::new()),
     }
+}
+
+/// What a reading of some words tells of the emergency, and the words that decided, as
+/// priority reasons.
+pub(super) fn words_triage(r: &understand::Reading) -> (Triage, Vec<String>) {
+    let said = r.why.iter().map(|w| format!("said {w}")).collect();
+    (
+        Triage {
+            kind: r.kind,
+            people: r.people,
+            flags: r.flags.clone(),
+        },
+        said,
+    )
 }
 
 /// A fix as the desk keeps it; a fix from the future (a phone with a wrong clock) counts as

@@ -2,14 +2,21 @@
 //! `ESTADO`, `AMB`). Only configured teams' nodes get here (ingest checks the sender). Every
 //! command is answered: a confirmation, the reason for a refusal, or a usage hint (at most one
 //! per `hint_interval`, so a confused patrol is not flooded).
+//!
+//! A patrol's free text (no command) is a report from the field: noted on the team's open
+//! incidents, and read like a reporter's follow-up when there is exactly one; the patrol's own
+//! distress only when the team has no open incident and the words ask for help.
 
 use faro_proto::text::{CommandError, IncidentId, PatrolCommand};
 
-use super::{intake::coords, Desk, DeskResult, Effect, Facts, NewIncident, CLASS_PATROL};
+use super::intake::{coords, words_triage};
+use super::{Desk, DeskResult, Effect, Facts, NewIncident, CLASS_PATROL};
 use super::{Rx, StoreError};
 use crate::catalog::Msg;
 use crate::incident::{self, Actor, Kind, PositionSource, Transition, Triage};
+use crate::ingest::{Distress, DistressKind};
 use crate::lang::Lang;
+use crate::understand::{self, Verdict};
 
 /// Patrols read Spanish.
 const PATROL_LANG: Lang = Lang::Es;
@@ -129,6 +136,51 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             &[("id", &id_s), ("state", "nota")],
         );
         self.out.incident = Some((id_s, false));
+        Ok(())
+    }
+
+    /// A patrol's free text. The text itself is kept in the conversation (`messages`), linked
+    /// to the incident when the team has exactly one open; the audit trail only says a note
+    /// came, and how long it was.
+    pub(super) fn patrol_free_text(
+        &mut self,
+        rx: &Rx,
+        node: u32,
+        team: &str,
+        packet_id: u32,
+        text: String,
+    ) -> DeskResult<()> {
+        let reading = understand::read(&text);
+        let open = self.facts.team_incidents(team)?;
+        if open.is_empty() && reading.verdict == Verdict::Yes {
+            // Nothing to report on: words that ask for help are the patrol's own distress.
+            return self.distress(
+                rx,
+                &Distress {
+                    node,
+                    packet_id,
+                    kind: DistressKind::Text,
+                    language: reading.language.unwrap_or(PATROL_LANG),
+                    text,
+                    position: None,
+                    channel: rx.channel,
+                },
+            );
+        }
+        let who = Actor::Patrol(team.to_string()).to_string();
+        let via = rx.radio.as_str();
+        let what = format!("patrol {team} sent a note ({} bytes)", text.len());
+        if open.is_empty() {
+            self.event(None, &who, via, what);
+            return Ok(());
+        }
+        for id in &open {
+            self.event(Some(id), &who, via, what.clone());
+        }
+        if let [id] = open.as_slice() {
+            self.follow_up(id, words_triage(&reading), &who, via)?;
+            self.out.incident = Some((id.clone(), false));
+        }
         Ok(())
     }
 

@@ -100,6 +100,15 @@ fn command(node: u32, team: &str, text: &str) -> Signal {
     }
 }
 
+fn note(node: u32, team: &str, text: &str) -> Signal {
+    Signal::PatrolNote {
+        node,
+        patrol: team.into(),
+        packet_id: 1,
+        text: text.into(),
+    }
+}
+
 fn muni_says(node: u32, text: &str) -> Signal {
     Signal::MunicipalityText {
         node,
@@ -112,6 +121,7 @@ fn sender(s: &Signal) -> u32 {
     match s {
         Signal::Distress(d) => d.node,
         Signal::Command { node, .. }
+        | Signal::PatrolNote { node, .. }
         | Signal::MunicipalityText { node, .. }
         | Signal::Position { node, .. } => *node,
         _ => 0,
@@ -397,6 +407,143 @@ fn estado_lists_the_teams_open_incidents() {
     hear(&mut m, &c, 2, command(P1_NODE, "P1", "ESTADO"));
     let last = *m.texts_to(P1_NODE).last().unwrap();
     assert!(last.contains("SAS-1 assigned"), "{last}");
+}
+
+#[test]
+fn a_note_on_the_teams_one_incident_raises_its_triage_and_is_audited_without_its_words() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(&mut m, &c, 0, distress(PHONE, "SOS", None));
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    let before = m.by_seq(1).unwrap().facts.clone();
+    assert_eq!(before.people, None);
+    let text = "Llegamos al punto, 2 personas, una con insolación";
+    let d = hear(&mut m, &c, MIN, note(P1_NODE, "P1", text));
+    // The conversation links the text to the incident (the store records it with it).
+    assert_eq!(d.incident, Some(("SAS-1".into(), false)));
+    assert!(queued(&d).is_empty(), "a note is not answered: {d:?}");
+    assert_eq!(m.incidents.len(), 1, "no new incident");
+    let e = events(&d);
+    assert_eq!(
+        e[0],
+        format!("patrol P1 sent a note ({} bytes)", text.len())
+    );
+    assert!(e[1].starts_with("follow-up: "), "{e:?}");
+    assert!(e[1].contains("2 people"), "{e:?}");
+    // The audit trail never holds the note itself.
+    for ev in &e {
+        assert!(!ev.contains("Llegamos") && !ev.contains("punto"), "{ev}");
+    }
+    let after = &m.by_seq(1).unwrap().facts;
+    assert_eq!(after.people, Some(2));
+    assert!(after.priority < before.priority, "{after:?}");
+    assert!(after.why.len() > before.why.len(), "{:?}", after.why);
+    assert!(
+        d.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Event { incident: Some(i), who, .. } if i == "SAS-1" && who == "patrol:P1"))
+    );
+    // Never lowered: a later note with fewer people leaves the triage as it is.
+    let d = hear(
+        &mut m,
+        &c,
+        2 * MIN,
+        note(P1_NODE, "P1", "1 persona, todo bien"),
+    );
+    assert_eq!(events(&d).len(), 1, "{:?}", events(&d));
+    assert_eq!(m.by_seq(1).unwrap().facts.people, Some(2));
+}
+
+#[test]
+fn a_note_with_no_incident_or_several_changes_no_incident() {
+    let (c, mut m) = (cfg(), Model::default());
+    // No incident at all: a station-level event. (Words that read as distress would be the
+    // patrol's own: see the next test.)
+    let quiet = "llegamos, 2 personas bien";
+    let d = hear(&mut m, &c, 0, note(P1_NODE, "P1", quiet));
+    assert_eq!(d.incident, None);
+    assert!(queued(&d).is_empty());
+    assert!(m.incidents.is_empty());
+    assert_eq!(
+        d.effects,
+        vec![Effect::Event {
+            incident: None,
+            who: "patrol:P1".into(),
+            via: "r0".into(),
+            what: "patrol P1 sent a note (25 bytes)".into(),
+        }]
+    );
+    // An incident of another team is not touched.
+    hear(&mut m, &c, 1, distress(PHONE, "SOS", None));
+    op(
+        &mut m,
+        &c,
+        2,
+        OperatorRequest::Assign("SAS-1".into(), "P2".into()),
+    )
+    .unwrap();
+    let before = m.incidents.clone();
+    let d = hear(&mut m, &c, 3, note(P1_NODE, "P1", quiet));
+    assert_eq!((d.incident.clone(), m.incidents.clone()), (None, before));
+    // Two open incidents for the team: the note is on both, and raises neither.
+    hear(&mut m, &c, 4, distress(PHONE2, "SOS", None));
+    for id in ["SAS-1", "SAS-2"] {
+        op(
+            &mut m,
+            &c,
+            5,
+            OperatorRequest::Assign(id.into(), "P1".into()),
+        )
+        .unwrap();
+    }
+    let before = m.incidents.clone();
+    let d = hear(
+        &mut m,
+        &c,
+        6,
+        note(P1_NODE, "P1", "2 personas con insolación"),
+    );
+    assert_eq!(d.incident, None);
+    let on: Vec<_> = d
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Event { incident, .. } => incident.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(on, vec!["SAS-1".to_string(), "SAS-2".to_string()]);
+    assert_eq!(m.incidents, before);
+}
+
+#[test]
+fn a_patrols_plea_with_no_incident_is_still_patrol_distress() {
+    let (c, mut m) = (cfg(), Model::default());
+    let d = hear(&mut m, &c, 0, note(P1_NODE, "P1", "Necesitamos ayuda aquí"));
+    assert_eq!(d.incident, Some(("SAS-1".into(), true)));
+    let inc = m.by_seq(1).unwrap();
+    assert_eq!(inc.reporter, Some(P1_NODE));
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::DistressAck))]);
+    // Plain words that ask for nothing are a note, and no incident.
+    let d = hear(&mut m, &c, 1, note(P2_NODE, "P2", "todo bien, seguimos"));
+    assert_eq!(d.incident, None);
+    assert_eq!(m.incidents.len(), 1);
+    // With an incident to work, the same plea is a report on it, not a new incident.
+    op(
+        &mut m,
+        &c,
+        2,
+        OperatorRequest::Assign("SAS-1".into(), "P2".into()),
+    )
+    .unwrap();
+    let d = hear(&mut m, &c, 3, note(P2_NODE, "P2", "Necesitamos ayuda aquí"));
+    assert_eq!(d.incident, Some(("SAS-1".into(), false)));
+    assert_eq!(m.incidents.len(), 1);
 }
 
 // ----- operators -----------------------------------------------------------------------
@@ -701,7 +848,7 @@ enum Input {
 fn input() -> impl Strategy<Value = Input> {
     prop_oneof![
         3 => (0u8..4, 0u8..5, any::<bool>()).prop_map(|(phone, text, placed)| Input::Distress { phone, text, placed }),
-        3 => (0u8..2, 0u8..9, 1u8..6).prop_map(|(team, verb, seq)| Input::Patrol { team, verb, seq }),
+        3 => (0u8..2, 0u8..11, 1u8..6).prop_map(|(team, verb, seq)| Input::Patrol { team, verb, seq }),
         3 => (0u8..10, 1u8..6, 0u8..4).prop_map(|(verb, seq, arg)| Input::Operator { verb, seq, arg }),
         2 => (0u8..2, 0u8..5, 1u8..6).prop_map(|(which, verb, seq)| Input::Municipality { which, verb, seq }),
         3 => Just(Input::Send),
@@ -764,7 +911,9 @@ fn step(m: &mut Model, c: &StoreConfig, at: i64, input: &Input) -> Option<Decisi
                 5 => "ESTADO".into(),
                 6 => format!("AMB SAS-{seq}"),
                 7 => "AMB".into(),
-                _ => "CERRAR".into(),
+                8 => "CERRAR".into(),
+                9 => return signal(m, note(node, name, "Llegamos, 3 personas, una herida")),
+                _ => return signal(m, note(node, name, "Necesitamos ayuda aquí")),
             };
             signal(m, command(node, name, &text))
         }
@@ -836,9 +985,10 @@ fn check(m: &Model, d: &Decision) -> Result<(), TestCaseError> {
     for e in &d.effects {
         let changed = match e {
             Effect::Open(n) => Some(n.id.as_str()),
-            Effect::Status { id, .. } | Effect::Position { id, .. } | Effect::Heard { id, .. } => {
-                Some(id.as_str())
-            }
+            Effect::Status { id, .. }
+            | Effect::Position { id, .. }
+            | Effect::Heard { id, .. }
+            | Effect::Triage { id, .. } => Some(id.as_str()),
             Effect::AmbStart(a) => Some(a.incident.as_str()),
             _ => None,
         };

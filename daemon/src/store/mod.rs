@@ -65,6 +65,9 @@ pub struct OutboxItem {
     pub radios: Vec<String>,
 }
 
+/// What the conversation calls a registered patrol's free text (`messages.understood`).
+pub const PATROL_NOTE: &str = "patrol note";
+
 /// How long a radio counts as one that can reach a node it heard.
 pub const RADIO_MEMORY: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 

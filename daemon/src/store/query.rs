@@ -121,6 +121,10 @@ const MESSAGES_LOOSE_OF_NODE: &str = "SELECT m.at, m.direction, m.node, m.text, 
      FROM messages m LEFT JOIN outbox o ON o.id = m.outbox_id
      WHERE m.node = ?1 AND m.at >= ?2 AND m.incident IS NULL ORDER BY m.at DESC, m.id DESC LIMIT ?3";
 
+/// One node's latest patrol note.
+const LAST_NOTE_OF_NODE: &str = "SELECT m.at, m.id, m.text FROM messages m
+     WHERE m.node = ?1 AND m.direction = 'in' AND m.understood = ?2 ORDER BY m.at DESC, m.id DESC LIMIT 1";
+
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageView> {
     Ok(MessageView {
         at: rfc3339(r.get(0)?),
@@ -185,6 +189,17 @@ pub struct TeamView {
     /// Distance to the incident asked about, km (nearest-team queries only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distance_km: Option<f64>,
+    /// The latest free text one of its nodes sent (null: none). Text from the air.
+    pub last_note: Option<NoteView>,
+}
+
+/// A patrol's free text, as heard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoteView {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The text as received. Personal data: never log it.
+    pub text: String,
 }
 
 /// A node heard on the mesh.
@@ -531,6 +546,20 @@ impl Reader {
             let assigned = st
                 .query_map([&t.name], |r| r.get(0))?
                 .collect::<Result<Vec<String>, _>>()?;
+            let mut last_note: Option<(i64, i64, String)> = None;
+            let mut st = self.conn.prepare_cached(LAST_NOTE_OF_NODE)?;
+            for n in &t.nodes {
+                let note = st
+                    .query_row(params![n, super::PATROL_NOTE], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?;
+                if note.as_ref().map(|(at, id, _)| (at, id))
+                    > last_note.as_ref().map(|(at, id, _)| (at, id))
+                {
+                    last_note = note;
+                }
+            }
             let distance_km = near
                 .zip(last)
                 .map(|((la, lo), (tla, tlo, _))| crate::geo::haversine_km(la, lo, tla, tlo));
@@ -543,6 +572,10 @@ impl Reader {
                 last_position_at: last.map(|l| rfc3339(l.2)),
                 assigned,
                 distance_km,
+                last_note: last_note.map(|(at, _, text)| NoteView {
+                    at: rfc3339(at),
+                    text,
+                }),
             });
         }
         if near.is_some() {
@@ -688,10 +721,56 @@ mod tests {
             "{}",
             plan(&c, MESSAGES_LOOSE)
         );
+        assert!(
+            plan(&c, LAST_NOTE_OF_NODE).contains("USING INDEX messages_by_node (node=?)"),
+            "{}",
+            plan(&c, LAST_NOTE_OF_NODE)
+        );
         // The index gives the order: nothing is sorted.
-        for sql in [MESSAGES_OF_INCIDENT, MESSAGES_LOOSE, MESSAGES_LOOSE_OF_NODE] {
+        for sql in [
+            MESSAGES_OF_INCIDENT,
+            MESSAGES_LOOSE,
+            MESSAGES_LOOSE_OF_NODE,
+            LAST_NOTE_OF_NODE,
+        ] {
             assert!(!plan(&c, sql).contains("TEMP B-TREE"), "{}", plan(&c, sql));
         }
+    }
+
+    #[test]
+    fn a_teams_last_note_is_the_latest_free_text_of_any_of_its_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("faro.db");
+        let mut c = Connection::open(&path).unwrap();
+        super::super::migrations::migrate(&mut c).unwrap();
+        c.execute_batch(
+            "INSERT INTO messages(at, direction, node, text, understood) VALUES
+                 (1000, 'in', 11, 'primera', 'patrol note'),
+                 (3000, 'in', 12, 'segunda', 'patrol note'),
+                 (4000, 'in', 11, 'RUTA SAS-1', 'command'),
+                 (5000, 'out', 12, 'SAS-1: ok', 'cmd_ok'),
+                 (6000, 'in', 21, 'AUXILIO', 'distress');",
+        )
+        .unwrap();
+        let team = |name: &str, nodes: Vec<u32>| TeamConfig {
+            name: name.into(),
+            nodes,
+            interval: std::time::Duration::from_secs(60),
+        };
+        let r = Reader::open(&path).unwrap();
+        let teams = r
+            .teams(&[team("P1", vec![11, 12]), team("P2", vec![21])], None)
+            .unwrap();
+        assert_eq!(
+            teams[0].last_note,
+            Some(NoteView {
+                at: rfc3339(3000),
+                text: "segunda".into()
+            })
+        );
+        assert_eq!(teams[1].last_note, None);
+        let json = serde_json::to_value(&teams[1]).unwrap();
+        assert!(json["last_note"].is_null(), "{json}");
     }
 
     #[test]

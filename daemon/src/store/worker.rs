@@ -389,14 +389,27 @@ impl Worker {
             let (what, lang) = understood(&signal);
             // The language of chat that is no emergency too, for answering that node later
             // in it (commands and answers are in the station's words, not the writer's).
-            let chat = matches!(signal, Signal::Activity { .. });
+            let chat = matches!(signal, Signal::Activity { .. } | Signal::PatrolNote { .. });
             let lang = lang.or_else(|| {
                 chat.then(|| crate::understand::read(text).language.map(|l| l.as_str()))
                     .flatten()
             });
             (what, lang)
         });
+        let note = matches!(signal, Signal::PatrolNote { .. });
         let ((), d) = self.decide(at, |desk| desk.signal(rx, signal))?;
+        // A patrol's words that the desk took for its own distress (no incident to report on):
+        // one opened, or the patrol's own heard again.
+        let distress = d.effects.iter().any(|e| {
+            matches!(
+                e,
+                crate::desk::Effect::Open(_) | crate::desk::Effect::Heard { .. }
+            )
+        });
+        let heard = heard.map(|(what, lang)| match note && distress {
+            true => ("distress", lang),
+            false => (what, lang),
+        });
         let out = IngestOutcome {
             duplicate: false,
             queued: d.queued(),
@@ -518,6 +531,7 @@ fn understood(signal: &Signal) -> (&'static str, Option<&'static str>) {
         } => ("malformed command", None),
         Signal::CommandFromStranger { .. } => ("command from a stranger", None),
         Signal::MunicipalityText { .. } => ("municipality answer", None),
+        Signal::PatrolNote { .. } => (super::PATROL_NOTE, None),
         Signal::Position { .. } | Signal::BadPosition { .. } => ("position", None),
         Signal::NodeInfo { .. } => ("node info", None),
         Signal::Unsure { language, .. } => (

@@ -188,6 +188,71 @@ async fn a_patrol_drives_an_incident_from_assigned_to_closed_by_text() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_patrols_free_text_is_a_note_on_its_incident_not_a_new_incident() {
+    init_logging();
+    let sim = quiet_sim();
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    let cel1 = sim.scenario().node_by_name("CEL1").unwrap().id;
+    sim.act(text(cel1, BROADCAST, "AUXILIO")).await;
+    until(&d, 2 * MINUTE, "an incident", |d| !incidents(d).is_empty()).await;
+    assert_eq!(show(&d, "SAS-1").people, None);
+    let at = d.station.clock.now_ms();
+    d.station
+        .store
+        .operator(
+            "ana",
+            OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+            at,
+        )
+        .await
+        .unwrap();
+    let note = "Llegamos, 2 personas, una con insolacion";
+    sim.act(text(P1, SAS, note)).await;
+    until(&d, 2 * MINUTE, "the note read", |d| {
+        show(d, "SAS-1").people == Some(2)
+    })
+    .await;
+    let inc = show(&d, "SAS-1");
+    // The note is in the incident's conversation, from the patrol's node.
+    let messages = inc.messages.unwrap();
+    let heard = messages
+        .iter()
+        .find(|m| m.text == note)
+        .unwrap_or_else(|| panic!("the note is not in {messages:#?}"));
+    assert_eq!(
+        (heard.direction.as_str(), heard.node.as_str()),
+        ("in", "!5a5a0101")
+    );
+    assert_eq!(heard.understood.as_deref(), Some("patrol note"));
+    // The audit trail says a note came and what it raised, never the note itself.
+    let whats: Vec<String> = inc.events.unwrap().into_iter().map(|e| e.what).collect();
+    let sent = format!("patrol P1 sent a note ({} bytes)", note.len());
+    assert!(whats.contains(&sent), "{whats:#?}");
+    assert!(
+        whats
+            .iter()
+            .any(|w| w.starts_with("follow-up:") && w.contains("2 people")),
+        "{whats:#?}"
+    );
+    assert!(!whats.iter().any(|w| w.contains("Llegamos")), "{whats:#?}");
+    // No incident of its own for the patrol.
+    tokio::time::sleep(MINUTE).await;
+    assert_eq!(incidents(&d).len(), 1);
+    // The team shows its last note.
+    let teams = farod::app::scenario_station_config(sim.scenario(), "unused".into())
+        .store
+        .teams;
+    let p1 = reader(&d)
+        .teams(&teams, None)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "P1")
+        .unwrap();
+    assert_eq!(p1.last_note.map(|n| n.text).as_deref(), Some(note));
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn commands_from_an_unregistered_node_are_refused_and_recorded() {
     init_logging();
     let sim = quiet_sim();

@@ -483,10 +483,26 @@ pub fn teams(list: &Value) -> String {
     if rows.is_empty() {
         return "no teams configured\n".into();
     }
-    table(
+    let table = table(
         &["TEAM", "STATUS", "NODES", "POSITION", "SEEN", "ASSIGNED"],
         &rows,
-    )
+    );
+    // A team's last free text goes on a line of its own under the team (it is up to 200
+    // bytes), escaped: it is text from the air.
+    let mut out = String::with_capacity(table.len());
+    let mut lines = table.lines();
+    if let Some(head) = lines.next() {
+        let _ = writeln!(out, "{head}");
+    }
+    for (line, t) in lines.zip(array(list)) {
+        let _ = writeln!(out, "{line}");
+        let note = &t["last_note"];
+        if let Some(text) = note["text"].as_str() {
+            let ago = note["at"].as_str().map_or("-".into(), age);
+            let _ = writeln!(out, "  last note, {ago} ago: {}", clean(text));
+        }
+    }
+    out
 }
 
 /// `faroctl nodes`.
@@ -794,6 +810,16 @@ mod tests {
         assert_eq!(clean("\u{9b}31m\u{202e}olleh"), "\\u{9b}31m\\u{202e}olleh");
         // A backslash typed on the mesh cannot pose as an escape.
         assert_eq!(clean("\\u{1b}"), "\\\\u{1b}");
+        // `farod demo` escapes with its own copy (faroctl does not link farod): the same.
+        for t in [
+            "a\u{1b}[2Jb",
+            "x\ny\r\u{7}",
+            "\u{9b}31m\u{202e}olleh",
+            "\\u{1b}",
+            "ñandú",
+        ] {
+            assert_eq!(clean(t), farod::describe::clean(t), "{t:?}");
+        }
     }
 
     #[test]
@@ -823,6 +849,31 @@ mod tests {
             "{out}"
         );
         assert!(messages(&json!([])).contains("no messages"));
+    }
+
+    #[test]
+    fn teams_show_their_last_note_escaped_under_the_team() {
+        let list = json!([
+            {"name": "P1", "status": "ok", "nodes": ["!5a5a0101"], "lat": null, "lon": null,
+             "last_position_at": null, "assigned": ["SAS-1"],
+             "last_note": {"at": "2026-05-01T10:00:00Z",
+                           "text": "Llegamos\n2025-03-01 P2 lost\u{1b}[2J"}},
+            {"name": "P2", "status": "lost", "nodes": ["!5a5a0102"], "lat": null, "lon": null,
+             "last_position_at": null, "assigned": [], "last_note": null}]);
+        let out = teams(&list);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        assert!(
+            lines[1].starts_with("P1") && lines[1].ends_with("SAS-1"),
+            "{out}"
+        );
+        assert!(
+            lines[2].starts_with("  last note, ")
+                && lines[2].ends_with("ago: Llegamos\\u{a}2025-03-01 P2 lost\\u{1b}[2J"),
+            "{out}"
+        );
+        assert!(lines[3].starts_with("P2"), "{out}");
+        assert!(!out.contains('\u{1b}'), "{out}");
     }
 
     #[test]
