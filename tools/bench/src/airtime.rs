@@ -215,6 +215,9 @@ impl WorstCase {
             ("eta", "600".into()),
             ("municipality", self.municipality.clone()),
             ("next", self.next.clone()),
+            ("points", "x".repeat(farod::desk::WATER_POINTS_BUDGET)),
+            ("km", "999".into()),
+            ("dir", "NO".into()),
         ]
     }
 }
@@ -240,6 +243,9 @@ fn typical_args(msg: Msg) -> Vec<(&'static str, String)> {
         ("eta", "25".into()),
         ("municipality", "Altar".into()),
         ("next", "Sáric".into()),
+        ("points", "Tambo Norte, 2.9 km N; Torre 7, 4.5 km NO".into()),
+        ("km", "4.5".into()),
+        ("dir", "NO".into()),
     ]
 }
 
