@@ -25,6 +25,8 @@ const MARKER: &str = "ZAFIRO7731";
 /// A phone in distress, and one that is not a patrol.
 const PHONE: u32 = 0x5a5a_0301;
 const OTHER_PHONE: u32 = 0x5a5a_0302;
+/// Patrol P1's node.
+const PATROL: u32 = 0x5a5a_0101;
 
 /// Everything logged, as written.
 #[derive(Clone, Default)]
@@ -88,12 +90,33 @@ async fn message_texts_are_in_the_conversation_and_never_in_the_logs() {
         )
         .await
         .unwrap();
+    // A question (answered: the station has no position for this phone) and a patrol's note.
+    sim.act(Action::Text {
+        from: OTHER_PHONE,
+        to: BROADCAST,
+        channel: 0,
+        text: format!("donde hay agua {MARKER}"),
+        want_ack: false,
+    })
+    .await;
+    sim.act(Action::Text {
+        from: PATROL,
+        to: BROADCAST,
+        channel: 0,
+        text: format!("seguimos la ruta norte, todo tranquilo {MARKER}"),
+        want_ack: false,
+    })
+    .await;
     let r = reader(&d);
     let deadline = tokio::time::Instant::now() + 2 * MINUTE;
-    while r.loose_messages(Some(OTHER_PHONE), 0, 10).unwrap().len() < 2 {
+    while r.loose_messages(Some(OTHER_PHONE), 0, 10).unwrap().len() < 4
+        || r.loose_messages(Some(PATROL), 0, 10).unwrap().is_empty()
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the stranger's text"
+            "the stranger's text: {:?} {:?}",
+            r.loose_messages(Some(OTHER_PHONE), 0, 10).unwrap(),
+            r.loose_messages(Some(PATROL), 0, 10).unwrap()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -117,6 +140,12 @@ async fn message_texts_are_in_the_conversation_and_never_in_the_logs() {
     assert!(
         texts.contains(&format!("¿quién es? {MARKER}").as_str()),
         "{texts:?}"
+    );
+    assert!(
+        loose
+            .iter()
+            .any(|m| m.understood.as_deref() == Some("orient_need_position")),
+        "{loose:?}"
     );
     d.station.stop().await;
 

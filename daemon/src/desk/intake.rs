@@ -111,7 +111,8 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 via,
                 format!("distress heard again ({heard} times{hops})"),
             );
-            self.follow_up(&id, read_triage(d), &who, via)?;
+            let triage = read_words(d).as_ref().map(words_triage).unwrap_or_default();
+            self.follow_up(&id, triage, &who, via)?;
             // Answer again, but not on every beacon: a tower may repeat every few seconds.
             let quiet = self.cfg.reply_interval.as_millis() as i64;
             if open.last_reply_at.is_none_or(|t| self.at - t >= quiet) {
@@ -120,11 +121,12 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             self.out.incident = Some((id, false));
             return Ok(());
         }
-        let (triage, said) = read_triage(d);
+        let reading = read_words(d);
+        let (triage, said) = reading.as_ref().map(words_triage).unwrap_or_default();
         // The words tell the language; when they do not (a bare SOS), the language this node
         // was answered in before; else what ingest chose.
         let worded = matches!(d.kind, DistressKind::Text | DistressKind::Alert);
-        let language = match understand::read(&d.text).language.filter(|_| worded) {
+        let language = match reading.and_then(|r| r.language).filter(|_| worded) {
             Some(l) => l,
             None if worded => self.facts.node_language(d.node)?.unwrap_or(d.language),
             None => d.language,
@@ -217,7 +219,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
     }
 
     /// A new message about an open incident (from its reporter, or a note from the patrol that
-    /// works it), as read ([`read_triage`], [`words_triage`]): kind, people and flags only
+    /// works it), as read ([`read_words`], [`words_triage`]): kind, people and flags only
     /// ever rise, and the priority with them, with the words that raised them.
     pub(super) fn follow_up(
         &mut self,
@@ -335,15 +337,14 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
     }
 }
 
-/// What a distress message tells of the emergency ([`understand::read`]), and the words that
-/// decided, as priority reasons (`said "no respira": not breathing`). A tower's button and a
-/// waypoint carry no words.
-fn read_triage(d: &Distress) -> (Triage, Vec<String>) {
+/// What the words of a distress message say ([`understand::read`], read once per message
+/// here). A tower's button and a waypoint carry no words.
+fn read_words(d: &Distress) -> Option<understand::Reading> {
     match d.kind {
         DistressKind::Text | DistressKind::Bell | DistressKind::Alert | DistressKind::PatrolSos => {
-            words_triage(&understand::read(&d.text))
+            Some(understand::read(&d.text))
         }
-        DistressKind::Detection | DistressKind::Waypoint => (Triage::default(), Vec::new()),
+        DistressKind::Detection | DistressKind::Waypoint => None,
     }
 }
 
