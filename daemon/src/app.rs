@@ -452,6 +452,7 @@ pub fn scenario_station_config(
                 name: n.short_name.clone(),
                 nodes: vec![n.id],
                 interval: Duration::from_secs(120),
+                keys: Vec::new(),
             }),
             faro_sim::Role::Municipality => {
                 // The node sits at the municipality's seat: the gazetteer says which one.
@@ -464,6 +465,8 @@ pub fn scenario_station_config(
                         nodes: vec![n.id],
                         phones: Vec::new(),
                         languages: vec![crate::lang::Lang::Es],
+                        keys: Vec::new(),
+                        pki: true,
                     });
                 }
             }

@@ -103,11 +103,14 @@ pub enum Msg {
     OrientWaiting,
     /// Orientation: what one may ask.
     OrientMenu,
+    /// To a patrol's or municipality's node: a message in its name was refused (not a direct
+    /// message from its enrolled radio).
+    Impersonated,
 }
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 33] = [
+    pub const ALL: [Msg; 34] = [
         Msg::DistressAck,
         Msg::CmdOk,
         Msg::CmdUsage,
@@ -141,6 +144,7 @@ impl Msg {
         Msg::OrientRisks,
         Msg::OrientWaiting,
         Msg::OrientMenu,
+        Msg::Impersonated,
     ];
 
     /// The key in the catalogue files (`distress_ack`).
@@ -179,6 +183,7 @@ impl Msg {
             Msg::OrientRisks => "orient_risks",
             Msg::OrientWaiting => "orient_waiting",
             Msg::OrientMenu => "orient_menu",
+            Msg::Impersonated => "impersonated",
         }
     }
 
@@ -215,7 +220,8 @@ impl Msg {
             | Msg::OrientRights
             | Msg::OrientRisks
             | Msg::OrientWaiting
-            | Msg::OrientMenu => &[],
+            | Msg::OrientMenu
+            | Msg::Impersonated => &[],
         }
     }
 

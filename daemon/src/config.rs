@@ -89,6 +89,38 @@ pub struct RawMunicipality {
     /// Languages its dispatchers read (es, en, fr, ht, pt); default es.
     #[serde(default)]
     pub languages: Vec<String>,
+    /// Public keys of its dispatchers' radios (base64): answers count only as PKI direct
+    /// messages from one of them (or a key enrolled with `faroctl enroll`).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Whether its radios send PKI direct messages (default true). `false`: its answers wait
+    /// for an operator's confirmation (`faroctl confirm`).
+    #[serde(default = "default_true")]
+    pub pki: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The public keys of `field` (`team[0].keys`), checked: base64 of 32 bytes, no repeats.
+fn public_keys(field: &str, raw: &[String]) -> Result<Vec<crate::trust::PublicKey>, ConfigError> {
+    let mut keys = Vec::new();
+    for (i, k) in raw.iter().enumerate() {
+        let key: crate::trust::PublicKey = k
+            .parse()
+            .map_err(|e| ConfigError(format!("{field}[{i}]: {e}")))?;
+        if key.is_compromised() {
+            return Err(ConfigError(format!(
+                "{field}[{i}]: this key is on the known-compromised list; the radio needs a new key pair"
+            )));
+        }
+        if keys.contains(&key) {
+            return Err(ConfigError(format!("{field}[{i}]: listed twice")));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 /// `[ambulance]`.
@@ -117,6 +149,10 @@ pub struct RawTeam {
     /// Expected seconds between positions (stale at 2x, lost at 6x).
     #[serde(default = "default_team_interval")]
     pub interval_secs: u64,
+    /// Public keys of its radios (base64, 32 bytes, as the app shows them): its commands count
+    /// only as PKI direct messages from one of them (or a key enrolled with `faroctl enroll`).
+    #[serde(default)]
+    pub keys: Vec<String>,
 }
 
 fn default_team_interval() -> u64 {
@@ -669,6 +705,7 @@ fn validate_teams(raw: &[RawTeam]) -> Result<Vec<crate::store::TeamConfig>, Conf
             name: name.to_string(),
             nodes,
             interval: Duration::from_secs(t.interval_secs),
+            keys: public_keys(&format!("{field}.keys"), &t.keys)?,
         });
     }
     Ok(teams)
@@ -817,6 +854,8 @@ fn validate_municipalities(
             nodes,
             phones: m.phones.clone(),
             languages,
+            keys: public_keys(&format!("{field}.keys"), &m.keys)?,
+            pki: m.pki,
         });
     }
     Ok(out)

@@ -39,6 +39,12 @@ pub struct Municipality {
     pub phones: Vec<String>,
     /// Languages its dispatchers read, first preferred.
     pub languages: Vec<Lang>,
+    /// Public keys of its dispatchers' radios: an answer counts only as a PKI direct message
+    /// from one of them (or one enrolled at the desk).
+    pub keys: Vec<crate::trust::PublicKey>,
+    /// Its radios can send PKI direct messages. Without (`pki = false`), its answers wait for
+    /// an operator's confirmation before they count.
+    pub pki: bool,
 }
 
 impl Municipality {
@@ -266,6 +272,8 @@ mod tests {
             nodes: nodes.to_vec(),
             phones: phones.iter().map(|p| p.to_string()).collect(),
             languages: vec![Lang::Es],
+            keys: Vec::new(),
+            pki: true,
         }
     }
 

@@ -223,6 +223,11 @@ pub enum Signal {
         long_name: String,
         /// Its short name.
         short_name: String,
+        /// The public key it carries, if any.
+        key: Option<crate::trust::PublicKey>,
+        /// Whether the key is the one the station's radio holds for the node (its node
+        /// database, at connection) rather than a claim anyone could broadcast.
+        from_radio: bool,
     },
     /// Anything else: the node is alive. `portnum` is 0 for an encrypted packet.
     /// A text from a municipal dispatcher's node (configured): an answer to an ambulance
@@ -479,6 +484,8 @@ fn classify_node_info(p: &MeshPacket, d: &Data) -> Signal {
             node: p.from,
             long_name: user.long_name,
             short_name: user.short_name,
+            key: crate::trust::PublicKey::from_bytes(&user.public_key),
+            from_radio: false,
         },
         Err(_) => activity(p, d),
     }
@@ -987,7 +994,9 @@ mod tests {
             Signal::NodeInfo {
                 node: PATROL,
                 long_name: "Patrulla Beta 1".into(),
-                short_name: "PB1".into()
+                short_name: "PB1".into(),
+                key: None,
+                from_radio: false,
             }
         );
     }

@@ -23,6 +23,8 @@
 //! - [`dispatch`]: ambulance coordination rules (pure): whom to ask next, request states.
 //! - [`outbox`]: the paced sender: durable rows out through the radios within firmware limits.
 //! - [`station`]: everything `farod run` starts, wired together (supervisor, outbox, timers).
+//! - [`trust`]: who sent a packet: public keys, how a packet arrived, and whether a message
+//!   in a patrol's or municipality's name is from the key pinned for it.
 //! - [`api`]: the control socket (HTTP/JSON on a Unix socket) that `faroctl` talks to: the
 //!   server (routes, errors, `serve`) and one submodule per resource (incidents, ambulance,
 //!   places, status, nodes, events).
@@ -51,4 +53,5 @@ pub mod radio;
 pub mod station;
 pub mod store;
 pub mod systemd;
+pub mod trust;
 pub mod understand;

@@ -568,6 +568,7 @@ impl Supervisor {
             // replay) leaves 0.0.
             snr: (p.rx_snr != 0.0).then_some(p.rx_snr),
             text,
+            auth: auth(&p, &self.icfg.our_nodes),
         };
         (rx, signal)
     }
@@ -599,6 +600,8 @@ impl Supervisor {
                     node: n.num,
                     long_name: u.long_name,
                     short_name: u.short_name,
+                    key: crate::trust::PublicKey::from_bytes(&u.public_key),
+                    from_radio: true,
                 };
                 self.commit_signal(
                     Rx {
@@ -727,5 +730,20 @@ mod tests {
         };
         let q = mesh::packet(PortNum::StoreForwardApp, hb.encode_to_vec());
         assert_eq!(unwrap_store_forward(q.clone()), q);
+    }
+}
+
+/// How a packet reached the station, as the radio reported it: addressed to one of our radios
+/// or not, decrypted with the sender's own key (PKI) and which, bridged from MQTT or not.
+fn auth(
+    p: &faro_proto::mesh::MeshPacket,
+    our_nodes: &std::collections::HashSet<u32>,
+) -> crate::trust::Auth {
+    let key = crate::trust::PublicKey::from_bytes(&p.public_key);
+    crate::trust::Auth {
+        direct: our_nodes.contains(&p.to),
+        pki: p.pki_encrypted && key.is_some(),
+        key: key.filter(|_| p.pki_encrypted),
+        via_mqtt: p.via_mqtt,
     }
 }

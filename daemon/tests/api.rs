@@ -36,11 +36,13 @@ fn teams() -> Vec<TeamConfig> {
             name: "P1".into(),
             nodes: vec![0xa1b2_c3d4],
             interval: Duration::from_secs(300),
+            keys: Vec::new(),
         },
         TeamConfig {
             name: "P2".into(),
             nodes: vec![0x0000_beef],
             interval: Duration::from_secs(300),
+            keys: Vec::new(),
         },
     ]
 }
@@ -59,6 +61,8 @@ fn municipalities() -> Vec<Municipality> {
             nodes: vec![SARIC_NODE],
             phones: vec!["+52 637 111 1111".into()],
             languages: vec![Lang::Es],
+            keys: Vec::new(),
+            pki: true,
         },
         Municipality {
             name: "Altar".into(),
@@ -68,6 +72,8 @@ fn municipalities() -> Vec<Municipality> {
             nodes: vec![],
             phones: vec!["+52 637 222 2222".into()],
             languages: vec![Lang::Es],
+            keys: Vec::new(),
+            pki: true,
         },
     ]
 }

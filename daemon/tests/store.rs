@@ -24,6 +24,7 @@ fn config() -> StoreConfig {
         name: "P1".into(),
         nodes: vec![PATROL],
         interval: Duration::from_secs(60),
+        keys: Vec::new(),
     }];
     c.towers.insert(
         TOWER,

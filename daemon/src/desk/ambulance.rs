@@ -388,6 +388,9 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         else {
             return Ok(());
         };
+        if !self.verified(rx, node, &format!("municipality {muni}"), lang)? {
+            return Ok(());
+        }
         // Attempts an answer may concern; those of closed incidents are not (a "yes" to a
         // closed incident would send an ambulance nobody needs).
         let mut open = Vec::new();
@@ -624,6 +627,13 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
     ) -> DeskResult<String> {
         let inc = self.require(incident)?;
         let id = inc.id.clone();
+        // A phone answer for a closed incident would send an ambulance nobody needs.
+        if !inc.status.state.is_open() {
+            return Err(Refusal::Conflict(format!(
+                "{id} is closed: no ambulance answer to record (reopen it first)"
+            ))
+            .into());
+        }
         let row = self
             .facts
             .amb_active(&id)?

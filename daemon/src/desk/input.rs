@@ -16,6 +16,9 @@ pub struct TeamConfig {
     pub nodes: Vec<u32>,
     /// How often it is expected to send a position.
     pub interval: Duration,
+    /// Public keys of its radios: a command counts only as a PKI direct message from one of
+    /// them (or one enrolled at the desk).
+    pub keys: Vec<crate::trust::PublicKey>,
 }
 
 /// What the store needs to know about the station.
@@ -116,6 +119,8 @@ pub struct Rx {
     /// The text of a text message (lossy UTF-8), kept in the conversation; `None` for any
     /// other packet. Personal data: never log it.
     pub text: Option<String>,
+    /// How it arrived: what proves its sender.
+    pub auth: crate::trust::Auth,
 }
 
 /// A manual report typed by an operator (a phone call, a walk-in).

@@ -16,6 +16,10 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
     /// A received signal, already deduplicated by the store.
     pub fn signal(&mut self, rx: &Rx, signal: Signal) -> DeskResult<()> {
         let who = node_who(rx.from);
+        // A direct message the radio decrypted with the sender's key proves who holds it.
+        if let (true, Some(key)) = (rx.auth.pki && !rx.auth.via_mqtt, rx.auth.key) {
+            self.key_seen(rx, rx.from, key, "a direct message", true)?;
+        }
         match signal {
             Signal::Distress(d) => self.distress(rx, &d),
             Signal::Position { node, fix, patrol } => {
@@ -52,7 +56,17 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 node,
                 long_name,
                 short_name,
+                key,
+                from_radio,
             } => {
+                if let Some(key) = key {
+                    let source = if from_radio {
+                        "the radio's node database"
+                    } else {
+                        "a NodeInfo broadcast (a claim)"
+                    };
+                    self.key_seen(rx, node, key, source, from_radio)?;
+                }
                 self.out.effects.push(Effect::NodeNames {
                     node,
                     long_name,

@@ -30,6 +30,7 @@ mod orientation;
 mod patrol;
 #[cfg(test)]
 mod tests;
+mod trust;
 mod upkeep;
 
 use std::fmt;
@@ -216,6 +217,14 @@ pub enum Effect {
         /// The team whose node it is.
         team: Option<String>,
     },
+    /// The public key the station's radio holds for a node (from its node database or a
+    /// direct message it decrypted).
+    NodeKey {
+        /// Node.
+        node: u32,
+        /// Key.
+        key: crate::trust::PublicKey,
+    },
     /// A node's names.
     NodeNames {
         /// Node.
@@ -373,6 +382,12 @@ pub trait Facts {
     /// The language of what `node` last wrote in words that tell one, else of its latest
     /// incident, if any.
     fn node_language(&self, node: u32) -> DeskResult<Option<Lang>>;
+    /// The keys enrolled at the desk for `node`.
+    fn enrolled_keys(&self, node: u32) -> DeskResult<Vec<crate::trust::PublicKey>>;
+    /// The key the station's radio last held for `node`.
+    fn node_key(&self, node: u32) -> DeskResult<Option<crate::trust::PublicKey>>;
+    /// The nodes the station's radio holds `key` for.
+    fn nodes_with_key(&self, key: crate::trust::PublicKey) -> DeskResult<Vec<u32>>;
     /// Whether message `msg` was queued for `node` after `since`.
     fn said_since(&self, node: u32, msg: Msg, since: i64) -> DeskResult<bool>;
     /// Whether `node` was asked whether it needs help (a message with no incident, class

@@ -56,6 +56,10 @@ pub(crate) struct Model {
     pub amb: Vec<Attempt>,
     pub teams: BTreeMap<String, (Option<i64>, TeamHealth)>,
     pub events: Vec<(Option<String>, String)>,
+    /// Keys enrolled at the desk: (node, key).
+    pub enrolled: Vec<(u32, crate::trust::PublicKey)>,
+    /// The key each node's NodeInfo last carried.
+    pub node_keys: BTreeMap<u32, crate::trust::PublicKey>,
     /// Orientations given: (day, topic, language) -> count.
     pub oriented: BTreeMap<(i64, &'static str, &'static str), u32>,
 }
@@ -165,6 +169,9 @@ impl Model {
                     }
                 }
                 Effect::NodeNames { .. } => {}
+                Effect::NodeKey { node, key } => {
+                    self.node_keys.insert(node, key);
+                }
                 Effect::AmbStart(a) => {
                     let outbox_id = a.request.clone().map(|m| self.queue(m, at));
                     let id = self.amb.len() as i64 + 1;
@@ -330,6 +337,28 @@ impl Facts for Model {
             .filter(|i| i.reporter == Some(node))
             .max_by_key(|i| i.seq)
             .map(|i| i.facts.language))
+    }
+
+    fn enrolled_keys(&self, node: u32) -> DeskResult<Vec<crate::trust::PublicKey>> {
+        Ok(self
+            .enrolled
+            .iter()
+            .filter(|(n, _)| *n == node)
+            .map(|(_, k)| *k)
+            .collect())
+    }
+
+    fn node_key(&self, node: u32) -> DeskResult<Option<crate::trust::PublicKey>> {
+        Ok(self.node_keys.get(&node).copied())
+    }
+
+    fn nodes_with_key(&self, key: crate::trust::PublicKey) -> DeskResult<Vec<u32>> {
+        Ok(self
+            .node_keys
+            .iter()
+            .filter(|(_, k)| **k == key)
+            .map(|(n, _)| *n)
+            .collect())
     }
 
     fn said_since(&self, node: u32, msg: crate::catalog::Msg, since: i64) -> DeskResult<bool> {

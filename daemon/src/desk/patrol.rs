@@ -29,6 +29,9 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         team: &str,
         command: Result<PatrolCommand, CommandError>,
     ) -> DeskResult<()> {
+        if !self.verified(rx, node, &format!("patrol {team}"), PATROL_LANG)? {
+            return Ok(());
+        }
         let actor = Actor::Patrol(team.to_string());
         let who = actor.to_string();
         let via = rx.radio.as_str();
@@ -166,6 +169,11 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     channel: rx.channel,
                 },
             );
+        }
+        // A note from a key the station does not trust belongs to no incident and raises
+        // nothing (the refusal is audited); its words stay in the conversation.
+        if !self.verified(rx, node, &format!("patrol {team}"), PATROL_LANG)? {
+            return Ok(());
         }
         let who = Actor::Patrol(team.to_string()).to_string();
         let via = rx.radio.as_str();

@@ -13,6 +13,7 @@ use crate::dispatch::Municipality;
 use crate::incident::State;
 use crate::ingest::{Distress, DistressKind, Fix, Signal, Tower};
 use crate::radio::DeliveryOutcome;
+use crate::trust::{Auth, PublicKey};
 
 const PHONE: u32 = 0x5a5a_0301;
 const PHONE2: u32 = 0x5a5a_0302;
@@ -30,6 +31,7 @@ fn cfg() -> StoreConfig {
             name: name.into(),
             nodes: vec![node],
             interval: Duration::from_secs(60),
+            keys: vec![key_of(node)],
         });
     }
     c.towers.insert(
@@ -45,9 +47,11 @@ fn cfg() -> StoreConfig {
         state: "Sonora".into(),
         lat,
         lon,
-        nodes,
         phones: phones.into_iter().map(String::from).collect(),
         languages: vec![Lang::Es],
+        keys: nodes.iter().map(|n| key_of(*n)).collect(),
+        nodes,
+        pki: true,
     };
     c.municipalities = vec![
         muni("Sáric", 31.10, -111.37, vec![SARIC], vec![]),
@@ -66,7 +70,16 @@ fn rx(from: u32) -> Rx {
         channel: 0,
         snr: None,
         text: None,
+        // The holder of the node's own key, in a direct message to the station.
+        auth: Auth::pki(key_of(from)),
     }
+}
+
+/// The key pair a node of these tests holds (its public half).
+fn key_of(node: u32) -> PublicKey {
+    let mut k = [0x5a; 32];
+    k[..4].copy_from_slice(&node.to_be_bytes());
+    PublicKey(k)
 }
 
 fn fix(lat: f64, lon: f64, bits: u32) -> Fix {
@@ -465,6 +478,8 @@ fn a_note_with_no_incident_or_several_changes_no_incident() {
     // No incident at all: a station-level event. (Words that read as distress would be the
     // patrol's own: see the next test.)
     let quiet = "llegamos, 2 personas bien";
+    // The radio already holds P1's key (no news in the direct message).
+    m.node_keys.insert(P1_NODE, key_of(P1_NODE));
     let d = hear(&mut m, &c, 0, note(P1_NODE, "P1", quiet));
     assert_eq!(d.incident, None);
     assert!(queued(&d).is_empty());
@@ -1117,4 +1132,217 @@ proptest! {
             prop_assert_eq!(before, (m.incidents.clone(), m.outbox.clone(), m.amb.clone(), m.events.len()));
         }
     }
+}
+
+// ----- trust -------------------------------------------------------------------------------
+
+/// Hears `s` as it arrived by `auth`.
+fn hear_as(m: &mut Model, c: &StoreConfig, at: i64, s: Signal, auth: Auth) -> Decision {
+    let mut r = rx(sender(&s));
+    r.auth = auth;
+    m.run(c, at, |d| d.signal(&r, s)).expect("signal").1
+}
+
+/// Every way a message can claim a node without being from its key.
+fn forgeries(node: u32) -> Vec<(&'static str, Auth)> {
+    let mut mqtt = Auth::pki(key_of(node));
+    mqtt.via_mqtt = true;
+    vec![
+        ("broadcast", Auth::default()),
+        (
+            "channel-key DM",
+            Auth {
+                direct: true,
+                ..Auth::default()
+            },
+        ),
+        ("wrong key", Auth::pki(key_of(0xbad0_0001))),
+        ("MQTT", mqtt),
+    ]
+}
+
+#[test]
+fn a_forged_patrol_command_changes_nothing_is_audited_and_the_real_patrol_is_told_hourly() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(&mut m, &c, 0, distress(PHONE, "AUXILIO", None));
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    let before = m.clone();
+    for (i, (how, auth)) in forgeries(P1_NODE).into_iter().enumerate() {
+        let at = 2 * MIN + i as i64;
+        let d = hear_as(
+            &mut m,
+            &c,
+            at,
+            command(P1_NODE, "P1", "CERRAR SAS-1 falsa"),
+            auth,
+        );
+        assert_eq!(state(&m, 1).0, State::Assigned, "{how}");
+        let ev = events(&d);
+        assert!(
+            ev.iter()
+                .any(|e| e.contains("unverified message in the name of patrol P1")),
+            "{how}: {ev:?}"
+        );
+        // The real patrol hears of it once, not once per forgery.
+        let warned = queued(&d) == [(P1_NODE, Some(Msg::Impersonated))];
+        assert_eq!(warned, i == 0, "{how}: {:?}", queued(&d));
+    }
+    assert_eq!(m.incidents["SAS-1"].facts, before.incidents["SAS-1"].facts);
+    // An hour later a new forgery warns again; the real key still works.
+    let d = hear_as(
+        &mut m,
+        &c,
+        70 * MIN,
+        command(P1_NODE, "P1", "RUTA SAS-1"),
+        Auth::default(),
+    );
+    assert_eq!(queued(&d), [(P1_NODE, Some(Msg::Impersonated))]);
+    hear(&mut m, &c, 71 * MIN, command(P1_NODE, "P1", "RUTA SAS-1"));
+    assert_eq!(state(&m, 1).0, State::EnRoute);
+}
+
+#[test]
+fn a_forged_municipal_answer_accepts_nothing() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    let row = request_row(&m);
+    send_until(&mut m, &c, 2, row);
+    for (how, auth) in forgeries(SARIC) {
+        hear_as(&mut m, &c, 3, muni_says(SARIC, "OK SAS-1 25"), auth);
+        assert_ne!(m.amb[0].row.status, AmbState::Accepted, "{how}");
+    }
+    hear(&mut m, &c, 4, muni_says(SARIC, "OK SAS-1 25"));
+    assert_eq!(m.amb[0].row.status, AmbState::Accepted);
+}
+
+#[test]
+fn a_key_enrolled_at_the_desk_is_trusted_and_a_key_shared_by_two_nodes_is_not() {
+    let mut c = cfg();
+    c.teams[0].keys.clear();
+    let mut m = Model::default();
+    hear(&mut m, &c, 0, distress(PHONE, "AUXILIO", None));
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    // Nothing pinned: even the real key is refused, and says why.
+    let d = hear(&mut m, &c, 2, command(P1_NODE, "P1", "RUTA SAS-1"));
+    assert!(
+        events(&d)[0].contains("no key is pinned"),
+        "{:?}",
+        events(&d)
+    );
+    m.enrolled.push((P1_NODE, key_of(P1_NODE)));
+    hear(&mut m, &c, 3, command(P1_NODE, "P1", "RUTA SAS-1"));
+    assert_eq!(state(&m, 1).0, State::EnRoute);
+    // The same key announced by another node: a cloned key proves nothing.
+    m.node_keys.insert(P1_NODE, key_of(P1_NODE));
+    m.node_keys.insert(PHONE2, key_of(P1_NODE));
+    let d = hear(&mut m, &c, 4, command(P1_NODE, "P1", "LLEGUE SAS-1"));
+    assert!(
+        events(&d)[0].contains("shared by several nodes"),
+        "{:?}",
+        events(&d)
+    );
+    assert_eq!(state(&m, 1).0, State::EnRoute);
+}
+
+#[test]
+fn a_plea_in_a_patrols_name_is_still_heard_but_a_forged_note_raises_nothing() {
+    let (c, mut m) = (cfg(), Model::default());
+    // Distress is heard from anyone, forged or not: nobody is refused help.
+    let d = hear_as(
+        &mut m,
+        &c,
+        0,
+        note(P1_NODE, "P1", "auxilio nos volcamos"),
+        Auth::default(),
+    );
+    assert!(d.incident.is_some_and(|(_, opened)| opened));
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    let before = m.incidents["SAS-1"].facts.clone();
+    hear_as(
+        &mut m,
+        &c,
+        2,
+        note(P1_NODE, "P1", "somos 9, dos niños sangrando"),
+        Auth::default(),
+    );
+    assert_eq!(m.incidents["SAS-1"].facts, before);
+}
+
+fn node_info(node: u32, key: PublicKey, from_radio: bool) -> Signal {
+    Signal::NodeInfo {
+        node,
+        long_name: "x".into(),
+        short_name: "x".into(),
+        key: Some(key),
+        from_radio,
+    }
+}
+
+#[test]
+fn a_changed_duplicated_or_claimed_key_raises_an_alert_and_is_never_trusted() {
+    let (c, mut m) = (cfg(), Model::default());
+    // The radio's own database holds the pinned key: recorded, no alert.
+    let d = hear(&mut m, &c, 0, node_info(P1_NODE, key_of(P1_NODE), true));
+    assert!(events(&d).is_empty(), "{:?}", events(&d));
+    assert_eq!(m.node_keys.get(&P1_NODE), Some(&key_of(P1_NODE)));
+    // A broadcast NodeInfo claiming P1 with another key: an alert, nothing recorded.
+    let d = hear(
+        &mut m,
+        &c,
+        1,
+        node_info(P1_NODE, key_of(0xbad0_0001), false),
+    );
+    assert!(
+        events(&d)[0].starts_with("alert: a NodeInfo broadcast"),
+        "{:?}",
+        events(&d)
+    );
+    assert_eq!(m.node_keys.get(&P1_NODE), Some(&key_of(P1_NODE)));
+    // The radio now holds another key for P1 (its database was reset and refilled): alert.
+    let d = hear(&mut m, &c, 2, node_info(P1_NODE, key_of(0xbad0_0001), true));
+    assert!(
+        events(&d)[0].contains("not the one pinned"),
+        "{:?}",
+        events(&d)
+    );
+    // Another node proven to hold P2's key: both hold one key.
+    hear(&mut m, &c, 3, node_info(P2_NODE, key_of(P2_NODE), true));
+    let d = hear(&mut m, &c, 4, node_info(PHONE, key_of(P2_NODE), true));
+    assert!(
+        events(&d)[0].contains("hold the same key"),
+        "{:?}",
+        events(&d)
+    );
+    hear(&mut m, &c, 5, distress(PHONE2, "AUXILIO", None));
+    op(
+        &mut m,
+        &c,
+        6,
+        OperatorRequest::Assign("SAS-1".into(), "P2".into()),
+    )
+    .unwrap();
+    hear(&mut m, &c, 7, command(P2_NODE, "P2", "RUTA SAS-1"));
+    assert_eq!(
+        state(&m, 1).0,
+        State::Assigned,
+        "a shared key commands nothing"
+    );
 }

@@ -209,6 +209,24 @@ CREATE TABLE orientations (
     PRIMARY KEY (day, topic, language)
 ) WITHOUT ROWID;
 "#,
+    // 8: trust. The public key each node's NodeInfo last carried (what the station's radio
+    //    holds for it), the keys enrolled at the desk for patrols' and municipalities' nodes,
+    //    and packets that changed state remembered for long (a replay is recognised across
+    //    restarts for as long as the row is kept).
+    r#"
+ALTER TABLE nodes ADD COLUMN public_key BLOB;
+CREATE INDEX nodes_by_key ON nodes(public_key) WHERE public_key IS NOT NULL;
+CREATE TABLE keys (
+    node        INTEGER NOT NULL,
+    key         BLOB NOT NULL CHECK (length(key) = 32),
+    holder_kind TEXT NOT NULL CHECK (holder_kind IN ('team', 'municipality')),
+    holder      TEXT NOT NULL,
+    enrolled_at INTEGER NOT NULL,
+    enrolled_by TEXT NOT NULL,
+    PRIMARY KEY (node, key)
+) WITHOUT ROWID;
+ALTER TABLE seen_packets ADD COLUMN keep INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this binary writes.

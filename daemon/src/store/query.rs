@@ -756,6 +756,7 @@ mod tests {
             name: name.into(),
             nodes,
             interval: std::time::Duration::from_secs(60),
+            keys: Vec::new(),
         };
         let r = Reader::open(&path).unwrap();
         let teams = r

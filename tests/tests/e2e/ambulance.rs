@@ -231,6 +231,8 @@ async fn an_unreachable_municipality_is_naked_and_the_next_one_is_called_by_phon
             nodes: vec![],
             phones: vec!["+52 637 374 0000".into()],
             languages: vec![farod::lang::Lang::Es],
+            keys: Vec::new(),
+            pki: true,
         });
     let station = Station::start(
         cfg,

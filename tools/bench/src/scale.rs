@@ -1044,6 +1044,7 @@ mod tests {
                 name: format!("P{t}"),
                 nodes: vec![team_node(t - 1)],
                 interval: Duration::from_secs(120),
+                keys: Vec::new(),
             })
             .collect();
         let views = r.teams(&teams, None).unwrap();

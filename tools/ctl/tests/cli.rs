@@ -29,6 +29,8 @@ fn municipalities() -> Vec<Municipality> {
             nodes: vec![0x5a5a_0301],
             phones: vec![],
             languages: vec![Lang::Es],
+            keys: Vec::new(),
+            pki: true,
         },
         Municipality {
             name: "Altar".into(),
@@ -38,6 +40,8 @@ fn municipalities() -> Vec<Municipality> {
             nodes: vec![],
             phones: vec!["+52 637 222 2222".into()],
             languages: vec![Lang::Es],
+            keys: Vec::new(),
+            pki: true,
         },
     ]
 }
@@ -66,11 +70,13 @@ impl Farod {
                 name: "P1".into(),
                 nodes: vec![0xa1b2_c3d4],
                 interval: Duration::from_secs(300),
+                keys: Vec::new(),
             },
             TeamConfig {
                 name: "P2".into(),
                 nodes: vec![0x0000_beef],
                 interval: Duration::from_secs(300),
+                keys: Vec::new(),
             },
         ];
         let mut cfg = StoreConfig::new("SAS");

@@ -98,6 +98,13 @@ impl Worker {
                     self.exec("UPDATE nodes SET role = 'patrol' WHERE num = ?1", [node])?;
                 }
             }
+            Effect::NodeKey { node, key } => {
+                self.exec(
+                    "INSERT INTO nodes(num, public_key) VALUES (?1, ?2)
+                     ON CONFLICT(num) DO UPDATE SET public_key = excluded.public_key",
+                    params![node, &key.0[..]],
+                )?;
+            }
             Effect::NodeNames {
                 node,
                 long_name,

@@ -179,6 +179,39 @@ impl Facts for SqlFacts<'_> {
         Ok(l.and_then(|l| l.parse().ok()))
     }
 
+    fn enrolled_keys(&self, node: u32) -> DeskResult<Vec<crate::trust::PublicKey>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT key FROM keys WHERE node = ?1 ORDER BY enrolled_at")?;
+        let keys = st
+            .query_map([node], |r| r.get::<_, Vec<u8>>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| crate::trust::PublicKey::from_bytes(k))
+            .collect())
+    }
+
+    fn node_key(&self, node: u32) -> DeskResult<Option<crate::trust::PublicKey>> {
+        let k: Option<Option<Vec<u8>>> = self
+            .0
+            .prepare_cached("SELECT public_key FROM nodes WHERE num = ?1")?
+            .query_row([node], |r| r.get(0))
+            .optional()?;
+        Ok(k.flatten()
+            .and_then(|k| crate::trust::PublicKey::from_bytes(&k)))
+    }
+
+    fn nodes_with_key(&self, key: crate::trust::PublicKey) -> DeskResult<Vec<u32>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT num FROM nodes WHERE public_key = ?1 ORDER BY num")?;
+        let nodes = st
+            .query_map([&key.0[..]], |r| r.get(0))?
+            .collect::<Result<Vec<u32>, _>>()?;
+        Ok(nodes)
+    }
+
     fn said_since(&self, node: u32, msg: crate::catalog::Msg, since: i64) -> DeskResult<bool> {
         let said: bool = self
             .0

@@ -1,0 +1,143 @@
+//! Whether a message in a patrol's or a municipality's name is theirs ([`crate::trust`]): the
+//! keys the configuration pins and the keys enrolled at the desk, checked against how the
+//! message arrived. What fails is refused, recorded as an unverified attempt the desk sees, and
+//! the real node is told (at most once an hour) that a message in its name was refused.
+
+use faro_proto::mesh::NodeId;
+
+use super::{Desk, DeskResult, Effect, Facts, Rx, CLASS_PATROL};
+use crate::catalog::Msg;
+use crate::lang::Lang;
+use crate::trust::{check, PublicKey};
+
+/// The real node hears of refused messages in its name at most this often, ms.
+pub const WARN_EVERY_MS: i64 = 3600 * 1000;
+
+impl<F: Facts + ?Sized> Desk<'_, F> {
+    /// The keys the station trusts for `node`: pinned in the configuration for its team or
+    /// municipality, and enrolled at the desk.
+    pub(super) fn trusted_keys(&self, node: u32) -> DeskResult<Vec<PublicKey>> {
+        let mut keys: Vec<PublicKey> = Vec::new();
+        for t in self.cfg.teams.iter().filter(|t| t.nodes.contains(&node)) {
+            keys.extend(&t.keys);
+        }
+        for m in self
+            .cfg
+            .municipalities
+            .iter()
+            .filter(|m| m.nodes.contains(&node))
+        {
+            keys.extend(&m.keys);
+        }
+        keys.extend(self.facts.enrolled_keys(node)?);
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// Whether the message `rx` from `node` (claimed to be `claimed`: `patrol P1`,
+    /// `municipality Sáric`) may change anything. When not: an audit event says who was
+    /// claimed and why it was refused, and the real node is warned in `lang`.
+    pub(super) fn verified(
+        &mut self,
+        rx: &Rx,
+        node: u32,
+        claimed: &str,
+        lang: Lang,
+    ) -> DeskResult<bool> {
+        let keys = self.trusted_keys(node)?;
+        let shared = match rx.auth.key {
+            Some(k) => self.facts.nodes_with_key(k)?.iter().any(|n| *n != node),
+            None => false,
+        };
+        let why = match check(&rx.auth, &keys, shared) {
+            Ok(_) => return Ok(true),
+            Err(why) => why,
+        };
+        let who = format!("unverified:{}", NodeId(node));
+        let what = format!(
+            "unverified message in the name of {claimed} ({}) refused: {why}",
+            NodeId(node)
+        );
+        self.event(None, &who, &rx.radio, what);
+        if !self
+            .facts
+            .said_since(node, Msg::Impersonated, self.at - WARN_EVERY_MS)?
+        {
+            self.say(None, node, CLASS_PATROL, lang, Msg::Impersonated, &[]);
+        }
+        Ok(false)
+    }
+
+    /// Who `node` is to the station, if it is a patrol's or municipality's radio.
+    fn holder(&self, node: u32) -> Option<String> {
+        if let Some(t) = self.cfg.teams.iter().find(|t| t.nodes.contains(&node)) {
+            return Some(format!("patrol {}", t.name));
+        }
+        self.cfg
+            .municipalities
+            .iter()
+            .find(|m| m.nodes.contains(&node))
+            .map(|m| format!("municipality {}", m.name))
+    }
+
+    /// A public key seen for `node` in `source`. `proven`: the station's radio holds it for
+    /// the node (its node database, or a direct message it decrypted with it), which is
+    /// recorded; otherwise it is a claim anyone can broadcast, and only compared. A key that is
+    /// not the one pinned for a patrol's or municipality's node, a key on the compromised
+    /// list, and one key held for two nodes raise an alert on the desk (they are never trusted:
+    /// see [`Self::verified`]).
+    pub(super) fn key_seen(
+        &mut self,
+        rx: &Rx,
+        node: u32,
+        key: PublicKey,
+        source: &str,
+        proven: bool,
+    ) -> DeskResult<()> {
+        let known = self.facts.node_key(node)?;
+        if proven && known == Some(key) {
+            return Ok(());
+        }
+        let holder = self.holder(node);
+        let mut alerts = Vec::new();
+        if let Some(holder) = &holder {
+            let pinned = self.trusted_keys(node)?;
+            if !pinned.is_empty() && !pinned.contains(&key) && (proven || known != Some(key)) {
+                alerts.push(format!(
+                    "alert: {source} gives {} ({holder}) the key {}, not the one pinned; its messages are not trusted",
+                    NodeId(node),
+                    key.fingerprint()
+                ));
+            }
+            if key.is_compromised() {
+                alerts.push(format!(
+                    "alert: {} ({holder}) uses a key on the known-compromised list; it needs a new key pair",
+                    NodeId(node)
+                ));
+            }
+        }
+        if proven {
+            let others: Vec<String> = self
+                .facts
+                .nodes_with_key(key)?
+                .into_iter()
+                .filter(|n| *n != node)
+                .map(|n| NodeId(n).to_string())
+                .collect();
+            if !others.is_empty() {
+                alerts.push(format!(
+                    "alert: {} and {} hold the same key {}: a cloned or duplicated key proves nothing",
+                    NodeId(node),
+                    others.join(", "),
+                    key.fingerprint()
+                ));
+            }
+            self.out.effects.push(Effect::NodeKey { node, key });
+        }
+        for what in alerts {
+            self.event(None, "system", &rx.radio, what);
+        }
+        Ok(())
+    }
+}
