@@ -1137,6 +1137,7 @@ async fn the_detail_shows_the_conversation_and_messages_lists_the_rest() {
         channel: 0,
         snr: Some(4.5),
         text: Some(text.into()),
+        auth: Default::default(),
     };
     let now = Clock::start().now_ms();
     let distress = Signal::Distress(Distress {
@@ -1255,6 +1256,7 @@ async fn orientations_given_are_counted_per_day_topic_and_language() {
             from: phone,
             packet_id: i as u32 + 1,
             text: Some(text.into()),
+            auth: Default::default(),
             ..Default::default()
         };
         let q = Signal::Question {
@@ -1353,6 +1355,7 @@ async fn the_event_stream_carries_messages_live_when_asked() {
         from: 0x5a5a_0301,
         packet_id: 9,
         text: Some("AUXILIO".into()),
+        auth: Default::default(),
         ..Rx::default()
     };
     st.store

@@ -16,6 +16,8 @@ use farod::store::{OperatorRequest, Refusal, Rx, Store, StoreConfig, StoreError,
 const TOWER: u32 = 0x5a5a_0201;
 const PHONE: u32 = 0x5a5a_0301;
 const PATROL: u32 = 0x5a5a_0101;
+/// Patrol P1's radio's public key, pinned in the configuration.
+const PATROL_KEY: farod::trust::PublicKey = farod::trust::PublicKey([0x11; 32]);
 const MIN: i64 = 60_000;
 
 fn config() -> StoreConfig {
@@ -24,7 +26,7 @@ fn config() -> StoreConfig {
         name: "P1".into(),
         nodes: vec![PATROL],
         interval: Duration::from_secs(60),
-        keys: Vec::new(),
+        keys: vec![PATROL_KEY],
     }];
     c.towers.insert(
         TOWER,
@@ -50,6 +52,7 @@ fn sos(node: u32, packet_id: u32, text: &str, lang: Lang) -> (Rx, Signal) {
         channel: 0,
         snr: Some(6.25),
         text: Some(text.into()),
+        auth: Default::default(),
     };
     let s = Signal::Distress(Distress {
         node,
@@ -513,6 +516,7 @@ fn chatter(node: u32, packet_id: u32, text: &str) -> (Rx, Signal) {
         channel: 1,
         snr: None,
         text: Some(text.into()),
+        auth: Default::default(),
     };
     let s = Signal::Activity {
         node,
@@ -640,12 +644,14 @@ fn migration_6_adds_the_conversation_to_a_database_with_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("faro.db");
     {
-        // A database left at version 5 (no conversation, no orientation counts), with an
+        // A database left at version 5 (no conversation, orientation counts or keys), with an
         // incident and a reply queued.
         let mut c = rusqlite::Connection::open(&path).unwrap();
         farod::store::migrations::migrate(&mut c).unwrap();
         c.execute_batch(
             "DROP INDEX messages_by_incident; DROP INDEX messages_by_node; DROP TABLE messages; DROP TABLE orientations;
+             DROP INDEX nodes_by_key; ALTER TABLE nodes DROP COLUMN public_key; DROP TABLE keys;
+             ALTER TABLE seen_packets DROP COLUMN keep;
              PRAGMA user_version = 5;
              INSERT INTO incidents(id, seq, state, kind, priority, priority_why, source, language,
                                    created_at, updated_at, last_heard_at)
@@ -700,6 +706,7 @@ async fn a_patrols_command_belongs_to_the_incident_it_names() {
         channel: 0,
         snr: Some(-3.5),
         text: Some(text.into()),
+        auth: farod::trust::Auth::pki(PATROL_KEY),
     };
     let s = Signal::Command {
         node: PATROL,
@@ -742,6 +749,7 @@ fn patrol_says(packet_id: u32, text: &str) -> (Rx, Signal) {
         channel: 0,
         snr: None,
         text: Some(text.into()),
+        auth: farod::trust::Auth::pki(PATROL_KEY),
     };
     let s = Signal::PatrolNote {
         node: PATROL,
@@ -794,4 +802,63 @@ async fn a_patrols_note_is_kept_with_its_one_incident_or_is_its_own_distress() {
     assert!(events
         .iter()
         .any(|e| e.what == format!("patrol P1 sent a note ({} bytes)", note.len())));
+}
+
+#[tokio::test]
+async fn a_patrols_command_played_again_days_later_after_a_restart_does_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rx, s) = sos(PHONE, 7, "AUXILIO", Lang::Es);
+    let cerrar = || {
+        let text = "CERRAR SAS-1 rescatado";
+        let rx = Rx {
+            radio: "r0".into(),
+            from: PATROL,
+            packet_id: 77,
+            hops: Some(1),
+            channel: 0,
+            snr: None,
+            text: Some(text.into()),
+            auth: farod::trust::Auth::pki(PATROL_KEY),
+        };
+        let s = Signal::Command {
+            node: PATROL,
+            patrol: "P1".into(),
+            packet_id: 77,
+            command: faro_proto::text::parse_command(text).unwrap(),
+        };
+        (rx, s)
+    };
+    {
+        let (store, t) = open(&dir);
+        store.ingest(rx, s, 1_000).await.unwrap();
+        store
+            .operator(
+                "operator:ana",
+                farod::store::OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+                2_000,
+            )
+            .await
+            .unwrap();
+        let (rx, s) = cerrar();
+        assert!(!store.ingest(rx, s, 3_000).await.unwrap().duplicate);
+        store
+            .operator(
+                "operator:ana",
+                farod::store::OperatorRequest::Reopen("SAS-1".into()),
+                4_000,
+            )
+            .await
+            .unwrap();
+        drop(store);
+        t.join().unwrap();
+    }
+    // Restarted; two days of housekeeping later the captured packet comes again.
+    let (store, _t) = open(&dir);
+    let later = 3_000 + 2 * 24 * 60 * MIN;
+    store.tick(later).await.unwrap();
+    let (rx, s) = cerrar();
+    let o = store.ingest(rx, s, later + 1).await.unwrap();
+    assert!(o.duplicate, "a replay is recognised");
+    let inc = reader(&store).incident("SAS-1").unwrap().unwrap();
+    assert_ne!(inc.state, "closed");
 }

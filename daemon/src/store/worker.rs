@@ -27,6 +27,10 @@ pub const INJECT_READONLY: &str = "FARO_INJECT_READONLY";
 
 /// Dedup entries older than this are forgotten (Store & Forward replays reach back 4 h).
 const SEEN_KEEP_MS: i64 = 24 * 3600 * 1000;
+/// Packets that may change state (a patrol's command or note, a municipality's answer) are
+/// remembered this long: a captured packet played again within it does nothing, also after a
+/// restart. (Ids are 32-bit and random per packet; a row is about 30 bytes.)
+const SEEN_KEEP_COMMANDS_MS: i64 = 90 * 24 * 3600 * 1000;
 /// Prepared statements the writer keeps (it runs about 60 different ones).
 const STATEMENT_CACHE: usize = 128;
 
@@ -326,8 +330,8 @@ impl Worker {
             }
             Cmd::Tick { at } => {
                 self.exec(
-                    "DELETE FROM seen_packets WHERE at < ?1",
-                    [at - SEEN_KEEP_MS],
+                    "DELETE FROM seen_packets WHERE at < ?1 AND (keep = 0 OR at < ?2)",
+                    [at - SEEN_KEEP_MS, at - SEEN_KEEP_COMMANDS_MS],
                 )?;
                 let ((), d) = self.decide(at, |d| d.team_tick())?;
                 self.apply_effects(d.effects, at)?;
@@ -366,9 +370,15 @@ impl Worker {
             params![rx.from, rx.radio, at],
         )?;
         if rx.packet_id != 0 {
+            let keep = matches!(
+                signal,
+                Signal::Command { .. }
+                    | Signal::PatrolNote { .. }
+                    | Signal::MunicipalityText { .. }
+            );
             let fresh = self.exec(
-                "INSERT OR IGNORE INTO seen_packets(sender, packet_id, at) VALUES (?1, ?2, ?3)",
-                params![rx.from, rx.packet_id, at],
+                "INSERT OR IGNORE INTO seen_packets(sender, packet_id, at, keep) VALUES (?1, ?2, ?3, ?4)",
+                params![rx.from, rx.packet_id, at, keep],
             )?;
             if fresh == 0 {
                 return Ok(IngestOutcome {

@@ -312,6 +312,7 @@ async fn after_a_crash_every_incident_survives_and_the_outbox_is_sent() {
             channel: 0,
             snr: None,
             text: Some("\u{7}SOS".into()),
+            auth: Default::default(),
         };
         let o = store.ingest(rx, icfg_sig, 1_000).await.unwrap();
         assert_eq!(o.incident, Some(("SAS-1".to_string(), true)));

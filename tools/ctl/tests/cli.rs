@@ -872,6 +872,7 @@ fn the_conversation_by_command_line_escaped_for_the_terminal() {
         channel: 0,
         snr: None,
         text: Some(text.into()),
+        auth: Default::default(),
     };
     let distress = Signal::Distress(Distress {
         node: phone,
