@@ -10,6 +10,7 @@ use farod::api::{self, ApiState};
 use farod::clock::Clock;
 use farod::dispatch::Municipality;
 use farod::lang::Lang;
+use farod::store::query::Reader;
 use farod::store::{Store, StoreConfig, TeamConfig};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -1384,4 +1385,208 @@ async fn the_event_stream_carries_messages_live_when_asked() {
         (&json!("out"), &json!("SAS-1"))
     );
     assert!(lines[1]["id"].as_i64() > lines[0]["id"].as_i64());
+}
+
+#[tokio::test]
+async fn a_key_is_enrolled_as_the_radio_holds_it_and_then_its_commands_count() {
+    use farod::ingest::{Distress, DistressKind, Signal};
+    use farod::store::Rx;
+    use farod::trust::{Auth, PublicKey};
+    let st = start().await;
+    let sock = &st.sock;
+    let p1 = 0xa1b2_c3d4;
+    let key = PublicKey([0x42; 32]);
+    let now = Clock::start().now_ms();
+    // Before the radio reports a key, there is nothing to enrol.
+    let none = get(sock, "/v1/keys/!a1b2c3d4").await;
+    assert_eq!(none.status, 200, "{}", none.json);
+    assert_eq!(none.json["held"], Value::Null);
+    assert_eq!(none.json["holder"], "team P1");
+    let early = post(
+        sock,
+        "/v1/keys",
+        json!({"kind": "team", "name": "P1", "node": "!a1b2c3d4"}),
+    )
+    .await;
+    assert_eq!(early.status, 409, "{}", early.json);
+    // The station's radio reports its node database at connection: P1's key.
+    let info = Signal::NodeInfo {
+        node: p1,
+        long_name: "Patrulla 1".into(),
+        short_name: "P1".into(),
+        key: Some(key),
+        from_radio: true,
+    };
+    st.store
+        .ingest(
+            Rx {
+                radio: "r0".into(),
+                from: p1,
+                ..Rx::default()
+            },
+            info,
+            now,
+        )
+        .await
+        .unwrap();
+    let held = get(sock, "/v1/keys/!a1b2c3d4").await;
+    assert_eq!(held.json["held"]["key"], key.to_string());
+    // A key the operator read wrong, a node of another team, an unknown team: refused.
+    let wrong = PublicKey([0x43; 32]).to_string();
+    for (body, status) in [
+        (
+            json!({"kind": "team", "name": "P1", "node": "!a1b2c3d4", "key": wrong}),
+            409,
+        ),
+        (
+            json!({"kind": "team", "name": "P2", "node": "!a1b2c3d4"}),
+            400,
+        ),
+        (
+            json!({"kind": "team", "name": "P9", "node": "!a1b2c3d4"}),
+            404,
+        ),
+        (
+            json!({"kind": "team", "name": "P1", "node": "!a1b2c3d4", "key": "xyz"}),
+            400,
+        ),
+    ] {
+        let a = post(sock, "/v1/keys", body.clone()).await;
+        assert_eq!(a.status, status, "{body}: {}", a.json);
+    }
+    // A command before enrolment does nothing.
+    let sos = Signal::Distress(Distress {
+        node: 0x5a5a_0999,
+        packet_id: 1,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: "AUXILIO".into(),
+        position: None,
+        channel: 0,
+    });
+    st.store
+        .ingest(
+            Rx {
+                radio: "r0".into(),
+                from: 0x5a5a_0999,
+                packet_id: 1,
+                ..Rx::default()
+            },
+            sos,
+            now,
+        )
+        .await
+        .unwrap();
+    post(sock, "/v1/incidents/SAS-1/assign", json!({"team": "P1"})).await;
+    let ruta = |packet_id: u32| {
+        let text = "RUTA SAS-1";
+        (
+            Rx {
+                radio: "r0".into(),
+                from: p1,
+                packet_id,
+                text: Some(text.into()),
+                auth: Auth::pki(key),
+                ..Rx::default()
+            },
+            Signal::Command {
+                node: p1,
+                patrol: "P1".into(),
+                packet_id,
+                command: faro_proto::text::parse_command(text).unwrap(),
+            },
+        )
+    };
+    let (rx, s) = ruta(10);
+    st.store.ingest(rx, s, now).await.unwrap();
+    assert_eq!(
+        get(sock, "/v1/incidents/SAS-1").await.json["state"],
+        "assigned"
+    );
+    let ok = post(
+        sock,
+        "/v1/keys",
+        json!({"kind": "team", "name": "p1", "node": "!a1b2c3d4", "key": key.to_string()}),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.json);
+    let again = post(
+        sock,
+        "/v1/keys",
+        json!({"kind": "team", "name": "P1", "node": "!a1b2c3d4"}),
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.json);
+    let shown = get(sock, "/v1/keys/!a1b2c3d4").await;
+    assert_eq!(shown.json["enrolled"][0]["key"], key.to_string());
+    assert_eq!(shown.json["enrolled"][0]["holder"], "P1");
+    let (rx, s) = ruta(11);
+    st.store.ingest(rx, s, now).await.unwrap();
+    assert_eq!(
+        get(sock, "/v1/incidents/SAS-1").await.json["state"],
+        "en_route"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_from_a_municipality_without_pki_waits_for_an_operator() {
+    use farod::ingest::Signal;
+    use farod::store::Rx;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new("SAS");
+    let mut munis = municipalities();
+    munis[0].pki = false;
+    cfg.municipalities = munis;
+    let (store, _t) = Store::open(&dir.path().join("faro.db"), cfg).unwrap();
+    let now = Clock::start().now_ms();
+    let heard = Signal::MunicipalityText {
+        node: SARIC_NODE,
+        text: "OK SAS-1 20".into(),
+    };
+    store
+        .ingest(
+            Rx {
+                radio: "r0".into(),
+                from: SARIC_NODE,
+                packet_id: 5,
+                text: Some("OK SAS-1 20".into()),
+                ..Rx::default()
+            },
+            heard,
+            now,
+        )
+        .await
+        .unwrap();
+    let r = Reader::open(store.path()).unwrap();
+    let pending = r.pending_answers().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].municipality.as_str(), pending[0].text.as_str()),
+        ("Sáric", "OK SAS-1 20")
+    );
+    let events = r.events(None, 0, 10).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.what.contains("awaits an operator's confirmation")),
+        "{events:?}"
+    );
+    // Rejected: it never counts, and cannot be decided twice.
+    store
+        .operator(
+            "operator:ana",
+            farod::store::OperatorRequest::Answer(pending[0].id, false),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(r.pending_answers().unwrap().is_empty());
+    let twice = store
+        .operator(
+            "operator:ana",
+            farod::store::OperatorRequest::Answer(pending[0].id, true),
+            now,
+        )
+        .await;
+    assert!(twice.is_err());
 }

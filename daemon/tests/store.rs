@@ -650,7 +650,7 @@ fn migration_6_adds_the_conversation_to_a_database_with_rows() {
         farod::store::migrations::migrate(&mut c).unwrap();
         c.execute_batch(
             "DROP INDEX messages_by_incident; DROP INDEX messages_by_node; DROP TABLE messages; DROP TABLE orientations;
-             DROP INDEX nodes_by_key; ALTER TABLE nodes DROP COLUMN public_key; DROP TABLE keys;
+             DROP INDEX nodes_by_key; ALTER TABLE nodes DROP COLUMN public_key; DROP TABLE keys; DROP TABLE pending_answers;
              ALTER TABLE seen_packets DROP COLUMN keep;
              PRAGMA user_version = 5;
              INSERT INTO incidents(id, seq, state, kind, priority, priority_why, source, language,

@@ -27,6 +27,8 @@
 //! - `messages`: `/v1/messages`, the texts heard and sent that belong to no incident (an
 //!   incident's own are in its detail);
 //! - `orientations`: `/v1/orientations`, the orientations given, counted per day;
+//! - `trust`: `/v1/keys` (a node's keys, enrolment) and `/v1/answers` (municipal answers
+//!   awaiting an operator's confirmation);
 //! - `events`: `/v1/events`, the live event stream;
 //! - `request`: what the handlers share: the operator header, JSON bodies, incident ids from
 //!   the URL, read-only queries.
@@ -59,6 +61,7 @@ mod orientations;
 mod places;
 mod request;
 mod status;
+mod trust;
 
 pub use ambulance::MAX_ETA_MINUTES;
 pub use events::KEEPALIVE;
@@ -200,6 +203,11 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/nodes", get(nodes::nodes))
         .route("/v1/messages", get(messages::messages))
         .route("/v1/orientations", get(orientations::orientations))
+        .route("/v1/keys", post(trust::enroll))
+        .route("/v1/keys/{node}", get(trust::keys))
+        .route("/v1/answers", get(trust::answers))
+        .route("/v1/answers/{id}/confirm", post(trust::confirm))
+        .route("/v1/answers/{id}/reject", post(trust::reject))
         .route("/v1/events", get(events::events))
         .route("/v1/send", post(nodes::send))
         .fallback(no_route)

@@ -377,8 +377,40 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
     /// sender against the configuration); a reply naming a request this node was not asked
     /// is refused and recorded.
     pub(super) fn amb_reply(&mut self, rx: &Rx, node: u32, text: &str) -> DeskResult<()> {
+        let Some(m) = self
+            .cfg
+            .municipalities
+            .iter()
+            .find(|m| m.nodes.contains(&node))
+        else {
+            return Ok(());
+        };
+        let (muni, lang, pki) = (m.name.clone(), m.language(), m.pki);
+        if !pki {
+            // Its radio cannot prove who sent this: an operator confirms it (by phone, say)
+            // before it counts.
+            self.out.effects.push(Effect::PendingAnswer {
+                node,
+                municipality: muni.clone(),
+                text: text.to_string(),
+            });
+            let what = format!(
+                "answer from {muni} ({}) awaits an operator's confirmation: its radio cannot prove who sent it (faroctl answers)",
+                NodeId(node)
+            );
+            self.event(None, &node_who(node), &rx.radio, what);
+            return Ok(());
+        }
+        if !self.verified(rx, node, &format!("municipality {muni}"), lang)? {
+            return Ok(());
+        }
+        self.amb_answer(&rx.radio, node, text)
+    }
+
+    /// A municipality's answer that counts (verified, or confirmed by an operator): what it
+    /// says of the requests it was sent.
+    pub(super) fn amb_answer(&mut self, via: &str, node: u32, text: &str) -> DeskResult<()> {
         let who = node_who(node);
-        let via = rx.radio.as_str();
         let Some((muni, lang)) = self
             .cfg
             .municipalities
@@ -388,9 +420,6 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         else {
             return Ok(());
         };
-        if !self.verified(rx, node, &format!("municipality {muni}"), lang)? {
-            return Ok(());
-        }
         // Attempts an answer may concern; those of closed incidents are not (a "yes" to a
         // closed incident would send an ambulance nobody needs).
         let mut open = Vec::new();

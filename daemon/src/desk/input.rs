@@ -174,4 +174,18 @@ pub enum OperatorRequest {
     AmbulanceRecord(String, bool, Option<u32>),
     /// Set or correct the incident's position (an operator's knowledge).
     Position(String, f64, f64),
+    /// Pin a key for a patrol's or municipality's node (`team` or `municipality`, its name,
+    /// the node, and the key the operator confirmed; None: the key the radio holds).
+    Enroll {
+        /// `team` or `municipality`.
+        kind: String,
+        /// Team or municipality name.
+        name: String,
+        /// Node.
+        node: u32,
+        /// The key confirmed, if given.
+        key: Option<crate::trust::PublicKey>,
+    },
+    /// Confirm (true) or reject a municipality's answer awaiting confirmation.
+    Answer(i64, bool),
 }

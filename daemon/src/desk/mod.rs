@@ -225,6 +225,38 @@ pub enum Effect {
         /// Key.
         key: crate::trust::PublicKey,
     },
+    /// A key enrolled at the desk for a patrol's or municipality's node.
+    Enrolled {
+        /// Node.
+        node: u32,
+        /// Key.
+        key: crate::trust::PublicKey,
+        /// `team` or `municipality`.
+        holder_kind: &'static str,
+        /// Team or municipality name.
+        holder: String,
+        /// The operator.
+        by: String,
+    },
+    /// An answer from a municipality whose radio cannot prove its sender, kept for an
+    /// operator's confirmation.
+    PendingAnswer {
+        /// Node.
+        node: u32,
+        /// Municipality.
+        municipality: String,
+        /// Its words (personal data: the desk shows them, logs never).
+        text: String,
+    },
+    /// A pending answer was confirmed or rejected by an operator.
+    AnswerDecided {
+        /// Row.
+        row: i64,
+        /// Confirmed (true) or rejected.
+        confirmed: bool,
+        /// The operator.
+        by: String,
+    },
     /// A node's names.
     NodeNames {
         /// Node.
@@ -384,6 +416,8 @@ pub trait Facts {
     fn node_language(&self, node: u32) -> DeskResult<Option<Lang>>;
     /// The keys enrolled at the desk for `node`.
     fn enrolled_keys(&self, node: u32) -> DeskResult<Vec<crate::trust::PublicKey>>;
+    /// A pending municipal answer: (node, text), if row `row` awaits confirmation.
+    fn pending_answer(&self, row: i64) -> DeskResult<Option<(u32, String)>>;
     /// The key the station's radio last held for `node`.
     fn node_key(&self, node: u32) -> DeskResult<Option<crate::trust::PublicKey>>;
     /// The nodes the station's radio holds `key` for.

@@ -56,6 +56,8 @@ pub(crate) struct Model {
     pub amb: Vec<Attempt>,
     pub teams: BTreeMap<String, (Option<i64>, TeamHealth)>,
     pub events: Vec<(Option<String>, String)>,
+    /// Answers awaiting confirmation, row = index + 1: (node, text, decided).
+    pub pending: Vec<(u32, String, Option<bool>)>,
     /// Keys enrolled at the desk: (node, key).
     pub enrolled: Vec<(u32, crate::trust::PublicKey)>,
     /// The key each node's NodeInfo last carried.
@@ -169,6 +171,11 @@ impl Model {
                     }
                 }
                 Effect::NodeNames { .. } => {}
+                Effect::Enrolled { node, key, .. } => self.enrolled.push((node, key)),
+                Effect::PendingAnswer { node, text, .. } => self.pending.push((node, text, None)),
+                Effect::AnswerDecided { row, confirmed, .. } => {
+                    self.pending[row as usize - 1].2 = Some(confirmed);
+                }
                 Effect::NodeKey { node, key } => {
                     self.node_keys.insert(node, key);
                 }
@@ -346,6 +353,14 @@ impl Facts for Model {
             .filter(|(n, _)| *n == node)
             .map(|(_, k)| *k)
             .collect())
+    }
+
+    fn pending_answer(&self, row: i64) -> DeskResult<Option<(u32, String)>> {
+        Ok(self
+            .pending
+            .get(row as usize - 1)
+            .filter(|p| p.2.is_none())
+            .map(|p| (p.0, p.1.clone())))
     }
 
     fn node_key(&self, node: u32) -> DeskResult<Option<crate::trust::PublicKey>> {

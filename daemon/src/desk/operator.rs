@@ -33,6 +33,21 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             OperatorRequest::AmbulanceRecord(id, accepted, eta) => {
                 return self.amb_record(&id, accepted, eta, &who)
             }
+            OperatorRequest::Enroll {
+                kind,
+                name,
+                node,
+                key,
+            } => {
+                return self
+                    .enroll(&who, &kind, &name, node, key)
+                    .map(|()| String::new())
+            }
+            OperatorRequest::Answer(row, confirm) => {
+                return self
+                    .decide_answer(&who, row, confirm)
+                    .map(|()| String::new())
+            }
             OperatorRequest::Position(id, lat, lon) => {
                 let inc = self.require(&id)?;
                 if !mesh::valid_coordinates(lat, lon) {

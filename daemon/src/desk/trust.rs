@@ -5,7 +5,7 @@
 
 use faro_proto::mesh::NodeId;
 
-use super::{Desk, DeskResult, Effect, Facts, Rx, CLASS_PATROL};
+use super::{Desk, DeskResult, Effect, Facts, Refusal, Rx, CLASS_PATROL};
 use crate::catalog::Msg;
 use crate::lang::Lang;
 use crate::trust::{check, PublicKey};
@@ -137,6 +137,147 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         }
         for what in alerts {
             self.event(None, "system", &rx.radio, what);
+        }
+        Ok(())
+    }
+
+    /// Pins `key` (or the key the station's radio holds) for `node` of team or municipality
+    /// `name`, as the operator `who` confirmed it against the radio itself.
+    pub(super) fn enroll(
+        &mut self,
+        who: &str,
+        kind: &str,
+        name: &str,
+        node: u32,
+        key: Option<PublicKey>,
+    ) -> DeskResult<()> {
+        let (holder_kind, holder) = match kind {
+            "team" => {
+                let t = self
+                    .cfg
+                    .teams
+                    .iter()
+                    .find(|t| t.name.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| Refusal::NotFound(format!("no team {name:?}")))?;
+                if !t.nodes.contains(&node) {
+                    return Err(Refusal::Invalid(format!(
+                        "{} is not a node of team {} (its configuration lists its nodes)",
+                        NodeId(node),
+                        t.name
+                    ))
+                    .into());
+                }
+                ("team", t.name.clone())
+            }
+            "municipality" => {
+                let m = self
+                    .cfg
+                    .municipalities
+                    .iter()
+                    .find(|m| faro_proto::text::fold(&m.name) == faro_proto::text::fold(name))
+                    .ok_or_else(|| Refusal::NotFound(format!("no municipality {name:?}")))?;
+                if !m.nodes.contains(&node) {
+                    return Err(Refusal::Invalid(format!(
+                        "{} is not a node of {} (its configuration lists its nodes)",
+                        NodeId(node),
+                        m.name
+                    ))
+                    .into());
+                }
+                ("municipality", m.name.clone())
+            }
+            other => {
+                return Err(Refusal::Invalid(format!(
+                    "enroll a team or a municipality, not {other:?}"
+                ))
+                .into())
+            }
+        };
+        let held = self.facts.node_key(node)?;
+        let key = match (key, held) {
+            (_, None) => {
+                return Err(Refusal::Conflict(format!(
+                    "the station's radio holds no key for {} yet: let the radio send a direct message to the station (or reconnect the station's radio), then try again",
+                    NodeId(node)
+                ))
+                .into())
+            }
+            (Some(k), Some(h)) if k != h => {
+                return Err(Refusal::Conflict(format!(
+                    "the key given is not the one the station's radio holds for {} ({}): compare again",
+                    NodeId(node),
+                    h.fingerprint()
+                ))
+                .into())
+            }
+            (_, Some(h)) => h,
+        };
+        if key.is_compromised() {
+            return Err(Refusal::Invalid(format!(
+                "the key of {} is on the known-compromised list: the radio needs a new key pair",
+                NodeId(node)
+            ))
+            .into());
+        }
+        let others: Vec<u32> = self
+            .facts
+            .nodes_with_key(key)?
+            .into_iter()
+            .filter(|n| *n != node)
+            .collect();
+        if let Some(other) = others.first() {
+            return Err(Refusal::Conflict(format!(
+                "{} shares its key with {}: a cloned key proves nothing; give the radio a new key pair",
+                NodeId(node),
+                NodeId(*other)
+            ))
+            .into());
+        }
+        if self.facts.enrolled_keys(node)?.contains(&key) {
+            return Err(Refusal::Conflict(format!(
+                "key {} is already enrolled for {}",
+                key.fingerprint(),
+                NodeId(node)
+            ))
+            .into());
+        }
+        self.out.effects.push(Effect::Enrolled {
+            node,
+            key,
+            holder_kind,
+            holder: holder.clone(),
+            by: who.to_string(),
+        });
+        let what = format!(
+            "key {} enrolled for {} ({holder_kind} {holder})",
+            key.fingerprint(),
+            NodeId(node)
+        );
+        self.event(None, who, "faroctl", what);
+        Ok(())
+    }
+
+    /// An operator confirms (it counts now, as if it had come from a trusted key) or rejects a
+    /// municipality's answer that awaited confirmation.
+    pub(super) fn decide_answer(&mut self, who: &str, row: i64, confirm: bool) -> DeskResult<()> {
+        let (node, text) = self
+            .facts
+            .pending_answer(row)?
+            .ok_or_else(|| Refusal::NotFound(format!("no answer {row} awaits confirmation")))?;
+        self.out.effects.push(Effect::AnswerDecided {
+            row,
+            confirmed: confirm,
+            by: who.to_string(),
+        });
+        let verb = if confirm { "confirmed" } else { "rejected" };
+        self.event(
+            None,
+            who,
+            "faroctl",
+            format!("answer {row} from {} {verb}", NodeId(node)),
+        );
+        if confirm {
+            self.amb_answer("faroctl", node, &text)?;
         }
         Ok(())
     }

@@ -209,10 +209,10 @@ CREATE TABLE orientations (
     PRIMARY KEY (day, topic, language)
 ) WITHOUT ROWID;
 "#,
-    // 8: trust. The public key each node's NodeInfo last carried (what the station's radio
-    //    holds for it), the keys enrolled at the desk for patrols' and municipalities' nodes,
-    //    and packets that changed state remembered for long (a replay is recognised across
-    //    restarts for as long as the row is kept).
+    // 8: trust. The public key the station's radio holds for each node, the keys enrolled at
+    //    the desk for patrols' and municipalities' nodes, packets that may change state
+    //    remembered for long (a replay is recognised across restarts while the row is kept),
+    //    and the answers of municipalities without PKI awaiting an operator's confirmation.
     r#"
 ALTER TABLE nodes ADD COLUMN public_key BLOB;
 CREATE INDEX nodes_by_key ON nodes(public_key) WHERE public_key IS NOT NULL;
@@ -226,6 +226,16 @@ CREATE TABLE keys (
     PRIMARY KEY (node, key)
 ) WITHOUT ROWID;
 ALTER TABLE seen_packets ADD COLUMN keep INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE pending_answers (                  -- from municipalities configured pki = false
+    id           INTEGER PRIMARY KEY,
+    at           INTEGER NOT NULL,
+    node         INTEGER NOT NULL,
+    municipality TEXT NOT NULL,
+    text         TEXT NOT NULL,                 -- personal data: never in a log line
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'confirmed', 'rejected')),
+    decided_at   INTEGER,
+    decided_by   TEXT
+);
 "#,
 ];
 

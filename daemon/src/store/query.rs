@@ -71,6 +71,38 @@ pub struct IncidentView {
     pub messages: Option<Vec<MessageView>>,
 }
 
+/// A key enrolled at the desk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnrolledView {
+    /// Base64.
+    pub key: String,
+    /// Short fingerprint.
+    pub fingerprint: String,
+    /// `team` or `municipality`.
+    pub holder_kind: String,
+    /// Its name.
+    pub holder: String,
+    /// RFC 3339.
+    pub enrolled_at: String,
+    /// The operator.
+    pub enrolled_by: String,
+}
+
+/// A municipality's answer awaiting an operator's confirmation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PendingAnswerView {
+    /// Its number (`faroctl confirm N`).
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// `!xxxxxxxx`.
+    pub node: String,
+    /// Municipality.
+    pub municipality: String,
+    /// Its words, as heard (air text: escape before a terminal).
+    pub text: String,
+}
+
 /// Orientations given on one day, on one topic, in one language.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OrientationView {
@@ -435,6 +467,69 @@ impl Reader {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         rows.reverse();
+        Ok(rows)
+    }
+
+    /// The key the station's radio holds for `node`, if any.
+    pub fn node_key(&self, node: u32) -> Res<Option<crate::trust::PublicKey>> {
+        let k: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT public_key FROM nodes WHERE num = ?1", [node], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(k.flatten()
+            .and_then(|k| crate::trust::PublicKey::from_bytes(&k)))
+    }
+
+    /// The keys enrolled for `node`, oldest first.
+    pub fn enrolled(&self, node: u32) -> Res<Vec<EnrolledView>> {
+        let mut st = self.conn.prepare(
+            "SELECT key, holder_kind, holder, enrolled_at, enrolled_by FROM keys WHERE node = ?1 ORDER BY enrolled_at",
+        )?;
+        let rows = st
+            .query_map([node], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, kind, holder, at, by)| {
+                let k = crate::trust::PublicKey::from_bytes(&k)?;
+                Some(EnrolledView {
+                    key: k.to_string(),
+                    fingerprint: k.fingerprint(),
+                    holder_kind: kind,
+                    holder,
+                    enrolled_at: super::rfc3339(at),
+                    enrolled_by: by,
+                })
+            })
+            .collect())
+    }
+
+    /// Municipal answers awaiting an operator's confirmation, oldest first.
+    pub fn pending_answers(&self) -> Res<Vec<PendingAnswerView>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, at, node, municipality, text FROM pending_answers WHERE state = 'pending' ORDER BY id LIMIT 1000",
+        )?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(PendingAnswerView {
+                    id: r.get(0)?,
+                    at: super::rfc3339(r.get(1)?),
+                    node: NodeId(r.get(2)?).to_string(),
+                    municipality: r.get(3)?,
+                    text: r.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 

@@ -212,6 +212,49 @@ enum Command {
         #[arg(long, value_name = "N")]
         after: Option<i64>,
     },
+    /// Pin the key of a patrol's or municipality's radio: shows the key the station's radio
+    /// holds for the node, asks you to compare it with the radio itself (Meshtastic app: the
+    /// node's Security settings, public key), and records it. Only then do its commands or
+    /// answers count.
+    Enroll {
+        /// `team` or `municipality`.
+        #[arg(value_parser = ["team", "municipality"])]
+        kind: String,
+        /// The team (P1) or municipality (Sáric) as configured.
+        name: String,
+        /// Its node: !xxxxxxxx.
+        node: String,
+        /// The key read on the radio (base64); it must be the one the station's radio holds.
+        #[arg(long)]
+        key: Option<String>,
+        /// Do not ask: the key was compared already.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The keys of a node: held by the station's radio, pinned, enrolled.
+    Keys {
+        /// !xxxxxxxx.
+        node: String,
+        /// Print farod's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answers from municipalities without PKI that await your confirmation.
+    Answers {
+        /// Print farod's JSON (an array).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Confirm an answer awaiting confirmation (after checking it, by phone say): it counts.
+    Confirm {
+        /// Its number (faroctl answers).
+        id: i64,
+    },
+    /// Reject an answer awaiting confirmation: it never counts.
+    Reject {
+        /// Its number (faroctl answers).
+        id: i64,
+    },
     /// Send a text message to a mesh node (queued in farod's outbox).
     Send {
         /// !xxxxxxxx or a decimal node number.
@@ -442,6 +485,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Nodes { .. }
             | Command::Messages { .. }
             | Command::Orientations { .. }
+            | Command::Keys { .. }
+            | Command::Answers { .. }
             | Command::Watch { .. }
             | Command::Where { .. }
             | Command::Places { .. }
@@ -581,6 +626,27 @@ fn run(cli: Cli) -> Result<(), Failure> {
             json,
             render::orientations,
         ),
+        Command::Keys { node, json } => print(
+            &ctl.get(&format!("/v1/keys/{}", query_value(node.trim())))?,
+            json,
+            render::keys,
+        ),
+        Command::Enroll {
+            kind,
+            name,
+            node,
+            key,
+            yes,
+        } => enroll(&ctl, &kind, &name, node.trim(), key, yes),
+        Command::Answers { json } => print(&ctl.get("/v1/answers")?, json, render::answers),
+        Command::Confirm { id } => {
+            ctl.post(&format!("/v1/answers/{id}/confirm"), json!({}))?;
+            say(format!("answer {id} confirmed"))
+        }
+        Command::Reject { id } => {
+            ctl.post(&format!("/v1/answers/{id}/reject"), json!({}))?;
+            say(format!("answer {id} rejected"))
+        }
         Command::Watch { json, after } => watch(ctl.client, json, after),
         Command::Send { node, text } => {
             let node = node.trim();
@@ -592,6 +658,54 @@ fn run(cli: Cli) -> Result<(), Failure> {
             say("queued".into())
         }
     }
+}
+
+/// `faroctl enroll`: shows the key the station's radio holds, asks the operator to compare it
+/// with the radio itself (unless `--yes`), then pins it.
+fn enroll(
+    ctl: &Ctl,
+    kind: &str,
+    name: &str,
+    node: &str,
+    key: Option<String>,
+    yes: bool,
+) -> Result<(), Failure> {
+    let v = json(&ctl.get(&format!("/v1/keys/{}", query_value(node)))?)?;
+    let Some(held) = v["held"]["key"].as_str() else {
+        return Err(Failure::Usage(format!(
+            "the station's radio holds no key for {node} yet: let that radio send the station a direct message, then try again"
+        )));
+    };
+    let fingerprint = v["held"]["fingerprint"].as_str().unwrap_or("?");
+    if let Some(k) = &key {
+        if k.trim() != held {
+            return Err(Failure::Usage(format!(
+                "the key given is not the one the station's radio holds for {node}: {held}"
+            )));
+        }
+    }
+    if !yes {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "The station's radio holds this key for {node} ({kind} {}):\n  {held}\n  fingerprint {fingerprint}\nCompare it with the radio itself (Meshtastic app: the node, Security, Public key).\nIs it the same? [y/N] ",
+            render::clean(name)
+        )?;
+        out.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "si" | "sí") {
+            return say("not enrolled".into());
+        }
+    }
+    ctl.post(
+        "/v1/keys",
+        json!({ "kind": kind, "name": name, "node": node, "key": held }),
+    )?;
+    say(format!(
+        "{node}: key {fingerprint} enrolled for {kind} {}",
+        render::clean(name)
+    ))
 }
 
 /// A state change: prints where the incident now stands.

@@ -533,6 +533,70 @@ pub fn nodes(list: &Value) -> String {
     )
 }
 
+/// `faroctl keys NODE`.
+pub fn keys(v: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}",
+        s(v, "node"),
+        v["holder"]
+            .as_str()
+            .map_or(String::new(), |h| format!("({})", clean(h)))
+    );
+    let key = |k: &Value| format!("{}  [{}]", s(k, "key"), s(k, "fingerprint"));
+    match v["held"].is_object() {
+        true => {
+            let _ = writeln!(out, "  held by the station's radio: {}", key(&v["held"]));
+        }
+        false => {
+            let _ = writeln!(out, "  held by the station's radio: none yet");
+        }
+    }
+    for k in array(&v["pinned"]) {
+        let _ = writeln!(out, "  pinned in the configuration: {}", key(k));
+    }
+    for k in array(&v["enrolled"]) {
+        let _ = writeln!(
+            out,
+            "  enrolled {} by {}: {}",
+            when(&s(k, "enrolled_at")),
+            clean(&s(k, "enrolled_by")),
+            key(k)
+        );
+    }
+    if array(&v["pinned"]).is_empty() && array(&v["enrolled"]).is_empty() {
+        let _ = writeln!(
+            out,
+            "  no trusted key: its commands and answers do not count"
+        );
+    }
+    out
+}
+
+/// `faroctl answers`: municipal answers awaiting confirmation.
+pub fn answers(list: &Value) -> String {
+    let items = array(list);
+    if items.is_empty() {
+        return "no answers await confirmation\n".into();
+    }
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|a| {
+            vec![
+                a["id"].as_i64().unwrap_or(0).to_string(),
+                when(&s(a, "at")),
+                s(a, "node"),
+                clean(&s(a, "municipality")),
+                clean(a["text"].as_str().unwrap_or("")),
+            ]
+        })
+        .collect();
+    let mut out = table(&["ID", "TIME", "NODE", "MUNICIPALITY", "TEXT"], &rows);
+    out.push_str("check each (by phone), then: faroctl confirm ID | faroctl reject ID\n");
+    out
+}
+
 /// `faroctl orientations`: answers given per day, topic and language, with totals per topic.
 pub fn orientations(list: &Value) -> String {
     let items = array(list);

@@ -98,6 +98,36 @@ impl Worker {
                     self.exec("UPDATE nodes SET role = 'patrol' WHERE num = ?1", [node])?;
                 }
             }
+            Effect::Enrolled {
+                node,
+                key,
+                holder_kind,
+                holder,
+                by,
+            } => {
+                self.exec(
+                    "INSERT INTO keys(node, key, holder_kind, holder, enrolled_at, enrolled_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![node, &key.0[..], holder_kind, holder, at, by],
+                )?;
+            }
+            Effect::PendingAnswer {
+                node,
+                municipality,
+                text,
+            } => {
+                self.exec(
+                    "INSERT INTO pending_answers(at, node, municipality, text, state)
+                     VALUES (?1, ?2, ?3, ?4, 'pending')",
+                    params![at, node, municipality, text],
+                )?;
+            }
+            Effect::AnswerDecided { row, confirmed, by } => {
+                self.exec(
+                    "UPDATE pending_answers SET state = ?2, decided_at = ?3, decided_by = ?4 WHERE id = ?1",
+                    params![row, if confirmed { "confirmed" } else { "rejected" }, at, by],
+                )?;
+            }
             Effect::NodeKey { node, key } => {
                 self.exec(
                     "INSERT INTO nodes(num, public_key) VALUES (?1, ?2)

@@ -192,6 +192,16 @@ impl Facts for SqlFacts<'_> {
             .collect())
     }
 
+    fn pending_answer(&self, row: i64) -> DeskResult<Option<(u32, String)>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT node, text FROM pending_answers WHERE id = ?1 AND state = 'pending'",
+            )?
+            .query_row([row], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
     fn node_key(&self, node: u32) -> DeskResult<Option<crate::trust::PublicKey>> {
         let k: Option<Option<Vec<u8>>> = self
             .0
