@@ -703,6 +703,21 @@ pub fn unwrap_store_forward(p: mesh::MeshPacket) -> mesh::MeshPacket {
     }
 }
 
+/// How a packet reached the station, as the radio reported it: addressed to one of our radios
+/// or not, decrypted with the sender's own key (PKI) and which, bridged from MQTT or not.
+fn auth(
+    p: &faro_proto::mesh::MeshPacket,
+    our_nodes: &std::collections::HashSet<u32>,
+) -> crate::trust::Auth {
+    let key = crate::trust::PublicKey::from_bytes(&p.public_key);
+    crate::trust::Auth {
+        direct: our_nodes.contains(&p.to),
+        pki: p.pki_encrypted && key.is_some(),
+        key: key.filter(|_| p.pki_encrypted),
+        via_mqtt: p.via_mqtt,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,20 +745,5 @@ mod tests {
         };
         let q = mesh::packet(PortNum::StoreForwardApp, hb.encode_to_vec());
         assert_eq!(unwrap_store_forward(q.clone()), q);
-    }
-}
-
-/// How a packet reached the station, as the radio reported it: addressed to one of our radios
-/// or not, decrypted with the sender's own key (PKI) and which, bridged from MQTT or not.
-fn auth(
-    p: &faro_proto::mesh::MeshPacket,
-    our_nodes: &std::collections::HashSet<u32>,
-) -> crate::trust::Auth {
-    let key = crate::trust::PublicKey::from_bytes(&p.public_key);
-    crate::trust::Auth {
-        direct: our_nodes.contains(&p.to),
-        pki: p.pki_encrypted && key.is_some(),
-        key: key.filter(|_| p.pki_encrypted),
-        via_mqtt: p.via_mqtt,
     }
 }
