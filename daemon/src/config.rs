@@ -562,6 +562,27 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         }
     };
     let municipalities = validate_municipalities(&raw.municipality)?;
+    // One key pinned for two holders proves neither.
+    let mut pinned: Vec<(crate::trust::PublicKey, String)> = Vec::new();
+    let holders = teams
+        .iter()
+        .map(|t| (format!("team {}", t.name), &t.keys))
+        .chain(
+            municipalities
+                .iter()
+                .map(|m| (format!("municipality {}", m.name), &m.keys)),
+        );
+    for (holder, keys) in holders {
+        for k in keys {
+            if let Some((_, other)) = pinned.iter().find(|(p, _)| p == k) {
+                return Err(ConfigError(format!(
+                    "{holder}: key {} is also pinned for {other}; one key proves neither",
+                    k.fingerprint()
+                )));
+            }
+            pinned.push((*k, holder.clone()));
+        }
+    }
     let ambulance = validate_ambulance(&raw.ambulance)?;
     Ok(Config {
         municipalities,
@@ -970,6 +991,10 @@ heartbeat_secs = 120
             ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"", "without a contact"),
             ("[ambulance]\ndeadline_secs = 5", "ambulance.deadline_secs"),
             ("[[water]]\nname = \"\"\nlat = 31.4\nlon = -111.5", "water[0].name"),
+            ("[[team]]\nname = \"P1\"\nnodes = [\"!5a5a0101\"]\nkeys = [\"xyz\"]", "team[0].keys[0]: not base64"),
+            ("[[team]]\nname = \"P1\"\nnodes = [\"!5a5a0101\"]\nkeys = [\"AAEC\"]", "team[0].keys[0]: 3 bytes"),
+            ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"\nnodes = [\"!5a5a0401\"]\nkeys = [\"Y2xhdmUgZGUgZWplbXBsbzogY2FtYmllbGEgeWEhISE=\", \"Y2xhdmUgZGUgZWplbXBsbzogY2FtYmllbGEgeWEhISE=\"]", "municipality[0].keys[1]: listed twice"),
+            ("[[team]]\nname = \"P1\"\nnodes = [\"!5a5a0101\"]\nkeys = [\"Y2xhdmUgZGUgZWplbXBsbzogY2FtYmllbGEgeWEhISE=\"]\n[[team]]\nname = \"P2\"\nnodes = [\"!5a5a0102\"]\nkeys = [\"Y2xhdmUgZGUgZWplbXBsbzogY2FtYmllbGEgeWEhISE=\"]", "also pinned for team P1"),
             ("[[water]]\nname = \"T\\nx\"\nlat = 31.4\nlon = -111.5", "water[0].name"),
             ("[[water]]\nname = \"Tanque\"\nlat = 0\nlon = 0", "water[0]: 0,0"),
             ("[[team]]\nname = \"P1\"\nnodes = [\"^all\"]", "team[0].nodes[0]"),
