@@ -1142,4 +1142,48 @@ mod tests {
         );
         assert_eq!(sc.timeline[1].action, Action::Mute { node: 1 });
     }
+
+    #[test]
+    fn keys_and_forgeries_from_toml() {
+        let key = [9u8; 32];
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+        let text = format!(
+            "{MINI}private_key = \"{b64}\"\n\
+             [[node]]\nid = \"!00000002\"\nlong_name = \"Otro\"\nshort_name = \"OT\"\n\
+             role = \"patrol\"\nposition = {{ lat = 31.0, lon = -111.0 }}\n\
+             [[event]]\nat = 1\naction = \"forge\"\nby = \"OT\"\nclaimed_from = \"!0badf00d\"\n\
+             to = \"EST\"\ntext = \"x\"\nmode = \"wrong_key\"\n\
+             [[event]]\nat = 2\naction = \"forge_node_info\"\nby = \"OT\"\nclaimed_from = \"EST\"\n"
+        );
+        let sc = Scenario::from_toml_str(&text).unwrap();
+        assert_eq!(sc.public_key(1), pki::public_of(&key));
+        assert_eq!(sc.public_key(2), pki::derived_public_key(2));
+        assert_eq!(
+            sc.timeline[0].action,
+            Action::Forge {
+                by: 2,
+                claimed_from: 0x0bad_f00d,
+                to: 1,
+                channel: 0,
+                text: "x".into(),
+                mode: ForgeMode::WrongKey
+            }
+        );
+        assert_eq!(
+            sc.timeline[1].action,
+            Action::ForgeNodeInfo {
+                by: 2,
+                claimed_from: 1
+            }
+        );
+        // A bad key, and one node's key given to another, are refused.
+        assert!(Scenario::from_toml_str(&format!("{MINI}private_key = \"AAAA\"\n")).is_err());
+        let twice = text.replace(
+            "role = \"patrol\"",
+            &format!("role = \"patrol\"\nprivate_key = \"{b64}\""),
+        );
+        let err = Scenario::from_toml_str(&twice).unwrap_err().to_string();
+        assert!(err.contains("another node"), "{err}");
+    }
 }
