@@ -1066,22 +1066,14 @@ impl Device {
         Ok(())
     }
 
-    /// `perhapsEncode` (`src/mesh/Router.cpp`): PKI for a DM on a PKI port when we are the
-    /// originator; no key for the destination fails `PKI_SEND_FAIL_PUBLIC_KEY` (no fallback to
-    /// the channel key); a client that asked for PKI (`pki_encrypted`) where none applies, or
-    /// named a `public_key` other than the one we hold, gets `PKI_FAILED`.
+    /// `perhapsEncode` (`src/mesh/Router.cpp`, 2.7.15): PKI for a DM on a PKI port when we are
+    /// the originator and hold the destination's key; otherwise the channel key. A client that
+    /// asked for PKI (`pki_encrypted`) where none applies, or named a `public_key` other than
+    /// the one we hold, gets `PKI_FAILED`.
     fn encrypt(&mut self, p: &mut MeshPacket, now: Instant) -> Result<(), routing::Error> {
         let port = mesh::portnum(p);
-        if pki::wants_pki(p.to, port, p.channel) {
-            let Some(dest) = self.nodedb_key(p.to) else {
-                let msg = format!(
-                    "Unknown public key for destination node 0x{:08x} (portnum {}), refusing to send legacy DM",
-                    p.to,
-                    port.map_or(0, |x| x as i32)
-                );
-                self.log(now, "WARN", "Router", &msg);
-                return Err(routing::Error::PkiSendFailPublicKey);
-            };
+        let dest = self.nodedb_key(p.to);
+        if let (true, Some(dest)) = (pki::wants_pki(p.to, port, p.channel), dest) {
             let asked = pki::as_key(&p.public_key).filter(|k| *k != [0u8; 32]);
             if p.pki_encrypted && asked.is_some_and(|k| k != dest) {
                 self.log(
@@ -1092,6 +1084,7 @@ impl Device {
                 );
                 return Err(routing::Error::PkiFailed);
             }
+            self.log(now, "DEBUG", "Router", "Use PKI!");
             pki::seal(p, &self.private_key, &dest);
             Ok(())
         } else if p.pki_encrypted {

@@ -6,7 +6,8 @@
 //!   not on a port that relays must read (TRACEROUTE, NODEINFO, ROUTING, POSITION), is
 //!   encrypted with AES-CCM under `SHA256(X25519(our private, destination public))`
 //!   (`CryptoEngine::encryptCurve25519`), 12 bytes longer, with channel hash 0. With no key for
-//!   the destination the send fails `PKI_SEND_FAIL_PUBLIC_KEY` (no fallback to the channel key).
+//!   the destination 2.7.15 falls back to the channel key (later firmware, after 2.7.17, fails
+//!   `PKI_SEND_FAIL_PUBLIC_KEY` instead); a client that set `pki_encrypted` gets `PKI_FAILED`.
 //! - Receive (`perhapsDecode`): a packet to us with channel hash 0 is tried with
 //!   `X25519(our private, NodeDB public key of p->from)`; on success it reaches the client with
 //!   `pki_encrypted = true`, `public_key = that NodeDB key` and channel index 0.

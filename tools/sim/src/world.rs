@@ -768,14 +768,10 @@ impl World {
         }
         p.from = node;
         p.id = self.random_id();
-        // `perhapsEncode`: a DM on a PKI port goes PKI with the destination's key, which every
-        // scenario node knows; to a node outside the scenario it fails
-        // (PKI_SEND_FAIL_PUBLIC_KEY) and nothing is sent.
-        if pki::wants_pki(p.to, mesh::portnum(&p), p.channel) {
-            if self.scenario.node(p.to).is_none() {
-                tracing::debug!(from = %mesh::NodeId(node), to = %mesh::NodeId(p.to), "no public key for the destination; not sent");
-                return;
-            }
+        // `perhapsEncode` (2.7.15): a DM on a PKI port goes PKI with the destination's key, which
+        // every scenario node knows; to a node outside the scenario, under the channel key.
+        if pki::wants_pki(p.to, mesh::portnum(&p), p.channel) && self.scenario.node(p.to).is_some()
+        {
             let dest = self.scenario.public_key(p.to);
             pki::seal(&mut p, &self.scenario.private_key(node), &dest);
         } else {

@@ -795,12 +795,18 @@ fn client_dms_go_pki_and_pki_requests_are_checked() {
     b.public_key = vec![1; 32];
     dev.handle_to_radio(1, packet_msg(b), t0 + Duration::from_secs(3));
     assert!(transmits(&mut dev).is_empty());
-    // A DM to a node we hold no key for fails, no fallback to the channel key.
+    // A DM to a node we hold no key for goes under the channel key (2.7.15).
     dev.handle_to_radio(
         1,
         packet_msg(text(0x0bad_0004, 22, "x")),
         t0 + Duration::from_secs(6),
     );
+    let sent = transmits(&mut dev);
+    assert!(!sent[0].pki_encrypted && sent[0].public_key.is_empty());
+    // Unless the client insists on PKI.
+    let mut p = text(0x0bad_0004, 23, "x");
+    p.pki_encrypted = true;
+    dev.handle_to_radio(1, packet_msg(p), t0 + Duration::from_secs(9));
     assert!(transmits(&mut dev).is_empty());
     let naks: Vec<_> = delivered(&mut dev)
         .iter()
@@ -811,7 +817,7 @@ fn client_dms_go_pki_and_pki_requests_are_checked() {
         "{naks:?}"
     );
     assert!(
-        naks.contains(&(22, Some(routing::Error::PkiSendFailPublicKey))),
+        naks.contains(&(23, Some(routing::Error::PkiFailed))),
         "{naks:?}"
     );
 }
