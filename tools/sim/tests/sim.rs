@@ -510,6 +510,42 @@ async fn timeline_runs_at_speed() {
     let _ = mesh_packet::Priority::Alert;
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_timelines_patrol_dms_reach_the_station_as_pki() {
+    let sc = Scenario::builtin("default").unwrap();
+    let keys: Vec<(u32, Vec<u8>)> = [PATROL, PATROL2]
+        .iter()
+        .map(|&n| (n, sc.public_key(n).to_vec()))
+        .collect();
+    let sim = Sim::start(
+        sc,
+        SimOptions {
+            speed: 10.0,
+            ..SimOptions::default()
+        },
+    );
+    let mut c = Client::new(sim.connect(SAS, Faults::none()).unwrap());
+    c.handshake(31).await;
+    // P1 at t=420 s and P2 at t=660 s text the station (DMs, want_ack).
+    let mut texts = Vec::new();
+    c.until(Duration::from_secs(75), |f| {
+        let p = packet_of(f)?;
+        if p.to == SAS && mesh::portnum(p) == Some(PortNum::TextMessageApp) {
+            texts.push(p.clone());
+        }
+        (texts.len() == 2).then_some(())
+    })
+    .await
+    .expect("both patrol DMs");
+    for p in &texts {
+        let key = &keys.iter().find(|(n, _)| *n == p.from).unwrap().1;
+        assert!(
+            p.pki_encrypted && &p.public_key == key && p.channel == 0,
+            "{p:?}"
+        );
+    }
+}
+
 /// Real time (file descriptors), every wait bounded, no sleeps.
 #[tokio::test]
 async fn pty_serves_the_device_and_comes_back_after_an_unplug() {
