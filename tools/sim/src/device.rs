@@ -14,7 +14,9 @@
 //! `queueStatus` after every `ToRadio.packet` and every heartbeat; the client rate limits;
 //! repeated client ids; `TOO_LARGE`; the hop-limit-0 rule; ACK / implicit ACK / NAK
 //! `MAX_RETRANSMIT` with the firmware's retransmission interval; the silent 15-minute serial
-//! timeout; `rebooted`.
+//! timeout; `rebooted`; PKI direct messages ([`crate::pki`]): sent with the key of the
+//! destination our NodeDB holds, received with the key it holds for `from` (`pki_encrypted`,
+//! `public_key`), keys pinned on first sight.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -30,6 +32,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+use crate::pki::{self, PrivateKey};
 use crate::radio;
 use crate::scenario::{NodeSpec, RadioSettings};
 
@@ -202,6 +205,7 @@ pub struct Device {
     radio: RadioSettings,
     clock: Clock,
     position: (f64, f64, Option<i32>),
+    private_key: PrivateKey,
     nodedb: Vec<NodeInfo>,
     reboot_count: u32,
     booted_at: Instant,
@@ -257,15 +261,39 @@ pub fn user(n: &NodeSpec) -> User {
         hw_model: n.hw_model,
         is_licensed: false,
         role: n.role.device_role(),
-        public_key: public_key(n.id),
+        public_key: public_key(n.id).to_vec(),
         is_unmessagable: Some(false),
     }
 }
 
-/// A deterministic 32-byte "public key" for a node (binary, may contain `94 C3`).
-pub fn public_key(id: u32) -> Vec<u8> {
-    let mut rng = StdRng::seed_from_u64(u64::from(id) ^ 0x5eed_f00d);
+/// The X25519 public key of node `id` when its scenario gives it no `private_key` (see
+/// [`crate::Scenario::public_key`] for any scenario node).
+pub fn public_key(id: u32) -> [u8; 32] {
+    pki::derived_public_key(id)
+}
+
+/// The primary channel's deterministic 32-byte PSK (binary, may contain `94 C3`).
+fn channel_psk() -> Vec<u8> {
+    let mut rng = StdRng::seed_from_u64(u64::from(0x00fa_7001_u32) ^ 0x5eed_f00d);
     (0..32).map(|_| rng.random::<u8>()).collect()
+}
+
+/// What the client gets for a packet the device could not decode: still encrypted (a stand-in
+/// ciphertext of the right length), channel hash as heard, no PKI marking.
+fn undecoded(mut p: MeshPacket) -> MeshPacket {
+    let mut bytes = mesh::data(&p)
+        .map(Message::encode_to_vec)
+        .unwrap_or_default();
+    let key = p.id.to_le_bytes();
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b ^= key[i % 4] ^ 0xa5;
+    }
+    if p.pki_encrypted {
+        bytes.extend_from_slice(&[0u8; pki::PKC_OVERHEAD]);
+    }
+    p.payload_variant = Some(mesh_packet::PayloadVariant::Encrypted(bytes));
+    pki::unseal(&mut p);
+    p
 }
 
 /// A `Position` truncated to the channel precision.
@@ -345,6 +373,7 @@ impl Device {
             .collect();
         Device {
             position: (me.lat, me.lon, me.alt),
+            private_key: pki::derived_private_key(me.id),
             me,
             radio,
             clock,
@@ -360,6 +389,31 @@ impl Device {
             rng: StdRng::seed_from_u64(seed),
             outputs: Vec::new(),
         }
+    }
+
+    /// Sets our key pair and the public keys the NodeDB holds at the start (the scenario's).
+    pub(crate) fn set_keys(
+        &mut self,
+        private_key: PrivateKey,
+        public_of: impl Fn(u32) -> [u8; 32],
+    ) {
+        self.private_key = private_key;
+        for n in &mut self.nodedb {
+            if let Some(u) = &mut n.user {
+                u.public_key = public_of(n.num).to_vec();
+            }
+        }
+    }
+
+    /// Our public key (`security.public_key`, our `User.public_key`).
+    pub fn own_public_key(&self) -> [u8; 32] {
+        pki::public_of(&self.private_key)
+    }
+
+    /// The public key our NodeDB holds for `node`, if any.
+    pub fn nodedb_key(&self, node: u32) -> Option<[u8; 32]> {
+        let n = self.nodedb.iter().find(|n| n.num == node)?;
+        pki::as_key(&n.user.as_ref()?.public_key)
     }
 
     /// Our node number.
@@ -703,6 +757,9 @@ impl Device {
         let (lat, lon, alt) = self.position;
         let epoch = self.clock.epoch(now);
         let mut info = node_info(&self.me, self.radio.position_precision, epoch, None);
+        if let Some(u) = &mut info.user {
+            u.public_key = self.own_public_key().to_vec();
+        }
         info.position = Some(position(
             lat,
             lon,
@@ -746,7 +803,7 @@ impl Device {
                         index,
                         role: channel::Role::Primary as i32,
                         settings: Some(ChannelSettings {
-                            psk: public_key(0x00fa_7001),
+                            psk: channel_psk(),
                             name: self.radio.channel_name.clone(),
                             id: 0x4641_524f,
                             module_settings: Some(ModuleSettings {
@@ -817,7 +874,7 @@ impl Device {
                 fixed_pin: 123_456,
             }),
             C::Security(config::SecurityConfig {
-                public_key: public_key(self.me.id),
+                public_key: self.own_public_key().to_vec(),
                 serial_enabled: true,
                 ..Default::default()
             }),
@@ -914,7 +971,12 @@ impl Device {
             self.reply_status(conn, 1, p.id);
             return;
         }
-        self.send_from_client(p, now);
+        let pid = p.id;
+        if let Err(err) = self.send_from_client(p, now) {
+            self.nak_to_phone(pid, err, now);
+            self.reply_status(conn, err as i32, pid);
+            return;
+        }
         let id = self.outputs.iter().rev().find_map(|o| match o {
             Output::Transmit(t) => Some(t.id),
             _ => None,
@@ -929,8 +991,9 @@ impl Device {
         }
     }
 
-    /// Originates a client's packet: fills in the fields the firmware fills in, tracks ACKs.
-    fn send_from_client(&mut self, mut p: MeshPacket, now: Instant) {
+    /// Originates a client's packet: fills in the fields the firmware fills in, encrypts it
+    /// (PKI or channel key, `perhapsEncode`), tracks ACKs.
+    fn send_from_client(&mut self, mut p: MeshPacket, now: Instant) -> Result<(), routing::Error> {
         p.from = self.me.id;
         if p.want_ack && p.hop_limit == 0 {
             p.hop_limit = self.radio.hop_limit;
@@ -965,6 +1028,9 @@ impl Device {
             text.map(|t| format!(" msg={t}")).unwrap_or_default()
         );
         self.log(now, "DEBUG", "Router", &msg);
+        if p.to != self.me.id {
+            self.encrypt(&mut p, now)?;
+        }
         if p.to == self.me.id {
             // Addressed to ourselves: delivered locally, acknowledged at once.
             if p.want_ack {
@@ -974,7 +1040,7 @@ impl Device {
                 ack.rx_time = self.clock.epoch(now);
                 self.queue_to_phone(from_radio::PayloadVariant::Packet(ack));
             }
-            return;
+            return Ok(());
         }
         if p.want_ack {
             let interval = radio::retransmission_interval(self.radio.preset, mesh::data_len(&p));
@@ -996,6 +1062,37 @@ impl Device {
             self.transmit(on_air);
         } else {
             self.transmit(p);
+        }
+        Ok(())
+    }
+
+    /// `perhapsEncode` (`src/mesh/Router.cpp`, 2.7.15): PKI for a DM on a PKI port when we are
+    /// the originator and hold the destination's key; otherwise the channel key. A client that
+    /// asked for PKI (`pki_encrypted`) where none applies, or named a `public_key` other than
+    /// the one we hold, gets `PKI_FAILED`.
+    fn encrypt(&mut self, p: &mut MeshPacket, now: Instant) -> Result<(), routing::Error> {
+        let port = mesh::portnum(p);
+        let dest = self.nodedb_key(p.to);
+        if let (true, Some(dest)) = (pki::wants_pki(p.to, port, p.channel), dest) {
+            let asked = pki::as_key(&p.public_key).filter(|k| *k != [0u8; 32]);
+            if p.pki_encrypted && asked.is_some_and(|k| k != dest) {
+                self.log(
+                    now,
+                    "WARN",
+                    "Router",
+                    "Client public key differs from requested",
+                );
+                return Err(routing::Error::PkiFailed);
+            }
+            self.log(now, "DEBUG", "Router", "Use PKI!");
+            pki::seal(p, &self.private_key, &dest);
+            Ok(())
+        } else if p.pki_encrypted {
+            // Client specifically requested PKI encryption.
+            Err(routing::Error::PkiFailed)
+        } else {
+            pki::unseal(p);
+            Ok(())
         }
     }
 
@@ -1034,7 +1131,10 @@ impl Device {
             p.hop_limit = self.radio.hop_limit;
         }
         let id = p.id;
-        self.send_from_client(p, now);
+        if let Err(err) = self.send_from_client(p, now) {
+            let msg = format!("Own packet id=0x{id:08x} not sent: {}", err.as_str_name());
+            self.log(now, "WARN", "Router", &msg);
+        }
         id
     }
 
@@ -1055,6 +1155,24 @@ impl Device {
     /// The radio received a packet for us (addressed to us or broadcast). `p` carries the
     /// reception fields (`rx_time`, `rx_snr`, `rx_rssi`, `hop_limit`, `relay_node`).
     pub fn receive(&mut self, p: MeshPacket, now: Instant) {
+        let p = match self.decode(p, now) {
+            Ok(p) => p,
+            Err((p, err)) => {
+                // `ReliableRouter::sniffReceived`: a reliable packet to us we cannot decode gets
+                // a NAK; in 2.7.15 the undecoded packet still reaches the client through the
+                // promiscuous, `encryptedOk` RoutingModule (`src/modules/RoutingModule.cpp`:
+                // `service->handleFromRadio`), as `encrypted` with no PKI marking.
+                if p.want_ack && p.to == self.me.id {
+                    let id = self.new_packet_id();
+                    let nak =
+                        routing_packet(self.me.id, p.from, id, p.id, err, self.radio.hop_limit);
+                    self.transmit(nak);
+                }
+                self.update_nodedb(&p, None);
+                self.queue_to_phone(from_radio::PayloadVariant::Packet(p));
+                return;
+            }
+        };
         let d = mesh::data(&p).cloned();
         // A routing answer to one of our reliable packets stops its retransmission.
         if let Some(d) = &d {
@@ -1096,6 +1214,49 @@ impl Device {
         self.queue_to_phone(from_radio::PayloadVariant::Packet(p));
     }
 
+    /// `perhapsDecode` (`src/mesh/Router.cpp`, 2.7.15) for a packet heard on the simulated
+    /// air: PKI first for a DM to us with channel hash 0, using the key our NodeDB holds for
+    /// `p.from`; then the channel key, which refuses a text DM to us on firmware >= 2.7.14
+    /// ("Rejecting legacy DM"). `Err` carries the undecoded packet and the NAK reason
+    /// (`PKI_UNKNOWN_PUBKEY` when we hold no key for `from`, else `NO_CHANNEL`).
+    #[allow(clippy::result_large_err)] // the packet goes on either way
+    fn decode(
+        &mut self,
+        mut p: MeshPacket,
+        now: Instant,
+    ) -> Result<MeshPacket, (MeshPacket, routing::Error)> {
+        let to_us = p.to == self.me.id;
+        if p.pki_encrypted {
+            let from_key = self.nodedb_key(p.from);
+            if to_us && p.channel == 0 && pki::opens(&p, &self.private_key, from_key) {
+                self.log(now, "INFO", "Router", "Packet decrypted using PKI!");
+                p.pki_encrypted = true;
+                p.public_key = from_key.map(|k| k.to_vec()).unwrap_or_default();
+                p.channel = 0; // the channel index firmware stores on PKI success (chIndex 0)
+                return Ok(p);
+            }
+            let err = if from_key.is_none() {
+                routing::Error::PkiUnknownPubkey
+            } else {
+                routing::Error::NoChannel
+            };
+            self.log(now, "WARN", "Router", "PKC decrypt attempted but failed!");
+            let msg = format!(
+                "No suitable channel found for decoding, hash was 0x{:x}!",
+                p.channel
+            );
+            self.log(now, "WARN", "Router", &msg);
+            return Err((undecoded(p), err));
+        }
+        pki::unseal(&mut p);
+        let text = mesh::portnum(&p) == Some(PortNum::TextMessageApp);
+        if to_us && text && pki::rejects_legacy_dm(&self.radio.firmware_version) {
+            self.log(now, "WARN", "Router", "Rejecting legacy DM");
+            return Err((undecoded(p), routing::Error::NoChannel));
+        }
+        Ok(p)
+    }
+
     fn update_nodedb(&mut self, p: &MeshPacket, d: Option<&Data>) {
         let i = match self.nodedb.iter().position(|n| n.num == p.from) {
             Some(i) => i,
@@ -1120,7 +1281,22 @@ impl Device {
                 }
             }
             Ok(PortNum::NodeinfoApp) => {
-                if let Ok(u) = User::decode(d.payload.as_slice()) {
+                if let Ok(mut u) = User::decode(d.payload.as_slice()) {
+                    // `NodeDB::updateUser` (`src/mesh/NodeDB.cpp`): a node advertising our own
+                    // key is refused; a known key is never replaced ("Public Key mismatch,
+                    // dropping NodeInfo"); with no key yet, whatever key comes is installed.
+                    let ours = self.own_public_key();
+                    if u.public_key.as_slice() == ours.as_slice() {
+                        return;
+                    }
+                    let info = &mut self.nodedb[i];
+                    let known = info.user.as_ref().and_then(|x| pki::as_key(&x.public_key));
+                    if let Some(k) = known {
+                        if u.public_key.as_slice() != k.as_slice() {
+                            return;
+                        }
+                    }
+                    u.id = mesh::NodeId(p.from).to_string();
                     info.user = Some(u);
                     let update = info.clone();
                     self.queue_to_phone(from_radio::PayloadVariant::NodeInfo(update));

@@ -7,6 +7,7 @@
 //! - [`radio`]: LoRa physics as plain functions: distance, link quality, firmware timings.
 //! - [`device`]: one station radio's stream-API side as a pure state machine (config burst,
 //!   rate limits, ACK/NAK, timeouts, reboot).
+//! - [`pki`]: X25519 key pairs and the PKI direct-message rules of firmware >= 2.5.
 //! - [`world`]: the mesh (links, airtime, flooding, duplicates), the non-station nodes
 //!   (ACKs, scripted replies), the timeline; owned by the simulation task.
 //! - [`sim`]: the [`Sim`] handle and the task that runs the world on tokio time.
@@ -29,6 +30,7 @@ pub mod burst;
 mod cmd;
 pub mod device;
 pub mod frontend;
+pub mod pki;
 pub mod radio;
 pub mod scenario;
 pub mod sim;
@@ -36,6 +38,7 @@ pub mod world;
 
 pub use frontend::{Faults, UnknownFault};
 pub use scenario::{
-    Action, NodeSpec, RadioSettings, ReplyRule, Role, Scenario, ScenarioError, TimedAction,
+    Action, ForgeMode, NodeSpec, RadioSettings, ReplyRule, Role, Scenario, ScenarioError,
+    TimedAction,
 };
 pub use sim::{Sim, SimEvent, SimOptions};

@@ -250,6 +250,20 @@ fn describe(a: &Action, name: &dyn Fn(u32) -> String) -> String {
         Action::Reboot { .. } => "reboot".into(),
         Action::Unplug { for_secs, .. } => format!("unplugged for {for_secs} s"),
         Action::Mute { .. } => "mute (hung radio)".into(),
+        Action::Forge {
+            claimed_from,
+            to,
+            text,
+            mode,
+            ..
+        } => format!(
+            "forged {mode:?} as {} -> {}: {text:?}",
+            name(*claimed_from),
+            dest(*to)
+        ),
+        Action::ForgeNodeInfo { claimed_from, .. } => {
+            format!("forged node info as {}", name(*claimed_from))
+        }
     }
 }
 

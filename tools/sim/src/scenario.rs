@@ -23,13 +23,15 @@
 //! text = "AUXILIO somos 3"
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
 use faro_proto::airtime::Preset;
 use faro_proto::mesh::{valid_coordinates, HardwareModel, NodeId, BROADCAST, MAX_HOP_LIMIT};
 use serde::Deserialize;
+
+use crate::pki::{self, PrivateKey};
 
 /// Largest number of nodes in a scenario (a device's NodeDB is bounded too).
 pub const MAX_NODES: usize = 100;
@@ -275,6 +277,49 @@ pub enum Action {
         /// The station.
         node: u32,
     },
+    /// An impostor: node `by` transmits, from where it is, a text whose header claims
+    /// `from = claimed_from` (anyone holding the channel key can). How it is encrypted is
+    /// `mode`; only `by`'s own key pair is ever used, so a station decrypts a PKI forgery only
+    /// if its NodeDB holds `by`'s public key for `claimed_from` (see [`Action::ForgeNodeInfo`]).
+    Forge {
+        /// The node that really transmits.
+        by: u32,
+        /// The `from` in the header.
+        claimed_from: u32,
+        /// Destination node, or [`BROADCAST`] (forced for [`ForgeMode::Broadcast`]).
+        to: u32,
+        /// Channel index (0 for PKI).
+        channel: u32,
+        /// UTF-8 text (TEXT_MESSAGE_APP).
+        text: String,
+        /// How it is sent.
+        mode: ForgeMode,
+    },
+    /// Node `by` broadcasts a NodeInfo claiming to be `claimed_from` but carrying `by`'s own
+    /// public key. A station whose NodeDB has no key for `claimed_from` installs it (trust on
+    /// first use); one that has a key drops the NodeInfo ("Public Key mismatch").
+    ForgeNodeInfo {
+        /// The node that really transmits.
+        by: u32,
+        /// The node it claims to be.
+        claimed_from: u32,
+    },
+}
+
+/// How an [`Action::Forge`] is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForgeMode {
+    /// To [`BROADCAST`] under the channel key.
+    Broadcast,
+    /// To a node under the channel key, not PKI (a "legacy DM"; firmware >= 2.7.14 drops a
+    /// text DM like this, see [`crate::pki::rejects_legacy_dm`]).
+    ChannelDm,
+    /// PKI to a node, with `by`'s own key pair.
+    WrongKey,
+    /// Under the channel key with `via_mqtt` set in the header, as a packet an MQTT gateway
+    /// put on air; never PKI.
+    ViaMqtt,
 }
 
 impl Action {
@@ -285,6 +330,7 @@ impl Action {
             | Action::Alert { from, .. }
             | Action::Detection { from, .. }
             | Action::Waypoint { from, .. } => *from,
+            Action::Forge { by, .. } | Action::ForgeNodeInfo { by, .. } => *by,
             Action::Position { node, .. }
             | Action::Track { node, .. }
             | Action::NodeInfo { node }
@@ -316,6 +362,9 @@ pub struct Scenario {
     pub nodes: Vec<NodeSpec>,
     /// The timeline, sorted by time (stable).
     pub timeline: Vec<TimedAction>,
+    /// Private keys given in the file (`private_key`); other nodes' keys derive from their
+    /// node number.
+    private_keys: BTreeMap<u32, PrivateKey>,
 }
 
 const DEFAULT_TOML: &str = include_str!("../scenarios/default.toml");
@@ -374,6 +423,20 @@ impl Scenario {
                 let id = short_or_long.parse::<NodeId>().ok()?;
                 self.node(id.0)
             })
+    }
+
+    /// The X25519 private key of a node (from the file, or derived from its number).
+    pub(crate) fn private_key(&self, node: u32) -> PrivateKey {
+        self.private_keys
+            .get(&node)
+            .copied()
+            .unwrap_or_else(|| pki::derived_private_key(node))
+    }
+
+    /// The X25519 public key of a node: what its `User.public_key` carries and what every
+    /// other scenario node (and each station's NodeDB at the start) holds for it.
+    pub fn public_key(&self, node: u32) -> [u8; 32] {
+        pki::public_of(&self.private_key(node))
     }
 
     /// The scenario without its timeline (tests that drive everything through `Sim::act`).
@@ -458,6 +521,9 @@ struct RawNode {
     range_km: Option<f64>,
     #[serde(default, rename = "reply")]
     replies: Vec<RawReply>,
+    /// Base64 of a 32-byte X25519 private key.
+    #[serde(default)]
+    private_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -570,6 +636,20 @@ enum RawAction {
     Mute {
         node: String,
     },
+    Forge {
+        by: String,
+        claimed_from: String,
+        #[serde(default = "default_to")]
+        to: String,
+        #[serde(default)]
+        channel: u32,
+        text: String,
+        mode: ForgeMode,
+    },
+    ForgeNodeInfo {
+        by: String,
+        claimed_from: String,
+    },
 }
 
 // ---- validation --------------------------------------------------------------------------
@@ -592,8 +672,19 @@ impl RawScenario {
         let mut nodes = Vec::with_capacity(self.nodes.len());
         let mut ids = HashSet::new();
         let mut shorts = HashSet::new();
-        for (i, raw) in self.nodes.into_iter().enumerate() {
+        let mut private_keys = BTreeMap::new();
+        for (i, mut raw) in self.nodes.into_iter().enumerate() {
+            let key = raw.private_key.take();
             let node = raw.validate(i, &radio)?;
+            if let Some(b64) = key {
+                let k = pki::parse_private_key(&b64).ok_or_else(|| {
+                    invalid(format!(
+                        "node {}: private_key must be base64 of 32 bytes",
+                        node.user_id()
+                    ))
+                })?;
+                private_keys.insert(node.id, k);
+            }
             if !ids.insert(node.id) {
                 return Err(invalid(format!("node {}: duplicate id", node.user_id())));
             }
@@ -614,7 +705,19 @@ impl RawScenario {
             radio,
             nodes,
             timeline: Vec::new(),
+            private_keys,
         };
+        // Two nodes with one key pair would be one identity twice: refused, so that only a
+        // node itself can produce its PKI packets.
+        let mut publics = HashSet::new();
+        for n in &scenario.nodes {
+            if !publics.insert(scenario.public_key(n.id)) {
+                return Err(invalid(format!(
+                    "node {}: private_key is another node's",
+                    n.user_id()
+                )));
+            }
+        }
         if self.events.len() > MAX_EVENTS {
             return Err(invalid(format!("more than {MAX_EVENTS} events")));
         }
@@ -772,6 +875,16 @@ fn resolve_event(
             .map(|n| n.id)
             .ok_or_else(|| invalid(format!("{what}: unknown node {r:?}")))
     };
+    // A claimed identity may be any node number, in the scenario or not.
+    let node_or_id = |r: &str| -> Result<u32, ScenarioError> {
+        match sc.node_by_name(r) {
+            Some(n) => Ok(n.id),
+            None => r
+                .parse::<NodeId>()
+                .map(|id| id.0)
+                .map_err(|_| invalid(format!("{what}: unknown node {r:?}"))),
+        }
+    };
     let dest = |r: &str| -> Result<u32, ScenarioError> {
         if matches!(r, "broadcast" | "^all" | "all") {
             Ok(BROADCAST)
@@ -917,6 +1030,31 @@ fn resolve_event(
             for_secs: secs(for_secs, "for_secs")?,
         },
         RawAction::Mute { node: n } => Action::Mute { node: station(&n)? },
+        RawAction::Forge {
+            by,
+            claimed_from,
+            to,
+            channel,
+            text,
+            mode,
+        } => {
+            check_text(&text, &what)?;
+            if channel > 7 {
+                return Err(invalid(format!("{what}: channel must be 0..=7")));
+            }
+            Action::Forge {
+                by: node(&by)?,
+                claimed_from: node_or_id(&claimed_from)?,
+                to: dest(&to)?,
+                channel,
+                text,
+                mode,
+            }
+        }
+        RawAction::ForgeNodeInfo { by, claimed_from } => Action::ForgeNodeInfo {
+            by: node(&by)?,
+            claimed_from: node_or_id(&claimed_from)?,
+        },
     };
     Ok(TimedAction {
         at: Duration::from_secs_f64(at),
@@ -1003,5 +1141,49 @@ mod tests {
             }
         );
         assert_eq!(sc.timeline[1].action, Action::Mute { node: 1 });
+    }
+
+    #[test]
+    fn keys_and_forgeries_from_toml() {
+        let key = [9u8; 32];
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+        let text = format!(
+            "{MINI}private_key = \"{b64}\"\n\
+             [[node]]\nid = \"!00000002\"\nlong_name = \"Otro\"\nshort_name = \"OT\"\n\
+             role = \"patrol\"\nposition = {{ lat = 31.0, lon = -111.0 }}\n\
+             [[event]]\nat = 1\naction = \"forge\"\nby = \"OT\"\nclaimed_from = \"!0badf00d\"\n\
+             to = \"EST\"\ntext = \"x\"\nmode = \"wrong_key\"\n\
+             [[event]]\nat = 2\naction = \"forge_node_info\"\nby = \"OT\"\nclaimed_from = \"EST\"\n"
+        );
+        let sc = Scenario::from_toml_str(&text).unwrap();
+        assert_eq!(sc.public_key(1), pki::public_of(&key));
+        assert_eq!(sc.public_key(2), pki::derived_public_key(2));
+        assert_eq!(
+            sc.timeline[0].action,
+            Action::Forge {
+                by: 2,
+                claimed_from: 0x0bad_f00d,
+                to: 1,
+                channel: 0,
+                text: "x".into(),
+                mode: ForgeMode::WrongKey
+            }
+        );
+        assert_eq!(
+            sc.timeline[1].action,
+            Action::ForgeNodeInfo {
+                by: 2,
+                claimed_from: 1
+            }
+        );
+        // A bad key, and one node's key given to another, are refused.
+        assert!(Scenario::from_toml_str(&format!("{MINI}private_key = \"AAAA\"\n")).is_err());
+        let twice = text.replace(
+            "role = \"patrol\"",
+            &format!("role = \"patrol\"\nprivate_key = \"{b64}\""),
+        );
+        let err = Scenario::from_toml_str(&twice).unwrap_err().to_string();
+        assert!(err.contains("another node"), "{err}");
     }
 }

@@ -80,7 +80,9 @@ pub enum SimEvent {
     Transmitted {
         /// The node on air.
         node: u32,
-        /// The packet as sent.
+        /// The packet as sent. A PKI packet is marked `pki_encrypted` and carries in
+        /// `public_key` its sender's X25519 shared secret, standing for its ciphertext (see
+        /// [`crate::pki`]), not a public key.
         packet: MeshPacket,
         /// Its time on air (physical, not scaled by the speed factor).
         airtime: Duration,

@@ -11,7 +11,21 @@
 //! while waiting cancels that rebroadcast (the firmware's duplicate suppression). The
 //! originator sets `hop_start`. Every mesh and timeline delay is divided by the speed factor;
 //! the device rules are not. Not modelled: collisions, half-duplex deafness while sending,
-//! next-hop (DM) routing of firmware 2.6+, PKI encryption, retransmissions by non-station nodes.
+//! next-hop (DM) routing of firmware 2.6+, retransmissions by non-station nodes.
+//!
+//! PKI ([`crate::pki`]): every node has an X25519 key pair ([`Scenario::public_key`]) and every
+//! scenario node knows every other's public key; a station device knows the keys of its
+//! NodeDB (the scenario's at the start, then trust on first use from NodeInfo, pinned).
+//! A DM on a PKI port (not TRACEROUTE, NODEINFO, ROUTING, POSITION) on channel 0 is sent PKI:
+//! on the simulated air it carries its sender's X25519 shared secret instead of ciphertext,
+//! and a receiver decodes it only if its own key agreement with the key it holds for the
+//! packet's `from` gives the same secret. A station delivers it with `pki_encrypted = true`,
+//! `public_key` = its NodeDB key for `from`, channel 0; one it cannot decode reaches the client
+//! undecoded (`encrypted`), as in firmware 2.7.15. Channel-key text DMs to a node are refused
+//! from firmware 2.7.14 on (`radio.firmware_version`). [`Action::Forge`] and
+//! [`Action::ForgeNodeInfo`] put impostors on air. Not modelled for PKI: AES-CCM bytes, key
+//! verification, admin keys, XEdDSA signatures, MQTT (only the `via_mqtt` header bit), the
+//! `PKI_UNKNOWN_PUBKEY` key exchange that follows, non-station nodes learning keys.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -26,8 +40,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::device::{self, ApiState, Clock, ConnId, Device, Output, ToClient, Transport};
+use crate::pki;
 use crate::radio;
-use crate::scenario::{Action, NodeSpec, Scenario};
+use crate::scenario::{Action, ForgeMode, NodeSpec, Scenario};
 use crate::SimEvent;
 
 /// Timers held at once; beyond this, new timers are dropped (and logged).
@@ -312,7 +327,7 @@ impl World {
                 .node(id)
                 .cloned()
                 .unwrap_or_else(|| others[0].0.clone());
-            let dev = Device::new(
+            let mut dev = Device::new(
                 me,
                 &others,
                 scenario.radio.clone(),
@@ -320,6 +335,7 @@ impl World {
                 now,
                 seed ^ ((k as u64 + 1) * 0x9e37_79b9),
             );
+            dev.set_keys(scenario.private_key(id), |n| scenario.public_key(n));
             devices.insert(id, dev);
         }
         let mut world = World {
@@ -557,7 +573,8 @@ impl World {
             }
             Action::NodeInfo { node } => {
                 let Some(n) = self.node(node) else { return };
-                let u = device::user(&n.spec);
+                let mut u = device::user(&n.spec);
+                u.public_key = self.scenario.public_key(node).to_vec();
                 let mut p = mesh::packet(PortNum::NodeinfoApp, u.encode_to_vec());
                 p.to = BROADCAST;
                 p.priority = mesh_packet::Priority::Background as i32;
@@ -590,6 +607,72 @@ impl World {
                     dev.mute(conn);
                 }
                 self.drain_device(node, now);
+            }
+            Action::Forge {
+                by,
+                claimed_from,
+                to,
+                channel,
+                text,
+                mode,
+            } => {
+                let mut p = mesh::packet(PortNum::TextMessageApp, text.into_bytes());
+                p.to = to;
+                p.channel = channel;
+                match mode {
+                    ForgeMode::Broadcast => p.to = BROADCAST,
+                    ForgeMode::ChannelDm => {}
+                    ForgeMode::ViaMqtt => p.via_mqtt = true,
+                    ForgeMode::WrongKey => {
+                        // `by` knows the destination's real key; its own private key is all it
+                        // can encrypt with.
+                        let dest = self.scenario.public_key(to);
+                        pki::seal(&mut p, &self.scenario.private_key(by), &dest);
+                    }
+                }
+                self.transmit_as(by, claimed_from, p, now);
+            }
+            Action::ForgeNodeInfo { by, claimed_from } => {
+                let mut u = match self.node(claimed_from) {
+                    Some(n) => device::user(&n.spec),
+                    None => faro_proto::mesh::User {
+                        id: mesh::NodeId(claimed_from).to_string(),
+                        long_name: format!("Meshtastic {:04x}", claimed_from & 0xffff),
+                        short_name: format!("{:04x}", claimed_from & 0xffff),
+                        ..Default::default()
+                    },
+                };
+                u.public_key = self.scenario.public_key(by).to_vec();
+                let mut p = mesh::packet(PortNum::NodeinfoApp, u.encode_to_vec());
+                p.to = BROADCAST;
+                p.priority = mesh_packet::Priority::Background as i32;
+                self.transmit_as(by, claimed_from, p, now);
+            }
+        }
+    }
+
+    /// Node `by` puts `p` on air with `from = claimed_from`, as it is (no device, no PKI
+    /// decision: the caller chose the encryption).
+    fn transmit_as(&mut self, by: u32, claimed_from: u32, mut p: MeshPacket, now: Instant) {
+        if self.node(by).is_none() {
+            return;
+        }
+        p.from = claimed_from;
+        p.id = self.random_id();
+        p.hop_limit = self.scenario.radio.hop_limit;
+        p.hop_start = p.hop_limit;
+        p.relay_node = by & 0xff;
+        if p.priority == 0 {
+            p.priority = mesh_packet::Priority::Default as i32;
+        }
+        self.submit(by, p, Origin::Node, now);
+    }
+
+    fn random_id(&mut self) -> u32 {
+        loop {
+            let id = self.rng.random::<u32>() & 0x7fff_ffff;
+            if id != 0 {
+                return id;
             }
         }
     }
@@ -684,12 +767,16 @@ impl World {
             return;
         }
         p.from = node;
-        p.id = loop {
-            let id = self.rng.random::<u32>() & 0x7fff_ffff;
-            if id != 0 {
-                break id;
-            }
-        };
+        p.id = self.random_id();
+        // `perhapsEncode` (2.7.15): a DM on a PKI port goes PKI with the destination's key, which
+        // every scenario node knows; to a node outside the scenario, under the channel key.
+        if pki::wants_pki(p.to, mesh::portnum(&p), p.channel) && self.scenario.node(p.to).is_some()
+        {
+            let dest = self.scenario.public_key(p.to);
+            pki::seal(&mut p, &self.scenario.private_key(node), &dest);
+        } else {
+            pki::unseal(&mut p);
+        }
         if p.hop_limit == 0 {
             p.hop_limit = self.scenario.radio.hop_limit;
         }
@@ -724,11 +811,14 @@ impl World {
 
     fn tx_start(&mut self, node: u32, packet: MeshPacket, origin: Origin, now: Instant) {
         let key = (packet.from, packet.id);
-        let airtime = self
-            .scenario
-            .radio
-            .preset
-            .packet_time_on_air(mesh::air_data_len(&packet));
+        let airtime = self.scenario.radio.preset.packet_time_on_air(
+            mesh::air_data_len(&packet)
+                + if packet.pki_encrypted {
+                    pki::PKC_OVERHEAD
+                } else {
+                    0
+                },
+        );
         let speed = self.speed;
         let Some(n) = self.node_mut(node) else { return };
         if origin == Origin::Relay && !n.pending_rebroadcast.contains(&key) {
@@ -856,7 +946,27 @@ impl World {
     }
 
     /// A non-station node got a packet for it: report it, ACK it, maybe answer it.
-    fn deliver_to_node(&mut self, node: u32, p: MeshPacket, now: Instant) {
+    fn deliver_to_node(&mut self, node: u32, mut p: MeshPacket, now: Instant) {
+        // The node decodes as a station does (`Device::decode`), with the scenario's keys; what
+        // it cannot decode it ignores (it has no client to hand it to).
+        if p.pki_encrypted {
+            let from_key = self
+                .scenario
+                .node(p.from)
+                .map(|_| self.scenario.public_key(p.from));
+            if p.to != node || !pki::opens(&p, &self.scenario.private_key(node), from_key) {
+                return;
+            }
+            p.public_key = from_key.map(|k| k.to_vec()).unwrap_or_default();
+        } else {
+            pki::unseal(&mut p);
+            if p.to == node
+                && mesh::portnum(&p) == Some(PortNum::TextMessageApp)
+                && pki::rejects_legacy_dm(&self.scenario.radio.firmware_version)
+            {
+                return;
+            }
+        }
         self.emit(SimEvent::Received {
             node,
             packet: p.clone(),

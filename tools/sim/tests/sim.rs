@@ -10,7 +10,7 @@ use faro_proto::mesh::{
     self, from_radio, mesh_packet, routing, to_radio, FromRadio, Heartbeat, MeshPacket, PortNum,
     ToRadio, BROADCAST,
 };
-use faro_sim::{Action, Faults, Scenario, Sim, SimEvent, SimOptions};
+use faro_sim::{Action, Faults, ForgeMode, Scenario, Sim, SimEvent, SimOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout, Instant};
 
@@ -18,6 +18,7 @@ const SAS: u32 = 0x5a5a_0001;
 const TOWER: u32 = 0x5a5a_0201;
 const SARIC: u32 = 0x5a5a_0401;
 const PATROL: u32 = 0x5a5a_0101;
+const PATROL2: u32 = 0x5a5a_0102;
 
 struct Client<S> {
     io: S,
@@ -229,6 +230,14 @@ async fn dm_to_saric_gets_implicit_then_real_ack_then_scripted_reply() {
     );
     assert_eq!(mesh::data(&reply).unwrap().payload, b"OK SAS-17 25");
     assert_eq!(reply.to, SAS);
+    assert!(reply.pki_encrypted, "a municipality's answer is a PKI DM");
+    assert_eq!(
+        reply.public_key,
+        Scenario::builtin("default")
+            .unwrap()
+            .public_key(SARIC)
+            .to_vec()
+    );
     assert_eq!(mesh::hops_travelled(&reply), Some(2));
 }
 
@@ -501,6 +510,42 @@ async fn timeline_runs_at_speed() {
     let _ = mesh_packet::Priority::Alert;
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_timelines_patrol_dms_reach_the_station_as_pki() {
+    let sc = Scenario::builtin("default").unwrap();
+    let keys: Vec<(u32, Vec<u8>)> = [PATROL, PATROL2]
+        .iter()
+        .map(|&n| (n, sc.public_key(n).to_vec()))
+        .collect();
+    let sim = Sim::start(
+        sc,
+        SimOptions {
+            speed: 10.0,
+            ..SimOptions::default()
+        },
+    );
+    let mut c = Client::new(sim.connect(SAS, Faults::none()).unwrap());
+    c.handshake(31).await;
+    // P1 at t=420 s and P2 at t=660 s text the station (DMs, want_ack).
+    let mut texts = Vec::new();
+    c.until(Duration::from_secs(75), |f| {
+        let p = packet_of(f)?;
+        if p.to == SAS && mesh::portnum(p) == Some(PortNum::TextMessageApp) {
+            texts.push(p.clone());
+        }
+        (texts.len() == 2).then_some(())
+    })
+    .await
+    .expect("both patrol DMs");
+    for p in &texts {
+        let key = &keys.iter().find(|(n, _)| *n == p.from).unwrap().1;
+        assert!(
+            p.pki_encrypted && &p.public_key == key && p.channel == 0,
+            "{p:?}"
+        );
+    }
+}
+
 /// Real time (file descriptors), every wait bounded, no sleeps.
 #[tokio::test]
 async fn pty_serves_the_device_and_comes_back_after_an_unplug() {
@@ -558,4 +603,220 @@ async fn pty_serves_the_device_and_comes_back_after_an_unplug() {
     drop(c);
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- PKI and impostors ----------------------------------------------------------------------
+
+/// Runs `action` and returns the packets the station's client gets within `wait` whose `from`
+/// is `from` (routing answers skipped).
+async fn heard_from<S: AsyncRead + AsyncWrite + Unpin>(
+    sim: &Sim,
+    c: &mut Client<S>,
+    action: Action,
+    from: u32,
+    wait: Duration,
+) -> Vec<MeshPacket> {
+    sim.act(action).await;
+    let mut got = Vec::new();
+    c.until(wait, |f| {
+        if let Some(p) = packet_of(f) {
+            if p.from == from && mesh::routing_result(p).is_none() {
+                got.push(p.clone());
+            }
+        }
+        None::<()>
+    })
+    .await;
+    got
+}
+
+fn forge(by: u32, claimed_from: u32, to: u32, mode: ForgeMode) -> Action {
+    Action::Forge {
+        by,
+        claimed_from,
+        to,
+        channel: 0,
+        text: "FARO OK SAS-1".into(),
+        mode,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn patrol_dm_is_pki_with_its_key_and_forgeries_are_not() {
+    let sim = quiet();
+    let key = sim.scenario().public_key(PATROL).to_vec();
+    let mut c = Client::new(sim.connect(SAS, Faults::none()).unwrap());
+    c.handshake(3).await;
+    let wait = Duration::from_secs(30);
+    let real = Action::Text {
+        from: PATROL,
+        to: SAS,
+        channel: 0,
+        text: "Llegamos".into(),
+        want_ack: true,
+    };
+    let got = heard_from(&sim, &mut c, real, PATROL, wait).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].pki_encrypted && got[0].public_key == key && got[0].channel == 0);
+
+    // Broadcast on the channel key: decoded, not PKI.
+    let got = heard_from(
+        &sim,
+        &mut c,
+        forge(PATROL2, PATROL, SAS, ForgeMode::Broadcast),
+        PATROL,
+        wait,
+    )
+    .await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, BROADCAST);
+    assert!(mesh::data(&got[0]).is_some() && !got[0].pki_encrypted && got[0].public_key.is_empty());
+
+    // A channel-key text DM: firmware 2.7.15 refuses it (legacy DM): undecoded.
+    let got = heard_from(
+        &sim,
+        &mut c,
+        forge(PATROL2, PATROL, SAS, ForgeMode::ChannelDm),
+        PATROL,
+        wait,
+    )
+    .await;
+    assert_eq!(got.len(), 1);
+    assert!(mesh::data(&got[0]).is_none() && !got[0].pki_encrypted);
+
+    // PKI with the impostor's own key: the station holds P1's real key, so it fails.
+    let got = heard_from(
+        &sim,
+        &mut c,
+        forge(PATROL2, PATROL, SAS, ForgeMode::WrongKey),
+        PATROL,
+        wait,
+    )
+    .await;
+    assert_eq!(got.len(), 1);
+    assert!(mesh::data(&got[0]).is_none() && !got[0].pki_encrypted && got[0].public_key.is_empty());
+
+    // Through an MQTT gateway: via_mqtt, never PKI.
+    let got = heard_from(
+        &sim,
+        &mut c,
+        forge(PATROL2, PATROL, BROADCAST, ForgeMode::ViaMqtt),
+        PATROL,
+        wait,
+    )
+    .await;
+    assert_eq!(got.len(), 1);
+    assert!(got[0].via_mqtt && !got[0].pki_encrypted && mesh::data(&got[0]).is_some());
+
+    // A forged NodeInfo cannot replace P1's pinned key: still undecodable afterwards.
+    heard_from(
+        &sim,
+        &mut c,
+        Action::ForgeNodeInfo {
+            by: PATROL2,
+            claimed_from: PATROL,
+        },
+        PATROL,
+        wait,
+    )
+    .await;
+    let got = heard_from(
+        &sim,
+        &mut c,
+        forge(PATROL2, PATROL, SAS, ForgeMode::WrongKey),
+        PATROL,
+        wait,
+    )
+    .await;
+    assert!(
+        got.iter()
+            .all(|p| !p.pki_encrypted && mesh::data(p).is_none()),
+        "{got:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn forged_nodeinfo_for_an_unknown_node_makes_its_pki_the_impostors() {
+    let sim = quiet();
+    let stranger = 0x0bad_0001;
+    let mine = sim.scenario().public_key(PATROL2).to_vec();
+    let mut c = Client::new(sim.connect(SAS, Faults::none()).unwrap());
+    c.handshake(4).await;
+    let wait = Duration::from_secs(30);
+    // Before the NodeInfo: no key for the stranger, undecodable.
+    let got = heard_from(
+        &sim,
+        &mut c,
+        forge(PATROL2, stranger, SAS, ForgeMode::WrongKey),
+        stranger,
+        wait,
+    )
+    .await;
+    assert!(got.iter().all(|p| !p.pki_encrypted), "{got:?}");
+    heard_from(
+        &sim,
+        &mut c,
+        Action::ForgeNodeInfo {
+            by: PATROL2,
+            claimed_from: stranger,
+        },
+        stranger,
+        wait,
+    )
+    .await;
+    let got = heard_from(
+        &sim,
+        &mut c,
+        forge(PATROL2, stranger, SAS, ForgeMode::WrongKey),
+        stranger,
+        wait,
+    )
+    .await;
+    assert_eq!(got.len(), 1);
+    assert!(got[0].pki_encrypted, "trust on first use");
+    assert_eq!(
+        got[0].public_key, mine,
+        "the key is the impostor's, not anyone else's"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_forgery_delivers_pki_with_the_victims_key() {
+    let sim = quiet();
+    let sc = sim.scenario().clone();
+    let mut c = Client::new(sim.connect(SAS, Faults::none()).unwrap());
+    c.handshake(5).await;
+    let wait = Duration::from_secs(20);
+    for victim in [PATROL, SARIC] {
+        let key = sc.public_key(victim).to_vec();
+        for by in [PATROL2, TOWER] {
+            heard_from(
+                &sim,
+                &mut c,
+                Action::ForgeNodeInfo {
+                    by,
+                    claimed_from: victim,
+                },
+                victim,
+                wait,
+            )
+            .await;
+            for mode in [
+                ForgeMode::Broadcast,
+                ForgeMode::ChannelDm,
+                ForgeMode::WrongKey,
+                ForgeMode::ViaMqtt,
+            ] {
+                for to in [SAS, BROADCAST] {
+                    let got =
+                        heard_from(&sim, &mut c, forge(by, victim, to, mode), victim, wait).await;
+                    assert!(
+                        got.iter()
+                            .all(|p| !(p.pki_encrypted && p.public_key == key)),
+                        "{mode:?} by {by:x} as {victim:x} to {to:x}: {got:?}"
+                    );
+                }
+            }
+        }
+    }
 }

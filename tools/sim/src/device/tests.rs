@@ -599,8 +599,7 @@ fn disconnect_closes_the_phone_api() {
 fn reliable_dm_to_us_is_acked_on_air() {
     let t0 = Instant::now();
     let mut dev = live(t0);
-    let mut p = text(ME, 444, "Llegamos");
-    p.from = OTHER;
+    let mut p = pki_dm(OTHER, OTHER, 444, "Llegamos");
     p.want_ack = true;
     p.hop_start = 3;
     p.hop_limit = 2;
@@ -632,3 +631,193 @@ fn muted_connection_gets_nothing() {
 }
 
 use faro_proto::airtime::Preset;
+
+// ---- PKI -----------------------------------------------------------------------------------
+
+/// A text to ME as heard on air: `from = claimed`, PKI-encrypted with `signer`'s key pair.
+fn pki_dm(signer: u32, claimed: u32, id: u32, s: &str) -> MeshPacket {
+    let mut p = text(ME, id, s);
+    p.from = claimed;
+    pki::seal(&mut p, &pki::derived_private_key(signer), &public_key(ME));
+    p
+}
+
+fn delivered(dev: &mut Device) -> Vec<MeshPacket> {
+    frames(dev, 1)
+        .into_iter()
+        .filter_map(|f| match f.payload_variant {
+            Some(from_radio::PayloadVariant::Packet(p)) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+fn nodeinfo_from(claimed: u32, key: [u8; 32]) -> MeshPacket {
+    let u = User {
+        id: mesh::NodeId(claimed).to_string(),
+        long_name: "x".into(),
+        short_name: "x".into(),
+        public_key: key.to_vec(),
+        ..Default::default()
+    };
+    let mut p = mesh::packet(PortNum::NodeinfoApp, u.encode_to_vec());
+    p.to = BROADCAST;
+    p.from = claimed;
+    p.id = 900;
+    p
+}
+
+#[test]
+fn keys_are_real_x25519_and_announced() {
+    let t0 = Instant::now();
+    let dev = device(t0);
+    assert_eq!(dev.own_public_key(), public_key(ME));
+    assert_eq!(dev.nodedb_key(OTHER), Some(public_key(OTHER)));
+    let burst = dev.config_burst(1, t0);
+    let sec = burst.iter().find_map(|f| match &f.payload_variant {
+        Some(from_radio::PayloadVariant::Config(Config {
+            payload_variant: Some(config::PayloadVariant::Security(s)),
+        })) => Some(s.public_key.clone()),
+        _ => None,
+    });
+    assert_eq!(sec.unwrap(), public_key(ME).to_vec());
+}
+
+#[test]
+fn pki_dm_from_its_sender_is_delivered_with_the_nodedb_key() {
+    let t0 = Instant::now();
+    let mut dev = live(t0);
+    dev.receive(pki_dm(OTHER, OTHER, 5, "hola"), t0);
+    let got = delivered(&mut dev);
+    assert_eq!(got.len(), 1);
+    let p = &got[0];
+    assert!(p.pki_encrypted);
+    assert_eq!(p.public_key, public_key(OTHER).to_vec());
+    assert_eq!(p.channel, 0);
+    assert_eq!(mesh::data(p).unwrap().payload, b"hola");
+}
+
+#[test]
+fn pki_dm_with_another_key_is_undecoded_and_naked() {
+    let t0 = Instant::now();
+    let mut dev = live(t0);
+    let impostor = 0x5a5a_0102;
+    let mut p = pki_dm(impostor, OTHER, 6, "soy P1");
+    p.want_ack = true;
+    dev.receive(p, t0);
+    let sent = transmits(&mut dev);
+    assert_eq!(
+        mesh::routing_result(&sent[0]),
+        Some((6, Some(routing::Error::NoChannel)))
+    );
+    let got = delivered(&mut dev);
+    assert_eq!(got.len(), 1);
+    assert!(!got[0].pki_encrypted && got[0].public_key.is_empty());
+    assert!(mesh::data(&got[0]).is_none(), "not decoded");
+    // From a node we hold no key for: PKI_UNKNOWN_PUBKEY.
+    let mut p = pki_dm(impostor, 0x0bad_0001, 7, "?");
+    p.want_ack = true;
+    dev.receive(p, t0);
+    assert_eq!(
+        mesh::routing_result(&transmits(&mut dev)[0]),
+        Some((7, Some(routing::Error::PkiUnknownPubkey)))
+    );
+}
+
+#[test]
+fn legacy_text_dm_is_refused_by_2_7_14_and_later_only() {
+    let t0 = Instant::now();
+    let mut dev = live(t0);
+    let mut p = text(ME, 8, "canal");
+    p.from = OTHER;
+    dev.receive(p.clone(), t0);
+    let got = delivered(&mut dev);
+    assert!(mesh::data(&got[0]).is_none() && !got[0].pki_encrypted);
+    // A broadcast on the channel key is fine.
+    let mut b = text(BROADCAST, 9, "todos");
+    b.from = OTHER;
+    dev.receive(b, t0);
+    let got = delivered(&mut dev);
+    assert!(mesh::data(&got[0]).is_some() && !got[0].pki_encrypted);
+    // Older firmware delivers the channel DM, without PKI.
+    let mut old = device(t0);
+    old.radio.firmware_version = "2.6.11.60ec05e".into();
+    old.attach(1, Transport::Serial, t0);
+    old.handle_to_radio(1, want_config(1), t0);
+    frames(&mut old, 1);
+    p.id = 10;
+    old.receive(p, t0);
+    let got = delivered(&mut old);
+    assert_eq!(mesh::data(&got[0]).unwrap().payload, b"canal");
+    assert!(!got[0].pki_encrypted && got[0].public_key.is_empty());
+}
+
+#[test]
+fn nodedb_keys_are_pinned_on_first_sight() {
+    let t0 = Instant::now();
+    let mut dev = live(t0);
+    let impostor = 0x5a5a_0102;
+    // A known node: a NodeInfo with another key is dropped.
+    dev.receive(nodeinfo_from(OTHER, public_key(impostor)), t0);
+    assert_eq!(dev.nodedb_key(OTHER), Some(public_key(OTHER)));
+    // One claiming our own key is dropped too.
+    dev.receive(nodeinfo_from(0x0bad_0002, public_key(ME)), t0);
+    assert_eq!(dev.nodedb_key(0x0bad_0002), None);
+    // An unknown node: the first key is installed (trust on first use), then pinned.
+    let stranger = 0x0bad_0003;
+    dev.receive(nodeinfo_from(stranger, public_key(impostor)), t0);
+    assert_eq!(dev.nodedb_key(stranger), Some(public_key(impostor)));
+    dev.receive(nodeinfo_from(stranger, public_key(OTHER)), t0);
+    assert_eq!(dev.nodedb_key(stranger), Some(public_key(impostor)));
+    delivered(&mut dev);
+    // Now the impostor's PKI DMs as the stranger decrypt, with the impostor's key.
+    dev.receive(pki_dm(impostor, stranger, 11, "x"), t0);
+    let got = delivered(&mut dev);
+    assert!(got[0].pki_encrypted);
+    assert_eq!(got[0].public_key, public_key(impostor).to_vec());
+}
+
+#[test]
+fn client_dms_go_pki_and_pki_requests_are_checked() {
+    let t0 = Instant::now();
+    let mut dev = live(t0);
+    dev.handle_to_radio(1, packet_msg(text(OTHER, 20, "hola")), t0);
+    let sent = transmits(&mut dev);
+    assert!(sent[0].pki_encrypted, "DM to a known node goes PKI");
+    assert!(pki::opens(
+        &sent[0],
+        &pki::derived_private_key(OTHER),
+        Some(public_key(ME))
+    ));
+    // A client cannot smuggle a key onto the air: a broadcast asking for PKI fails.
+    let mut b = text(BROADCAST, 21, "x");
+    b.pki_encrypted = true;
+    b.public_key = vec![1; 32];
+    dev.handle_to_radio(1, packet_msg(b), t0 + Duration::from_secs(3));
+    assert!(transmits(&mut dev).is_empty());
+    // A DM to a node we hold no key for goes under the channel key (2.7.15).
+    dev.handle_to_radio(
+        1,
+        packet_msg(text(0x0bad_0004, 22, "x")),
+        t0 + Duration::from_secs(6),
+    );
+    let sent = transmits(&mut dev);
+    assert!(!sent[0].pki_encrypted && sent[0].public_key.is_empty());
+    // Unless the client insists on PKI.
+    let mut p = text(0x0bad_0004, 23, "x");
+    p.pki_encrypted = true;
+    dev.handle_to_radio(1, packet_msg(p), t0 + Duration::from_secs(9));
+    assert!(transmits(&mut dev).is_empty());
+    let naks: Vec<_> = delivered(&mut dev)
+        .iter()
+        .filter_map(mesh::routing_result)
+        .collect();
+    assert!(
+        naks.contains(&(21, Some(routing::Error::PkiFailed))),
+        "{naks:?}"
+    );
+    assert!(
+        naks.contains(&(23, Some(routing::Error::PkiFailed))),
+        "{naks:?}"
+    );
+}
