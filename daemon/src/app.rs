@@ -452,7 +452,8 @@ pub fn scenario_station_config(
                 name: n.short_name.clone(),
                 nodes: vec![n.id],
                 interval: Duration::from_secs(120),
-                keys: Vec::new(),
+                // The scenario's radios are enrolled: their keys are pinned.
+                keys: vec![crate::trust::PublicKey(scenario.public_key(n.id))],
             }),
             faro_sim::Role::Municipality => {
                 // The node sits at the municipality's seat: the gazetteer says which one.
@@ -465,7 +466,7 @@ pub fn scenario_station_config(
                         nodes: vec![n.id],
                         phones: Vec::new(),
                         languages: vec![crate::lang::Lang::Es],
-                        keys: Vec::new(),
+                        keys: vec![crate::trust::PublicKey(scenario.public_key(n.id))],
                         pki: true,
                     });
                 }
