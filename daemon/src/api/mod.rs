@@ -28,8 +28,9 @@
 //!   incident's own are in its detail);
 //! - `orientations`: `/v1/orientations`, the orientations given, counted per day;
 //! - `events`: `/v1/events`, the live event stream;
-//! - `request`: what the handlers share: the operator header, JSON bodies, incident ids from
-//!   the URL, read-only queries.
+//! - `request`: what the handlers share: the operator, JSON bodies, incident ids from the URL,
+//!   read-only queries;
+//! - `peer`: who connected (`SO_PEERCRED`) and how the audit trail names an operator.
 
 use std::future::{Future, IntoFuture};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -56,6 +57,7 @@ mod incidents;
 mod messages;
 mod nodes;
 mod orientations;
+mod peer;
 mod places;
 mod request;
 mod status;
@@ -63,6 +65,7 @@ mod status;
 pub use ambulance::MAX_ETA_MINUTES;
 pub use events::KEEPALIVE;
 pub use messages::DEFAULT_MESSAGES;
+pub use peer::{operator_name, user_name, Peer, PeerCred};
 pub use places::MAX_PLACES;
 pub use request::{MAX_OPERATOR_CHARS, OPERATOR_HEADER};
 
@@ -120,6 +123,8 @@ pub async fn serve_bound(
     let app = router_with(state, stop.clone());
     tracing::info!(socket = %path.display(), "control socket listening");
     let signal = stop.clone();
+    // Each connection carries its peer's credentials: the operator of a write (`peer`).
+    let app = app.into_make_service_with_connect_info::<PeerCred>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         signal.send_replace(true);
@@ -174,7 +179,8 @@ pub async fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
 }
 
 /// The routes, for serving on any listener (tests, a future TCP debug port). Event streams
-/// served by this router end only when their client goes away.
+/// served by this router end only when their client goes away. Writes need the connection's
+/// [`PeerCred`] as `ConnectInfo` (as [`serve`] gives it); without it they are refused (403).
 pub fn router(state: ApiState) -> Router {
     router_with(state, Arc::new(watch::channel(false).0))
 }
@@ -276,16 +282,22 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// Method, path and status: never bodies or query strings (they may hold personal data).
+/// Method, path, status and the caller's uid: never bodies or query strings (they may hold
+/// personal data).
 async fn log_request(req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let uid = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<PeerCred>>()
+        .and_then(|c| c.0 .0)
+        .map(|p| p.uid);
     let started = Instant::now();
     let res = next.run(req).await;
     let (status, ms) = (res.status().as_u16(), started.elapsed().as_millis() as u64);
     if method == Method::GET && res.status().is_success() {
-        tracing::debug!(%method, %path, status, ms, "api");
+        tracing::debug!(%method, %path, status, ms, uid, "api");
     } else {
-        tracing::info!(%method, %path, status, ms, "api");
+        tracing::info!(%method, %path, status, ms, uid, "api");
     }
     res
 }

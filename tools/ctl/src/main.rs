@@ -4,7 +4,7 @@
 //! `faroctl: <reason>`, with an exit status scripts can branch on:
 //!
 //! - 0 done; 1 farod refused (unknown incident, illegal transition, bad input, database down);
-//! - 2 usage (bad arguments, no operator name); 69 farod unreachable or not answering;
+//! - 2 usage (bad arguments); 69 farod unreachable or not answering;
 //! - 76 farod's answer was not what this faroctl understands.
 
 mod http;
@@ -33,7 +33,8 @@ struct Cli {
         value_name = "PATH"
     )]
     socket: PathBuf,
-    /// Your name for the audit trail (default: $USER).
+    /// A label kept beside your user name in the audit trail (farod names you by the user you
+    /// run faroctl as; the label is recorded too when it differs, e.g. a shift's name).
     #[arg(long, global = true, env = "FARO_OPERATOR", value_name = "NAME")]
     operator: Option<String>,
     #[command(subcommand)]
@@ -348,15 +349,10 @@ fn parse_since(s: &str) -> Result<String, String> {
     Ok(humantime::format_rfc3339_seconds(t).to_string())
 }
 
-/// The operator's name: `--operator`, `FARO_OPERATOR`, else `$USER`.
-fn operator(cli: &Cli) -> Result<String, Failure> {
-    cli.operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| {
-            Failure::Usage("who are you? pass --operator NAME or set FARO_OPERATOR".into())
-        })
+/// The operator's label: `--operator`, else `FARO_OPERATOR`, else none (farod names the
+/// operator by the user faroctl runs as).
+fn operator(cli: &Cli) -> Option<String> {
+    cli.operator.clone().filter(|n| !n.trim().is_empty())
 }
 
 /// An id as typed, safe in a URL path (farod checks the form).
@@ -446,7 +442,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Where { .. }
             | Command::Places { .. }
     );
-    let who = if writes { Some(operator(&cli)?) } else { None };
+    let who = if writes { operator(&cli) } else { None };
     let ctl = Ctl {
         client: Client::new(&cli.socket),
         who,
