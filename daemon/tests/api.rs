@@ -205,7 +205,10 @@ async fn post(sock: &Path, path: &str, body: Value) -> Answer {
 
 /// How the audit trail names whoever runs these tests (the socket's peer, no label).
 fn me() -> String {
-    format!("operator:{}", api::user_name(nix::unistd::getuid().as_raw()))
+    format!(
+        "operator:{}",
+        api::user_name(nix::unistd::getuid().as_raw())
+    )
 }
 
 async fn report(sock: &Path) -> String {
@@ -1472,9 +1475,13 @@ async fn two_users_on_the_socket_are_each_recorded_as_themselves() {
     );
     // And the first operator again, after the second.
     assert_eq!(
-        post(sock, &format!("/v1/incidents/{id}/note"), json!({"text": "visto"}))
-            .await
-            .status,
+        post(
+            sock,
+            &format!("/v1/incidents/{id}/note"),
+            json!({"text": "visto"})
+        )
+        .await
+        .status,
         200
     );
     let trail = get(sock, &format!("/v1/incidents/{id}")).await.json;

@@ -2,7 +2,8 @@
 //! socket file and nothing else: reads go through read-only
 //! [`Reader`](crate::store::query::Reader) connections on the blocking pool, writes through the
 //! [`Store`] handle, which answers only after its transaction committed. Access control is the
-//! file mode (0660) and the directory's group.
+//! file mode (0660) and its group ([`crate::access`]); the operator of a write is the
+//! connection's peer (`peer`).
 //!
 //! Every error is `{"error": "<one line>"}` with a status a script can branch on, chosen by the
 //! error's variant and never its text: 400 for a malformed request or bad input, 404 for an
@@ -33,7 +34,7 @@
 //! - `peer`: who connected (`SO_PEERCRED`) and how the audit trail names an operator.
 
 use std::future::{Future, IntoFuture};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -144,13 +145,15 @@ pub async fn serve_bound(
     result
 }
 
-/// Binds the control socket at `path` (replacing a stale one) with mode 0660.
+/// Binds the control socket at `path` (replacing a stale one) with mode 0660, group
+/// `$FARO_SOCKET_GROUP` if set ([`crate::access`]).
 pub async fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     let fail = |what: &str, e: std::io::Error| {
         std::io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
     };
+    let group = crate::access::socket_group()?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail("cannot create the directory of", e))?;
+        crate::access::create_dir(dir, group)?;
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
@@ -171,10 +174,8 @@ pub async fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
         Err(_) => {}
     }
     let listener = tokio::net::UnixListener::bind(path).map_err(|e| fail("cannot listen on", e))?;
-    // The socket is born with the umask's mode; the runtime directory (0750, group farod)
-    // already keeps others out until this narrows the socket itself to the group.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| fail("cannot set the mode of", e))?;
+    // Born with farod's umask (0077): its group, then 0660 (crate::access).
+    crate::access::open_socket(path, group)?;
     Ok(listener)
 }
 

@@ -504,7 +504,10 @@ fn refusals_are_one_line_with_an_exit_status() {
         .failed(2)
         .contains("de"));
     // No label needed (nor $USER): farod knows who is on the socket.
-    run(faroctl(&f.sock).env_remove("USER").args(["note", "SAS-1", "cero"])).ok();
+    run(faroctl(&f.sock)
+        .env_remove("USER")
+        .args(["note", "SAS-1", "cero"]))
+    .ok();
 
     // The operator's label: --operator over FARO_OPERATOR, kept beside the real user.
     run(faroctl(&f.sock)
