@@ -495,7 +495,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "people": people, "flags": flags, "note": note, "language": language,
             });
             let v = ctl.post("/v1/incidents", body)?;
-            say(v["id"].as_str().unwrap_or("?").to_string())
+            say(render::clean(v["id"].as_str().unwrap_or("?")))
         }
         Command::Ack { id } => changed(&ctl, &id, "ack", json!({})),
         Command::Assign { id, team } => changed(&ctl, &id, "assign", json!({ "team": team })),
@@ -510,7 +510,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 &format!("/v1/incidents/{}/note", id_path(&id)),
                 json!({ "text": text.join(" ") }),
             )?;
-            say(format!("{}: note added", v["id"].as_str().unwrap_or(&id)))
+            say(format!(
+                "{}: note added",
+                render::clean(v["id"].as_str().unwrap_or(&id))
+            ))
         }
         Command::Reopen { id } => changed(&ctl, &id, "reopen", json!({})),
         Command::Ambulance {
@@ -603,7 +606,7 @@ fn changed(ctl: &Ctl, id: &str, action: &str, body: Value) -> Result<(), Failure
     } else if let Some(t) = v["team"].as_str() {
         line.push_str(&format!(" ({t})"));
     }
-    say(line)
+    say(render::clean(&line))
 }
 
 /// Follows the event stream. farod sends a keepalive every 20 s, so a silent minute means it

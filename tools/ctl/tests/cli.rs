@@ -980,3 +980,88 @@ fn the_conversation_by_command_line_escaped_for_the_terminal() {
         .failed(1)
         .contains("fred"));
 }
+
+/// Raw terminal controls: none may reach a terminal from faroctl's human output.
+fn raw_controls(out: &str) -> Vec<char> {
+    out.chars()
+        .filter(|&c| (c.is_control() && c != '\n') || c == '\u{202e}')
+        .collect()
+}
+
+#[test]
+fn a_hostile_node_name_is_shown_escaped_by_nodes_show_and_watch() {
+    use farod::ingest::{Distress, DistressKind, Signal};
+    use farod::store::Rx;
+    let f = Farod::start();
+    let node = 0x5a5a_0777_u32;
+    let rt = f.rt.as_ref().expect("runtime");
+    let now = Clock::start().now_ms();
+    // ESC (colour), BEL, CR and LF (a forged line), and a right-to-left override.
+    let hostile = "Ana\u{1b}[31m\u{7}\r\nSAS-9  P1  fake\u{202e}olleh";
+    let escaped = "Ana\\u{1b}[31m\\u{7}\\u{d}\\u{a}SAS-9  P1  fake\\u{202e}olleh";
+    let rx = |packet_id: u32, text: Option<&str>| Rx {
+        radio: "r0".into(),
+        from: node,
+        packet_id,
+        hops: Some(1),
+        channel: 0,
+        snr: None,
+        text: text.map(Into::into),
+    };
+    let info = Signal::NodeInfo {
+        node,
+        long_name: hostile.into(),
+        short_name: "\u{1b}[2J".into(),
+    };
+    rt.block_on(f.store.ingest(rx(1, None), info, now))
+        .expect("ingest the node's names");
+    let watch = Watch::start(&f.sock, &[]);
+    let text = format!("AUXILIO {hostile}");
+    let distress = Signal::Distress(Distress {
+        node,
+        packet_id: 2,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: text.clone(),
+        position: None,
+        channel: 0,
+    });
+    rt.block_on(f.store.ingest(rx(2, Some(&text)), distress, now))
+        .expect("ingest the distress");
+
+    let nodes = f.ctl(&["nodes"]).ok().to_string();
+    assert!(raw_controls(&nodes).is_empty(), "{nodes:?}");
+    assert!(nodes.contains(escaped), "{nodes}");
+    assert!(nodes.contains("\\u{1b}[2J"), "{nodes}");
+    // One header and one row: the name forged no line.
+    assert_eq!(nodes.lines().count(), 2, "{nodes}");
+
+    let show = f.ctl(&["show", "SAS-1"]).ok().to_string();
+    assert!(raw_controls(&show).is_empty(), "{show:?}");
+    let reporter = show
+        .lines()
+        .find(|l| l.trim_start().starts_with("reporter"))
+        .unwrap_or_else(|| panic!("no reporter: {show}"));
+    assert!(reporter.contains(escaped), "{show}");
+
+    // An operator's note with the same words, live in watch with the text heard.
+    f.ctl(&["note", "SAS-1", hostile]).ok();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("note: ")) {
+        seen.push(watch.next());
+    }
+    for line in &seen {
+        assert!(raw_controls(line).is_empty(), "{line:?}");
+    }
+    assert!(
+        seen.iter().any(|l| l.contains(&format!("AUXILIO {escaped}"))),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.contains(&format!("note: {escaped}"))),
+        "{seen:#?}"
+    );
+    // --json stays farod's, exact.
+    let v = f.ctl(&["nodes", "--json"]).json();
+    assert_eq!(v[0]["long_name"], hostile, "{v}");
+}
