@@ -1054,7 +1054,8 @@ fn a_hostile_node_name_is_shown_escaped_by_nodes_show_and_watch() {
         assert!(raw_controls(line).is_empty(), "{line:?}");
     }
     assert!(
-        seen.iter().any(|l| l.contains(&format!("AUXILIO {escaped}"))),
+        seen.iter()
+            .any(|l| l.contains(&format!("AUXILIO {escaped}"))),
         "{seen:#?}"
     );
     assert!(
