@@ -5,8 +5,9 @@
 #   that ExecStart= exists, so it runs against a scratch root holding this host's units and the
 #   farod just built as /usr/bin/farod (nothing is installed on the host);
 # - `systemd-analyze security --offline=true --threshold=15`: exposure 1.5 or better;
-# - farod.sysusers and farod.tmpfiles applied to a scratch root give the faro user and a
-#   /etc/faro only root and faro can read;
+# - farod.sysusers and farod.tmpfiles applied to a scratch root give the faro user, the
+#   operators' group faro-desk (farod's socket group) and a /etc/faro only root and faro can
+#   read;
 # - the udev rule, with `udevadm verify` where systemd is new enough (253) to have it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,8 @@ touch "$etc/etc/shadow" "$etc/etc/gshadow" "$etc/etc/faro/faro.toml"
 systemd-sysusers --root="$etc" "$PWD/systemd/farod.sysusers"
 grep -q '^faro:x:[0-9]*:[0-9]*:.*:/var/lib/faro:/usr/sbin/nologin$' "$etc/etc/passwd"
 grep -q '^dialout:.*faro' "$etc/etc/group"
+grep -q '^faro-desk:x:[0-9]*:faro$' "$etc/etc/group"
+grep -q '^Environment=FARO_SOCKET_GROUP=faro-desk$' systemd/farod.service
 systemd-tmpfiles --root="$etc" --create "$PWD/systemd/farod.tmpfiles"
 faro_gid=$(awk -F: '$1 == "faro" { print $3 }' "$etc/etc/group")
 [ "$(stat -c '%a %u %g' "$etc/etc/faro")" = "750 0 $faro_gid" ]

@@ -141,10 +141,13 @@ pub struct DataDirLock {
 pub fn lock_data_dir(dir: &Path) -> anyhow::Result<DataDirLock> {
     use nix::fcntl::{Flock, FlockArg};
     use std::io::{Read, Write};
-    std::fs::create_dir_all(dir)
+    use std::os::unix::fs::OpenOptionsExt;
+    // 0750 when farod creates it (crate::access); one that exists keeps its mode.
+    crate::access::create_dir(dir, None)
         .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display()))?;
     let path = dir.join(LOCK_FILE);
     let file = std::fs::OpenOptions::new()
+        .mode(0o600)
         .read(true)
         .write(true)
         .create(true)
@@ -245,6 +248,16 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> anyhow::Result<()> {
         apply_scenario(&mut scfg, &config, sc);
     }
     let db = scfg.db_path.clone();
+    // The database holds personal data: for farod alone, even if an earlier farod or a wider
+    // umask left it readable (crate::access).
+    match crate::access::tighten_database(&db) {
+        Ok(changed) => {
+            for p in changed {
+                tracing::warn!(file = %p.display(), "was readable by others: now 0600");
+            }
+        }
+        Err(e) => tracing::warn!("{e}"),
+    }
     let code = scfg.store.station.clone();
     let teams = scfg.store.teams.len();
     notifier.status(&format!("opening the database {}", db.display()));

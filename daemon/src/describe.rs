@@ -9,16 +9,28 @@ use serde_json::{json, Value};
 
 use crate::radio::RadioInfo;
 
-/// Text from the air, safe for a terminal on one line: control characters (escape sequences,
-/// newlines, C1 controls) and the bidirectional overrides that reorder what is shown are
-/// written as `\u{..}`; a backslash is doubled so nothing can pass for one. `farod demo`
+/// Text from the air, safe for a terminal on one line: control characters (C0 with ESC, BEL, CR,
+/// LF and TAB, DEL, C1), the bidirectional controls that reorder what is shown (U+202A..U+202E,
+/// U+2066..U+2069, U+200E, U+200F, U+061C) and the line and paragraph separators are written as
+/// `\u{..}`; a backslash is doubled so nothing can pass for one. `farod demo`
 /// prints every text heard or sent through it; faroctl's `render::clean` is the same escape
 /// (faroctl does not link farod; its tests check that the two agree).
 pub fn clean(text: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        // Bidirectional controls (embeddings, overrides, isolates, marks) and the line and
+        // paragraph separators some terminals break lines at.
+        let bidi = matches!(
+            c,
+            '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{061c}'
+                | '\u{2028}'
+                | '\u{2029}'
+        );
         if c == '\\' {
             out.push_str("\\\\");
         } else if c.is_control() || bidi {

@@ -6,6 +6,7 @@
 //!   (wake-up, framing, reconnect with backoff); `transport` opens `serial:`, `tcp:` and `sim:`.
 //! - [`config`]: the TOML configuration and command-line overrides, validated (exit 78).
 //! - [`app`]: `farod run` and the live demo (`farod demo`).
+//! - [`access`]: who may read what farod creates (umask, directory, database and socket modes).
 //! - [`probe`]: `farod probe`, the operator's radio diagnostic.
 //! - [`describe`]: human and JSON descriptions of radios and packets.
 //! - [`geo`]: the offline gazetteer (GeoNames, built in): nearest place, place names,
@@ -34,6 +35,7 @@
 //! - [`systemd`]: the service manager contract: `sd_notify` (READY, STATUS, WATCHDOG,
 //!   STOPPING), the operator's status line, journald detection.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod catalog;

@@ -113,6 +113,9 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
+    // Before anything is created: whatever umask farod was started with, nothing it makes is
+    // born readable by others (farod::access widens what must be: directories, the socket).
+    farod::access::set_umask();
     let cli = Cli::parse();
     if let Command::PrintDefaultConfig = cli.command {
         print!("{}", config::DEFAULT_CONFIG);

@@ -543,7 +543,8 @@ impl Supervisor {
                 Ok(o) => self.ingested(&rx, &o),
                 Err(StoreError::Stopped) => return Err(StoreError::Stopped),
                 Err(StoreError::Refused(reason)) => {
-                    tracing::warn!(%reason, "signal refused by the store");
+                    // The reason may quote words from the air: escaped for the log.
+                    tracing::warn!(reason = %crate::describe::clean(&reason.to_string()), "signal refused by the store");
                 }
                 Err(e) if e.is_fatal() => return Err(e),
                 Err(_) => self.commit_signal(rx, signal).await?,
@@ -658,7 +659,8 @@ impl Supervisor {
                     return Ok(());
                 }
                 Err(StoreError::Refused(reason)) => {
-                    tracing::warn!(%reason, "signal refused by the store");
+                    // The reason may quote words from the air: escaped for the log.
+                    tracing::warn!(reason = %crate::describe::clean(&reason.to_string()), "signal refused by the store");
                     return Ok(());
                 }
                 // Only what may pass by itself (busy, full, an I/O error) is retried.

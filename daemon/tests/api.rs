@@ -207,7 +207,15 @@ async fn get(sock: &Path, path: &str) -> Answer {
 }
 
 async fn post(sock: &Path, path: &str, body: Value) -> Answer {
-    call(sock, "POST", path, Some("ana"), Some(&body.to_string())).await
+    call(sock, "POST", path, None, Some(&body.to_string())).await
+}
+
+/// How the audit trail names whoever runs these tests (the socket's peer, no label).
+fn me() -> String {
+    format!(
+        "operator:{}",
+        api::user_name(nix::unistd::getuid().as_raw())
+    )
 }
 
 async fn report(sock: &Path) -> String {
@@ -354,10 +362,11 @@ async fn a_phone_report_from_opening_to_closing_with_its_audit_trail() {
             "closed: rescued"
         ]
     );
+    let me = me();
     for e in trail["events"].as_array().expect("events") {
         assert_eq!(
             (e["who"].as_str(), e["via"].as_str()),
-            (Some("operator:ana"), Some("faroctl")),
+            (Some(me.as_str()), Some("faroctl")),
             "{e}"
         );
     }
@@ -406,11 +415,12 @@ async fn refusals_carry_a_status_and_one_line() {
     assert_eq!(a.status, 404);
     assert!(a.error().contains("unknown team \"P9\""), "{}", a.error());
 
+    // A label that would reorder a terminal's line is refused before anything is done.
     let a = call(
         sock,
         "POST",
         &format!("/v1/incidents/{id}/close"),
-        None,
+        Some("ana\u{202e}olleh"),
         Some(r#"{"outcome":"rescued"}"#),
     )
     .await;
@@ -556,7 +566,7 @@ async fn the_event_stream_sends_the_backlog_then_live_events_once() {
     let first = backlog.next().await;
     assert_eq!(
         (first["incident"].as_str(), first["who"].as_str()),
-        (Some(id.as_str()), Some("operator:ana"))
+        (Some(id.as_str()), Some(me().as_str()))
     );
     assert!(
         first["what"]
@@ -812,7 +822,7 @@ async fn an_ambulance_from_position_to_escalation_answer_and_cancel() {
             Some("Sonora"),
             Some("!5a5a0301"),
             Some("pending"),
-            Some("operator:ana")
+            Some(me().as_str())
         )
     );
     assert!(a[0]["eta_minutes"].is_null() && a[0]["answered_at"].is_null());
@@ -1589,4 +1599,132 @@ async fn an_answer_from_a_municipality_without_pki_waits_for_an_operator() {
         )
         .await;
     assert!(twice.is_err());
+}
+
+#[tokio::test]
+async fn writes_record_the_socket_peer_and_keep_a_different_label_beside_it() {
+    let st = start().await;
+    let sock = &st.sock;
+    let user = api::user_name(nix::unistd::getuid().as_raw());
+    let id = report(sock).await;
+    let labelled = |label: &str| {
+        let (path, label) = (format!("/v1/incidents/{id}/note"), label.to_string());
+        let body = json!({"text": format!("from {label}")}).to_string();
+        async move { call(sock, "POST", &path, Some(&label), Some(&body)).await }
+    };
+    // A label is a claim: kept beside the real user, never instead of it.
+    assert_eq!(labelled("turno noche").await.status, 200);
+    assert_eq!(labelled(&user).await.status, 200);
+    assert_eq!(labelled("say \"hi\"").await.status, 200);
+    let trail = get(sock, &format!("/v1/incidents/{id}")).await.json;
+    let who: Vec<&str> = trail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["who"].as_str())
+        .collect();
+    let plain = format!("operator:{user}");
+    assert_eq!(
+        who,
+        [
+            plain.as_str(),
+            plain.as_str(),
+            &format!("operator:{user} (label \"turno noche\")"),
+            plain.as_str(),
+            &format!("operator:{user} (label \"say \\\"hi\\\"\")"),
+        ],
+        "{trail}"
+    );
+}
+
+/// The uid the second operator runs as in the two-uid test (nobody).
+const OTHER_UID: u32 = 65534;
+
+#[tokio::test]
+async fn two_users_on_the_socket_are_each_recorded_as_themselves() {
+    let st = start().await;
+    let sock = &st.sock;
+    let id = report(sock).await;
+    let me = me();
+    if !nix::unistd::getuid().is_root() {
+        println!("two_users...: not root, so the second uid was SKIPPED; checked one uid only");
+        let trail = get(sock, &format!("/v1/incidents/{id}")).await.json;
+        assert_eq!(trail["events"][0]["who"].as_str(), Some(me.as_str()));
+        return;
+    }
+    // The second operator: this test binary again, as uid 65534, copied where that uid can run
+    // it, on a socket it may open (the fixture's directories are root's own).
+    let dir = st.sock.parent().expect("run dir").to_path_buf();
+    let client = dir.join("client");
+    std::fs::copy(std::env::current_exe().expect("test binary"), &client).expect("copy");
+    for (path, mode) in [
+        (dir.parent().expect("temp dir"), 0o711),
+        (&dir, 0o711),
+        (&client, 0o755),
+        (sock, 0o666),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    let other = {
+        let (client, sock, id) = (client.clone(), sock.clone(), id.clone());
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::process::CommandExt;
+            std::process::Command::new(client)
+                .args(["--exact", "peer_client", "--nocapture", "--test-threads=1"])
+                .env("FARO_TEST_PEER_SOCKET", sock)
+                .env("FARO_TEST_PEER_PATH", format!("/v1/incidents/{id}/ack"))
+                .uid(OTHER_UID)
+                .gid(OTHER_UID)
+                .output()
+                .expect("run the client as uid 65534")
+        })
+        .await
+        .expect("join")
+    };
+    let said = String::from_utf8_lossy(&other.stdout);
+    assert!(
+        other.status.success() && said.contains("peer client: 200"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    // And the first operator again, after the second.
+    assert_eq!(
+        post(
+            sock,
+            &format!("/v1/incidents/{id}/note"),
+            json!({"text": "visto"})
+        )
+        .await
+        .status,
+        200
+    );
+    let trail = get(sock, &format!("/v1/incidents/{id}")).await.json;
+    let who: Vec<&str> = trail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["who"].as_str())
+        .collect();
+    let nobody = format!("operator:{} (label \"ana\")", api::user_name(OTHER_UID));
+    assert_eq!(who, [&me, &me, &nobody, &me], "{trail}");
+}
+
+/// Not a test on its own: the second operator of the two-uid test, run as another uid. It
+/// acknowledges with the label "ana", which must not pass for anyone.
+#[test]
+fn peer_client() {
+    use std::io::{Read, Write};
+    let (Ok(sock), Ok(path)) = (
+        std::env::var("FARO_TEST_PEER_SOCKET"),
+        std::env::var("FARO_TEST_PEER_PATH"),
+    ) else {
+        return;
+    };
+    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("connect as the other uid");
+    s.write_all(request("POST", &path, Some("ana"), Some("{}")).as_bytes())
+        .expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let status = raw.split(' ').nth(1).unwrap_or("?");
+    println!("peer client: {status}");
 }

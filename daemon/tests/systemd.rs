@@ -354,7 +354,12 @@ fn the_unit_keeps_the_settings_the_station_relies_on() {
         "StateDirectory=faro",
         "RuntimeDirectory=faro",
         "User=faro",
-        "SupplementaryGroups=dialout",
+        "SupplementaryGroups=dialout faro-desk",
+        // The operators' group owns the control socket; the runtime directory lets them in.
+        "Environment=FARO_SOCKET_GROUP=faro-desk",
+        "RuntimeDirectoryMode=0751",
+        "StateDirectoryMode=0750",
+        "UMask=0077",
         "DevicePolicy=closed",
         "DeviceAllow=char-ttyUSB rw",
         "DeviceAllow=char-ttyACM rw",
@@ -387,5 +392,8 @@ fn the_unit_keeps_the_settings_the_station_relies_on() {
         assert!(udev.contains(id), "udev rule lacks vendor {id}");
     }
     assert!(udev.contains("ID_MM_DEVICE_IGNORE"));
-    assert!(unit_file("farod.sysusers").contains("u faro"));
+    let sysusers = unit_file("farod.sysusers");
+    for want in ["u faro", "g faro-desk", "m faro faro-desk"] {
+        assert!(sysusers.contains(want), "farod.sysusers lacks {want}");
+    }
 }

@@ -2,7 +2,8 @@
 //! socket file and nothing else: reads go through read-only
 //! [`Reader`](crate::store::query::Reader) connections on the blocking pool, writes through the
 //! [`Store`] handle, which answers only after its transaction committed. Access control is the
-//! file mode (0660) and the directory's group.
+//! file mode (0660) and its group ([`crate::access`]); the operator of a write is the
+//! connection's peer (`peer`).
 //!
 //! Every error is `{"error": "<one line>"}` with a status a script can branch on, chosen by the
 //! error's variant and never its text: 400 for a malformed request or bad input, 404 for an
@@ -30,11 +31,12 @@
 //! - `trust`: `/v1/keys` (a node's keys, enrolment) and `/v1/answers` (municipal answers
 //!   awaiting an operator's confirmation);
 //! - `events`: `/v1/events`, the live event stream;
-//! - `request`: what the handlers share: the operator header, JSON bodies, incident ids from
-//!   the URL, read-only queries.
+//! - `request`: what the handlers share: the operator, JSON bodies, incident ids from the URL,
+//!   read-only queries;
+//! - `peer`: who connected (`SO_PEERCRED`) and how the audit trail names an operator.
 
 use std::future::{Future, IntoFuture};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +60,7 @@ mod incidents;
 mod messages;
 mod nodes;
 mod orientations;
+mod peer;
 mod places;
 mod request;
 mod status;
@@ -66,6 +69,7 @@ mod trust;
 pub use ambulance::MAX_ETA_MINUTES;
 pub use events::KEEPALIVE;
 pub use messages::DEFAULT_MESSAGES;
+pub use peer::{operator_name, user_name, Peer, PeerCred};
 pub use places::MAX_PLACES;
 pub use request::{MAX_OPERATOR_CHARS, OPERATOR_HEADER};
 
@@ -123,6 +127,8 @@ pub async fn serve_bound(
     let app = router_with(state, stop.clone());
     tracing::info!(socket = %path.display(), "control socket listening");
     let signal = stop.clone();
+    // Each connection carries its peer's credentials: the operator of a write (`peer`).
+    let app = app.into_make_service_with_connect_info::<PeerCred>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         signal.send_replace(true);
@@ -142,13 +148,15 @@ pub async fn serve_bound(
     result
 }
 
-/// Binds the control socket at `path` (replacing a stale one) with mode 0660.
+/// Binds the control socket at `path` (replacing a stale one) with mode 0660, group
+/// `$FARO_SOCKET_GROUP` if set ([`crate::access`]).
 pub async fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     let fail = |what: &str, e: std::io::Error| {
         std::io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
     };
+    let group = crate::access::socket_group()?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail("cannot create the directory of", e))?;
+        crate::access::create_dir(dir, group)?;
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
@@ -169,15 +177,14 @@ pub async fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
         Err(_) => {}
     }
     let listener = tokio::net::UnixListener::bind(path).map_err(|e| fail("cannot listen on", e))?;
-    // The socket is born with the umask's mode; the runtime directory (0750, group farod)
-    // already keeps others out until this narrows the socket itself to the group.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| fail("cannot set the mode of", e))?;
+    // Born with farod's umask (0077): its group, then 0660 (crate::access).
+    crate::access::open_socket(path, group)?;
     Ok(listener)
 }
 
 /// The routes, for serving on any listener (tests, a future TCP debug port). Event streams
-/// served by this router end only when their client goes away.
+/// served by this router end only when their client goes away. Writes need the connection's
+/// [`PeerCred`] as `ConnectInfo` (as [`serve`] gives it); without it they are refused (403).
 pub fn router(state: ApiState) -> Router {
     router_with(state, Arc::new(watch::channel(false).0))
 }
@@ -284,16 +291,22 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// Method, path and status: never bodies or query strings (they may hold personal data).
+/// Method, path, status and the caller's uid: never bodies or query strings (they may hold
+/// personal data).
 async fn log_request(req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let uid = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<PeerCred>>()
+        .and_then(|c| c.0 .0)
+        .map(|p| p.uid);
     let started = Instant::now();
     let res = next.run(req).await;
     let (status, ms) = (res.status().as_u16(), started.elapsed().as_millis() as u64);
     if method == Method::GET && res.status().is_success() {
-        tracing::debug!(%method, %path, status, ms, "api");
+        tracing::debug!(%method, %path, status, ms, uid, "api");
     } else {
-        tracing::info!(%method, %path, status, ms, "api");
+        tracing::info!(%method, %path, status, ms, uid, "api");
     }
     res
 }

@@ -1,23 +1,28 @@
-//! What the handlers share to read a request: the operator named in its header, its JSON body,
+//! What the handlers share to read a request: its operator (the socket peer's user, with the
+//! label of its header), its JSON body,
 //! an incident id from its URL, a bad input quoted back; and read-only queries on the blocking
 //! pool.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
+use super::peer::{self, PeerCred};
 use super::{ApiError, ApiResult, Shared};
 use crate::store::query::Reader;
 use crate::store::StoreError;
 
-/// Header naming the operator on write requests (kept in the audit trail).
+/// Header with the operator's own label on write requests (optional: the audit trail names
+/// the socket peer's user, and keeps a label beside it when it differs; see `peer`).
 pub const OPERATOR_HEADER: &str = "x-faro-operator";
-/// Longest operator name accepted.
+/// Longest operator label accepted.
 pub const MAX_OPERATOR_CHARS: usize = 40;
 
-/// The operator named in `X-Faro-Operator` (required on writes).
+/// The operator of a write, as the audit trail names it: the user of the connection's peer
+/// credentials, with the `X-Faro-Operator` label beside it when given and different
+/// ([`peer::operator_name`]).
 #[derive(Debug)]
 pub(super) struct Operator(pub(super) String);
 
@@ -25,22 +30,50 @@ impl<S: Send + Sync> FromRequestParts<S> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(OPERATOR_HEADER) else {
-            return Err(ApiError::bad_request(
-                "say who you are: header X-Faro-Operator is missing",
+        let label = match parts.headers.get(OPERATOR_HEADER) {
+            None => None,
+            Some(value) => Some(label(value.as_bytes())?),
+        };
+        // The kernel's word on who connected, never the client's.
+        let Some(peer) = parts
+            .extensions
+            .get::<ConnectInfo<PeerCred>>()
+            .and_then(|c| c.0 .0)
+        else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cannot tell who is calling: the connection has no peer credentials",
             ));
         };
-        let name = std::str::from_utf8(value.as_bytes())
-            .map_err(|_| ApiError::bad_request("X-Faro-Operator is not UTF-8"))?
-            .trim();
-        let n = name.chars().count();
-        if n == 0 || n > MAX_OPERATOR_CHARS || name.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(format!(
-                "X-Faro-Operator must be 1 to {MAX_OPERATOR_CHARS} printable characters"
-            )));
-        }
-        Ok(Operator(name.to_string()))
+        // The password database may be slow (NSS): off the async threads.
+        let user = tokio::task::spawn_blocking(move || peer::user_name(peer.uid))
+            .await
+            .unwrap_or_else(|_| format!("uid:{}", peer.uid));
+        Ok(Operator(peer::operator_name(&user, label.as_deref())))
     }
+}
+
+/// The `X-Faro-Operator` label: 1 to [`MAX_OPERATOR_CHARS`] printable characters (no control
+/// characters, no bidirectional controls), trimmed.
+fn label(raw: &[u8]) -> ApiResult<String> {
+    let name = std::str::from_utf8(raw)
+        .map_err(|_| ApiError::bad_request("X-Faro-Operator is not UTF-8"))?
+        .trim();
+    let n = name.chars().count();
+    if n == 0
+        || n > MAX_OPERATOR_CHARS
+        || name.chars().any(|c| c.is_control() || is_bidi_control(c))
+    {
+        return Err(ApiError::bad_request(format!(
+            "X-Faro-Operator must be 1 to {MAX_OPERATOR_CHARS} printable characters"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+/// The Unicode bidirectional controls, which reorder what a terminal shows.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}')
 }
 
 /// Parses a JSON body with a short reason on failure (never a serde dump).

@@ -420,7 +420,7 @@ impl Link {
                             match item {
                                 Item::Frame(msg) => actions.extend(session.on_from_radio(msg, Instant::now())),
                                 // Device log text can hold received messages: trace level only.
-                                Item::Log(bytes) => tracing::trace!(radio = %self.name, text = %String::from_utf8_lossy(&bytes).trim_end(), "device log"),
+                                Item::Log(bytes) => tracing::trace!(radio = %self.name, text = %crate::describe::clean(String::from_utf8_lossy(&bytes).trim_end()), "device log"),
                             }
                         }
                         self.record_decoder_stats();
@@ -475,7 +475,8 @@ impl Link {
                     tracing::info!(
                         radio = %self.name,
                         node = %mesh::NodeId(info.node_num()),
-                        name = %info.long_name(),
+                        // A node's name is anyone's text: escaped for the log.
+                        name = %crate::describe::clean(&info.long_name()),
                         firmware = info.metadata.as_ref().map_or("?", |m| m.firmware_version.as_str()),
                         nodes = info.nodes_known,
                         "radio up"

@@ -33,7 +33,7 @@ impl std::fmt::Display for Error {
             {
                 write!(
                     f,
-                    "cannot connect to {}: permission denied; is this user in the farod group?",
+                    "cannot connect to {}: permission denied; is this user in the faro-desk group?",
                     socket.display()
                 )
             }
@@ -44,7 +44,8 @@ impl std::fmt::Display for Error {
                     socket.display()
                 )
             }
-            Error::Refused { reason, .. } => f.write_str(reason),
+            // farod's reason may quote what someone typed or the air carried.
+            Error::Refused { reason, .. } => f.write_str(&crate::render::clean(reason)),
             Error::Io(e)
                 if matches!(
                     e.kind(),
@@ -54,7 +55,11 @@ impl std::fmt::Display for Error {
                 f.write_str("farod did not answer in time")
             }
             Error::Io(e) => write!(f, "connection to farod failed: {e}"),
-            Error::Protocol(m) => write!(f, "unexpected answer from farod: {m}"),
+            Error::Protocol(m) => write!(
+                f,
+                "unexpected answer from farod: {}",
+                crate::render::clean(m)
+            ),
         }
     }
 }

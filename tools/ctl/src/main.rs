@@ -4,7 +4,7 @@
 //! `faroctl: <reason>`, with an exit status scripts can branch on:
 //!
 //! - 0 done; 1 farod refused (unknown incident, illegal transition, bad input, database down);
-//! - 2 usage (bad arguments, no operator name); 69 farod unreachable or not answering;
+//! - 2 usage (bad arguments); 69 farod unreachable or not answering;
 //! - 76 farod's answer was not what this faroctl understands.
 
 mod http;
@@ -33,7 +33,8 @@ struct Cli {
         value_name = "PATH"
     )]
     socket: PathBuf,
-    /// Your name for the audit trail (default: $USER).
+    /// A label kept beside your user name in the audit trail (farod names you by the user you
+    /// run faroctl as; the label is recorded too when it differs, e.g. a shift's name).
     #[arg(long, global = true, env = "FARO_OPERATOR", value_name = "NAME")]
     operator: Option<String>,
     #[command(subcommand)]
@@ -391,15 +392,10 @@ fn parse_since(s: &str) -> Result<String, String> {
     Ok(humantime::format_rfc3339_seconds(t).to_string())
 }
 
-/// The operator's name: `--operator`, `FARO_OPERATOR`, else `$USER`.
-fn operator(cli: &Cli) -> Result<String, Failure> {
-    cli.operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| {
-            Failure::Usage("who are you? pass --operator NAME or set FARO_OPERATOR".into())
-        })
+/// The operator's label: `--operator`, else `FARO_OPERATOR`, else none (farod names the
+/// operator by the user faroctl runs as).
+fn operator(cli: &Cli) -> Option<String> {
+    cli.operator.clone().filter(|n| !n.trim().is_empty())
 }
 
 /// An id as typed, safe in a URL path (farod checks the form).
@@ -491,7 +487,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Where { .. }
             | Command::Places { .. }
     );
-    let who = if writes { Some(operator(&cli)?) } else { None };
+    let who = if writes { operator(&cli) } else { None };
     let ctl = Ctl {
         client: Client::new(&cli.socket),
         who,
@@ -544,7 +540,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "people": people, "flags": flags, "note": note, "language": language,
             });
             let v = ctl.post("/v1/incidents", body)?;
-            say(v["id"].as_str().unwrap_or("?").to_string())
+            say(render::clean(v["id"].as_str().unwrap_or("?")))
         }
         Command::Ack { id } => changed(&ctl, &id, "ack", json!({})),
         Command::Assign { id, team } => changed(&ctl, &id, "assign", json!({ "team": team })),
@@ -559,7 +555,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 &format!("/v1/incidents/{}/note", id_path(&id)),
                 json!({ "text": text.join(" ") }),
             )?;
-            say(format!("{}: note added", v["id"].as_str().unwrap_or(&id)))
+            say(format!(
+                "{}: note added",
+                render::clean(v["id"].as_str().unwrap_or(&id))
+            ))
         }
         Command::Reopen { id } => changed(&ctl, &id, "reopen", json!({})),
         Command::Ambulance {
@@ -721,7 +720,7 @@ fn changed(ctl: &Ctl, id: &str, action: &str, body: Value) -> Result<(), Failure
     } else if let Some(t) = v["team"].as_str() {
         line.push_str(&format!(" ({t})"));
     }
-    say(line)
+    say(render::clean(&line))
 }
 
 /// Follows the event stream. farod sends a keepalive every 20 s, so a silent minute means it

@@ -6,14 +6,20 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-/// A string field, or `-`.
+/// A field, or `-`, escaped for a terminal ([`clean`]): every string farod sends may carry
+/// words from the air or from another person, so none reaches the terminal raw.
 fn s(v: &Value, key: &str) -> String {
     match &v[key] {
         Value::Null => "-".into(),
         Value::String(t) if t.is_empty() => "-".into(),
-        Value::String(t) => t.clone(),
-        other => other.to_string(),
+        Value::String(t) => clean(t),
+        other => clean(&other.to_string()),
     }
+}
+
+/// A string field if there is one, escaped ([`clean`]).
+fn opt(v: &Value, key: &str) -> Option<String> {
+    v[key].as_str().map(clean)
 }
 
 fn position(v: &Value) -> String {
@@ -78,7 +84,7 @@ pub fn incidents(list: &Value, state: &str) -> String {
     let rows: Vec<Vec<String>> = array(list)
         .iter()
         .map(|i| {
-            let state = match i["outcome"].as_str() {
+            let state = match opt(i, "outcome") {
                 Some(o) => format!("{} ({o})", s(i, "state")),
                 None => s(i, "state"),
             };
@@ -109,7 +115,7 @@ pub fn incidents(list: &Value, state: &str) -> String {
 /// `faroctl show`: the incident sheet.
 pub fn incident(i: &Value) -> String {
     let mut out = String::new();
-    let state = match i["outcome"].as_str() {
+    let state = match opt(i, "outcome") {
         Some(o) => format!("{} ({o})", s(i, "state")),
         None => s(i, "state"),
     };
@@ -117,9 +123,10 @@ pub fn incident(i: &Value) -> String {
     let mut field = |name: &str, value: String| {
         let _ = writeln!(out, "  {name:<10} {value}");
     };
-    let flags: Vec<&str> = array(&i["flags"])
+    let flags: Vec<String> = array(&i["flags"])
         .iter()
         .filter_map(Value::as_str)
+        .map(clean)
         .collect();
     let people = i["people"]
         .as_u64()
@@ -144,13 +151,13 @@ pub fn incident(i: &Value) -> String {
             format!("{pos}{within} ({})", s(i, "position_source"))
         },
     );
-    let reporter = match (i["reporter"].as_str(), i["reporter_name"].as_str()) {
-        (Some(n), Some(name)) => format!("{n} ({}) via {}", clean(name), s(i, "source")),
+    let reporter = match (opt(i, "reporter"), opt(i, "reporter_name")) {
+        (Some(n), Some(name)) => format!("{n} ({name}) via {}", s(i, "source")),
         (Some(n), None) => format!("{n} via {}", s(i, "source")),
         _ => format!("{} (no mesh contact)", s(i, "source")),
     };
-    if let Some(w) = i["where"].as_str() {
-        field("where", w.to_string());
+    if let Some(w) = opt(i, "where") {
+        field("where", w);
     }
     field("reporter", reporter);
     field("language", s(i, "language"));
@@ -207,9 +214,9 @@ pub fn incident(i: &Value) -> String {
             out,
             "  {}  {}  {}  {}",
             when(&s(e, "at")),
-            clean(&s(e, "who")),
-            clean(&s(e, "via")),
-            clean(&s(e, "what"))
+            s(e, "who"),
+            s(e, "via"),
+            s(e, "what")
         );
     }
     // Last: what was said, heard and sent (text from the air, escaped).
@@ -234,7 +241,7 @@ fn awaiting(a: &Value) -> bool {
 
 /// Whom to reach for an attempt: its mesh node, else the phone to call.
 fn contact(a: &Value) -> String {
-    match (a["node"].as_str(), a["phone"].as_str()) {
+    match (opt(a, "node"), opt(a, "phone")) {
         (Some(n), _) => format!("mesh {n}"),
         (None, Some(p)) => format!("phone {p}"),
         (None, None) => "-".into(),
@@ -318,7 +325,7 @@ fn ambulance_line(id: &str, a: &Value) -> String {
             s(a, "node")
         ),
         "accepted" => format!("{head}: accepted, ETA {}", eta(a)),
-        state => format!("{head}: {state}"),
+        state => format!("{head}: {}", clean(state)),
     }
 }
 
@@ -354,7 +361,7 @@ pub fn ambulance_result(i: &Value, action: AmbAction) -> String {
 /// `faroctl position`: where the incident now is.
 pub fn position_line(i: &Value) -> String {
     let mut line = format!("{}: position {}", s(i, "id"), position(i));
-    if let Some(w) = i["where"].as_str() {
+    if let Some(w) = opt(i, "where") {
         let _ = write!(line, " ({w})");
     }
     line
@@ -364,9 +371,7 @@ pub fn position_line(i: &Value) -> String {
 pub fn where_is(v: &Value) -> String {
     let mut out = String::new();
     let p = &v["place"];
-    let described = p["description_es"]
-        .as_str()
-        .unwrap_or("no place known nearby");
+    let described = opt(p, "description_es").unwrap_or("no place known nearby".into());
     let _ = writeln!(out, "{}  {described}", position(v));
     if p.is_object() {
         let _ = writeln!(
@@ -396,6 +401,7 @@ pub fn where_is(v: &Value) -> String {
                 array(&c[k])
                     .iter()
                     .filter_map(Value::as_str)
+                    .map(clean)
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -457,13 +463,15 @@ pub fn teams(list: &Value) -> String {
     let rows: Vec<Vec<String>> = array(list)
         .iter()
         .map(|t| {
-            let nodes: Vec<&str> = array(&t["nodes"])
+            let nodes: Vec<String> = array(&t["nodes"])
                 .iter()
                 .filter_map(Value::as_str)
+                .map(clean)
                 .collect();
-            let assigned: Vec<&str> = array(&t["assigned"])
+            let assigned: Vec<String> = array(&t["assigned"])
                 .iter()
                 .filter_map(Value::as_str)
+                .map(clean)
                 .collect();
             let seen = t["last_position_at"].as_str().map_or("-".into(), age);
             vec![
@@ -513,8 +521,8 @@ pub fn nodes(list: &Value) -> String {
             let heard = n["last_heard_at"].as_str().map_or("-".into(), age);
             vec![
                 s(n, "node"),
-                clean(&s(n, "short_name")),
-                clean(&s(n, "long_name")),
+                s(n, "short_name"),
+                s(n, "long_name"),
                 s(n, "role"),
                 s(n, "radio"),
                 position(n),
@@ -691,13 +699,25 @@ pub fn status(v: &Value) -> String {
     out
 }
 
-/// Text from the air, safe for a terminal on one line: control characters (escape sequences,
-/// newlines, C1 controls) and the bidirectional overrides that reorder what is shown are
-/// written as `\u{..}`; a backslash is doubled so nothing can pass for one.
+/// Text from the air, safe for a terminal on one line: control characters (C0 with ESC, BEL, CR,
+/// LF and TAB, DEL, C1), the bidirectional controls that reorder what is shown (U+202A..U+202E,
+/// U+2066..U+2069, U+200E, U+200F, U+061C) and the line and paragraph separators are written as
+/// `\u{..}`; a backslash is doubled so nothing can pass for one.
 pub fn clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        // Bidirectional controls (embeddings, overrides, isolates, marks) and the line and
+        // paragraph separators some terminals break lines at.
+        let bidi = matches!(
+            c,
+            '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{061c}'
+                | '\u{2028}'
+                | '\u{2029}'
+        );
         if c == '\\' {
             out.push_str("\\\\");
         } else if c.is_control() || bidi {
@@ -726,10 +746,10 @@ fn message_rows(messages: &[Value], indent: &str) -> String {
             vec![
                 format!("{indent}{}", when(&s(m, "at"))),
                 arrow(m).to_string(),
-                clean(&s(m, "node")),
-                clean(&s(m, "language")),
-                clean(&s(m, "understood")),
-                clean(&s(m, "delivery")),
+                s(m, "node"),
+                s(m, "language"),
+                s(m, "understood"),
+                s(m, "delivery"),
                 clean(m["text"].as_str().unwrap_or("")),
             ]
         })
@@ -771,12 +791,12 @@ fn message_line(m: &Value) -> String {
         .to_string();
     format!(
         "{time}  {:<8}  {} {}  {}  {}: {}",
-        clean(&s(m, "incident")),
+        s(m, "incident"),
         arrow(m),
-        clean(&s(m, "node")),
-        clean(&s(m, "understood")),
-        clean(&s(m, "language")),
-        clean(m["text"].as_str().unwrap_or(""))
+        s(m, "node"),
+        s(m, "understood"),
+        s(m, "language"),
+        opt(m, "text").unwrap_or_default()
     )
 }
 
@@ -784,7 +804,8 @@ fn message_line(m: &Value) -> String {
 pub fn event_line(v: &Value) -> Option<String> {
     if let Some(n) = v.get("lagged") {
         return Some(format!(
-            "-- fell behind by {n} events; resent from the database"
+            "-- fell behind by {} events; resent from the database",
+            clean(&n.to_string())
         ));
     }
     if v.get("keepalive").is_some() {
@@ -792,7 +813,8 @@ pub fn event_line(v: &Value) -> Option<String> {
     }
     if let Some(n) = v.get("lagged_messages") {
         return Some(format!(
-            "-- missed {n} messages; faroctl show or faroctl messages has them"
+            "-- missed {} messages; faroctl show or faroctl messages has them",
+            clean(&n.to_string())
         ));
     }
     if let Some(m) = v.get("message") {
@@ -808,9 +830,9 @@ pub fn event_line(v: &Value) -> Option<String> {
     Some(format!(
         "{time}  {:<8}  {}  {}  {}",
         s(v, "incident"),
-        clean(&s(v, "who")),
-        clean(&s(v, "via")),
-        clean(&s(v, "what"))
+        s(v, "who"),
+        s(v, "via"),
+        s(v, "what")
     ))
 }
 
@@ -881,8 +903,54 @@ mod tests {
             "\u{9b}31m\u{202e}olleh",
             "\\u{1b}",
             "ñandú",
+            "\t\u{7f}\u{85}\u{9f}",
+            "\u{202a}\u{202b}\u{202c}\u{202d}\u{2066}\u{2067}\u{2068}\u{2069}\u{200e}\u{200f}\u{61c}",
+            "a\u{2028}b\u{2029}c",
         ] {
             assert_eq!(clean(t), farod::describe::clean(t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn every_control_and_bidi_character_is_escaped() {
+        let controls = (0u32..0x20).chain([0x7f]).chain(0x80..0xa0);
+        let bidi = (0x202a..=0x202e)
+            .chain(0x2066..=0x2069)
+            .chain([0x200e, 0x200f, 0x061c, 0x2028, 0x2029]);
+        for c in controls.chain(bidi).filter_map(char::from_u32) {
+            let shown = clean(&format!("a{c}b"));
+            assert_eq!(shown, format!("a\\u{{{:x}}}b", u32::from(c)), "{c:?}");
+        }
+        // Every string of farod's answers goes through it, whatever the field.
+        let nasty = "x\u{1b}]0;t\u{7}\u{202e}y";
+        let team = json!([{"name": nasty, "status": nasty, "nodes": [nasty], "assigned": [nasty],
+            "last_note": {"at": "2025-03-01T14:05:09Z", "text": nasty}}]);
+        let i = json!({"id": nasty, "priority": 1, "state": nasty, "outcome": nasty, "kind": nasty,
+            "flags": [nasty], "reporter": nasty, "reporter_name": nasty, "source": nasty,
+            "where": nasty, "language": nasty, "team": nasty, "events": [], "messages": [],
+            "ambulance": [{"attempt": 1, "municipality": nasty, "municipality_state": nasty,
+                "state": nasty, "node": nasty, "phone": nasty}]});
+        let place = json!({"lat": 1.0, "lon": 2.0, "place": {"name": nasty, "country": nasty,
+            "state": nasty, "description_es": nasty}, "municipality": {"name": nasty, "state": nasty},
+            "nearest_municipalities": [{"name": nasty, "state": nasty, "mesh": true, "nodes": [nasty]}]});
+        for out in [
+            teams(&team),
+            incident(&i),
+            incidents(&json!([i.clone()]), "open"),
+            position_line(&i),
+            where_is(&place),
+            places(&json!([place["place"].clone()])),
+            ambulance_result(&i, AmbAction::Request),
+            event_line(
+                &json!({"at": nasty, "incident": nasty, "who": nasty, "via": nasty, "what": nasty}),
+            )
+            .unwrap_or_default(),
+        ] {
+            assert!(
+                !out.chars()
+                    .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}'),
+                "{out:?}"
+            );
         }
     }
 

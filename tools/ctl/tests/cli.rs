@@ -131,13 +131,24 @@ impl Drop for Farod {
     }
 }
 
-/// `faroctl` with a clean environment: the socket given, operator `ana`.
+/// `faroctl` with a clean environment: the socket given, no operator label (`$USER` is not
+/// one: farod names the operator by the socket's peer).
 fn faroctl(sock: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_faroctl"));
     c.env_remove("FARO_OPERATOR")
         .env("FARO_SOCKET", sock)
         .env("USER", "ana");
     c
+}
+
+/// The user these tests run as, as farod names it in the audit trail: `operator:<user>`.
+fn me() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = tempfile::tempfile()
+        .and_then(|f| f.metadata())
+        .expect("a file of ours")
+        .uid();
+    format!("operator:{}", farod::api::user_name(uid))
 }
 
 #[derive(Debug)]
@@ -311,9 +322,10 @@ fn the_desk_flow_by_command_line() {
         "closed: rescued",
     ];
     assert_eq!(trail.len(), 7, "{trail:?}");
+    let me = format!("{}  faroctl", me());
     for (line, end) in trail[1..].iter().zip(ends) {
         assert!(
-            line.contains("operator:ana  faroctl") && line.ends_with(end),
+            line.contains(&me) && line.ends_with(end),
             "{line:?} / {end:?}"
         );
     }
@@ -497,10 +509,13 @@ fn refusals_are_one_line_with_an_exit_status() {
         .ctl(&["report", "--language", "de"])
         .failed(2)
         .contains("de"));
-    let nobody = run(faroctl(&f.sock).env_remove("USER").args(["ack", "SAS-1"]));
-    assert!(nobody.failed(2).contains("--operator"));
+    // No label needed (nor $USER): farod knows who is on the socket.
+    run(faroctl(&f.sock)
+        .env_remove("USER")
+        .args(["note", "SAS-1", "cero"]))
+    .ok();
 
-    // The operator's name: --operator over FARO_OPERATOR over $USER.
+    // The operator's label: --operator over FARO_OPERATOR, kept beside the real user.
     run(faroctl(&f.sock)
         .env("FARO_OPERATOR", "lucía")
         .args(["note", "SAS-1", "uno"]))
@@ -520,7 +535,15 @@ fn refusals_are_one_line_with_an_exit_status() {
         .iter()
         .filter_map(|e| e["who"].as_str())
         .collect();
-    assert_eq!(who[who.len() - 2..], ["operator:lucía", "operator:beto"]);
+    let me = me();
+    assert_eq!(
+        who[who.len() - 3..],
+        [
+            me.clone(),
+            format!("{me} (label \"lucía\")"),
+            format!("{me} (label \"beto\")")
+        ]
+    );
     let long = "x".repeat(41);
     assert!(f
         .ctl(&["--operator", &long, "note", "SAS-1", "tres"])
@@ -610,11 +633,11 @@ fn watch_replays_then_follows_live() {
             live["what"].as_str(),
             live["who"].as_str()
         ),
-        (Some("SAS-1"), Some("acknowledged"), Some("operator:ana"))
+        (Some("SAS-1"), Some("acknowledged"), Some(me().as_str()))
     );
     let line = people.next();
     assert!(
-        line.contains("SAS-1") && line.contains("operator:ana  faroctl  acknowledged"),
+        line.contains("SAS-1") && line.contains(&format!("{}  faroctl  acknowledged", me())),
         "{line}"
     );
     // Messages come live too: the text sent, escaped, then its audit event.
@@ -963,4 +986,93 @@ fn the_conversation_by_command_line_escaped_for_the_terminal() {
         .ctl(&["messages", "--node", "fred"])
         .failed(1)
         .contains("fred"));
+}
+
+/// Raw terminal controls: none may reach a terminal from faroctl's human output.
+fn raw_controls(out: &str) -> Vec<char> {
+    out.chars()
+        .filter(|&c| (c.is_control() && c != '\n') || c == '\u{202e}')
+        .collect()
+}
+
+#[test]
+fn a_hostile_node_name_is_shown_escaped_by_nodes_show_and_watch() {
+    use farod::ingest::{Distress, DistressKind, Signal};
+    use farod::store::Rx;
+    let f = Farod::start();
+    let node = 0x5a5a_0777_u32;
+    let rt = f.rt.as_ref().expect("runtime");
+    let now = Clock::start().now_ms();
+    // ESC (colour), BEL, CR and LF (a forged line), and a right-to-left override.
+    let hostile = "Ana\u{1b}[31m\u{7}\r\nSAS-9  P1  fake\u{202e}olleh";
+    let escaped = "Ana\\u{1b}[31m\\u{7}\\u{d}\\u{a}SAS-9  P1  fake\\u{202e}olleh";
+    let rx = |packet_id: u32, text: Option<&str>| Rx {
+        radio: "r0".into(),
+        from: node,
+        packet_id,
+        hops: Some(1),
+        channel: 0,
+        snr: None,
+        text: text.map(Into::into),
+        auth: Default::default(),
+    };
+    let info = Signal::NodeInfo {
+        node,
+        long_name: hostile.into(),
+        short_name: "\u{1b}[2J".into(),
+        key: None,
+        from_radio: false,
+    };
+    rt.block_on(f.store.ingest(rx(1, None), info, now))
+        .expect("ingest the node's names");
+    let watch = Watch::start(&f.sock, &[]);
+    let text = format!("AUXILIO {hostile}");
+    let distress = Signal::Distress(Distress {
+        node,
+        packet_id: 2,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: text.clone(),
+        position: None,
+        channel: 0,
+    });
+    rt.block_on(f.store.ingest(rx(2, Some(&text)), distress, now))
+        .expect("ingest the distress");
+
+    let nodes = f.ctl(&["nodes"]).ok().to_string();
+    assert!(raw_controls(&nodes).is_empty(), "{nodes:?}");
+    assert!(nodes.contains(escaped), "{nodes}");
+    assert!(nodes.contains("\\u{1b}[2J"), "{nodes}");
+    // One header and one row: the name forged no line.
+    assert_eq!(nodes.lines().count(), 2, "{nodes}");
+
+    let show = f.ctl(&["show", "SAS-1"]).ok().to_string();
+    assert!(raw_controls(&show).is_empty(), "{show:?}");
+    let reporter = show
+        .lines()
+        .find(|l| l.trim_start().starts_with("reporter"))
+        .unwrap_or_else(|| panic!("no reporter: {show}"));
+    assert!(reporter.contains(escaped), "{show}");
+
+    // An operator's note with the same words, live in watch with the text heard.
+    f.ctl(&["note", "SAS-1", hostile]).ok();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("note: ")) {
+        seen.push(watch.next());
+    }
+    for line in &seen {
+        assert!(raw_controls(line).is_empty(), "{line:?}");
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains(&format!("AUXILIO {escaped}"))),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.contains(&format!("note: {escaped}"))),
+        "{seen:#?}"
+    );
+    // --json stays farod's, exact.
+    let v = f.ctl(&["nodes", "--json"]).json();
+    assert_eq!(v[0]["long_name"], hostile, "{v}");
 }

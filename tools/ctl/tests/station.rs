@@ -182,9 +182,16 @@ async fn faroctl_drives_an_incident_from_a_tower_sos_to_closed() {
             )
         })
         .collect();
+    use std::os::unix::fs::MetadataExt;
+    let uid = tempfile::tempfile().unwrap().metadata().unwrap().uid();
+    let lupita = format!("operator:{} (label \"lupita\")", farod::api::user_name(uid));
+    let (acked, assigned) = (
+        format!("{lupita} acknowledged"),
+        format!("{lupita} assigned to P1"),
+    );
     for want in [
-        "operator:lupita acknowledged",
-        "operator:lupita assigned to P1",
+        acked.as_str(),
+        assigned.as_str(),
         "patrol:P1 P1 en route",
         "patrol:P1 P1 on scene",
         "patrol:P1 closed: rescued",
