@@ -10,5 +10,6 @@ mod e2e {
     mod incidents;
     mod pty;
     mod tcp;
+    mod trust;
     mod understand;
 }
