@@ -100,6 +100,7 @@ pub fn station_config(config: &Config) -> StationConfig {
     store.teams = config.teams.clone();
     store.towers = config.towers.clone();
     store.water = config.water.clone();
+    store.compromised = config.compromised.clone();
     store.repeat_window = config.repeat_window;
     store.channel = config.radios.first().map_or(0, |r| r.channel);
     store.municipalities = config.municipalities.clone();

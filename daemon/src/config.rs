@@ -66,6 +66,18 @@ pub struct RawConfig {
     /// `[ambulance]`.
     #[serde(default)]
     pub ambulance: RawAmbulance,
+    /// `[trust]`.
+    #[serde(default)]
+    pub trust: RawTrust,
+}
+
+/// `[trust]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrust {
+    /// SHA-256 (64 hex digits) of public keys known to be compromised.
+    #[serde(default)]
+    pub compromised_key_hashes: Vec<String>,
 }
 
 /// `[[municipality]]`.
@@ -104,13 +116,17 @@ fn default_true() -> bool {
 }
 
 /// The public keys of `field` (`team[0].keys`), checked: base64 of 32 bytes, no repeats.
-fn public_keys(field: &str, raw: &[String]) -> Result<Vec<crate::trust::PublicKey>, ConfigError> {
+fn public_keys(
+    field: &str,
+    raw: &[String],
+    compromised: &[[u8; 32]],
+) -> Result<Vec<crate::trust::PublicKey>, ConfigError> {
     let mut keys = Vec::new();
     for (i, k) in raw.iter().enumerate() {
         let key: crate::trust::PublicKey = k
             .parse()
             .map_err(|e| ConfigError(format!("{field}[{i}]: {e}")))?;
-        if key.is_compromised() {
+        if key.is_compromised(compromised) {
             return Err(ConfigError(format!(
                 "{field}[{i}]: this key is on the known-compromised list; the radio needs a new key pair"
             )));
@@ -303,6 +319,8 @@ pub struct Config {
     pub towers: std::collections::HashMap<u32, crate::ingest::Tower>,
     /// Drinking water points (towers with water, then `[[water]]`), for orientation.
     pub water: Vec<crate::desk::WaterPoint>,
+    /// SHA-256 of public keys known to be compromised (`[trust]`).
+    pub compromised: Vec<[u8; 32]>,
     /// Distress keywords.
     pub keywords: crate::lang::Keywords,
     /// Repeat window.
@@ -548,7 +566,20 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         radios.push(RadioConfig { uri, channel, link });
     }
     let (data_dir, socket) = validate_paths(raw.paths, ov)?;
-    let teams = validate_teams(&raw.team)?;
+    let compromised = raw
+        .trust
+        .compromised_key_hashes
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            crate::trust::parse_sha256(h).ok_or_else(|| {
+                ConfigError(format!(
+                    "trust.compromised_key_hashes[{i}]: expected 64 hexadecimal digits (a SHA-256)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let teams = validate_teams(&raw.team, &compromised)?;
     let towers = validate_towers(&raw.tower)?;
     let water = validate_water(&raw.tower, &raw.water)?;
     let keywords = validate_keywords(&raw.intake)?;
@@ -561,7 +592,7 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
             )))
         }
     };
-    let municipalities = validate_municipalities(&raw.municipality)?;
+    let municipalities = validate_municipalities(&raw.municipality, &compromised)?;
     // One key pinned for two holders proves neither.
     let mut pinned: Vec<(crate::trust::PublicKey, String)> = Vec::new();
     let holders = teams
@@ -596,6 +627,7 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         teams,
         towers,
         water,
+        compromised,
         keywords,
         repeat_window,
     })
@@ -682,7 +714,10 @@ fn node_id(field: &str, s: &str) -> Result<u32, ConfigError> {
     }
 }
 
-fn validate_teams(raw: &[RawTeam]) -> Result<Vec<crate::store::TeamConfig>, ConfigError> {
+fn validate_teams(
+    raw: &[RawTeam],
+    compromised: &[[u8; 32]],
+) -> Result<Vec<crate::store::TeamConfig>, ConfigError> {
     let mut teams: Vec<crate::store::TeamConfig> = Vec::new();
     for (i, t) in raw.iter().enumerate() {
         let field = format!("team[{i}]");
@@ -726,7 +761,7 @@ fn validate_teams(raw: &[RawTeam]) -> Result<Vec<crate::store::TeamConfig>, Conf
             name: name.to_string(),
             nodes,
             interval: Duration::from_secs(t.interval_secs),
-            keys: public_keys(&format!("{field}.keys"), &t.keys)?,
+            keys: public_keys(&format!("{field}.keys"), &t.keys, compromised)?,
         });
     }
     Ok(teams)
@@ -809,6 +844,7 @@ fn validate_water(
 
 fn validate_municipalities(
     raw: &[RawMunicipality],
+    compromised: &[[u8; 32]],
 ) -> Result<Vec<crate::dispatch::Municipality>, ConfigError> {
     let gaz = crate::geo::Gazetteer::builtin();
     let mut out: Vec<crate::dispatch::Municipality> = Vec::new();
@@ -875,7 +911,7 @@ fn validate_municipalities(
             nodes,
             phones: m.phones.clone(),
             languages,
-            keys: public_keys(&format!("{field}.keys"), &m.keys)?,
+            keys: public_keys(&format!("{field}.keys"), &m.keys, compromised)?,
             pki: m.pki,
         });
     }
@@ -991,6 +1027,7 @@ heartbeat_secs = 120
             ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"", "without a contact"),
             ("[ambulance]\ndeadline_secs = 5", "ambulance.deadline_secs"),
             ("[[water]]\nname = \"\"\nlat = 31.4\nlon = -111.5", "water[0].name"),
+            ("[trust]\ncompromised_key_hashes = [\"abc\"]", "trust.compromised_key_hashes[0]"),
             ("[[team]]\nname = \"P1\"\nnodes = [\"!5a5a0101\"]\nkeys = [\"xyz\"]", "team[0].keys[0]: not base64"),
             ("[[team]]\nname = \"P1\"\nnodes = [\"!5a5a0101\"]\nkeys = [\"AAEC\"]", "team[0].keys[0]: 3 bytes"),
             ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"\nnodes = [\"!5a5a0401\"]\nkeys = [\"Y2xhdmUgZGUgZWplbXBsbzogY2FtYmllbGEgeWEhISE=\", \"Y2xhdmUgZGUgZWplbXBsbzogY2FtYmllbGEgeWEhISE=\"]", "municipality[0].keys[1]: listed twice"),

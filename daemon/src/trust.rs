@@ -39,10 +39,15 @@ impl PublicKey {
             .join(" ")
     }
 
-    /// Whether the key is on the list of known-compromised keys ([`COMPROMISED`]).
-    pub fn is_compromised(&self) -> bool {
+    /// Whether the key is on a list of known-compromised keys (SHA-256 of each key).
+    pub fn is_compromised(&self, compromised: &[[u8; 32]]) -> bool {
         let h: [u8; 32] = Sha256::digest(self.0).into();
-        COMPROMISED.contains(&h)
+        compromised.contains(&h)
+    }
+
+    /// The SHA-256 of the key, as lists of compromised keys give them.
+    pub fn sha256(&self) -> [u8; 32] {
+        Sha256::digest(self.0).into()
     }
 }
 
@@ -165,7 +170,12 @@ impl fmt::Display for Untrusted {
 
 /// Whether a message that arrived as `auth` is from the holder of one of `pinned` (the keys
 /// the station trusts for the node it claims). `shared`: the key was seen on another node too.
-pub fn check(auth: &Auth, pinned: &[PublicKey], shared: bool) -> Result<PublicKey, Untrusted> {
+pub fn check(
+    auth: &Auth,
+    pinned: &[PublicKey],
+    shared: bool,
+    compromised: &[[u8; 32]],
+) -> Result<PublicKey, Untrusted> {
     if auth.via_mqtt {
         return Err(Untrusted::Mqtt);
     }
@@ -176,7 +186,7 @@ pub fn check(auth: &Auth, pinned: &[PublicKey], shared: bool) -> Result<PublicKe
         (true, Some(k)) => k,
         _ => return Err(Untrusted::ChannelKey),
     };
-    if key.is_compromised() {
+    if key.is_compromised(compromised) {
         return Err(Untrusted::Compromised);
     }
     if pinned.is_empty() {
@@ -191,10 +201,18 @@ pub fn check(auth: &Auth, pinned: &[PublicKey], shared: bool) -> Result<PublicKe
     Ok(key)
 }
 
-/// SHA-256 of public keys known to be compromised: key pairs duplicated across devices by a
-/// vendor (CVE-2025-52464), whose private halves are known. Empty until a vetted list is
-/// added (see docs/SECURITY.md); a key is checked against it before it is ever trusted.
-pub const COMPROMISED: &[[u8; 32]] = &[];
+/// Parses a SHA-256 written as 64 hexadecimal digits (a line of a compromised-key list).
+pub fn parse_sha256(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
 
 #[cfg(test)]
 mod tests {
@@ -225,37 +243,50 @@ mod tests {
         let zero = STANDARD.encode([0u8; 32]);
         assert!(zero.parse::<PublicKey>().is_err());
         assert_eq!(k.fingerprint().len(), 19);
+        let hex: String = k.sha256().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(parse_sha256(&hex), Some(k.sha256()));
+        assert_eq!(parse_sha256("abc"), None);
     }
 
     #[test]
     fn only_a_pki_direct_message_with_a_pinned_unshared_key_is_trusted() {
         let pinned = [key(1), key(2)];
-        assert_eq!(check(&Auth::pki(key(2)), &pinned, false), Ok(key(2)));
+        assert_eq!(check(&Auth::pki(key(2)), &pinned, false, &[]), Ok(key(2)));
+        assert_eq!(
+            check(&Auth::pki(key(2)), &pinned, false, &[key(2).sha256()]),
+            Err(Untrusted::Compromised)
+        );
         let mut mqtt = Auth::pki(key(2));
         mqtt.via_mqtt = true;
-        assert_eq!(check(&mqtt, &pinned, false), Err(Untrusted::Mqtt));
+        assert_eq!(check(&mqtt, &pinned, false, &[]), Err(Untrusted::Mqtt));
         let mut broadcast = Auth::pki(key(2));
         broadcast.direct = false;
-        assert_eq!(check(&broadcast, &pinned, false), Err(Untrusted::Broadcast));
+        assert_eq!(
+            check(&broadcast, &pinned, false, &[]),
+            Err(Untrusted::Broadcast)
+        );
         let channel_dm = Auth {
             direct: true,
             ..Auth::default()
         };
         assert_eq!(
-            check(&channel_dm, &pinned, false),
+            check(&channel_dm, &pinned, false, &[]),
             Err(Untrusted::ChannelKey)
         );
         assert_eq!(
-            check(&Auth::pki(key(3)), &pinned, false),
+            check(&Auth::pki(key(3)), &pinned, false, &[]),
             Err(Untrusted::WrongKey)
         );
-        assert_eq!(check(&Auth::pki(key(3)), &[], false), Err(Untrusted::NoKey));
         assert_eq!(
-            check(&Auth::pki(key(1)), &pinned, true),
+            check(&Auth::pki(key(3)), &[], false, &[]),
+            Err(Untrusted::NoKey)
+        );
+        assert_eq!(
+            check(&Auth::pki(key(1)), &pinned, true, &[]),
             Err(Untrusted::SharedKey)
         );
         assert_eq!(
-            check(&Auth::default(), &pinned, false),
+            check(&Auth::default(), &pinned, false, &[]),
             Err(Untrusted::Broadcast)
         );
     }

@@ -58,6 +58,8 @@ pub struct StoreConfig {
     pub auto_ambulance_kinds: Vec<crate::incident::Kind>,
     /// Drinking water points, named to people who ask for water.
     pub water: Vec<WaterPoint>,
+    /// SHA-256 of public keys known to be compromised: never trusted.
+    pub compromised: Vec<[u8; 32]>,
     /// The same orientation answer goes to the same node at most this often.
     pub orientation_interval: Duration,
 }
@@ -96,6 +98,7 @@ impl StoreConfig {
             amb_send_attempts: 1,
             auto_ambulance_kinds: Vec::new(),
             water: Vec::new(),
+            compromised: Vec::new(),
             orientation_interval: Duration::from_secs(10 * 60),
         }
     }

@@ -50,7 +50,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             Some(k) => self.facts.nodes_with_key(k)?.iter().any(|n| *n != node),
             None => false,
         };
-        let why = match check(&rx.auth, &keys, shared) {
+        let why = match check(&rx.auth, &keys, shared, &self.cfg.compromised) {
             Ok(_) => return Ok(true),
             Err(why) => why,
         };
@@ -110,7 +110,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     key.fingerprint()
                 ));
             }
-            if key.is_compromised() {
+            if key.is_compromised(&self.cfg.compromised) {
                 alerts.push(format!(
                     "alert: {} ({holder}) uses a key on the known-compromised list; it needs a new key pair",
                     NodeId(node)
@@ -212,7 +212,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             }
             (_, Some(h)) => h,
         };
-        if key.is_compromised() {
+        if key.is_compromised(&self.cfg.compromised) {
             return Err(Refusal::Invalid(format!(
                 "the key of {} is on the known-compromised list: the radio needs a new key pair",
                 NodeId(node)
