@@ -193,12 +193,18 @@ pub fn read(text: &str) -> Reading {
             _ => {}
         }
     }
+    if !emergency && guide_left(&toks) {
+        emergency = true;
+        flags.push(Flag::Abandoned);
+        why.push("the guide left: abandoned".into());
+    }
     // An emergency told counts unless the message also says no help is needed ("ya no
     // estamos perdidos") or only thanks for help given.
     let told = emergency && !no_need && (sign || !thanks);
     let verdict = if plea || told {
         Verdict::Yes
-    } else if test && !emergency {
+    } else if (test && !emergency) || (no_need && !plea) {
+        // A test, or "all is well", a joke, the news: nothing to ask about.
         Verdict::No
     } else if emergency || sign {
         Verdict::Maybe
@@ -271,12 +277,8 @@ fn meaning(k: Option<Kind>, f: Option<Flag>) -> String {
 /// hides its parts.
 fn find(toks: &[Token]) -> Vec<Hit> {
     let mut hits: Vec<Hit> = Vec::new();
-    for entry in ENTRIES {
+    for (entry, &(first, key)) in ENTRIES.iter().zip(heads()) {
         let pattern = entry.0;
-        let (first, key) = (
-            pattern[0].as_bytes()[0],
-            key_of(pattern[0]).as_bytes().first(),
-        );
         for start in 0..toks.len() {
             // Every way a word matches starts with the same letter or the same sound.
             let t = &toks[start];
@@ -293,6 +295,13 @@ fn find(toks: &[Token]) -> Vec<Hit> {
             }
         }
     }
+    // "No estamos bien", "não estamos bem", "not ok": a negated "all is well" says the opposite.
+    hits.retain(|h| {
+        !(matches!(h.entry.1, Sense::NoNeed)
+            && h.start > 0
+            && !NEGATIONS.contains(&h.entry.0[0])
+            && NEGATIONS.contains(&toks[h.start - 1].word.as_str()))
+    });
     // Drop a hit whose words lie inside a longer hit of the same sense family.
     let covered = |a: &Hit, b: &Hit| {
         b.start <= a.start && a.end <= b.end && (b.end - b.start) > (a.end - a.start)
@@ -303,6 +312,18 @@ fn find(toks: &[Token]) -> Vec<Hit> {
     hits.sort_by_key(|h| (h.start, h.end, !h.exact));
     hits.dedup_by(|a, b| a.start == b.start && a.end == b.end && a.entry.1 == b.entry.1);
     hits
+}
+
+/// For each entry of the lexicon, the first letter and the first sound of its first word
+/// (computed once): a word that starts with neither cannot match it.
+fn heads() -> &'static [(u8, Option<&'static u8>)] {
+    static HEADS: std::sync::OnceLock<Vec<(u8, Option<&'static u8>)>> = std::sync::OnceLock::new();
+    HEADS.get_or_init(|| {
+        ENTRIES
+            .iter()
+            .map(|e| (e.0[0].as_bytes()[0], key_of(e.0[0]).as_bytes().first()))
+            .collect()
+    })
 }
 
 fn same_family(a: &Hit, b: &Hit) -> bool {
@@ -382,6 +403,78 @@ fn key_of(p: &'static str) -> &'static str {
             .collect()
     });
     keys.get(p).map_or("", String::as_str)
+}
+
+/// Words that negate what follows.
+const NEGATIONS: &[&str] = &[
+    "no", "nao", "not", "pas", "pa", "never", "nunca", "jamas", "ni",
+];
+
+/// Who leads or drives people on the route: when such a one left, ran or vanished, the people
+/// were abandoned ("el coyote se fue", "the guide ran off", "o guia foi embora", "gid la kouri").
+const GUIDES: &[&str] = &[
+    "coyote",
+    "coyot",
+    "coyotes",
+    "pollero",
+    "polleros",
+    "guia",
+    "guias",
+    "guide",
+    "guides",
+    "smuggler",
+    "smugglers",
+    "passeur",
+    "passeurs",
+    "gid",
+    "pase",
+    "coiote",
+    "coiotes",
+    "lanchero",
+    "pasador",
+];
+
+/// Whether a guide word and a word of leaving are both in the message.
+fn guide_left(toks: &[Token]) -> bool {
+    const LEAVE_STEMS: &[&str] = &[
+        "dej",
+        "abandon",
+        "huy",
+        "huir",
+        "desaparec",
+        "laiss",
+        "kite",
+        "kouri",
+        "largou",
+        "deix",
+        "sumi",
+        "fugi",
+        "embora",
+        "escap",
+        "ditch",
+        "vanish",
+        "disappear",
+        "disparu",
+        "enfui",
+    ];
+    const LEAVE: &[&str] = &[
+        "fue",
+        "fueron",
+        "left",
+        "ran",
+        "parti",
+        "partis",
+        "partit",
+        "ale",
+        "corrio",
+        "corrieron",
+        "gone",
+    ];
+    toks.iter().any(|t| GUIDES.contains(&t.word.as_str()))
+        && toks.iter().any(|t| {
+            let w = t.word.as_str();
+            LEAVE.contains(&w) || LEAVE_STEMS.iter().any(|s| w.starts_with(s))
+        })
 }
 
 /// Words a prefix would take that mean something else.
