@@ -150,6 +150,10 @@ pub fn read(text: &str) -> Reading {
                     why.push(format!("\"{words}\": a name, not a plea"));
                     continue;
                 }
+                if compound(&toks, h) {
+                    why.push(format!("\"{words}\": a service, not a plea"));
+                    continue;
+                }
                 if negated(&toks, &hits, h) || no_need {
                     why.push(format!("\"{words}\": help not needed"));
                     continue;
@@ -201,6 +205,19 @@ pub fn read(text: &str) -> Reading {
     // An emergency told counts unless the message also says no help is needed ("ya no
     // estamos perdidos") or only thanks for help given.
     let told = emergency && !no_need && (sign || !thanks);
+    // A child, an elderly person, a pregnant woman or a disabled person with two signs
+    // ("baby hasn't eaten and is really hot", "la abuela tiene sed y mucho calor") is distress.
+    let vulnerable = flags.iter().any(|f| {
+        matches!(
+            f,
+            Flag::Children | Flag::Elderly | Flag::Pregnant | Flag::Disability
+        )
+    });
+    let signs = hits
+        .iter()
+        .filter(|h| matches!(h.entry.1, Sense::Sign))
+        .count();
+    let told = told || (vulnerable && signs >= 2 && !no_need && !thanks && !test);
     let verdict = if plea || told {
         Verdict::Yes
     } else if (test && !emergency) || (no_need && !plea) {
@@ -552,13 +569,39 @@ fn negated(toks: &[Token], hits: &[Hit], h: &Hit) -> bool {
         })
 }
 
-/// A plea in a thank-you for help given: "gracias por la ayuda", "thanks for your help".
+/// A plea in a thank-you for help given: "gracias por la ayuda", "thanks for all your help",
+/// "pou èd nou te ban nou": "for", then at most two small words (an article, "all", "your"),
+/// then the plea ("gracias, por favor ayuda" is still a plea).
 fn past_help(toks: &[Token], h: &Hit) -> bool {
-    let from = h.start.saturating_sub(4);
-    toks[from..h.start].iter().any(|t| {
+    const FOR: &[&str] = &["por", "for", "pour", "pela", "pelo", "pou", "pra"];
+    const SMALL: &[&str] = &[
+        "la", "el", "los", "las", "su", "sus", "tu", "toda", "todo", "the", "your", "all", "a",
+        "l", "le", "les", "votre", "vos", "toute", "o", "as", "os", "sua", "tanta", "tanto",
+        "esta", "this", "that", "tout", "tou", "todas", "todos", "tous", "tudo", "much", "so",
+    ];
+    let mut i = h.start;
+    for _ in 0..3 {
+        let Some(prev) = i.checked_sub(1) else {
+            return false;
+        };
+        let w = toks[prev].word.as_str();
+        if FOR.contains(&w) {
+            return true;
+        }
+        if !SMALL.contains(&w) {
+            return false;
+        }
+        i = prev;
+    }
+    false
+}
+
+/// A plea word that names a service, not a call: "help desk", "help wanted", "helpline".
+fn compound(toks: &[Token], h: &Hit) -> bool {
+    toks.get(h.end + 1).is_some_and(|t| {
         matches!(
             t.word.as_str(),
-            "por" | "for" | "pour" | "pela" | "pelo" | "pou" | "su" | "la" | "your" | "the"
+            "desk" | "wanted" | "center" | "centre" | "line" | "lines" | "page" | "hours"
         )
     })
 }
@@ -575,6 +618,42 @@ fn is_name(toks: &[Token], hits: &[Hit], h: &Hit, caps: &[bool]) -> bool {
     let named_as = |i: usize| caps.get(i).copied().unwrap_or(false);
     // "Auxilio Gómez", "Socorro Hernández": a plea word written as a name before a surname.
     if h.start == h.end && named_as(h.start) && named_as(h.start + 1) && !caps.iter().all(|c| *c) {
+        return true;
+    }
+    // "Socorro dice que ya llegó", "Socorro says hi": a capitalised plea word that someone
+    // does something with speech is a person.
+    const SAYS: &[&str] = &[
+        "dice",
+        "dijo",
+        "manda",
+        "mando",
+        "pregunta",
+        "pregunto",
+        "says",
+        "said",
+        "asks",
+        "asked",
+        "dit",
+        "diz",
+        "disse",
+        "pergunta",
+        "perguntou",
+        "llego",
+        "vino",
+        "arrived",
+        "chegou",
+        "quiere",
+        "wants",
+        "veut",
+        "quer",
+    ];
+    if h.start == h.end
+        && named_as(h.start)
+        && !caps.iter().all(|c| *c)
+        && toks
+            .get(h.end + 1)
+            .is_some_and(|t| SAYS.contains(&t.word.as_str()))
+    {
         return true;
     }
     if !word.starts_with("socorr") || h.start != h.end {

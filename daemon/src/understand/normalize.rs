@@ -33,7 +33,13 @@ pub fn tokens(text: &str) -> Vec<Token> {
         .into_iter()
         .map(|(start, len)| raw[start..start + len].concat())
         .map(|w| {
-            let word = squeeze(&w);
+            // "kkkkk" (laughter in Portuguese and Creole chat) stays a word of its own, not `k`.
+            let laugh = w.len() >= 3 && w.bytes().all(|b| b == b'k');
+            let word = if laugh {
+                "kkk".to_string()
+            } else {
+                squeeze(&w)
+            };
             let key = phonetic(&word);
             Token {
                 word,

@@ -164,3 +164,12 @@ fn reading_never_panics_on_anything() {
         let _ = read(t);
     }
 }
+
+#[test]
+#[ignore]
+fn probe_tmp() {
+    for l in std::fs::read_to_string("/tmp/probe.txt").unwrap().lines() {
+        let r = read(l);
+        println!("{:5} {:?} {:?}  <- {l}", r.verdict.as_str(), r.kind, r.why);
+    }
+}
