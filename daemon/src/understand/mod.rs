@@ -166,6 +166,10 @@ pub fn read(text: &str) -> Reading {
                 why.push(format!("\"{words}\": asks for help"));
             }
             Sense::Emergency(k, f) => {
+                if permission(&toks, h) {
+                    why.push(format!("\"{words}\": let, not left"));
+                    continue;
+                }
                 if device && toks[h.start..=h.end].iter().any(|t| dying(&t.word)) {
                     sign = true;
                     why.push(format!("\"{words}\": the phone, worth asking"));
@@ -491,6 +495,19 @@ fn guide_left(toks: &[Token]) -> bool {
         && toks.iter().any(|t| {
             let w = t.word.as_str();
             LEAVE.contains(&w) || LEAVE_STEMS.iter().any(|s| w.starts_with(s))
+        })
+}
+
+/// "Nos dejaron pasar", "nos dejó quedarnos": being let do something is not being left.
+fn permission(toks: &[Token], h: &Hit) -> bool {
+    toks[h.end].word.starts_with("dej")
+        && toks.get(h.end + 1).is_some_and(|t| {
+            let w = t.word.as_str();
+            [
+                "ar", "er", "ir", "arnos", "ernos", "irnos", "arme", "erme", "irme",
+            ]
+            .iter()
+            .any(|s| w.len() > s.len() + 2 && w.ends_with(s))
         })
 }
 
