@@ -222,7 +222,7 @@ pub fn read(text: &str) -> Reading {
         .filter(|h| matches!(h.entry.1, Sense::Sign))
         .count();
     let told = told || (vulnerable && signs >= 2 && !no_need && !thanks && !test);
-    let verdict = if plea || told {
+    let mut verdict = if plea || told {
         Verdict::Yes
     } else if (test && !emergency) || (no_need && !plea) {
         // A test, or "all is well", a joke, the news: nothing to ask about.
@@ -253,6 +253,10 @@ pub fn read(text: &str) -> Reading {
     });
     if alone && flags.contains(&Flag::Children) {
         flags.push(Flag::UnaccompaniedMinor);
+        // A child alone with a sign of trouble ("un niño solo llorando junto al río").
+        if verdict == Verdict::Maybe && !no_need {
+            verdict = Verdict::Yes;
+        }
     }
     flags.sort();
     flags.dedup();
