@@ -326,6 +326,9 @@ fn find(toks: &[Token]) -> Vec<Hit> {
             && h.start > 0
             && !NEGATIONS.contains(&h.entry.0[0])
             && NEGATIONS.contains(&toks[h.start - 1].word.as_str()))
+            // "Ça va pas": French says it after.
+            && !(matches!(h.entry.1, Sense::NoNeed)
+                && toks.get(h.end + 1).is_some_and(|t| t.word == "pas"))
     });
     // Drop a hit whose words lie inside a longer hit of the same sense family.
     let covered = |a: &Hit, b: &Hit| {
