@@ -12,7 +12,9 @@
 //!
 //! Rules, in order: a plea that is negated, thanked for or part of a name does not count; a
 //! radio test with nothing else is no; a plea or an emergency told is yes; a sign alone (tired,
-//! thirsty, "is anyone there") is maybe; the rest is no. The lexicon is in [`lexicon`], the
+//! thirsty, "is anyone there") is maybe, except for a child, an elderly person or a pregnant
+//! woman with two signs, or a child alone, which is yes; a guide who left means abandoned; a
+//! message that says all is well, or laughs, with no plea is no; the rest is no. The lexicon is in [`lexicon`], the
 //! text normalisation in [`normalize`]. No I/O, no allocation beyond the message's words.
 
 pub mod corpus;
@@ -321,14 +323,15 @@ fn find(toks: &[Token]) -> Vec<Hit> {
         }
     }
     // "No estamos bien", "não estamos bem", "not ok": a negated "all is well" says the opposite.
-    hits.retain(|h| {
-        !(matches!(h.entry.1, Sense::NoNeed)
-            && h.start > 0
+    // "Ça va pas": French says it after.
+    let negated_before = |h: &Hit| {
+        h.start > 0
             && !NEGATIONS.contains(&h.entry.0[0])
-            && NEGATIONS.contains(&toks[h.start - 1].word.as_str()))
-            // "Ça va pas": French says it after.
-            && !(matches!(h.entry.1, Sense::NoNeed)
-                && toks.get(h.end + 1).is_some_and(|t| t.word == "pas"))
+            && NEGATIONS.contains(&toks[h.start - 1].word.as_str())
+    };
+    let negated_after = |h: &Hit| toks.get(h.end + 1).is_some_and(|t| t.word == "pas");
+    hits.retain(|h| {
+        !matches!(h.entry.1, Sense::NoNeed) || !(negated_before(h) || negated_after(h))
     });
     // Drop a hit whose words lie inside a longer hit of the same sense family.
     let covered = |a: &Hit, b: &Hit| {
