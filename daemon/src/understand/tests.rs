@@ -184,6 +184,9 @@ fn situations_told_in_their_own_words_are_heard() {
         "la lancha se volteo en el suchiate",
         "ma femme perd les eaux",
         "yo kenbe frè m yo mande lajan",
+        "no aparece mi hijo desde ayer",
+        "he won't wake up",
+        "mon mari ne peut plus respirer",
     ]);
 }
 
