@@ -1981,6 +1981,14 @@ pub const ENTRIES: &[Entry] = &[
     (&["no", "hablar"], ef(K::Medical, F::Unconscious), Some(Es)),
     (&["cant", "see"], e(K::Heat), Some(En)),
     (&["llora*"], Sign, Some(Es)),
+    // Feeling ill: "se siente mal", "il se sent mal", "li pa santi l byen".
+    (&["siente", "mal"], e(K::Medical), Some(Es)),
+    (&["sent", "mal"], e(K::Medical), Some(Fr)),
+    (&["sent", "pas", "bien"], e(K::Medical), Some(Fr)),
+    (&["pa", "santi"], e(K::Medical), Some(Ht)),
+    (&["sentindo", "mal"], e(K::Medical), Some(Pt)),
+    (&["feels", "sick"], e(K::Medical), Some(En)),
+    (&["esta", "mal"], Sign, Some(Es)),
     // ----- details (flags said in passing) -------------------------------------------------
     (&["embaraz*"], fl(F::Pregnant), Some(Es)),
     (&["pregnant"], fl(F::Pregnant), Some(En)),
