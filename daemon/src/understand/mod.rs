@@ -12,7 +12,9 @@
 //!
 //! Rules, in order: a plea that is negated, thanked for or part of a name does not count; a
 //! radio test with nothing else is no; a plea or an emergency told is yes; a sign alone (tired,
-//! thirsty, "is anyone there") is maybe; the rest is no. The lexicon is in [`lexicon`], the
+//! thirsty, "is anyone there") is maybe, except for a child, an elderly person or a pregnant
+//! woman with two signs, or a child alone, which is yes; a guide who left means abandoned; a
+//! message that says all is well, or laughs, with no plea is no; the rest is no. The lexicon is in [`lexicon`], the
 //! text normalisation in [`normalize`]. No I/O, no allocation beyond the message's words.
 
 pub mod corpus;
@@ -151,6 +153,10 @@ pub fn read(text: &str) -> Reading {
                     why.push(format!("\"{words}\": a name, not a plea"));
                     continue;
                 }
+                if compound(&toks, h) {
+                    why.push(format!("\"{words}\": a service, not a plea"));
+                    continue;
+                }
                 if negated(&toks, &hits, h) || no_need {
                     why.push(format!("\"{words}\": help not needed"));
                     continue;
@@ -163,6 +169,10 @@ pub fn read(text: &str) -> Reading {
                 why.push(format!("\"{words}\": asks for help"));
             }
             Sense::Emergency(k, f) => {
+                if permission(&toks, h) {
+                    why.push(format!("\"{words}\": let, not left"));
+                    continue;
+                }
                 if device && toks[h.start..=h.end].iter().any(|t| dying(&t.word)) {
                     sign = true;
                     why.push(format!("\"{words}\": the phone, worth asking"));
@@ -194,12 +204,31 @@ pub fn read(text: &str) -> Reading {
             _ => {}
         }
     }
+    if !emergency && guide_left(&toks) {
+        emergency = true;
+        flags.push(Flag::Abandoned);
+        why.push("the guide left: abandoned".into());
+    }
     // An emergency told counts unless the message also says no help is needed ("ya no
     // estamos perdidos") or only thanks for help given.
     let told = emergency && !no_need && (sign || !thanks);
-    let verdict = if plea || told {
+    // A child, an elderly person, a pregnant woman or a disabled person with two signs
+    // ("baby hasn't eaten and is really hot", "la abuela tiene sed y mucho calor") is distress.
+    let vulnerable = flags.iter().any(|f| {
+        matches!(
+            f,
+            Flag::Children | Flag::Elderly | Flag::Pregnant | Flag::Disability
+        )
+    });
+    let signs = hits
+        .iter()
+        .filter(|h| matches!(h.entry.1, Sense::Sign))
+        .count();
+    let told = told || (vulnerable && signs >= 2 && !no_need && !thanks && !test);
+    let mut verdict = if plea || told {
         Verdict::Yes
-    } else if test && !emergency {
+    } else if (test && !emergency) || (no_need && !plea) {
+        // A test, or "all is well", a joke, the news: nothing to ask about.
         Verdict::No
     } else if emergency || sign {
         Verdict::Maybe
@@ -227,6 +256,10 @@ pub fn read(text: &str) -> Reading {
     });
     if alone && flags.contains(&Flag::Children) {
         flags.push(Flag::UnaccompaniedMinor);
+        // A child alone with a sign of trouble ("un niño solo llorando junto al río").
+        if verdict == Verdict::Maybe && !no_need {
+            verdict = Verdict::Yes;
+        }
     }
     flags.sort();
     flags.dedup();
@@ -272,12 +305,8 @@ fn meaning(k: Option<Kind>, f: Option<Flag>) -> String {
 /// hides its parts.
 fn find(toks: &[Token]) -> Vec<Hit> {
     let mut hits: Vec<Hit> = Vec::new();
-    for entry in ENTRIES {
+    for (entry, &(first, key)) in ENTRIES.iter().zip(heads()) {
         let pattern = entry.0;
-        let (first, key) = (
-            pattern[0].as_bytes()[0],
-            key_of(pattern[0]).as_bytes().first(),
-        );
         for start in 0..toks.len() {
             // Every way a word matches starts with the same letter or the same sound.
             let t = &toks[start];
@@ -294,6 +323,17 @@ fn find(toks: &[Token]) -> Vec<Hit> {
             }
         }
     }
+    // "No estamos bien", "não estamos bem", "not ok": a negated "all is well" says the opposite.
+    // "Ça va pas": French says it after.
+    let negated_before = |h: &Hit| {
+        h.start > 0
+            && !NEGATIONS.contains(&h.entry.0[0])
+            && NEGATIONS.contains(&toks[h.start - 1].word.as_str())
+    };
+    let negated_after = |h: &Hit| toks.get(h.end + 1).is_some_and(|t| t.word == "pas");
+    hits.retain(|h| {
+        !matches!(h.entry.1, Sense::NoNeed) || !(negated_before(h) || negated_after(h))
+    });
     // Drop a hit whose words lie inside a longer hit of the same sense family.
     let covered = |a: &Hit, b: &Hit| {
         b.start <= a.start && a.end <= b.end && (b.end - b.start) > (a.end - a.start)
@@ -304,6 +344,18 @@ fn find(toks: &[Token]) -> Vec<Hit> {
     hits.sort_by_key(|h| (h.start, h.end, !h.exact));
     hits.dedup_by(|a, b| a.start == b.start && a.end == b.end && a.entry.1 == b.entry.1);
     hits
+}
+
+/// For each entry of the lexicon, the first letter and the first sound of its first word
+/// (computed once): a word that starts with neither cannot match it.
+fn heads() -> &'static [(u8, Option<&'static u8>)] {
+    static HEADS: std::sync::OnceLock<Vec<(u8, Option<&'static u8>)>> = std::sync::OnceLock::new();
+    HEADS.get_or_init(|| {
+        ENTRIES
+            .iter()
+            .map(|e| (e.0[0].as_bytes()[0], key_of(e.0[0]).as_bytes().first()))
+            .collect()
+    })
 }
 
 fn same_family(a: &Hit, b: &Hit) -> bool {
@@ -385,6 +437,91 @@ fn key_of(p: &'static str) -> &'static str {
     keys.get(p).map_or("", String::as_str)
 }
 
+/// Words that negate what follows.
+const NEGATIONS: &[&str] = &[
+    "no", "nao", "not", "pas", "pa", "never", "nunca", "jamas", "ni",
+];
+
+/// Who leads or drives people on the route: when such a one left, ran or vanished, the people
+/// were abandoned ("el coyote se fue", "the guide ran off", "o guia foi embora", "gid la kouri").
+const GUIDES: &[&str] = &[
+    "coyote",
+    "coyot",
+    "coyotes",
+    "pollero",
+    "polleros",
+    "guia",
+    "guias",
+    "guide",
+    "guides",
+    "smuggler",
+    "smugglers",
+    "passeur",
+    "passeurs",
+    "gid",
+    "pase",
+    "coiote",
+    "coiotes",
+    "lanchero",
+    "pasador",
+];
+
+/// Whether a guide word and a word of leaving are both in the message.
+fn guide_left(toks: &[Token]) -> bool {
+    const LEAVE_STEMS: &[&str] = &[
+        "dej",
+        "abandon",
+        "huy",
+        "huir",
+        "desaparec",
+        "laiss",
+        "kite",
+        "kouri",
+        "largou",
+        "deix",
+        "sumi",
+        "fugi",
+        "embora",
+        "escap",
+        "ditch",
+        "vanish",
+        "disappear",
+        "disparu",
+        "enfui",
+    ];
+    const LEAVE: &[&str] = &[
+        "fue",
+        "fueron",
+        "left",
+        "ran",
+        "parti",
+        "partis",
+        "partit",
+        "ale",
+        "corrio",
+        "corrieron",
+        "gone",
+    ];
+    toks.iter().any(|t| GUIDES.contains(&t.word.as_str()))
+        && toks.iter().any(|t| {
+            let w = t.word.as_str();
+            LEAVE.contains(&w) || LEAVE_STEMS.iter().any(|s| w.starts_with(s))
+        })
+}
+
+/// "Nos dejaron pasar", "nos dejó quedarnos": being let do something is not being left.
+fn permission(toks: &[Token], h: &Hit) -> bool {
+    toks[h.end].word.starts_with("dej")
+        && toks.get(h.end + 1).is_some_and(|t| {
+            let w = t.word.as_str();
+            [
+                "ar", "er", "ir", "arnos", "ernos", "irnos", "arme", "erme", "irme",
+            ]
+            .iter()
+            .any(|s| w.len() > s.len() + 2 && w.ends_with(s))
+        })
+}
+
 /// Words a prefix would take that mean something else.
 const EXCEPT: &[&str] = &[
     "ayudante",
@@ -460,13 +597,39 @@ fn negated(toks: &[Token], hits: &[Hit], h: &Hit) -> bool {
         })
 }
 
-/// A plea in a thank-you for help given: "gracias por la ayuda", "thanks for your help".
+/// A plea in a thank-you for help given: "gracias por la ayuda", "thanks for all your help",
+/// "pou èd nou te ban nou": "for", then at most two small words (an article, "all", "your"),
+/// then the plea ("gracias, por favor ayuda" is still a plea).
 fn past_help(toks: &[Token], h: &Hit) -> bool {
-    let from = h.start.saturating_sub(4);
-    toks[from..h.start].iter().any(|t| {
+    const FOR: &[&str] = &["por", "for", "pour", "pela", "pelo", "pou", "pra"];
+    const SMALL: &[&str] = &[
+        "la", "el", "los", "las", "su", "sus", "tu", "toda", "todo", "the", "your", "all", "a",
+        "l", "le", "les", "votre", "vos", "toute", "o", "as", "os", "sua", "tanta", "tanto",
+        "esta", "this", "that", "tout", "tou", "todas", "todos", "tous", "tudo", "much", "so",
+    ];
+    let mut i = h.start;
+    for _ in 0..3 {
+        let Some(prev) = i.checked_sub(1) else {
+            return false;
+        };
+        let w = toks[prev].word.as_str();
+        if FOR.contains(&w) {
+            return true;
+        }
+        if !SMALL.contains(&w) {
+            return false;
+        }
+        i = prev;
+    }
+    false
+}
+
+/// A plea word that names a service, not a call: "help desk", "help wanted", "helpline".
+fn compound(toks: &[Token], h: &Hit) -> bool {
+    toks.get(h.end + 1).is_some_and(|t| {
         matches!(
             t.word.as_str(),
-            "por" | "for" | "pour" | "pela" | "pelo" | "pou" | "su" | "la" | "your" | "the"
+            "desk" | "wanted" | "center" | "centre" | "line" | "lines" | "page" | "hours"
         )
     })
 }
@@ -483,6 +646,42 @@ fn is_name(toks: &[Token], hits: &[Hit], h: &Hit, caps: &[bool]) -> bool {
     let named_as = |i: usize| caps.get(i).copied().unwrap_or(false);
     // "Auxilio Gómez", "Socorro Hernández": a plea word written as a name before a surname.
     if h.start == h.end && named_as(h.start) && named_as(h.start + 1) && !caps.iter().all(|c| *c) {
+        return true;
+    }
+    // "Socorro dice que ya llegó", "Socorro says hi": a capitalised plea word that someone
+    // does something with speech is a person.
+    const SAYS: &[&str] = &[
+        "dice",
+        "dijo",
+        "manda",
+        "mando",
+        "pregunta",
+        "pregunto",
+        "says",
+        "said",
+        "asks",
+        "asked",
+        "dit",
+        "diz",
+        "disse",
+        "pergunta",
+        "perguntou",
+        "llego",
+        "vino",
+        "arrived",
+        "chegou",
+        "quiere",
+        "wants",
+        "veut",
+        "quer",
+    ];
+    if h.start == h.end
+        && named_as(h.start)
+        && !caps.iter().all(|c| *c)
+        && toks
+            .get(h.end + 1)
+            .is_some_and(|t| SAYS.contains(&t.word.as_str()))
+    {
         return true;
     }
     if !word.starts_with("socorr") || h.start != h.end {

@@ -33,7 +33,13 @@ pub fn tokens(text: &str) -> Vec<Token> {
         .into_iter()
         .map(|(start, len)| raw[start..start + len].concat())
         .map(|w| {
-            let word = squeeze(&w);
+            // "kkkkk" (laughter in Portuguese and Creole chat) stays a word of its own, not `k`.
+            let laugh = w.len() >= 3 && w.bytes().all(|b| b == b'k');
+            let word = if laugh {
+                "kkk".to_string()
+            } else {
+                squeeze(&w)
+            };
             let key = phonetic(&word);
             Token {
                 word,
@@ -45,7 +51,8 @@ pub fn tokens(text: &str) -> Vec<Token> {
 }
 
 /// The words of a split text as spans `(first piece, pieces)`: a run of three or more single
-/// letters spells one word ("s o s", "s.o.s", "a y u d a"); every other piece is a word.
+/// letters spells one word ("s o s", "s.o.s", "a y u d a"); an English negation cut by its
+/// apostrophe is one word ("can't" is `cant`); every other piece is a word.
 pub fn spans(raw: &[&str]) -> Vec<(usize, usize)> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -55,7 +62,15 @@ pub fn spans(raw: &[&str]) -> Vec<(usize, usize)> {
             .take_while(|w| w.chars().count() == 1 && w.chars().all(char::is_alphabetic))
             .count();
         let len = if run >= 3 { run } else { 1 };
-        out.push((i, len));
+        // "can't", "won't", "don't": the `t` cut off by the apostrophe joins its word.
+        let contraction = len == 1
+            && raw[i].eq_ignore_ascii_case("t")
+            && i > 0
+            && raw[i - 1].ends_with(['n', 'N']);
+        match out.last_mut() {
+            Some((_, last)) if contraction && *last == 1 => *last = 2,
+            _ => out.push((i, len)),
+        }
         i += len;
     }
     out
@@ -180,6 +195,7 @@ mod tests {
         assert_eq!(words("Ayúdenos por favor"), ["ayudenos", "por", "favor"]);
         assert_eq!(words("s'il vous plaît"), ["s", "il", "vous", "plait"]);
         assert_eq!(words("llegué"), ["llegue"]);
+        assert_eq!(words("I can't walk, won't"), ["i", "cant", "walk", "wont"]);
     }
 
     #[test]

@@ -164,3 +164,47 @@ fn reading_never_panics_on_anything() {
         let _ = read(t);
     }
 }
+
+#[test]
+fn situations_told_in_their_own_words_are_heard() {
+    yes(&[
+        "se acabo el agua hace horas",
+        "mi tio se desvanecio y no reacciona",
+        "she fainted and wont wake up",
+        "on a plus rien a boire depuis hier",
+        "dlo a fini nou swaf",
+        "acabou a agua faz dois dias",
+        "el coyot se fue nosotro solo en desierto",
+        "o guia foi embora e deixou a gente",
+        "gid la kouri",
+        "no estamos bien, ayuda",
+        "baby hasnt eaten all day and is really hot",
+        "hay un niño solo llorando junto al rio",
+        "gracias, por favor ayuda estamos perdidos",
+        "la lancha se volteo en el suchiate",
+        "ma femme perd les eaux",
+        "yo kenbe frè m yo mande lajan",
+        "no aparece mi hijo desde ayer",
+        "he won't wake up",
+        "mon mari ne peut plus respirer",
+    ]);
+}
+
+#[test]
+fn words_of_distress_in_other_senses_open_nothing() {
+    no(&[
+        "nos dejaron pasar en la garita sin problema",
+        "dying to see you guys tomorrow",
+        "to morrendo de saudade kkkk",
+        "help desk hours are 9 to 5",
+        "god bless you all for the help last week",
+        "mèsi pou tout èd nou te resevwa",
+        "Socorro dice que ya esta en Hermosillo",
+        "mi vecina se llama Socorro",
+        "sou auxiliar de enfermagem se precisar de ajuda to aqui",
+        "mi hijo se cayo jugando pero ya esta bien",
+        "la corriente de luz se fue en el albergue",
+        "yo di fwontyè a ap fèmen demen",
+        "o rio subiu muito ontem mas ja baixou",
+    ]);
+}
