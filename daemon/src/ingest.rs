@@ -215,6 +215,12 @@ pub enum Signal {
         /// What is asked, and the language of its words when they tell.
         question: understand::question::Question,
     },
+    /// A direct message to the station in a patrol's or municipality's name that the radio
+    /// could not decrypt: refused and shown to the desk.
+    Undecodable {
+        /// The node it claims.
+        node: u32,
+    },
     /// A node describes itself.
     NodeInfo {
         /// The node.
@@ -251,6 +257,13 @@ pub enum Signal {
 /// Classifies one received packet.
 pub fn classify(p: &MeshPacket, cfg: &IngestConfig) -> Signal {
     let Some(d) = mesh::data(p) else {
+        // A direct message to the station in a patrol's or municipality's name that our radio
+        // could not decrypt: with firmware 2.7.14+ that is a channel-key DM or a PKI message
+        // made with another key (a forgery, or a radio whose key changed).
+        let claimed = cfg.patrols.contains_key(&p.from) || cfg.municipal_nodes.contains(&p.from);
+        if claimed && cfg.our_nodes.contains(&p.to) {
+            return Signal::Undecodable { node: p.from };
+        }
         return encrypted(p);
     };
     if cfg.our_nodes.contains(&p.from) {
@@ -1127,5 +1140,31 @@ mod tests {
             let d = distress(text_from(STRANGER, &text));
             assert_eq!(d.kind, DistressKind::Bell, "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_undecodable_dm_to_us_in_a_patrols_or_municipalitys_name_is_a_refused_claim() {
+        let sealed = |from: u32, to: u32| MeshPacket {
+            from,
+            to,
+            id: 9,
+            payload_variant: Some(mesh::mesh_packet::PayloadVariant::Encrypted(vec![1; 40])),
+            ..MeshPacket::default()
+        };
+        for node in [PATROL, MUNICIPALITY] {
+            assert_eq!(
+                classify(&sealed(node, OURS), &cfg()),
+                Signal::Undecodable { node }
+            );
+            // Sealed traffic to someone else (a channel we lack) is only activity.
+            assert!(matches!(
+                classify(&sealed(node, 0x1234_5678), &cfg()),
+                Signal::Activity { .. }
+            ));
+        }
+        assert!(matches!(
+            classify(&sealed(0x0bad_0bad, OURS), &cfg()),
+            Signal::Activity { .. }
+        ));
     }
 }

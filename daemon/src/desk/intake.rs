@@ -96,6 +96,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 Ok(())
             }
             Signal::Question { node, question, .. } => self.orientation(rx, node, question),
+            Signal::Undecodable { node } => self.undecodable(rx, node),
             Signal::Activity { .. } => Ok(()),
         }
     }

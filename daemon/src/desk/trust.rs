@@ -35,6 +35,51 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         Ok(keys)
     }
 
+    /// A direct message in the name of a patrol's or municipality's `node` that the station's
+    /// radio could not decrypt: audited as an unverified attempt, the real node warned.
+    pub(super) fn undecodable(&mut self, rx: &Rx, node: u32) -> DeskResult<()> {
+        let Some(holder) = self.holder(node) else {
+            return Ok(());
+        };
+        let lang = self
+            .cfg
+            .municipalities
+            .iter()
+            .find(|m| m.nodes.contains(&node))
+            .map_or(Lang::Es, |m| m.language());
+        self.refused(
+            rx,
+            node,
+            &holder,
+            "the station's radio could not decrypt it (another key, or the channel key)",
+            lang,
+        )
+    }
+
+    /// Records a refused message in `node`'s name and warns the real node, hourly at most.
+    fn refused(
+        &mut self,
+        rx: &Rx,
+        node: u32,
+        claimed: &str,
+        why: &str,
+        lang: Lang,
+    ) -> DeskResult<()> {
+        let who = format!("unverified:{}", NodeId(node));
+        let what = format!(
+            "unverified message in the name of {claimed} ({}) refused: {why}",
+            NodeId(node)
+        );
+        self.event(None, &who, &rx.radio, what);
+        if !self
+            .facts
+            .said_since(node, Msg::Impersonated, self.at - WARN_EVERY_MS)?
+        {
+            self.say(None, node, CLASS_PATROL, lang, Msg::Impersonated, &[]);
+        }
+        Ok(())
+    }
+
     /// Whether the message `rx` from `node` (claimed to be `claimed`: `patrol P1`,
     /// `municipality Sáric`) may change anything. When not: an audit event says who was
     /// claimed and why it was refused, and the real node is warned in `lang`.
@@ -54,18 +99,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             Ok(_) => return Ok(true),
             Err(why) => why,
         };
-        let who = format!("unverified:{}", NodeId(node));
-        let what = format!(
-            "unverified message in the name of {claimed} ({}) refused: {why}",
-            NodeId(node)
-        );
-        self.event(None, &who, &rx.radio, what);
-        if !self
-            .facts
-            .said_since(node, Msg::Impersonated, self.at - WARN_EVERY_MS)?
-        {
-            self.say(None, node, CLASS_PATROL, lang, Msg::Impersonated, &[]);
-        }
+        self.refused(rx, node, claimed, &why.to_string(), lang)?;
         Ok(false)
     }
 

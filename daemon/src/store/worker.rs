@@ -560,6 +560,7 @@ fn understood(signal: &Signal) -> (&'static str, Option<&'static str>) {
             };
             (what, question.language.map(|l| l.as_str()))
         }
+        Signal::Undecodable { .. } => ("undecodable", None),
         Signal::Activity { .. } => ("no emergency", None),
     }
 }

@@ -100,10 +100,10 @@ async fn forged_patrol_commands_change_nothing_and_the_real_patrols_dm_does() {
             "forgery {i} ({mode:?}) changed the incident"
         );
     }
-    // Each forgery that reached the station decoded is on the desk, said why. (The wrong key
-    // never decodes at the station's radio: its node database holds P1's real key.)
+    // Each forgery is on the desk, said why. (The wrong key never decodes at the station's
+    // radio, whose node database holds P1's real key: farod sees a DM it cannot read.)
     let seen = unverified(&d);
-    for why in ["broadcast", "channel key", "MQTT"] {
+    for why in ["broadcast", "channel key", "MQTT", "could not decrypt"] {
         assert!(seen.iter().any(|e| e.contains(why)), "{why}: {seen:?}");
     }
     assert!(seen.iter().all(|e| e.contains("patrol P1")), "{seen:?}");
@@ -187,5 +187,31 @@ async fn a_forged_node_info_for_a_patrol_raises_an_alert() {
             .any(|e| e.what.starts_with("alert:") && e.what.contains("patrol P1"))
     })
     .await;
+    d.station.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_current_firmware_forged_dms_do_not_even_decode_and_are_still_shown() {
+    init_logging();
+    let sim = sim_of(quiet_scenario());
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    assigned(&d, &sim).await;
+    for mode in [
+        ForgeMode::ChannelDm,
+        ForgeMode::WrongKey,
+        ForgeMode::ViaMqtt,
+    ] {
+        sim.act(forge(P1, "CERRAR SAS-1 falsa", mode)).await;
+    }
+    tokio::time::sleep(2 * MINUTE).await;
+    assert_eq!(show(&d, "SAS-1").state, "assigned");
+    let seen = unverified(&d);
+    assert!(
+        seen.iter()
+            .filter(|e| e.contains("could not decrypt"))
+            .count()
+            >= 2,
+        "{seen:?}"
+    );
     d.station.stop().await;
 }
