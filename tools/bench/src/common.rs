@@ -246,13 +246,14 @@ pub fn station_config(radios: &[(&str, String)]) -> String {
 }
 
 /// The environment `systemd/farod.service` gives farod (its `Environment=` lines, but the
-/// configuration path, which the benchmarks pass themselves): farod is measured as deployed.
+/// configuration path, which the benchmarks pass themselves, and the socket's group, which
+/// only an installed station has): farod is measured as deployed.
 pub fn unit_environment() -> Vec<(String, String)> {
     include_str!("../../../systemd/farod.service")
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Environment="))
         .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| *k != "FARO_CONFIG")
+        .filter(|(k, _)| !matches!(*k, "FARO_CONFIG" | "FARO_SOCKET_GROUP"))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
