@@ -1,7 +1,7 @@
 //! The outbox task: sends the durable outbox rows through the radios, paced within the
 //! firmware's limits (a text at most every 2 s, position/alert/waypoint/telemetry at most every
-//! 10 s per radio; we keep a margin), most urgent class first (distress replies, then patrol
-//! confirmations, then the rest). It only ever sends rows that are already committed; their
+//! 10 s per radio; we keep a margin), most urgent class first (ambulance requests and cancels,
+//! distress replies, patrol confirmations, then the rest). It only ever sends rows that are already committed; their
 //! delivery results (ACK / implicit ACK / NAK) go back to the store, which schedules retries
 //! with backoff.
 //!
@@ -34,6 +34,8 @@ pub const SLOW_GAP: Duration = Duration::from_millis(10_500);
 /// Claimed rows held in memory at most (they wait for their radio's pace there; a crash puts
 /// them back to pending in the database).
 pub const HELD_MAX: usize = 32;
+/// Rows claimed at once past a full memory, when more urgent than the least urgent held.
+const URGENT_MAX: usize = 4;
 /// How often the task looks for rows whose retry time came, without being woken.
 pub const POLL: Duration = Duration::from_secs(1);
 
@@ -81,10 +83,19 @@ impl Outbox {
     async fn run(mut self) {
         let mut db_failures = 0u32;
         loop {
-            if self.held.len() < HELD_MAX {
+            // Room for any row; when full, still for a row more urgent than the least urgent
+            // held (an ambulance request never waits behind a memory full of replies): that
+            // one goes back to the queue.
+            let (room, below) = if self.held.len() < HELD_MAX {
+                (HELD_MAX - self.held.len(), u8::MAX)
+            } else {
+                let worst = self.held.last().map_or(0, |i| i.class);
+                (URGENT_MAX, worst)
+            };
+            if below > 0 {
                 match self
                     .store
-                    .outbox_claim(self.clock.now_ms(), HELD_MAX - self.held.len())
+                    .outbox_claim_below(self.clock.now_ms(), room, below)
                     .await
                 {
                     Ok(items) => {
@@ -92,6 +103,18 @@ impl Outbox {
                         if !items.is_empty() {
                             self.held.extend(items);
                             self.held.sort_by_key(|i| (i.class, i.row));
+                            let extra: Vec<i64> = self
+                                .held
+                                .drain(HELD_MAX.min(self.held.len())..)
+                                .map(|i| i.row)
+                                .collect();
+                            if !extra.is_empty() {
+                                if let Err(StoreError::Stopped) =
+                                    self.store.outbox_release(extra).await
+                                {
+                                    return;
+                                }
+                            }
                         }
                     }
                     Err(StoreError::Stopped) => return,
@@ -197,7 +220,8 @@ impl Outbox {
             portnum,
             payload: item.payload,
             want_ack: item.want_ack,
-            priority: if item.class == 0 {
+            // Ambulance traffic and replies to people in distress jump the radio's own queue.
+            priority: if item.class <= crate::desk::CLASS_DISTRESS {
                 Priority::High
             } else {
                 Priority::Reliable

@@ -133,7 +133,7 @@ async fn replies_are_in_the_language_that_matched_and_fit_the_budget() {
     for it in &items {
         assert!(it.payload.len() <= 200);
         assert!(it.want_ack);
-        assert_eq!(it.class, 0);
+        assert_eq!(it.class, farod::desk::CLASS_DISTRESS);
     }
     let texts: Vec<String> = items
         .iter()
@@ -667,6 +667,12 @@ fn migration_6_adds_the_conversation_to_a_database_with_rows() {
     // Rows from before have no conversation; the incident is intact.
     let inc = r.incident("SAS-1").unwrap().unwrap();
     assert_eq!(inc.messages, Some(vec![]));
+    // Migration 9 moved the queued reply one class down (0 is now for ambulance traffic).
+    let class: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT class FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(class, i64::from(farod::desk::CLASS_DISTRESS));
     drop(store);
     t.join().unwrap();
     let c = rusqlite::Connection::open(&path).unwrap();

@@ -8,7 +8,7 @@ use faro_proto::text::{parse_municipality_reply, MunicipalityReply, ReplyError};
 
 use super::{
     node_who, AmbRow, Desk, DeskResult, Effect, Facts, IncidentFacts, Message, NewAttempt, Refusal,
-    CLASS_DISTRESS, CLASS_PATROL,
+    CLASS_AMBULANCE, CLASS_DISTRESS, CLASS_PATROL,
 };
 use super::{Rx, StoreError};
 use crate::catalog::Msg;
@@ -99,7 +99,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             incident: Some(id.to_string()),
             dest: node,
             text: self.amb_request_text(inc, m.language()),
-            class: CLASS_DISTRESS,
+            class: CLASS_AMBULANCE,
             max_attempts: Some(self.cfg.amb_send_attempts),
             msg: Some(Msg::AmbulanceRequest),
         });
@@ -349,7 +349,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             self.say(
                 Some(&row.incident),
                 node,
-                CLASS_DISTRESS,
+                CLASS_AMBULANCE,
                 lang,
                 Msg::AmbulanceReminder,
                 &[("id", &row.incident)],
@@ -635,7 +635,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 self.say(
                     Some(&id),
                     node,
-                    CLASS_DISTRESS,
+                    CLASS_AMBULANCE,
                     lang,
                     Msg::AmbulanceCancel,
                     &[("id", &id)],

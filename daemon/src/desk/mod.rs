@@ -48,12 +48,15 @@ pub use input::{
 pub use orientation::{WATER_POINTS_BUDGET, WATER_RADIUS_KM};
 pub use upkeep::{backoff_ms, team_status, TeamHealth};
 
-/// Outbox classes, most urgent first.
-pub const CLASS_DISTRESS: u8 = 0;
+/// Outbox classes, most urgent first. Ambulance requests, reminders and cancels: never behind
+/// a queue of replies (a municipality's deadline runs while they wait).
+pub const CLASS_AMBULANCE: u8 = 0;
+/// Replies to people in distress.
+pub const CLASS_DISTRESS: u8 = 1;
 /// Messages to patrols and confirmations.
-pub const CLASS_PATROL: u8 = 1;
-/// Everything else (an operator's free text).
-pub const CLASS_OTHER: u8 = 2;
+pub const CLASS_PATROL: u8 = 2;
+/// Everything else (an operator's free text, orientation).
+pub const CLASS_OTHER: u8 = 3;
 
 /// What a rule returns: its own result, or why not (a refusal, or the facts could not be read).
 pub type DeskResult<T> = Result<T, StoreError>;

@@ -237,6 +237,15 @@ CREATE TABLE pending_answers (                  -- from municipalities configure
     decided_by   TEXT
 );
 "#,
+    // 9: ambulance requests, reminders and cancels get a class of their own ahead of replies to
+    //    people in distress (0); the other classes move down one, rows already queued with them.
+    r#"
+UPDATE outbox SET class = class + 1;
+UPDATE outbox SET class = 0
+ WHERE id IN (SELECT outbox_id FROM messages
+              WHERE outbox_id IS NOT NULL
+                AND understood IN ('ambulance_request', 'ambulance_reminder', 'ambulance_cancel'));
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -125,6 +125,11 @@ enum Cmd {
     OutboxClaim {
         at: i64,
         limit: usize,
+        /// Only rows of a class below this one (more urgent).
+        below: u8,
+    },
+    OutboxRelease {
+        rows: Vec<i64>,
     },
     OutboxSent {
         row: i64,
@@ -386,10 +391,26 @@ impl Store {
 
     /// Claims up to `limit` due outbox rows, most urgent class first.
     pub async fn outbox_claim(&self, at: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        match self.call(Cmd::OutboxClaim { at, limit }).await? {
+        self.outbox_claim_below(at, limit, u8::MAX).await
+    }
+
+    /// Claims up to `limit` due outbox rows of a class more urgent than `below`.
+    pub async fn outbox_claim_below(
+        &self,
+        at: i64,
+        limit: usize,
+        below: u8,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        match self.call(Cmd::OutboxClaim { at, limit, below }).await? {
             Reply::Claimed(v) => Ok(v),
             other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
         }
+    }
+
+    /// Claimed rows that were not sent go back to the queue as they were (a more urgent row
+    /// took their place in memory).
+    pub async fn outbox_release(&self, rows: Vec<i64>) -> Result<(), StoreError> {
+        self.call(Cmd::OutboxRelease { rows }).await.map(|_| ())
     }
 
     /// A claimed row went to `radio` as packet `packet_id`.

@@ -286,7 +286,18 @@ impl Worker {
                 self.apply_effects(decision.effects, at)?;
                 Ok(Reply::Operator(id))
             }
-            Cmd::OutboxClaim { at, limit } => self.claim(at, limit).map(Reply::Claimed),
+            Cmd::OutboxClaim { at, limit, below } => {
+                self.claim(at, limit, below).map(Reply::Claimed)
+            }
+            Cmd::OutboxRelease { rows } => {
+                for row in rows {
+                    self.exec(
+                        "UPDATE outbox SET state = 'pending' WHERE id = ?1 AND state = 'sending'",
+                        [row],
+                    )?;
+                }
+                Ok(Reply::Done)
+            }
             Cmd::OutboxSent {
                 row,
                 radio,
@@ -484,15 +495,15 @@ impl Worker {
 
     // ----- outbox -----------------------------------------------------------------------
 
-    fn claim(&mut self, at: i64, limit: usize) -> Res<Vec<OutboxItem>> {
+    fn claim(&mut self, at: i64, limit: usize, below: u8) -> Res<Vec<OutboxItem>> {
         let mut st = self.conn.prepare_cached(
             "SELECT o.id, o.class, o.dest, o.channel, o.portnum, o.payload, o.want_ack, n.last_radio
              FROM outbox o LEFT JOIN nodes n ON n.num = o.dest
-             WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
+             WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 AND o.class < ?3
              ORDER BY o.class, o.id LIMIT ?2",
         )?;
         let items = st
-            .query_map(params![at, limit as i64], |r| {
+            .query_map(params![at, limit as i64, below], |r| {
                 Ok(OutboxItem {
                     row: r.get(0)?,
                     class: r.get(1)?,

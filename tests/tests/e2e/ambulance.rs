@@ -392,3 +392,72 @@ async fn an_answer_that_comes_while_farod_restarts_is_taken() {
     assert_eq!(rows.len(), 1, "nobody else was asked");
     d.station.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_ambulance_request_goes_on_air_before_forty_queued_replies() {
+    use farod::ingest::{Distress, DistressKind, Signal};
+    init_logging();
+    let sim = sim_of(scenario_with(None, None));
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    sim.act(text(T7, BROADCAST, "\u{7}SOS")).await;
+    until(&d, 2 * MINUTE, "the incident", |d| !incidents(d).is_empty()).await;
+    // Forty people in distress out of the sim's range: forty replies wait in the outbox.
+    let at = d.station.clock.now_ms();
+    for i in 0..40u32 {
+        let node = 0x7000_0000 + i;
+        let rx = farod::store::Rx {
+            radio: "r0".into(),
+            from: node,
+            packet_id: 1,
+            text: Some("AUXILIO".into()),
+            ..Default::default()
+        };
+        let s = Signal::Distress(Distress {
+            node,
+            packet_id: 1,
+            kind: DistressKind::Text,
+            language: farod::lang::Lang::Es,
+            text: "AUXILIO".into(),
+            position: None,
+            channel: 0,
+        });
+        d.station.store.ingest(rx, s, at).await.unwrap();
+    }
+    d.station.wake_outbox();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut written = sim.events();
+    d.station
+        .store
+        .operator(
+            "ana",
+            OperatorRequest::Ambulance("SAS-1".into(), None),
+            d.station.clock.now_ms(),
+        )
+        .await
+        .unwrap();
+    d.station.wake_outbox();
+    // The next text the station writes to its radio is the request.
+    let next = tokio::time::timeout(MINUTE, async {
+        loop {
+            if let Ok(faro_sim::SimEvent::ClientSent { msg, .. }) = written.recv().await {
+                let Some(faro_proto::mesh::to_radio::PayloadVariant::Packet(p)) =
+                    msg.payload_variant
+                else {
+                    continue;
+                };
+                if let Some(d) = faro_proto::mesh::data(&p) {
+                    if d.portnum == faro_proto::mesh::PortNum::TextMessageApp as i32 {
+                        return String::from_utf8_lossy(&d.payload).into_owned();
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("a text within a minute");
+    assert!(next.starts_with("FARO SAS-1 AMBULANCIA"), "{next}");
+    // And the replies were still waiting behind it.
+    let waiting = reader(&d).counts().unwrap().outbox_pending;
+    assert!(waiting > 20, "{waiting}");
+    d.station.stop().await;
+}

@@ -197,9 +197,11 @@ fn farod_once(opts: &Opts, mix: &Mix) -> Result<FarodRun> {
     let handled: i64 = db.query_row("SELECT count(*) FROM seen_packets", [], |r| r.get(0))?;
     let status: serde_json::Value = serde_json::from_str(&farod.get("/v1/status")?)?;
     let dropped = status["radios"][0]["dropped"].as_u64().unwrap_or(0);
-    let queued: i64 = db.query_row("SELECT count(*) FROM outbox WHERE class = 0", [], |r| {
-        r.get(0)
-    })?;
+    let queued: i64 = db.query_row(
+        "SELECT count(*) FROM outbox WHERE class = ?1",
+        [farod::desk::CLASS_DISTRESS],
+        |r| r.get(0),
+    )?;
     if queued < want {
         bail!("only {queued} distress replies queued for {want} incidents");
     }

@@ -335,7 +335,7 @@ fn read_db(conn: &rusqlite::Connection, with_reporters: bool) -> Result<Db> {
             "sent" => db.awaiting_ack += n,
             _ => {}
         }
-        if class == 0 {
+        if class == i64::from(farod::desk::CLASS_DISTRESS) {
             *db.replies.entry(state).or_default() += n;
         }
     }
