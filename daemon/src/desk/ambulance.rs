@@ -8,7 +8,7 @@ use faro_proto::text::{parse_municipality_reply, MunicipalityReply, ReplyError};
 
 use super::{
     node_who, AmbRow, Desk, DeskResult, Effect, Facts, IncidentFacts, Message, NewAttempt, Refusal,
-    CLASS_AMBULANCE, CLASS_DISTRESS, CLASS_PATROL,
+    CLASS_AMBULANCE, CLASS_PATROL,
 };
 use super::{Rx, StoreError};
 use crate::catalog::Msg;
