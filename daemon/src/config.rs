@@ -169,6 +169,10 @@ pub struct RawTeam {
     /// only as PKI direct messages from one of them (or a key enrolled with `faroctl enroll`).
     #[serde(default)]
     pub keys: Vec<String>,
+    /// The language its patrols read (`es`, `en`, `fr`, `ht`, `pt`; default `es`): every
+    /// message to its nodes is in it.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 fn default_team_interval() -> u64 {
@@ -757,11 +761,20 @@ fn validate_teams(
                 t.interval_secs
             )));
         }
+        let language = match t.language.as_deref() {
+            None => crate::lang::Lang::Es,
+            Some(l) => l.parse::<crate::lang::Lang>().map_err(|_| {
+                ConfigError(format!(
+                    "{field}.language: unknown {l:?} (es, en, fr, ht, pt)"
+                ))
+            })?,
+        };
         teams.push(crate::store::TeamConfig {
             name: name.to_string(),
             nodes,
             interval: Duration::from_secs(t.interval_secs),
             keys: public_keys(&format!("{field}.keys"), &t.keys, compromised)?,
+            language,
         });
     }
     Ok(teams)

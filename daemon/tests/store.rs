@@ -27,6 +27,7 @@ fn config() -> StoreConfig {
         nodes: vec![PATROL],
         interval: Duration::from_secs(60),
         keys: vec![PATROL_KEY],
+        language: farod::lang::Lang::Es,
     }];
     c.towers.insert(
         TOWER,

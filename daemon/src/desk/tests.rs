@@ -32,6 +32,7 @@ fn cfg() -> StoreConfig {
             nodes: vec![node],
             interval: Duration::from_secs(60),
             keys: vec![key_of(node)],
+            language: Lang::Es,
         });
     }
     c.towers.insert(
