@@ -106,11 +106,21 @@ pub enum Msg {
     /// To a patrol's or municipality's node: a message in its name was refused (not a direct
     /// message from its enrolled radio).
     Impersonated,
+    /// To a patrol: it is assigned an incident. `{id}`, `{priority}` (`P1`), `{kind}` (a short
+    /// word in the patrol's language), `{people}` (or `?`), `{flags}` (short words, at most
+    /// 32 bytes; empty leaves out its part), `{lat}`, `{lon}` (5 decimals, `?` when unknown),
+    /// `{place}` (at most 60 bytes, e.g. `14 km NO Sásabe`; empty leaves out its part),
+    /// `{reporter}` (`tel !5a5a0301`, a tower's name, `manual`; at most 24 bytes; empty leaves
+    /// out its part).
+    Dispatch,
+    /// To a patrol: its incident moved or became more urgent. `{id}`, `{priority}`, `{kind}`,
+    /// `{people}`, `{lat}`, `{lon}`, `{place}` (as in [`Msg::Dispatch`]).
+    PatrolUpdate,
 }
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 34] = [
+    pub const ALL: [Msg; 36] = [
         Msg::DistressAck,
         Msg::CmdOk,
         Msg::CmdUsage,
@@ -145,6 +155,8 @@ impl Msg {
         Msg::OrientWaiting,
         Msg::OrientMenu,
         Msg::Impersonated,
+        Msg::Dispatch,
+        Msg::PatrolUpdate,
     ];
 
     /// The key in the catalogue files (`distress_ack`).
@@ -184,6 +196,8 @@ impl Msg {
             Msg::OrientWaiting => "orient_waiting",
             Msg::OrientMenu => "orient_menu",
             Msg::Impersonated => "impersonated",
+            Msg::Dispatch => "dispatch",
+            Msg::PatrolUpdate => "patrol_update",
         }
     }
 
@@ -213,6 +227,10 @@ impl Msg {
             Msg::OrientWaterNone => &["km"],
             Msg::OrientWhere => &["dir", "km", "place"],
             Msg::OrientWhereAt => &["place"],
+            Msg::Dispatch => &[
+                "flags", "id", "kind", "lat", "lon", "people", "place", "priority", "reporter",
+            ],
+            Msg::PatrolUpdate => &["id", "kind", "lat", "lon", "people", "place", "priority"],
             Msg::StatusNone
             | Msg::Stranger
             | Msg::AskHelp
@@ -459,6 +477,17 @@ mod tests {
             ("points", "x".repeat(crate::desk::WATER_POINTS_BUDGET)),
             ("km", "999".into()),
             ("dir", "NO".into()),
+            (
+                "kind",
+                crate::incident::Kind::ALL
+                    .iter()
+                    .flat_map(|k| Lang::ALL.iter().map(|l| crate::desk::kind_word(*k, *l)))
+                    .max_by_key(|w| w.len())
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            ("flags", "ñ".repeat(crate::desk::FLAGS_BUDGET / 2)),
+            ("reporter", "ñ".repeat(crate::desk::REPORTER_BUDGET / 2)),
         ]
     }
 

@@ -218,6 +218,25 @@ impl WorstCase {
             ("points", "x".repeat(farod::desk::WATER_POINTS_BUDGET)),
             ("km", "999".into()),
             ("dir", "NO".into()),
+            (
+                "kind",
+                farod::incident::Kind::ALL
+                    .iter()
+                    .flat_map(|k| Lang::ALL.iter().map(|l| farod::desk::kind_word(*k, *l)))
+                    .max_by_key(|w| w.len())
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            (
+                "flags",
+                Lang::ALL
+                    .iter()
+                    .map(|l| farod::desk::flags_text(&farod::incident::Flag::ALL, *l))
+                    .max_by_key(String::len)
+                    .unwrap_or_default(),
+            ),
+            // A tower's name, cut to the budget like the daemon does.
+            ("reporter", "ñ".repeat(farod::desk::REPORTER_BUDGET / 2)),
         ]
     }
 }
@@ -246,6 +265,9 @@ fn typical_args(msg: Msg) -> Vec<(&'static str, String)> {
         ("points", "Tambo Norte, 2.9 km N; Torre 7, 4.5 km NO".into()),
         ("km", "4.5".into()),
         ("dir", "NO".into()),
+        ("kind", "calor".into()),
+        ("flags", "niños".into()),
+        ("reporter", "tel !5a5a0301".into()),
     ]
 }
 
@@ -280,6 +302,27 @@ impl Rendered {
 fn render(catalog: &Catalog, lang: Lang, msg: Msg, args: &[(&'static str, String)]) -> Rendered {
     let args = pairs(args);
     let text = catalog.render(lang, msg, &args);
+    // A dispatch leaves out who reported, then the flags, then the place (`dispatch_text`).
+    if msg == Msg::Dispatch && text.len() >= PAYLOAD_BUDGET {
+        let mut args = args.clone();
+        for (drop, note) in [
+            ("reporter", "reporter left out"),
+            ("flags", "reporter and flags left out"),
+            ("place", "reporter, flags and place left out"),
+        ] {
+            for a in args.iter_mut().filter(|a| a.0 == drop) {
+                a.1 = "";
+            }
+            let text = catalog.render(lang, msg, &args);
+            if text.len() < PAYLOAD_BUDGET {
+                return Rendered {
+                    full_len: full_len(catalog, lang, msg, &args),
+                    text,
+                    note: Some(note),
+                };
+            }
+        }
+    }
     if msg == Msg::AmbulanceRequest && text.len() >= PAYLOAD_BUDGET {
         let no_place: Vec<(&str, &str)> = args
             .iter()
