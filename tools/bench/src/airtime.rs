@@ -488,7 +488,7 @@ fn print_table(rows: &[Row]) {
 /// each, and the message.
 const EXCHANGE: [(&str, Msg, &str); 11] = [
     ("person", Msg::DistressAck, ""),
-    ("patrol", Msg::CmdOk, "assigned"),
+    ("patrol", Msg::Dispatch, ""),
     ("patrol", Msg::CmdOk, "en_route"),
     ("patrol", Msg::PatrolAmbRequested, ""),
     ("municipality", Msg::AmbulanceRequest, ""),
