@@ -1048,6 +1048,7 @@ heartbeat_secs = 120
             ("[[water]]\nname = \"T\\nx\"\nlat = 31.4\nlon = -111.5", "water[0].name"),
             ("[[water]]\nname = \"Tanque\"\nlat = 0\nlon = 0", "water[0]: 0,0"),
             ("[[team]]\nname = \"P1\"\nnodes = [\"^all\"]", "team[0].nodes[0]"),
+            ("[[team]]\nname = \"P1\"\nnodes = [\"!5a5a0101\"]\nlanguage = \"de\"", "team[0].language: unknown \"de\""),
             ("[link]\nheartbeat_secs = 60\nsilence_timeout_secs = 30", "link.silence_timeout_secs"),
             ("[station]\ncode = \"SAS\"\nname = \"x\"\ncolour = \"red\"", "unknown field `colour`"),
         ] {
@@ -1180,6 +1181,7 @@ heartbeat_secs = 120
             ),
             (1, 1, 1, 1)
         );
+        assert_eq!(full.teams[0].language, crate::lang::Lang::Es);
     }
 
     #[test]
