@@ -8,7 +8,7 @@ use faro_proto::mesh::{NodeId, PAYLOAD_BUDGET};
 
 use super::{Desk, DeskResult, Effect, Facts, IncidentFacts, Placed, CLASS_PATROL};
 use crate::catalog::Msg;
-use crate::incident::{Flag, Kind};
+use crate::incident::{Flag, Kind, State};
 use crate::lang::Lang;
 
 /// Flags in a dispatch, at most this many bytes (the rest is left out).
@@ -61,6 +61,53 @@ pub fn kind_word(kind: Kind, lang: Lang) -> &'static str {
         (Info, Fr) => "info",
         (Info, Ht) => "enfo",
         (Info, Pt) => "info",
+    }
+}
+
+/// The word for a state in a patrol's confirmations and `ESTADO` list, in its language.
+pub fn state_word(state: State, lang: Lang) -> &'static str {
+    use Lang::*;
+    use State::*;
+    match (state, lang) {
+        (New, Es) => "nuevo",
+        (New, En) => "new",
+        (New, Fr) => "nouveau",
+        (New, Ht) => "nouvo",
+        (New, Pt) => "novo",
+        (Acknowledged, Es) => "recibido",
+        (Acknowledged, En) => "acknowledged",
+        (Acknowledged, Fr) => "reçu",
+        (Acknowledged, Ht) => "resevwa",
+        (Acknowledged, Pt) => "recebido",
+        (Assigned, Es) => "asignado",
+        (Assigned, En) => "assigned",
+        (Assigned, Fr) => "assigné",
+        (Assigned, Ht) => "asiyen",
+        (Assigned, Pt) => "designado",
+        (EnRoute, Es) => "en camino",
+        (EnRoute, En) => "en route",
+        (EnRoute, Fr) => "en route",
+        (EnRoute, Ht) => "sou wout",
+        (EnRoute, Pt) => "a caminho",
+        (OnScene, Es) => "en el lugar",
+        (OnScene, En) => "on scene",
+        (OnScene, Fr) => "sur place",
+        (OnScene, Ht) => "sou plas",
+        (OnScene, Pt) => "no local",
+        (Closed, Es) => "cerrado",
+        (Closed, En) => "closed",
+        (Closed, Fr) => "clôturé",
+        (Closed, Ht) => "fèmen",
+        (Closed, Pt) => "encerrado",
+    }
+}
+
+/// The word confirming a patrol's note, in its language.
+pub fn note_word(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Es | Lang::Pt => "nota",
+        Lang::En | Lang::Fr => "note",
+        Lang::Ht => "nòt",
     }
 }
 

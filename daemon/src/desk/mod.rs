@@ -43,7 +43,9 @@ pub use crate::dispatch::AmbState;
 pub use crate::error::{Refusal, StoreError};
 use crate::incident::{Flag, Kind, PositionSource, State, Status};
 use crate::lang::Lang;
-pub use briefing::{flag_word, flags_text, kind_word, FLAGS_BUDGET, REPORTER_BUDGET};
+pub use briefing::{
+    flag_word, flags_text, kind_word, note_word, state_word, FLAGS_BUDGET, REPORTER_BUDGET,
+};
 pub use input::{
     ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig, WaterPoint, WATER_NAME_MAX,
 };

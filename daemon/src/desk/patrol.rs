@@ -10,6 +10,7 @@
 
 use faro_proto::text::{CommandError, IncidentId, PatrolCommand};
 
+use super::briefing::{note_word, state_word};
 use super::intake::{coords, words_triage};
 use super::{Desk, DeskResult, Effect, Facts, NewIncident, CLASS_PATROL};
 use super::{Rx, StoreError};
@@ -57,7 +58,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     .facts
                     .team_open(team, 8)?
                     .into_iter()
-                    .map(|(id, st)| format!("{id} {st}"))
+                    .map(|(id, st)| format!("{id} {}", state_word(st, lang)))
                     .collect();
                 if list.is_empty() {
                     self.say(None, node, CLASS_PATROL, lang, Msg::StatusNone, &[]);
@@ -84,7 +85,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         };
         match incident::transition(&inc.status, &transition, &actor) {
             Ok(change) => {
-                let state = change.status.state.as_str();
+                let state = state_word(change.status.state, lang);
                 self.say(
                     Some(&id_s),
                     node,
@@ -139,7 +140,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             CLASS_PATROL,
             lang,
             Msg::CmdOk,
-            &[("id", &id_s), ("state", "nota")],
+            &[("id", &id_s), ("state", note_word(lang))],
         );
         self.out.incident = Some((id_s, false));
         Ok(())

@@ -423,7 +423,8 @@ fn estado_lists_the_teams_open_incidents() {
     .unwrap();
     hear(&mut m, &c, 2, command(P1_NODE, "P1", "ESTADO"));
     let last = *m.texts_to(P1_NODE).last().unwrap();
-    assert!(last.contains("SAS-1 assigned"), "{last}");
+    // In the team's language (Spanish here), not the database's word.
+    assert_eq!(last, "Faro: SAS-1 asignado");
 }
 
 #[test]
@@ -1602,4 +1603,18 @@ fn every_answer_to_a_patrol_is_in_its_teams_language() {
         c.catalog
             .render(Lang::En, Msg::CmdUnknownIncident, &[("id", "SAS-9")])
     );
+    // Its confirmations name the state in its language; Spanish for P2.
+    hear(&mut m, &c, 2, distress(PHONE, "SOS", None));
+    let d = hear(&mut m, &c, 3, command(P1_NODE, "P1", "RUTA SAS-1"));
+    assert_eq!(texts_to(&d, P1_NODE)[0].1, "Faro SAS-1: en route");
+    hear(&mut m, &c, 4, distress(PHONE2, "SOS", None));
+    let d = hear(&mut m, &c, 5, command(P2_NODE, "P2", "RUTA SAS-2"));
+    assert_eq!(texts_to(&d, P2_NODE)[0].1, "Faro SAS-2: en camino");
+    let d = hear(
+        &mut m,
+        &c,
+        6,
+        command(P2_NODE, "P2", "NOTA SAS-2 llevamos agua"),
+    );
+    assert_eq!(texts_to(&d, P2_NODE)[0].1, "Faro SAS-2: nota");
 }

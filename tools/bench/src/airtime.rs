@@ -177,15 +177,22 @@ impl WorstCase {
             .max_by_key(String::len)
             .unwrap_or_default();
         // A team's incidents are assigned, en_route or on_scene.
+        // In the team's language (`state_word`), or the database's word.
+        let words = |s: State| {
+            Lang::ALL
+                .iter()
+                .map(move |l| farod::desk::state_word(s, *l))
+                .chain([s.as_str()])
+        };
         let team_state = [State::Assigned, State::EnRoute, State::OnScene]
-            .iter()
-            .map(|s| s.as_str())
+            .into_iter()
+            .flat_map(words)
             .max_by_key(|s| s.len())
             .unwrap_or_default();
         let list = vec![format!("{LONGEST_ID} {team_state}"); STATUS_LIST_MAX].join(", ");
         let state = State::ALL
-            .iter()
-            .map(|s| s.as_str())
+            .into_iter()
+            .flat_map(words)
             .max_by_key(|s| s.len())
             .unwrap_or_default();
         WorstCase {
@@ -250,10 +257,13 @@ fn typical_args(msg: Msg) -> Vec<(&'static str, String)> {
     };
     vec![
         ("id", "SAS-17".to_string()),
-        ("state", State::EnRoute.as_str().to_string()),
+        (
+            "state",
+            farod::desk::state_word(State::EnRoute, Lang::Es).to_string(),
+        ),
         ("usage", usage.to_string()),
         ("reason", "assigned to P2".into()),
-        ("list", "SAS-17 en_route, SAS-18 assigned".into()),
+        ("list", "SAS-17 en camino, SAS-18 asignado".into()),
         ("priority", "P1".into()),
         ("people", "2".into()),
         ("lat", "31.47460".into()),
@@ -489,15 +499,15 @@ fn print_table(rows: &[Row]) {
 const EXCHANGE: [(&str, Msg, &str); 11] = [
     ("person", Msg::DistressAck, ""),
     ("patrol", Msg::Dispatch, ""),
-    ("patrol", Msg::CmdOk, "en_route"),
+    ("patrol", Msg::CmdOk, "en camino"),
     ("patrol", Msg::PatrolAmbRequested, ""),
     ("municipality", Msg::AmbulanceRequest, ""),
     ("municipality", Msg::AmbulanceThanks, ""),
     ("patrol", Msg::PatrolAmbAccepted, ""),
-    ("patrol", Msg::CmdOk, "on_scene"),
+    ("patrol", Msg::CmdOk, "en el lugar"),
     ("municipality", Msg::AmbulanceArrivedThanks, ""),
     ("patrol", Msg::PatrolAmbArrived, ""),
-    ("patrol", Msg::CmdOk, "closed"),
+    ("patrol", Msg::CmdOk, "cerrado"),
 ];
 
 fn print_summary(catalog: &Catalog, rows: &[Row]) {
