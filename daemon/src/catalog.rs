@@ -269,6 +269,12 @@ impl Catalog {
         truncate(fill(self.template(lang, msg), args), PAYLOAD_BUDGET)
     }
 
+    /// Whether the reply fits [`PAYLOAD_BUDGET`] whole, so that [`Catalog::render`] does not
+    /// cut it (a caller with optional parts leaves one out instead).
+    pub fn fits(&self, lang: Lang, msg: Msg, args: &[(&str, &str)]) -> bool {
+        fill(self.template(lang, msg), args).len() <= PAYLOAD_BUDGET
+    }
+
     /// A reply for a reader of `langs`, in order of preference (a municipality's configured
     /// languages): in the first of them the catalogue has the message in, else in Spanish.
     pub fn render_for(&self, langs: &[Lang], msg: Msg, args: &[(&str, &str)]) -> String {
@@ -569,6 +575,43 @@ mod tests {
             c.render(Lang::En, Msg::AmbulanceRequest, &no_place),
             "FARO SAS-17 AMBULANCE P1 ? people 31.47460,-111.54490 Reply: OK SAS-17 <min> | NO SAS-17"
         );
+    }
+
+    #[test]
+    fn renders_the_patrol_dispatch_and_update_in_spanish() {
+        let c = Catalog::builtin();
+        let mut args = vec![
+            ("id", "SAS-17"),
+            ("priority", "P1"),
+            ("kind", "calor"),
+            ("people", "2"),
+            ("flags", "niños/herido"),
+            ("lat", "31.47460"),
+            ("lon", "-111.54490"),
+            ("place", "14 km NO Sásabe"),
+            ("reporter", "tel !5a5a0301"),
+        ];
+        assert_eq!(
+            c.render(Lang::Es, Msg::Dispatch, &args),
+            "Faro SAS-17 P1 calor, 2 pers., niños/herido: 31.47460,-111.54490 (14 km NO Sásabe), \
+             aviso tel !5a5a0301"
+        );
+        for k in ["flags", "place", "reporter"] {
+            args.iter_mut().filter(|a| a.0 == k).for_each(|a| a.1 = "");
+        }
+        assert_eq!(
+            c.render(Lang::Es, Msg::Dispatch, &args),
+            "Faro SAS-17 P1 calor, 2 pers.: 31.47460,-111.54490"
+        );
+        args.retain(|a| !["flags", "reporter"].contains(&a.0));
+        assert_eq!(
+            c.render(Lang::Es, Msg::PatrolUpdate, &args),
+            "Faro SAS-17 cambio: P1 calor, 2 pers.: 31.47460,-111.54490"
+        );
+        // `fits` tells a whole reply from one `render` would cut.
+        let long = "x".repeat(300);
+        assert!(c.fits(Lang::Es, Msg::PatrolUpdate, &args));
+        assert!(!c.fits(Lang::Es, Msg::StatusList, &[("list", &long)]));
     }
 
     #[test]

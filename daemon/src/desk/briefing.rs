@@ -4,7 +4,7 @@
 //! team's language and within one packet: the optional parts (who reported, flags, place) are
 //! left out, in that order, before the id, priority or position would be cut.
 
-use faro_proto::mesh::{NodeId, PAYLOAD_BUDGET};
+use faro_proto::mesh::NodeId;
 
 use super::{Desk, DeskResult, Effect, Facts, IncidentFacts, Placed, CLASS_PATROL};
 use crate::catalog::Msg;
@@ -89,7 +89,7 @@ pub fn state_word(state: State, lang: Lang) -> &'static str {
         (EnRoute, Fr) => "en route",
         (EnRoute, Ht) => "sou wout",
         (EnRoute, Pt) => "a caminho",
-        (OnScene, Es) => "en el lugar",
+        (OnScene, Es) => "en sitio",
         (OnScene, En) => "on scene",
         (OnScene, Fr) => "sur place",
         (OnScene, Ht) => "sou plas",
@@ -265,24 +265,20 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         let mut reporter = self.reporter_text(inc);
         let mut place = place;
         loop {
-            let text = self.render(
-                lang,
-                Msg::Dispatch,
-                &[
-                    ("id", &inc.id),
-                    ("priority", &p),
-                    ("kind", kind_word(inc.kind, lang)),
-                    ("people", &people),
-                    ("flags", &flags),
-                    ("lat", &la),
-                    ("lon", &lo),
-                    ("place", &place),
-                    ("reporter", &reporter),
-                ],
-            );
-            // A text at the budget may have been cut: leave out an optional part instead.
-            if text.len() < PAYLOAD_BUDGET {
-                return text;
+            let args = [
+                ("id", inc.id.as_str()),
+                ("priority", &p),
+                ("kind", kind_word(inc.kind, lang)),
+                ("people", &people),
+                ("flags", &flags),
+                ("lat", &la),
+                ("lon", &lo),
+                ("place", &place),
+                ("reporter", &reporter),
+            ];
+            // Too long for one packet: leave out an optional part rather than cut the text.
+            if self.cfg.catalog.fits(lang, Msg::Dispatch, &args) {
+                return self.render(lang, Msg::Dispatch, &args);
             }
             if !reporter.is_empty() {
                 reporter.clear();
@@ -291,7 +287,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             } else if !place.is_empty() {
                 place.clear();
             } else {
-                return text;
+                return self.render(lang, Msg::Dispatch, &args);
             }
         }
     }
@@ -392,25 +388,26 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             ),
             None => ("?".into(), "?".into(), String::new()),
         };
-        let render = |place: &str| {
-            self.render(
-                lang,
-                Msg::PatrolUpdate,
-                &[
-                    ("id", id),
-                    ("priority", &p),
-                    ("kind", kind_word(now.kind, lang)),
-                    ("people", &people),
-                    ("lat", &la),
-                    ("lon", &lo),
-                    ("place", place),
-                ],
-            )
+        let args = |place| {
+            [
+                ("id", id),
+                ("priority", p.as_str()),
+                ("kind", kind_word(now.kind, lang)),
+                ("people", people.as_str()),
+                ("lat", la.as_str()),
+                ("lon", lo.as_str()),
+                ("place", place),
+            ]
         };
-        let mut text = render(&place);
-        if text.len() >= PAYLOAD_BUDGET {
-            text = render("");
-        }
+        let text = if self
+            .cfg
+            .catalog
+            .fits(lang, Msg::PatrolUpdate, &args(&place))
+        {
+            self.render(lang, Msg::PatrolUpdate, &args(&place))
+        } else {
+            self.render(lang, Msg::PatrolUpdate, &args(""))
+        };
         self.out.effects.push(Effect::Queue(super::Message {
             incident: Some(id.to_string()),
             dest: node,

@@ -313,7 +313,7 @@ fn render(catalog: &Catalog, lang: Lang, msg: Msg, args: &[(&'static str, String
     let args = pairs(args);
     let text = catalog.render(lang, msg, &args);
     // A dispatch leaves out who reported, then the flags, then the place (`dispatch_text`).
-    if msg == Msg::Dispatch && text.len() >= PAYLOAD_BUDGET {
+    if msg == Msg::Dispatch && !catalog.fits(lang, msg, &args) {
         let mut args = args.clone();
         for (drop, note) in [
             ("reporter", "reporter left out"),
@@ -323,8 +323,8 @@ fn render(catalog: &Catalog, lang: Lang, msg: Msg, args: &[(&'static str, String
             for a in args.iter_mut().filter(|a| a.0 == drop) {
                 a.1 = "";
             }
-            let text = catalog.render(lang, msg, &args);
-            if text.len() < PAYLOAD_BUDGET {
+            if catalog.fits(lang, msg, &args) {
+                let text = catalog.render(lang, msg, &args);
                 return Rendered {
                     full_len: full_len(catalog, lang, msg, &args),
                     text,
@@ -504,7 +504,7 @@ const EXCHANGE: [(&str, Msg, &str); 11] = [
     ("municipality", Msg::AmbulanceRequest, ""),
     ("municipality", Msg::AmbulanceThanks, ""),
     ("patrol", Msg::PatrolAmbAccepted, ""),
-    ("patrol", Msg::CmdOk, "en el lugar"),
+    ("patrol", Msg::CmdOk, "en sitio"),
     ("municipality", Msg::AmbulanceArrivedThanks, ""),
     ("patrol", Msg::PatrolAmbArrived, ""),
     ("patrol", Msg::CmdOk, "cerrado"),
