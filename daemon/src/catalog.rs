@@ -537,9 +537,9 @@ mod tests {
         let ok = c.render(
             Lang::Es,
             Msg::CmdOk,
-            &[("state", "en_route"), ("id", "SAS-3")],
+            &[("state", "en camino"), ("id", "SAS-3")],
         );
-        assert_eq!(ok, "Faro SAS-3: en_route");
+        assert_eq!(ok, "Faro SAS-3: en camino");
         assert_eq!(
             c.render(Lang::Es, Msg::StatusNone, &[]),
             "Faro: sin incidentes asignados"
