@@ -468,6 +468,7 @@ pub fn scenario_station_config(
                 interval: Duration::from_secs(120),
                 // The scenario's radios are enrolled: their keys are pinned.
                 keys: vec![crate::trust::PublicKey(scenario.public_key(n.id))],
+                language: crate::lang::Lang::Es,
             }),
             faro_sim::Role::Municipality => {
                 // The node sits at the municipality's seat: the gazetteer says which one.

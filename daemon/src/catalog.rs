@@ -106,11 +106,21 @@ pub enum Msg {
     /// To a patrol's or municipality's node: a message in its name was refused (not a direct
     /// message from its enrolled radio).
     Impersonated,
+    /// To a patrol: it is assigned an incident. `{id}`, `{priority}` (`P1`), `{kind}` (a short
+    /// word in the patrol's language), `{people}` (or `?`), `{flags}` (short words, at most
+    /// 32 bytes; empty leaves out its part), `{lat}`, `{lon}` (5 decimals, `?` when unknown),
+    /// `{place}` (at most 60 bytes, e.g. `14 km NO Sásabe`; empty leaves out its part),
+    /// `{reporter}` (`tel !5a5a0301`, a tower's name, `manual`; at most 24 bytes; empty leaves
+    /// out its part).
+    Dispatch,
+    /// To a patrol: its incident moved or became more urgent. `{id}`, `{priority}`, `{kind}`,
+    /// `{people}`, `{lat}`, `{lon}`, `{place}` (as in [`Msg::Dispatch`]).
+    PatrolUpdate,
 }
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 34] = [
+    pub const ALL: [Msg; 36] = [
         Msg::DistressAck,
         Msg::CmdOk,
         Msg::CmdUsage,
@@ -145,6 +155,8 @@ impl Msg {
         Msg::OrientWaiting,
         Msg::OrientMenu,
         Msg::Impersonated,
+        Msg::Dispatch,
+        Msg::PatrolUpdate,
     ];
 
     /// The key in the catalogue files (`distress_ack`).
@@ -184,6 +196,8 @@ impl Msg {
             Msg::OrientWaiting => "orient_waiting",
             Msg::OrientMenu => "orient_menu",
             Msg::Impersonated => "impersonated",
+            Msg::Dispatch => "dispatch",
+            Msg::PatrolUpdate => "patrol_update",
         }
     }
 
@@ -213,6 +227,10 @@ impl Msg {
             Msg::OrientWaterNone => &["km"],
             Msg::OrientWhere => &["dir", "km", "place"],
             Msg::OrientWhereAt => &["place"],
+            Msg::Dispatch => &[
+                "flags", "id", "kind", "lat", "lon", "people", "place", "priority", "reporter",
+            ],
+            Msg::PatrolUpdate => &["id", "kind", "lat", "lon", "people", "place", "priority"],
             Msg::StatusNone
             | Msg::Stranger
             | Msg::AskHelp
@@ -249,6 +267,12 @@ impl Catalog {
     /// replaced by `args`, cut to [`PAYLOAD_BUDGET`] bytes on a character boundary.
     pub fn render(&self, lang: Lang, msg: Msg, args: &[(&str, &str)]) -> String {
         truncate(fill(self.template(lang, msg), args), PAYLOAD_BUDGET)
+    }
+
+    /// Whether the reply fits [`PAYLOAD_BUDGET`] whole, so that [`Catalog::render`] does not
+    /// cut it (a caller with optional parts leaves one out instead).
+    pub fn fits(&self, lang: Lang, msg: Msg, args: &[(&str, &str)]) -> bool {
+        fill(self.template(lang, msg), args).len() <= PAYLOAD_BUDGET
     }
 
     /// A reply for a reader of `langs`, in order of preference (a municipality's configured
@@ -459,6 +483,17 @@ mod tests {
             ("points", "x".repeat(crate::desk::WATER_POINTS_BUDGET)),
             ("km", "999".into()),
             ("dir", "NO".into()),
+            (
+                "kind",
+                crate::incident::Kind::ALL
+                    .iter()
+                    .flat_map(|k| Lang::ALL.iter().map(|l| crate::desk::kind_word(*k, *l)))
+                    .max_by_key(|w| w.len())
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            ("flags", "ñ".repeat(crate::desk::FLAGS_BUDGET / 2)),
+            ("reporter", "ñ".repeat(crate::desk::REPORTER_BUDGET / 2)),
         ]
     }
 
@@ -502,9 +537,9 @@ mod tests {
         let ok = c.render(
             Lang::Es,
             Msg::CmdOk,
-            &[("state", "en_route"), ("id", "SAS-3")],
+            &[("state", "en camino"), ("id", "SAS-3")],
         );
-        assert_eq!(ok, "Faro SAS-3: en_route");
+        assert_eq!(ok, "Faro SAS-3: en camino");
         assert_eq!(
             c.render(Lang::Es, Msg::StatusNone, &[]),
             "Faro: sin incidentes asignados"
@@ -540,6 +575,43 @@ mod tests {
             c.render(Lang::En, Msg::AmbulanceRequest, &no_place),
             "FARO SAS-17 AMBULANCE P1 ? people 31.47460,-111.54490 Reply: OK SAS-17 <min> | NO SAS-17"
         );
+    }
+
+    #[test]
+    fn renders_the_patrol_dispatch_and_update_in_spanish() {
+        let c = Catalog::builtin();
+        let mut args = vec![
+            ("id", "SAS-17"),
+            ("priority", "P1"),
+            ("kind", "calor"),
+            ("people", "2"),
+            ("flags", "niños/herido"),
+            ("lat", "31.47460"),
+            ("lon", "-111.54490"),
+            ("place", "14 km NO Sásabe"),
+            ("reporter", "tel !5a5a0301"),
+        ];
+        assert_eq!(
+            c.render(Lang::Es, Msg::Dispatch, &args),
+            "Faro SAS-17 P1 calor, 2 pers., niños/herido: 31.47460,-111.54490 (14 km NO Sásabe), \
+             aviso tel !5a5a0301"
+        );
+        for k in ["flags", "place", "reporter"] {
+            args.iter_mut().filter(|a| a.0 == k).for_each(|a| a.1 = "");
+        }
+        assert_eq!(
+            c.render(Lang::Es, Msg::Dispatch, &args),
+            "Faro SAS-17 P1 calor, 2 pers.: 31.47460,-111.54490"
+        );
+        args.retain(|a| !["flags", "reporter"].contains(&a.0));
+        assert_eq!(
+            c.render(Lang::Es, Msg::PatrolUpdate, &args),
+            "Faro SAS-17 cambio: P1 calor, 2 pers.: 31.47460,-111.54490"
+        );
+        // `fits` tells a whole reply from one `render` would cut.
+        let long = "x".repeat(300);
+        assert!(c.fits(Lang::Es, Msg::PatrolUpdate, &args));
+        assert!(!c.fits(Lang::Es, Msg::StatusList, &[("list", &long)]));
     }
 
     #[test]

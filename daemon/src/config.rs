@@ -169,6 +169,10 @@ pub struct RawTeam {
     /// only as PKI direct messages from one of them (or a key enrolled with `faroctl enroll`).
     #[serde(default)]
     pub keys: Vec<String>,
+    /// The language its patrols read (`es`, `en`, `fr`, `ht`, `pt`; default `es`): every
+    /// message to its nodes is in it.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 fn default_team_interval() -> u64 {
@@ -757,11 +761,20 @@ fn validate_teams(
                 t.interval_secs
             )));
         }
+        let language = match t.language.as_deref() {
+            None => crate::lang::Lang::Es,
+            Some(l) => l.parse::<crate::lang::Lang>().map_err(|_| {
+                ConfigError(format!(
+                    "{field}.language: unknown {l:?} (es, en, fr, ht, pt)"
+                ))
+            })?,
+        };
         teams.push(crate::store::TeamConfig {
             name: name.to_string(),
             nodes,
             interval: Duration::from_secs(t.interval_secs),
             keys: public_keys(&format!("{field}.keys"), &t.keys, compromised)?,
+            language,
         });
     }
     Ok(teams)
@@ -1035,6 +1048,7 @@ heartbeat_secs = 120
             ("[[water]]\nname = \"T\\nx\"\nlat = 31.4\nlon = -111.5", "water[0].name"),
             ("[[water]]\nname = \"Tanque\"\nlat = 0\nlon = 0", "water[0]: 0,0"),
             ("[[team]]\nname = \"P1\"\nnodes = [\"^all\"]", "team[0].nodes[0]"),
+            ("[[team]]\nname = \"P1\"\nnodes = [\"!5a5a0101\"]\nlanguage = \"de\"", "team[0].language: unknown \"de\""),
             ("[link]\nheartbeat_secs = 60\nsilence_timeout_secs = 30", "link.silence_timeout_secs"),
             ("[station]\ncode = \"SAS\"\nname = \"x\"\ncolour = \"red\"", "unknown field `colour`"),
         ] {
@@ -1167,6 +1181,7 @@ heartbeat_secs = 120
             ),
             (1, 1, 1, 1)
         );
+        assert_eq!(full.teams[0].language, crate::lang::Lang::Es);
     }
 
     #[test]

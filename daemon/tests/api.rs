@@ -38,12 +38,14 @@ fn teams() -> Vec<TeamConfig> {
             nodes: vec![0xa1b2_c3d4],
             interval: Duration::from_secs(300),
             keys: Vec::new(),
+            language: farod::lang::Lang::Es,
         },
         TeamConfig {
             name: "P2".into(),
             nodes: vec![0x0000_beef],
             interval: Duration::from_secs(300),
             keys: Vec::new(),
+            language: farod::lang::Lang::Es,
         },
     ]
 }

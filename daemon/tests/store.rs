@@ -27,6 +27,7 @@ fn config() -> StoreConfig {
         nodes: vec![PATROL],
         interval: Duration::from_secs(60),
         keys: vec![PATROL_KEY],
+        language: farod::lang::Lang::Es,
     }];
     c.towers.insert(
         TOWER,
@@ -867,4 +868,55 @@ async fn a_patrols_command_played_again_days_later_after_a_restart_does_nothing(
     assert!(o.duplicate, "a replay is recognised");
     let inc = reader(&store).incident("SAS-1").unwrap().unwrap();
     assert_ne!(inc.state, "closed");
+}
+
+fn patrol_command(packet_id: u32, text: &str) -> (Rx, Signal) {
+    let rx = Rx {
+        radio: "r0".into(),
+        from: PATROL,
+        packet_id,
+        hops: Some(0),
+        channel: 0,
+        snr: None,
+        text: Some(text.into()),
+        auth: farod::trust::Auth::pki(PATROL_KEY),
+    };
+    let s = Signal::Command {
+        node: PATROL,
+        patrol: "P1".into(),
+        packet_id,
+        command: faro_proto::text::parse_command(text).unwrap(),
+    };
+    (rx, s)
+}
+
+#[tokio::test]
+async fn a_first_mistake_is_always_hinted_and_the_same_one_not_twice_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    // Another answer just before, then a mistake, the same again, a different one.
+    for (i, t) in ["ESTADO", "LLEGUE", "LLEGUE", "RUTA"]
+        .into_iter()
+        .enumerate()
+    {
+        let (rx, s) = patrol_command(60 + i as u32, t);
+        store.ingest(rx, s, 1_000 * (i as i64 + 1)).await.unwrap();
+    }
+    let out: Vec<(Option<String>, String)> = reader(&store)
+        .loose_messages(Some(PATROL), 0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.direction == "out")
+        .map(|m| (m.understood, m.text))
+        .collect();
+    let what: Vec<Option<&str>> = out.iter().map(|(u, _)| u.as_deref()).collect();
+    assert_eq!(
+        what,
+        [Some("status_none"), Some("cmd_usage"), Some("cmd_usage")],
+        "{out:?}"
+    );
+    assert!(
+        out[1].1.contains("LLEGUE") && out[2].1.contains("RUTA"),
+        "{out:?}"
+    );
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::catalog::Catalog;
 use crate::incident::Outcome;
 use crate::ingest::Tower;
+use crate::lang::Lang;
 
 /// A configured patrol team.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,8 @@ pub struct TeamConfig {
     /// Public keys of its radios: a command counts only as a PKI direct message from one of
     /// them (or one enrolled at the desk).
     pub keys: Vec<crate::trust::PublicKey>,
+    /// The language its patrols read: every message to its nodes is in it.
+    pub language: Lang,
 }
 
 /// What the store needs to know about the station.

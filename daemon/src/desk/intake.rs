@@ -128,6 +128,8 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             );
             let triage = read_words(d).as_ref().map(words_triage).unwrap_or_default();
             self.follow_up(&id, triage, &who, via)?;
+            // The patrol on its way hears a new position or a higher priority.
+            self.push_update(&id, false, &who, via)?;
             // Answer again, but not on every beacon: a tower may repeat every few seconds.
             let quiet = self.cfg.reply_interval.as_millis() as i64;
             if open.last_reply_at.is_none_or(|t| self.at - t >= quiet) {

@@ -21,6 +21,7 @@
 //! their answers, timers), `upkeep` (delivery results, team status, housekeeping).
 
 mod ambulance;
+mod briefing;
 mod input;
 mod intake;
 #[cfg(test)]
@@ -42,6 +43,9 @@ pub use crate::dispatch::AmbState;
 pub use crate::error::{Refusal, StoreError};
 use crate::incident::{Flag, Kind, PositionSource, State, Status};
 use crate::lang::Lang;
+pub use briefing::{
+    flag_word, flags_text, kind_word, note_word, state_word, FLAGS_BUDGET, REPORTER_BUDGET,
+};
 pub use input::{
     ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig, WaterPoint, WATER_NAME_MAX,
 };
@@ -412,8 +416,8 @@ pub trait Facts {
     fn incident(&self, id: &str) -> DeskResult<Option<IncidentFacts>>;
     /// A team's open incidents (id, state), most urgent first, at most `limit`.
     fn team_open(&self, team: &str, limit: usize) -> DeskResult<Vec<(String, State)>>;
-    /// Whether a hint (a message with no incident, class patrol) went to `node` after `since`.
-    fn hint_sent_since(&self, node: u32, since: i64) -> DeskResult<bool>;
+    /// The usage hints (`Msg::CmdUsage`) queued for `node` after `since`: their texts.
+    fn hints_since(&self, node: u32, since: i64) -> DeskResult<Vec<String>>;
     /// The language of what `node` last wrote in words that tell one, else of its latest
     /// incident, if any.
     fn node_language(&self, node: u32) -> DeskResult<Option<Lang>>;

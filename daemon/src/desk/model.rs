@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{
     AmbRow, AmbState, Decision, Desk, DeskResult, Effect, Facts, IncidentFacts, Message, Placed,
-    RecentIncident, SentRow, StoreConfig, TeamHealth, CLASS_PATROL,
+    RecentIncident, SentRow, StoreConfig, TeamHealth,
 };
 use crate::incident::{State, Status};
 
@@ -328,13 +328,17 @@ impl Facts for Model {
             .collect())
     }
 
-    fn hint_sent_since(&self, node: u32, since: i64) -> DeskResult<bool> {
-        Ok(self.outbox.iter().any(|r| {
-            r.m.dest == node
-                && r.m.incident.is_none()
-                && r.m.class == CLASS_PATROL
-                && r.created_at > since
-        }))
+    fn hints_since(&self, node: u32, since: i64) -> DeskResult<Vec<String>> {
+        Ok(self
+            .outbox
+            .iter()
+            .filter(|r| {
+                r.m.dest == node
+                    && r.m.msg == Some(crate::catalog::Msg::CmdUsage)
+                    && r.created_at > since
+            })
+            .map(|r| r.m.text.clone())
+            .collect())
     }
 
     fn node_language(&self, node: u32) -> DeskResult<Option<crate::lang::Lang>> {

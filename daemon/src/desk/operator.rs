@@ -6,10 +6,9 @@ use faro_proto::mesh::{self, NodeId};
 
 use super::{
     check_budget, intake::coords, Desk, DeskResult, Effect, Facts, Message, NewIncident, Placed,
-    Refusal, CLASS_OTHER, CLASS_PATROL,
+    Refusal, CLASS_OTHER,
 };
 use super::{ManualReport, OperatorRequest};
-use crate::catalog::Msg;
 use crate::incident::{self, Actor, Flag, Kind, PositionSource, Transition, Triage};
 use crate::lang::Lang;
 
@@ -71,6 +70,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     VIA,
                     format!("position set by hand: {}", coords(lat, lon)),
                 );
+                self.push_update(&inc.id, true, &who, VIA)?;
                 return Ok(inc.id);
             }
             OperatorRequest::Note(id, text) => {
@@ -120,21 +120,10 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         let change = incident::transition(&inc.status, &t, &actor).map_err(|reason| {
             Refusal::Conflict(format!("{}: cannot {}: {reason}", inc.id, t.verb()))
         })?;
-        let assigned = match &t {
-            Transition::Assign(team) => self.team_node(team),
-            _ => None,
-        };
-        let state = change.status.state;
         self.change(&inc, change, &who, VIA);
-        if let Some(node) = assigned {
-            self.say(
-                Some(&inc.id),
-                node,
-                CLASS_PATROL,
-                Lang::Es,
-                Msg::CmdOk,
-                &[("id", &inc.id), ("state", state.as_str())],
-            );
+        // The team assigned hears what it is, where, and who reported it, in its language.
+        if let Transition::Assign(team) = &t {
+            self.dispatch(&inc, team);
         }
         Ok(inc.id)
     }

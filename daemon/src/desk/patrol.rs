@@ -1,7 +1,8 @@
 //! Patrol commands typed in a stock Meshtastic app (`ACK`, `RUTA`, `LLEGUE`, `CERRAR`, `NOTA`,
 //! `ESTADO`, `AMB`). Only configured teams' nodes get here (ingest checks the sender). Every
-//! command is answered: a confirmation, the reason for a refusal, or a usage hint (at most one
-//! per `hint_interval`, so a confused patrol is not flooded).
+//! command is answered: a confirmation, the reason for a refusal, or a usage hint (never for
+//! the same mistake twice within `hint_interval`, and at most three in it, so a confused
+//! patrol is not flooded but a first mistake is never met with silence).
 //!
 //! A patrol's free text (no command) is a report from the field: noted on the team's open
 //! incidents, and read like a reporter's follow-up when there is exactly one; the patrol's own
@@ -9,6 +10,7 @@
 
 use faro_proto::text::{CommandError, IncidentId, PatrolCommand};
 
+use super::briefing::{note_word, state_word};
 use super::intake::{coords, words_triage};
 use super::{Desk, DeskResult, Effect, Facts, NewIncident, CLASS_PATROL};
 use super::{Rx, StoreError};
@@ -18,8 +20,8 @@ use crate::ingest::{Distress, DistressKind};
 use crate::lang::Lang;
 use crate::understand::{self, Verdict};
 
-/// Patrols read Spanish.
-const PATROL_LANG: Lang = Lang::Es;
+/// Usage hints to one node within `hint_interval`, at most.
+pub const HINTS_PER_INTERVAL: usize = 3;
 
 impl<F: Facts + ?Sized> Desk<'_, F> {
     pub(super) fn command(
@@ -29,7 +31,8 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         team: &str,
         command: Result<PatrolCommand, CommandError>,
     ) -> DeskResult<()> {
-        if !self.verified(rx, node, &format!("patrol {team}"), PATROL_LANG)? {
+        let lang = self.team_lang(team);
+        if !self.verified(rx, node, &format!("patrol {team}"), lang)? {
             return Ok(());
         }
         let actor = Actor::Patrol(team.to_string());
@@ -39,7 +42,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             Ok(c) => c,
             Err(e) => {
                 self.event(None, &who, via, format!("malformed command: {e}"));
-                self.hint(node, PATROL_LANG, Msg::CmdUsage, e.usage())?;
+                self.hint(node, lang, Msg::CmdUsage, e.usage())?;
                 return Ok(());
             }
         };
@@ -55,17 +58,17 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     .facts
                     .team_open(team, 8)?
                     .into_iter()
-                    .map(|(id, st)| format!("{id} {st}"))
+                    .map(|(id, st)| format!("{id} {}", state_word(st, lang)))
                     .collect();
                 if list.is_empty() {
-                    self.say(None, node, CLASS_PATROL, PATROL_LANG, Msg::StatusNone, &[]);
+                    self.say(None, node, CLASS_PATROL, lang, Msg::StatusNone, &[]);
                 } else {
                     let list = list.join(", ");
                     self.say(
                         None,
                         node,
                         CLASS_PATROL,
-                        PATROL_LANG,
+                        lang,
                         Msg::StatusList,
                         &[("list", &list)],
                     );
@@ -77,17 +80,17 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         };
         let id_s = id.to_string();
         let Some(inc) = self.facts.incident(&id_s)? else {
-            self.unknown_incident(rx, node, &who, &id_s);
+            self.unknown_incident(rx, node, &who, &id_s, lang);
             return Ok(());
         };
         match incident::transition(&inc.status, &transition, &actor) {
             Ok(change) => {
-                let state = change.status.state.as_str();
+                let state = state_word(change.status.state, lang);
                 self.say(
                     Some(&id_s),
                     node,
                     CLASS_PATROL,
-                    PATROL_LANG,
+                    lang,
                     Msg::CmdOk,
                     &[("id", &id_s), ("state", state)],
                 );
@@ -105,7 +108,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     Some(&id_s),
                     node,
                     CLASS_PATROL,
-                    PATROL_LANG,
+                    lang,
                     Msg::CmdRefused,
                     &[("id", &id_s), ("reason", &reason)],
                 );
@@ -124,9 +127,10 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         text: &str,
     ) -> DeskResult<()> {
         let who = Actor::Patrol(team.to_string()).to_string();
+        let lang = self.team_lang(team);
         let id_s = id.to_string();
         if self.facts.incident(&id_s)?.is_none() {
-            self.unknown_incident(rx, node, &who, &id_s);
+            self.unknown_incident(rx, node, &who, &id_s, lang);
             return Ok(());
         }
         self.event(Some(&id_s), &who, &rx.radio, format!("note: {text}"));
@@ -134,9 +138,9 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             Some(&id_s),
             node,
             CLASS_PATROL,
-            PATROL_LANG,
+            lang,
             Msg::CmdOk,
-            &[("id", &id_s), ("state", "nota")],
+            &[("id", &id_s), ("state", note_word(lang))],
         );
         self.out.incident = Some((id_s, false));
         Ok(())
@@ -154,6 +158,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         text: String,
     ) -> DeskResult<()> {
         let reading = understand::read(&text);
+        let lang = self.team_lang(team);
         let open = self.facts.team_incidents(team)?;
         if open.is_empty() && reading.verdict == Verdict::Yes {
             // Nothing to report on: words that ask for help are the patrol's own distress.
@@ -163,7 +168,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     node,
                     packet_id,
                     kind: DistressKind::Text,
-                    language: reading.language.unwrap_or(PATROL_LANG),
+                    language: reading.language.unwrap_or(lang),
                     text,
                     position: None,
                     channel: rx.channel,
@@ -172,7 +177,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         }
         // A note from a key the station does not trust belongs to no incident and raises
         // nothing (the refusal is audited); its words stay in the conversation.
-        if !self.verified(rx, node, &format!("patrol {team}"), PATROL_LANG)? {
+        if !self.verified(rx, node, &format!("patrol {team}"), lang)? {
             return Ok(());
         }
         let who = Actor::Patrol(team.to_string()).to_string();
@@ -192,7 +197,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         Ok(())
     }
 
-    fn unknown_incident(&mut self, rx: &Rx, node: u32, who: &str, id: &str) {
+    fn unknown_incident(&mut self, rx: &Rx, node: u32, who: &str, id: &str, lang: Lang) {
         self.event(
             None,
             who,
@@ -203,7 +208,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             None,
             node,
             CLASS_PATROL,
-            PATROL_LANG,
+            lang,
             Msg::CmdUnknownIncident,
             &[("id", id)],
         );
@@ -222,13 +227,14 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         let actor = Actor::Patrol(team.to_string());
         let who = actor.to_string();
         let via = rx.radio.as_str();
+        let lang = self.team_lang(team);
         let inc = match named {
             Some(id) => {
                 let id = id.to_string();
                 match self.facts.incident(&id)? {
                     Some(inc) => inc,
                     None => {
-                        self.unknown_incident(rx, node, &who, &id);
+                        self.unknown_incident(rx, node, &who, &id, lang);
                         return Ok(());
                     }
                 }
@@ -254,7 +260,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     flags: Vec::new(),
                     source: "patrol_sos".into(),
                     reporter: Some(node),
-                    language: PATROL_LANG,
+                    language: lang,
                     position: pos,
                 })?;
                 let place = pos.map_or(" with no position".to_string(), |(p, _)| {
@@ -291,7 +297,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     None,
                     node,
                     CLASS_PATROL,
-                    PATROL_LANG,
+                    lang,
                     Msg::CmdRefused,
                     &[("id", &id), ("reason", &short)],
                 );
@@ -301,14 +307,18 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         }
     }
 
-    /// A usage hint to `node`, unless one went in the last `hint_interval`.
+    /// A usage hint to `node`. Never silent for a first mistake: it is left out only when
+    /// the same hint already went to the node within `hint_interval`, or [`HINTS_PER_INTERVAL`]
+    /// hints did (a confused patrol is not flooded, but a new mistake is always answered).
     pub(super) fn hint(&mut self, node: u32, lang: Lang, msg: Msg, usage: &str) -> DeskResult<()> {
         let since = self.at - self.cfg.hint_interval.as_millis() as i64;
-        let already = self.facts.hint_sent_since(node, since)?
-            || self.out.effects.iter().any(|e| {
-                matches!(e, Effect::Queue(m) if m.dest == node && m.incident.is_none() && m.class == CLASS_PATROL)
-            });
-        if !already {
+        let text = self.render(lang, msg, &[("usage", usage)]);
+        let mut sent = self.facts.hints_since(node, since)?;
+        sent.extend(self.out.effects.iter().filter_map(|e| match e {
+            Effect::Queue(m) if m.dest == node && m.msg == Some(msg) => Some(m.text.clone()),
+            _ => None,
+        }));
+        if sent.len() < HINTS_PER_INTERVAL && !sent.contains(&text) {
             self.say(None, node, CLASS_PATROL, lang, msg, &[("usage", usage)]);
         }
         Ok(())

@@ -32,6 +32,7 @@ fn cfg() -> StoreConfig {
             nodes: vec![node],
             interval: Duration::from_secs(60),
             keys: vec![key_of(node)],
+            language: Lang::Es,
         });
     }
     c.towers.insert(
@@ -370,10 +371,13 @@ fn unknown_incidents_and_malformed_commands_are_answered_hints_once_a_minute() {
     assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdUnknownIncident))]);
     let d = hear(&mut m, &c, 10 * MIN, command(P1_NODE, "P1", "CERRAR"));
     assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdUsage))]);
+    // A different mistake is answered at once: silence would read as success.
     let d = hear(&mut m, &c, 10 * MIN + 1000, command(P1_NODE, "P1", "RUTA"));
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdUsage))]);
+    let d = hear(&mut m, &c, 10 * MIN + 2000, command(P1_NODE, "P1", "RUTA"));
     assert!(
         queued(&d).is_empty(),
-        "a second hint within the minute floods"
+        "the same hint again within the minute floods"
     );
     assert!(events(&d)[0].starts_with("malformed command"));
     let d = hear(&mut m, &c, 12 * MIN, command(P1_NODE, "P1", "RUTA"));
@@ -419,7 +423,8 @@ fn estado_lists_the_teams_open_incidents() {
     .unwrap();
     hear(&mut m, &c, 2, command(P1_NODE, "P1", "ESTADO"));
     let last = *m.texts_to(P1_NODE).last().unwrap();
-    assert!(last.contains("SAS-1 assigned"), "{last}");
+    // In the team's language (Spanish here), not the database's word.
+    assert_eq!(last, "Faro: SAS-1 asignado");
 }
 
 #[test]
@@ -622,7 +627,7 @@ fn assigning_tells_the_patrol() {
         queued(&d),
         vec![
             (PHONE, Some(Msg::TeamOnTheWay)),
-            (P2_NODE, Some(Msg::CmdOk))
+            (P2_NODE, Some(Msg::Dispatch))
         ]
     );
     // Reassigning does not say it again.
@@ -633,7 +638,7 @@ fn assigning_tells_the_patrol() {
         OperatorRequest::Assign("SAS-1".into(), "P1".into()),
     )
     .unwrap();
-    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdOk))]);
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::Dispatch))]);
     assert_eq!(events(&d), vec!["assigned to P1"]);
 }
 
@@ -1345,4 +1350,271 @@ fn a_changed_duplicated_or_claimed_key_raises_an_alert_and_is_never_trusted() {
         State::Assigned,
         "a shared key commands nothing"
     );
+}
+
+// ----- what a patrol is told (issue 13) ----------------------------------------------------
+
+/// The texts queued for `node` by a decision.
+fn texts_to(d: &Decision, node: u32) -> Vec<(Option<Msg>, &str)> {
+    d.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Queue(m) if m.dest == node => Some((m.msg, m.text.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_dispatch_says_what_where_how_many_and_who_in_the_teams_language() {
+    let mut c = cfg();
+    c.teams[1].language = Lang::En;
+    let mut m = Model::default();
+    let r = ManualReport {
+        lat: Some(31.4746),
+        lon: Some(-111.5449),
+        kind: Some("heat".into()),
+        people: Some(3),
+        flags: vec!["children".into(), "injured".into()],
+        ..Default::default()
+    };
+    op(&mut m, &c, 0, OperatorRequest::Report(r.clone())).unwrap();
+    let d = op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    let sent = texts_to(&d, P1_NODE);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (msg, text) = sent[0];
+    assert_eq!(msg, Some(Msg::Dispatch));
+    assert_eq!(
+        text,
+        "Faro SAS-1 P1 calor, 3 pers., niños/herido: 31.47460,-111.54490 (Sásabe), aviso manual"
+    );
+    // The same incident for an English-speaking team.
+    op(&mut m, &c, 2, OperatorRequest::Report(r)).unwrap();
+    let d = op(
+        &mut m,
+        &c,
+        3,
+        OperatorRequest::Assign("SAS-2".into(), "P2".into()),
+    )
+    .unwrap();
+    let (_, text) = texts_to(&d, P2_NODE)[0];
+    assert!(
+        text.starts_with("Faro SAS-2 P1 heat, 3 ppl, children/injured: 31.47460,-111.54490"),
+        "{text}"
+    );
+    assert!(text.ends_with(", via manual"), "{text}");
+    // A phone's call with no position and no count: the reporter, and `?` where unknown.
+    hear(&mut m, &c, 4, distress(PHONE, "SOS", None));
+    let d = op(
+        &mut m,
+        &c,
+        5,
+        OperatorRequest::Assign("SAS-3".into(), "P1".into()),
+    )
+    .unwrap();
+    let (_, text) = texts_to(&d, P1_NODE)[0];
+    assert_eq!(
+        text,
+        "Faro SAS-3 P2 auxilio, ? pers.: ?,?, aviso tel !5a5a0301"
+    );
+}
+
+#[test]
+fn a_dispatch_with_everything_at_its_longest_keeps_id_priority_and_position() {
+    let mut c = cfg();
+    c.towers.insert(
+        0x5a5a_0209,
+        Tower {
+            name: "Torre de vigilancia número veintiocho del desierto".into(),
+            lat: 31.0,
+            lon: -111.0,
+        },
+    );
+    let mut m = Model::default();
+    let inc = IncidentFacts {
+        id: "SAS-99999".into(),
+        status: crate::incident::Status {
+            state: State::New,
+            team: None,
+            outcome: None,
+        },
+        priority: 1,
+        people: Some(999),
+        position: Some(Placed {
+            lat: -89.99999,
+            lon: -179.99999,
+            precision_bits: 32,
+            at: 0,
+        }),
+        kind: crate::incident::Kind::Drowning,
+        flags: crate::incident::Flag::ALL.to_vec(),
+        why: vec![],
+        reporter: Some(0x5a5a_0209),
+        language: Lang::Es,
+    };
+    for lang in Lang::ALL {
+        let text = m.run(&c, 0, |d| Ok(d.dispatch_text(&inc, lang))).unwrap().0;
+        assert!(text.len() < 200, "{lang}: {text}");
+        assert!(
+            text.starts_with("Faro SAS-99999 P1 ") && text.contains("-89.99999,-179.99999"),
+            "{lang}: {text}"
+        );
+    }
+}
+
+#[test]
+fn the_assigned_patrol_hears_a_new_position_and_a_higher_priority() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(
+        &mut m,
+        &c,
+        0,
+        distress(PHONE, "SOS", Some(fix(31.47, -111.54, 32))),
+    );
+    // Not assigned yet: nobody to tell.
+    let d = op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Position("SAS-1".into(), 31.48, -111.55),
+    )
+    .unwrap();
+    assert!(texts_to(&d, P1_NODE).is_empty());
+    op(
+        &mut m,
+        &c,
+        2,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    // An operator's position goes to the patrol at once.
+    let d = op(
+        &mut m,
+        &c,
+        3,
+        OperatorRequest::Position("SAS-1".into(), 31.5, -111.6),
+    )
+    .unwrap();
+    let sent = texts_to(&d, P1_NODE);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, Some(Msg::PatrolUpdate));
+    assert!(
+        sent[0]
+            .1
+            .starts_with("Faro SAS-1 cambio: P2 auxilio, ? pers.: 31.50000,-111.60000"),
+        "{}",
+        sent[0].1
+    );
+    assert!(events(&d).contains(&"patrol P1 told the new position"));
+    // The reporter's own new position, within the minute: not again.
+    let d = hear(
+        &mut m,
+        &c,
+        4,
+        distress(PHONE, "SOS", Some(fix(31.52, -111.6, 32))),
+    );
+    assert!(texts_to(&d, P1_NODE).is_empty());
+    // The same place a while later: nothing new.
+    let d = hear(
+        &mut m,
+        &c,
+        5 * MIN,
+        distress(PHONE, "SOS", Some(fix(31.52, -111.6, 32))),
+    );
+    assert!(texts_to(&d, P1_NODE).is_empty());
+    // Moved, after the minute: told.
+    let d = hear(
+        &mut m,
+        &c,
+        6 * MIN,
+        distress(PHONE, "SOS", Some(fix(31.53, -111.6, 32))),
+    );
+    assert_eq!(texts_to(&d, P1_NODE).len(), 1);
+    // A higher priority is told at once, even within the minute.
+    let d = hear(
+        &mut m,
+        &c,
+        6 * MIN + 1000,
+        distress(PHONE, "AUXILIO mi amigo esta herido sangrando", None),
+    );
+    let sent = texts_to(&d, P1_NODE);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].1.contains(": P1 "), "{}", sent[0].1);
+    assert!(events(&d).contains(&"patrol P1 told the new priority"));
+    // Once closed, nothing more.
+    hear(
+        &mut m,
+        &c,
+        7 * MIN,
+        command(P1_NODE, "P1", "CERRAR SAS-1 rescatado"),
+    );
+    let d = op(
+        &mut m,
+        &c,
+        8 * MIN,
+        OperatorRequest::Position("SAS-1".into(), 31.0, -111.0),
+    )
+    .unwrap();
+    assert!(texts_to(&d, P1_NODE).is_empty());
+}
+
+#[test]
+fn a_first_mistake_is_always_hinted_and_a_flood_is_not() {
+    let (c, mut m) = (cfg(), Model::default());
+    // Another answer just before (ESTADO) does not swallow the hint.
+    let d = hear(&mut m, &c, 0, command(P1_NODE, "P1", "ESTADO"));
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::StatusNone))]);
+    let d = hear(&mut m, &c, 1000, command(P1_NODE, "P1", "LLEGUE"));
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdUsage))]);
+    assert!(events(&d)[0].starts_with("malformed command"));
+    let (_, text) = texts_to(&d, P1_NODE)[0];
+    assert!(text.contains("LLEGUE"), "{text}");
+    // Two more different mistakes are answered; a fourth within the minute is not.
+    for (i, t) in ["RUTA", "NOTA SAS-1"].into_iter().enumerate() {
+        let d = hear(&mut m, &c, 2000 + i as i64, command(P1_NODE, "P1", t));
+        assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdUsage))], "{t}");
+    }
+    let d = hear(&mut m, &c, 3000, command(P1_NODE, "P1", "ACK"));
+    assert!(queued(&d).is_empty());
+    assert!(events(&d)[0].starts_with("malformed command"));
+    // After the minute, answered again.
+    let d = hear(&mut m, &c, 2 * MIN, command(P1_NODE, "P1", "ACK"));
+    assert_eq!(queued(&d), vec![(P1_NODE, Some(Msg::CmdUsage))]);
+}
+
+#[test]
+fn every_answer_to_a_patrol_is_in_its_teams_language() {
+    let mut c = cfg();
+    c.teams[0].language = Lang::En;
+    let mut m = Model::default();
+    let d = hear(&mut m, &c, 0, command(P1_NODE, "P1", "ESTADO"));
+    let (_, text) = texts_to(&d, P1_NODE)[0];
+    assert_eq!(text, c.catalog.render(Lang::En, Msg::StatusNone, &[]));
+    let d = hear(&mut m, &c, 1, command(P1_NODE, "P1", "LLEGUE SAS-9"));
+    let (_, text) = texts_to(&d, P1_NODE)[0];
+    assert_eq!(
+        text,
+        c.catalog
+            .render(Lang::En, Msg::CmdUnknownIncident, &[("id", "SAS-9")])
+    );
+    // Its confirmations name the state in its language; Spanish for P2.
+    hear(&mut m, &c, 2, distress(PHONE, "SOS", None));
+    let d = hear(&mut m, &c, 3, command(P1_NODE, "P1", "RUTA SAS-1"));
+    assert_eq!(texts_to(&d, P1_NODE)[0].1, "Faro SAS-1: en route");
+    hear(&mut m, &c, 4, distress(PHONE2, "SOS", None));
+    let d = hear(&mut m, &c, 5, command(P2_NODE, "P2", "RUTA SAS-2"));
+    assert_eq!(texts_to(&d, P2_NODE)[0].1, "Faro SAS-2: en camino");
+    let d = hear(
+        &mut m,
+        &c,
+        6,
+        command(P2_NODE, "P2", "NOTA SAS-2 llevamos agua"),
+    );
+    assert_eq!(texts_to(&d, P2_NODE)[0].1, "Faro SAS-2: nota");
 }

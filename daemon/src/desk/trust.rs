@@ -41,12 +41,15 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         let Some(holder) = self.holder(node) else {
             return Ok(());
         };
+        let team = self.cfg.teams.iter().find(|t| t.nodes.contains(&node));
         let lang = self
             .cfg
             .municipalities
             .iter()
             .find(|m| m.nodes.contains(&node))
-            .map_or(Lang::Es, |m| m.language());
+            .map(|m| m.language())
+            .or(team.map(|t| t.language))
+            .unwrap_or(Lang::Es);
         self.refused(
             rx,
             node,

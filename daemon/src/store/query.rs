@@ -852,6 +852,7 @@ mod tests {
             nodes,
             interval: std::time::Duration::from_secs(60),
             keys: Vec::new(),
+            language: crate::lang::Lang::Es,
         };
         let r = Reader::open(&path).unwrap();
         let teams = r

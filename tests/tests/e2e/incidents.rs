@@ -352,3 +352,54 @@ async fn after_a_crash_every_incident_survives_and_the_outbox_is_sent() {
     let after = r.incidents(Filter::All, 100).unwrap();
     assert_eq!(before, after);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_assigned_patrol_receives_what_and_where_and_then_a_new_position() {
+    init_logging();
+    let sim = quiet_sim();
+    let mut sim_events = sim.events();
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    let cel1 = sim.scenario().node_by_name("CEL1").unwrap().id;
+    sim.act(text(cel1, BROADCAST, "AUXILIO somos 3, una niña, sin agua"))
+        .await;
+    until(&d, 2 * MINUTE, "an incident", |d| !incidents(d).is_empty()).await;
+    let store = &d.station.store;
+    if show(&d, "SAS-1").lat.is_none() {
+        let at = d.station.clock.now_ms();
+        let set = OperatorRequest::Position("SAS-1".into(), 31.4746, -111.5449);
+        store.operator("ana", set, at).await.unwrap();
+    }
+    let inc = show(&d, "SAS-1");
+    let (lat, lon) = (inc.lat.unwrap(), inc.lon.unwrap());
+    let at = d.station.clock.now_ms();
+    let assign = OperatorRequest::Assign("SAS-1".into(), "P1".into());
+    store.operator("ana", assign, at).await.unwrap();
+    d.station.wake_outbox();
+    // What P1's radio shows: the emergency, how many, where, and who called, in Spanish.
+    let dispatch = received(&mut sim_events, P1, "Faro SAS-1").await;
+    assert!(
+        dispatch.starts_with("Faro SAS-1 P1 calor, 3 pers., niños/deshidratación: "),
+        "{dispatch}"
+    );
+    assert!(
+        dispatch.contains(&format!("{lat:.5},{lon:.5}")),
+        "{dispatch}"
+    );
+    assert!(
+        dispatch.ends_with(&format!(", aviso tel {}", faro_proto::mesh::NodeId(cel1))),
+        "{dispatch}"
+    );
+    assert!(dispatch.len() <= 200, "{dispatch}");
+    // The desk moves the incident: the patrol hears it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let at = d.station.clock.now_ms();
+    let moved = OperatorRequest::Position("SAS-1".into(), 31.5, -111.6);
+    store.operator("ana", moved, at).await.unwrap();
+    d.station.wake_outbox();
+    let update = received(&mut sim_events, P1, "Faro SAS-1 cambio").await;
+    assert!(
+        update.contains("P1 calor, 3 pers.: 31.50000,-111.60000"),
+        "{update}"
+    );
+    d.station.stop().await;
+}

@@ -177,15 +177,22 @@ impl WorstCase {
             .max_by_key(String::len)
             .unwrap_or_default();
         // A team's incidents are assigned, en_route or on_scene.
+        // In the team's language (`state_word`), or the database's word.
+        let words = |s: State| {
+            Lang::ALL
+                .iter()
+                .map(move |l| farod::desk::state_word(s, *l))
+                .chain([s.as_str()])
+        };
         let team_state = [State::Assigned, State::EnRoute, State::OnScene]
-            .iter()
-            .map(|s| s.as_str())
+            .into_iter()
+            .flat_map(words)
             .max_by_key(|s| s.len())
             .unwrap_or_default();
         let list = vec![format!("{LONGEST_ID} {team_state}"); STATUS_LIST_MAX].join(", ");
         let state = State::ALL
-            .iter()
-            .map(|s| s.as_str())
+            .into_iter()
+            .flat_map(words)
             .max_by_key(|s| s.len())
             .unwrap_or_default();
         WorstCase {
@@ -218,6 +225,25 @@ impl WorstCase {
             ("points", "x".repeat(farod::desk::WATER_POINTS_BUDGET)),
             ("km", "999".into()),
             ("dir", "NO".into()),
+            (
+                "kind",
+                farod::incident::Kind::ALL
+                    .iter()
+                    .flat_map(|k| Lang::ALL.iter().map(|l| farod::desk::kind_word(*k, *l)))
+                    .max_by_key(|w| w.len())
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            (
+                "flags",
+                Lang::ALL
+                    .iter()
+                    .map(|l| farod::desk::flags_text(&farod::incident::Flag::ALL, *l))
+                    .max_by_key(String::len)
+                    .unwrap_or_default(),
+            ),
+            // A tower's name, cut to the budget like the daemon does.
+            ("reporter", "ñ".repeat(farod::desk::REPORTER_BUDGET / 2)),
         ]
     }
 }
@@ -231,10 +257,13 @@ fn typical_args(msg: Msg) -> Vec<(&'static str, String)> {
     };
     vec![
         ("id", "SAS-17".to_string()),
-        ("state", State::EnRoute.as_str().to_string()),
+        (
+            "state",
+            farod::desk::state_word(State::EnRoute, Lang::Es).to_string(),
+        ),
         ("usage", usage.to_string()),
         ("reason", "assigned to P2".into()),
-        ("list", "SAS-17 en_route, SAS-18 assigned".into()),
+        ("list", "SAS-17 en camino, SAS-18 asignado".into()),
         ("priority", "P1".into()),
         ("people", "2".into()),
         ("lat", "31.47460".into()),
@@ -246,6 +275,9 @@ fn typical_args(msg: Msg) -> Vec<(&'static str, String)> {
         ("points", "Tambo Norte, 2.9 km N; Torre 7, 4.5 km NO".into()),
         ("km", "4.5".into()),
         ("dir", "NO".into()),
+        ("kind", "calor".into()),
+        ("flags", "niños".into()),
+        ("reporter", "tel !5a5a0301".into()),
     ]
 }
 
@@ -280,6 +312,27 @@ impl Rendered {
 fn render(catalog: &Catalog, lang: Lang, msg: Msg, args: &[(&'static str, String)]) -> Rendered {
     let args = pairs(args);
     let text = catalog.render(lang, msg, &args);
+    // A dispatch leaves out who reported, then the flags, then the place (`dispatch_text`).
+    if msg == Msg::Dispatch && !catalog.fits(lang, msg, &args) {
+        let mut args = args.clone();
+        for (drop, note) in [
+            ("reporter", "reporter left out"),
+            ("flags", "reporter and flags left out"),
+            ("place", "reporter, flags and place left out"),
+        ] {
+            for a in args.iter_mut().filter(|a| a.0 == drop) {
+                a.1 = "";
+            }
+            if catalog.fits(lang, msg, &args) {
+                let text = catalog.render(lang, msg, &args);
+                return Rendered {
+                    full_len: full_len(catalog, lang, msg, &args),
+                    text,
+                    note: Some(note),
+                };
+            }
+        }
+    }
     if msg == Msg::AmbulanceRequest && text.len() >= PAYLOAD_BUDGET {
         let no_place: Vec<(&str, &str)> = args
             .iter()
@@ -445,16 +498,16 @@ fn print_table(rows: &[Row]) {
 /// each, and the message.
 const EXCHANGE: [(&str, Msg, &str); 11] = [
     ("person", Msg::DistressAck, ""),
-    ("patrol", Msg::CmdOk, "assigned"),
-    ("patrol", Msg::CmdOk, "en_route"),
+    ("patrol", Msg::Dispatch, ""),
+    ("patrol", Msg::CmdOk, "en camino"),
     ("patrol", Msg::PatrolAmbRequested, ""),
     ("municipality", Msg::AmbulanceRequest, ""),
     ("municipality", Msg::AmbulanceThanks, ""),
     ("patrol", Msg::PatrolAmbAccepted, ""),
-    ("patrol", Msg::CmdOk, "on_scene"),
+    ("patrol", Msg::CmdOk, "en sitio"),
     ("municipality", Msg::AmbulanceArrivedThanks, ""),
     ("patrol", Msg::PatrolAmbArrived, ""),
-    ("patrol", Msg::CmdOk, "closed"),
+    ("patrol", Msg::CmdOk, "cerrado"),
 ];
 
 fn print_summary(catalog: &Catalog, rows: &[Row]) {

@@ -1045,6 +1045,7 @@ mod tests {
                 nodes: vec![team_node(t - 1)],
                 interval: Duration::from_secs(120),
                 keys: Vec::new(),
+                language: farod::lang::Lang::Es,
             })
             .collect();
         let views = r.teams(&teams, None).unwrap();

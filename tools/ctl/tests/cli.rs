@@ -71,12 +71,14 @@ impl Farod {
                 nodes: vec![0xa1b2_c3d4],
                 interval: Duration::from_secs(300),
                 keys: Vec::new(),
+                language: farod::lang::Lang::Es,
             },
             TeamConfig {
                 name: "P2".into(),
                 nodes: vec![0x0000_beef],
                 interval: Duration::from_secs(300),
                 keys: Vec::new(),
+                language: farod::lang::Lang::Es,
             },
         ];
         let mut cfg = StoreConfig::new("SAS");

@@ -145,14 +145,17 @@ impl Facts for SqlFacts<'_> {
         Ok(rows)
     }
 
-    fn hint_sent_since(&self, node: u32, since: i64) -> DeskResult<bool> {
-        let n: i64 = self
-            .0
-            .prepare_cached(
-                "SELECT COUNT(*) FROM outbox WHERE dest = ?1 AND incident IS NULL AND class = ?2 AND created_at > ?3",
-            )?
-            .query_row(params![node, crate::desk::CLASS_PATROL, since], |r| r.get(0))?;
-        Ok(n > 0)
+    fn hints_since(&self, node: u32, since: i64) -> DeskResult<Vec<String>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT text FROM messages
+             WHERE node = ?1 AND at > ?3 AND direction = 'out' AND understood = ?2
+             ORDER BY at, id",
+        )?;
+        let rows = stmt.query_map(
+            params![node, crate::catalog::Msg::CmdUsage.as_str(), since],
+            |r| r.get(0),
+        )?;
+        Ok(rows.collect::<Result<Vec<String>, _>>()?)
     }
 
     fn node_language(&self, node: u32) -> DeskResult<Option<Lang>> {
