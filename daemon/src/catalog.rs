@@ -81,6 +81,9 @@ pub enum Msg {
     PatrolAmbArrived,
     /// To a patrol: an ambulance was requested. `{id}`, `{municipality}`.
     PatrolAmbRequested,
+    /// To a patrol: the ambulance request was called off (the incident was closed).
+    /// `{id}`, `{municipality}`.
+    PatrolAmbCancelled,
     /// To someone whose message was unclear: do they need help?
     AskHelp,
     /// To someone in distress: a team is assigned and on its way. `{id}`.
@@ -110,7 +113,7 @@ pub enum Msg {
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 34] = [
+    pub const ALL: [Msg; 35] = [
         Msg::DistressAck,
         Msg::CmdOk,
         Msg::CmdUsage,
@@ -133,6 +136,7 @@ impl Msg {
         Msg::PatrolAmbExhausted,
         Msg::PatrolAmbArrived,
         Msg::PatrolAmbRequested,
+        Msg::PatrolAmbCancelled,
         Msg::AskHelp,
         Msg::TeamOnTheWay,
         Msg::OrientWater,
@@ -172,6 +176,7 @@ impl Msg {
             Msg::PatrolAmbExhausted => "patrol_amb_exhausted",
             Msg::PatrolAmbArrived => "patrol_amb_arrived",
             Msg::PatrolAmbRequested => "patrol_amb_requested",
+            Msg::PatrolAmbCancelled => "patrol_amb_cancelled",
             Msg::AskHelp => "ask_help",
             Msg::TeamOnTheWay => "team_on_the_way",
             Msg::OrientWater => "orient_water",
@@ -206,7 +211,7 @@ impl Msg {
             Msg::AmbulanceThanks => &["eta", "id"],
             Msg::PatrolAmbAccepted => &["eta", "id", "municipality"],
             Msg::PatrolAmbDeclined | Msg::PatrolAmbEscalated => &["id", "municipality", "next"],
-            Msg::PatrolAmbRequested => &["id", "municipality"],
+            Msg::PatrolAmbRequested | Msg::PatrolAmbCancelled => &["id", "municipality"],
             Msg::CmdRefused => &["id", "reason"],
             Msg::StatusList => &["list"],
             Msg::OrientWater => &["points"],

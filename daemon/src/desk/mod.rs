@@ -296,6 +296,15 @@ pub enum Effect {
         /// Attempt row.
         row: i64,
     },
+    /// The attempt's request went on air: its deadline and reminder run from now.
+    AmbTimers {
+        /// Attempt row.
+        row: i64,
+        /// Answer due.
+        deadline_at: i64,
+        /// When to remind (None: no reminder).
+        reminder_at: Option<i64>,
+    },
     /// The attempt's request, not yet on air, must never be sent.
     AmbWithdraw {
         /// Attempt row.
@@ -437,7 +446,8 @@ pub trait Facts {
     fn amb_overdue(&self, at: i64) -> DeskResult<Vec<AmbRow>>;
     /// Attempts on air, not reminded, whose reminder is due at `at`.
     fn amb_reminders_due(&self, at: i64) -> DeskResult<Vec<AmbRow>>;
-    /// Attempts sent to `node` that an answer may still concern, oldest first.
+    /// Attempts sent to `node` that an answer may concern (all but arrived ones: a late
+    /// answer is taken or called off), oldest first.
     fn amb_answerable(&self, node: u32) -> DeskResult<Vec<AmbRow>>;
     /// A team's last position time, and its recorded status.
     fn team(&self, team: &str) -> DeskResult<(Option<i64>, TeamHealth)>;
@@ -478,6 +488,8 @@ pub struct Desk<'a, F: Facts + ?Sized> {
     facts: &'a F,
     at: i64,
     out: Decision,
+    /// A store error met where a rule cannot return it (reported by the entry point).
+    failed: Option<StoreError>,
 }
 
 impl<F: Facts + ?Sized> fmt::Debug for Desk<'_, F> {
@@ -497,6 +509,7 @@ impl<'a, F: Facts + ?Sized> Desk<'a, F> {
             facts,
             at,
             out: Decision::default(),
+            failed: None,
         }
     }
 
@@ -570,11 +583,18 @@ impl<'a, F: Facts + ?Sized> Desk<'a, F> {
         via: &str,
     ) {
         let first_team = inc.status.team.is_none() && change.status.team.is_some();
+        let closing = inc.status.state.is_open() && !change.status.state.is_open();
         self.out.effects.push(Effect::Status {
             id: inc.id.clone(),
             status: change.status,
         });
         self.event(Some(&inc.id), who, via, change.what);
+        if closing {
+            // An ambulance nobody needs any more is called off (patrol CERRAR, faroctl close).
+            if let Err(e) = self.amb_on_close(inc, who, via) {
+                self.failed.get_or_insert(e);
+            }
+        }
         let team_node = |n: u32| self.cfg.teams.iter().any(|t| t.nodes.contains(&n));
         if let Some(reporter) = inc.reporter.filter(|n| first_team && !team_node(*n)) {
             self.say(

@@ -204,6 +204,15 @@ impl Model {
                 Effect::AmbEta { row, eta } => self.attempt_mut(row).eta = eta,
                 Effect::AmbReason { row, reason } => self.attempt_mut(row).reason = Some(reason),
                 Effect::AmbReminded { row } => self.attempt_mut(row).reminded = true,
+                Effect::AmbTimers {
+                    row,
+                    deadline_at,
+                    reminder_at,
+                } => {
+                    let a = self.attempt_mut(row);
+                    a.deadline_at = deadline_at;
+                    a.reminder_at = reminder_at;
+                }
                 Effect::AmbWithdraw { row } => {
                     if let Some(o) = self.attempt_mut(row).outbox_id {
                         let r = self.row_mut(o);
@@ -454,6 +463,9 @@ impl Facts for Model {
                             | AmbState::Delivered
                             | AmbState::Accepted
                             | AmbState::TimedOut
+                            | AmbState::Declined
+                            | AmbState::Undeliverable
+                            | AmbState::Cancelled
                     )
             })
             .map(|a| a.row.clone())

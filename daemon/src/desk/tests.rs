@@ -751,11 +751,16 @@ fn deadlines_escalate_reminders_go_once_and_a_late_tick_sends_no_reminder() {
     with_request(&mut m, &c);
     let row = request_row(&m);
     send_until(&mut m, &c, 2, row);
+    // Both times run from when the request went on air (t = 2), not when it was queued.
     let d = m.run(&c, 1 + 150_000, |d| d.amb_tick()).unwrap().1;
+    assert!(queued(&d).is_empty(), "no reminder before its time on air");
+    let d = m.run(&c, 2 + 150_000, |d| d.amb_tick()).unwrap().1;
     assert_eq!(queued(&d), vec![(SARIC, Some(Msg::AmbulanceReminder))]);
-    let d = m.run(&c, 1 + 160_000, |d| d.amb_tick()).unwrap().1;
+    let d = m.run(&c, 2 + 160_000, |d| d.amb_tick()).unwrap().1;
     assert!(queued(&d).is_empty(), "one reminder only");
     m.run(&c, 1 + 5 * MIN, |d| d.amb_tick()).unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::Sent, "not due yet");
+    m.run(&c, 2 + 5 * MIN, |d| d.amb_tick()).unwrap();
     assert_eq!(m.amb[0].row.status, AmbState::TimedOut);
     assert_eq!(m.amb.len(), 2, "the next municipality is asked");
     // The second attempt is a phone call; a tick long after both its times only times it out.
@@ -991,7 +996,7 @@ fn step(m: &mut Model, c: &StoreConfig, at: i64, input: &Input) -> Option<Decisi
 fn may_follow_a_close(msg: Option<Msg>) -> bool {
     matches!(
         msg,
-        Some(Msg::CmdOk | Msg::CmdRefused | Msg::AmbulanceCancel)
+        Some(Msg::CmdOk | Msg::CmdRefused | Msg::AmbulanceCancel | Msg::PatrolAmbCancelled)
     )
 }
 

@@ -171,6 +171,16 @@ impl Worker {
             Effect::AmbReminded { row } => {
                 self.exec("UPDATE ambulance SET reminded = 1 WHERE id = ?1", [row])?;
             }
+            Effect::AmbTimers {
+                row,
+                deadline_at,
+                reminder_at,
+            } => {
+                self.exec(
+                    "UPDATE ambulance SET deadline_at = ?2, reminder_at = ?3 WHERE id = ?1",
+                    params![row, deadline_at, reminder_at],
+                )?;
+            }
             Effect::AmbWithdraw { row } => {
                 self.exec(
                     "UPDATE outbox SET state = 'done', last_error = 'cancelled', updated_at = ?2

@@ -283,7 +283,7 @@ impl Facts for SqlFacts<'_> {
 
     fn amb_answerable(&self, node: u32) -> DeskResult<Vec<AmbRow>> {
         self.amb_rows(
-            "node = ?1 AND status IN ('pending', 'sent', 'delivered', 'accepted', 'timed_out') ORDER BY id",
+            "node = ?1 AND status IN ('pending', 'sent', 'delivered', 'accepted', 'timed_out', 'declined', 'undeliverable', 'cancelled') ORDER BY id",
             [node],
         )
     }
