@@ -251,13 +251,8 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             status: next,
             answered: matches!(ev, AmbEvent::Accepted | AmbEvent::Declined),
         });
-        if row.status == AmbState::Pending
-            && matches!(
-                next,
-                AmbState::TimedOut | AmbState::Declined | AmbState::Accepted
-            )
-        {
-            // Settled before it was on air: it never is.
+        if row.node.is_some() && row.status.awaiting_answer() && !next.awaiting_answer() {
+            // Settled: its request or reminder, if not on air yet, never is.
             self.out.effects.push(Effect::AmbWithdraw { row: row.id });
         }
         if next.escalates() {
@@ -696,9 +691,10 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             via,
             format!("ambulance request to {} cancelled{why}", row.municipality),
         );
+        // What is not on air yet (the request, a reminder) never is.
+        self.out.effects.push(Effect::AmbWithdraw { row: row.id });
         match (row.node, row.status) {
-            // Not on air yet: make sure it never is.
-            (_, AmbState::Pending) => self.out.effects.push(Effect::AmbWithdraw { row: row.id }),
+            (_, AmbState::Pending) => {}
             (Some(node), _) => {
                 let lang = self.muni_lang(&row.municipality);
                 self.say(
@@ -710,7 +706,25 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     &[("id", &id)],
                 );
             }
-            (None, _) => {}
+            (None, _) => {
+                // Nothing can be sent: the operator phones.
+                let phone = self
+                    .cfg
+                    .municipalities
+                    .iter()
+                    .find(|m| m.name == row.municipality)
+                    .and_then(|m| m.phones.first().cloned())
+                    .unwrap_or_else(|| "?".to_string());
+                self.event(
+                    Some(&id),
+                    who,
+                    via,
+                    format!(
+                        "ambulance: {} has no mesh contact: call {phone} to say the ambulance is no longer needed",
+                        row.municipality
+                    ),
+                );
+            }
         }
         Ok(())
     }
@@ -793,24 +807,6 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             return Ok(());
         };
         self.amb_call_off(&row, "the incident was closed", who, via)?;
-        if row.node.is_none() {
-            let phone = self
-                .cfg
-                .municipalities
-                .iter()
-                .find(|m| m.name == row.municipality)
-                .and_then(|m| m.phones.first().cloned())
-                .unwrap_or_else(|| "?".to_string());
-            self.event(
-                Some(&inc.id),
-                who,
-                via,
-                format!(
-                    "ambulance: {} has no mesh contact: call {phone} to say the ambulance is no longer needed",
-                    row.municipality
-                ),
-            );
-        }
         self.amb_notify(
             inc,
             &row.requested_by,

@@ -305,7 +305,8 @@ pub enum Effect {
         /// When to remind (None: no reminder).
         reminder_at: Option<i64>,
     },
-    /// The attempt's request, not yet on air, must never be sent.
+    /// The attempt's request and reminder (the station's distress-class messages to its
+    /// node for the incident), if not yet on air, must never be sent.
     AmbWithdraw {
         /// Attempt row.
         row: i64,

@@ -214,9 +214,12 @@ impl Model {
                     a.reminder_at = reminder_at;
                 }
                 Effect::AmbWithdraw { row } => {
-                    if let Some(o) = self.attempt_mut(row).outbox_id {
-                        let r = self.row_mut(o);
-                        if r.state == "pending" {
+                    let a = self.attempt_mut(row).clone();
+                    for r in &mut self.outbox {
+                        let reminder = r.m.incident.as_deref() == Some(a.row.incident.as_str())
+                            && Some(r.m.dest) == a.row.node
+                            && r.m.class == super::CLASS_DISTRESS;
+                        if r.state == "pending" && (Some(r.id) == a.outbox_id || reminder) {
                             r.state = "done";
                         }
                     }

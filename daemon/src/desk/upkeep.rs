@@ -102,6 +102,12 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             }
             DeliveryOutcome::Nak(_) | DeliveryOutcome::TimedOut => ("failed", None),
         };
+        // An ambulance request whose attempt no longer awaits an answer (cancelled, the
+        // incident closed, answered or timed out) is never put on air again.
+        let (state, retry_in) = match self.facts.amb_by_outbox(sent.row)? {
+            Some(a) if state == "pending" && !a.status.awaiting_answer() => ("done", None),
+            _ => (state, retry_in),
+        };
         self.out.effects.push(Effect::OutboxState {
             row: sent.row,
             state,

@@ -184,8 +184,12 @@ impl Worker {
             Effect::AmbWithdraw { row } => {
                 self.exec(
                     "UPDATE outbox SET state = 'done', last_error = 'cancelled', updated_at = ?2
-                     WHERE id = (SELECT outbox_id FROM ambulance WHERE id = ?1) AND state = 'pending'",
-                    params![row, at],
+                     WHERE state = 'pending' AND id IN (
+                         SELECT outbox_id FROM ambulance WHERE id = ?1
+                         UNION
+                         SELECT o.id FROM outbox o JOIN ambulance a ON a.id = ?1
+                          WHERE o.incident = a.incident AND o.dest = a.node AND o.class = ?3)",
+                    params![row, at, crate::desk::CLASS_DISTRESS],
                 )?;
             }
             Effect::Oriented { topic, language } => {
