@@ -746,11 +746,11 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         let muni = row.municipality.clone();
         match ev {
             AmbEvent::Accepted if row.status != AmbState::Accepted => {
-                let standing = self
-                    .facts
-                    .amb_active(&id)?
-                    .filter(|o| o.id != row.id && o.status == AmbState::Accepted);
+                let standing = self.facts.amb_taken(&id)?.filter(|o| o.id != row.id);
                 let why = match (&standing, row.status) {
+                    (Some(o), _) if o.status == AmbState::Arrived => {
+                        format!("{}'s ambulance already arrived", o.municipality)
+                    }
                     (Some(o), _) => format!("{}'s ambulance is already accepted", o.municipality),
                     (None, AmbState::Cancelled) => "the request was cancelled".to_string(),
                     _ => return Ok(false),

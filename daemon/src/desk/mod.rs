@@ -439,6 +439,8 @@ pub trait Facts {
     fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool>;
     /// The incident's attempt still in play (awaiting an answer or accepted).
     fn amb_active(&self, incident: &str) -> DeskResult<Option<AmbRow>>;
+    /// The incident's attempt whose ambulance was accepted or arrived, latest first.
+    fn amb_taken(&self, incident: &str) -> DeskResult<Option<AmbRow>>;
     /// Municipalities already asked for the incident, in order.
     fn amb_asked(&self, incident: &str) -> DeskResult<Vec<String>>;
     /// The attempt whose request is outbox row `row`.

@@ -413,6 +413,18 @@ impl Facts for Model {
             .map(|a| a.row.clone()))
     }
 
+    fn amb_taken(&self, incident: &str) -> DeskResult<Option<AmbRow>> {
+        Ok(self
+            .amb
+            .iter()
+            .filter(|a| {
+                a.row.incident == incident
+                    && matches!(a.row.status, AmbState::Accepted | AmbState::Arrived)
+            })
+            .max_by_key(|a| a.attempt)
+            .map(|a| a.row.clone()))
+    }
+
     fn amb_asked(&self, incident: &str) -> DeskResult<Vec<String>> {
         Ok(self
             .amb

@@ -1715,3 +1715,16 @@ fn a_cancelled_request_is_not_retried_on_the_air() {
         .unwrap();
     assert_eq!(outbox_state(&m, row), "done");
 }
+
+#[test]
+fn a_late_ok_after_another_ambulance_arrived_is_called_off() {
+    let (c, mut m) = (cfg_two_mesh(), Model::default());
+    let altar = saric_timed_out_altar_asked(&mut m, &c);
+    send_until(&mut m, &c, 6 * MIN, altar);
+    hear(&mut m, &c, 7 * MIN, muni_says(ALTAR, "OK SAS-1 30"));
+    hear(&mut m, &c, 8 * MIN, muni_says(ALTAR, "LLEGO SAS-1"));
+    assert_eq!(m.amb[1].row.status, AmbState::Arrived);
+    let d = hear(&mut m, &c, 9 * MIN, muni_says(SARIC, "OK SAS-1 10"));
+    assert_eq!(queued(&d), vec![(SARIC, Some(Msg::AmbulanceCancel))]);
+    assert_eq!(m.amb[0].row.status, AmbState::TimedOut);
+}
