@@ -376,14 +376,17 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 continue;
             }
             let lang = self.muni_lang(&row.municipality);
-            self.say(
-                Some(&row.incident),
-                node,
-                CLASS_DISTRESS,
-                lang,
-                Msg::AmbulanceReminder,
-                &[("id", &row.incident)],
-            );
+            // Sent like the request (its attempt limit marks a question to the municipality,
+            // never retried once the attempt is settled).
+            let text = self.render(lang, Msg::AmbulanceReminder, &[("id", &row.incident)]);
+            self.out.effects.push(Effect::Queue(Message {
+                incident: Some(row.incident.clone()),
+                dest: node,
+                text,
+                class: CLASS_DISTRESS,
+                max_attempts: Some(self.cfg.amb_send_attempts),
+                msg: Some(Msg::AmbulanceReminder),
+            }));
             self.out.effects.push(Effect::AmbReminded { row: row.id });
             self.event(
                 Some(&row.incident),
