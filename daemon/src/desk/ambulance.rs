@@ -140,7 +140,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         match node {
             Some(node) => {
                 let what = format!(
-                    "ambulance requested from {} ({km} km, node {}), attempt {attempt}; answer due in {} min",
+                    "ambulance requested from {} ({km} km, node {}), attempt {attempt}; answer due {} min after it is on air",
                     m.name,
                     NodeId(node),
                     self.cfg.amb_deadline.as_secs() / 60
