@@ -81,6 +81,9 @@ pub enum Msg {
     PatrolAmbArrived,
     /// To a patrol: an ambulance was requested. `{id}`, `{municipality}`.
     PatrolAmbRequested,
+    /// To a patrol: the ambulance request was called off (the incident was closed).
+    /// `{id}`, `{municipality}`.
+    PatrolAmbCancelled,
     /// To someone whose message was unclear: do they need help?
     AskHelp,
     /// To someone in distress: a team is assigned and on its way. `{id}`.
@@ -120,7 +123,7 @@ pub enum Msg {
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 36] = [
+    pub const ALL: [Msg; 37] = [
         Msg::DistressAck,
         Msg::CmdOk,
         Msg::CmdUsage,
@@ -143,6 +146,7 @@ impl Msg {
         Msg::PatrolAmbExhausted,
         Msg::PatrolAmbArrived,
         Msg::PatrolAmbRequested,
+        Msg::PatrolAmbCancelled,
         Msg::AskHelp,
         Msg::TeamOnTheWay,
         Msg::OrientWater,
@@ -184,6 +188,7 @@ impl Msg {
             Msg::PatrolAmbExhausted => "patrol_amb_exhausted",
             Msg::PatrolAmbArrived => "patrol_amb_arrived",
             Msg::PatrolAmbRequested => "patrol_amb_requested",
+            Msg::PatrolAmbCancelled => "patrol_amb_cancelled",
             Msg::AskHelp => "ask_help",
             Msg::TeamOnTheWay => "team_on_the_way",
             Msg::OrientWater => "orient_water",
@@ -220,7 +225,7 @@ impl Msg {
             Msg::AmbulanceThanks => &["eta", "id"],
             Msg::PatrolAmbAccepted => &["eta", "id", "municipality"],
             Msg::PatrolAmbDeclined | Msg::PatrolAmbEscalated => &["id", "municipality", "next"],
-            Msg::PatrolAmbRequested => &["id", "municipality"],
+            Msg::PatrolAmbRequested | Msg::PatrolAmbCancelled => &["id", "municipality"],
             Msg::CmdRefused => &["id", "reason"],
             Msg::StatusList => &["list"],
             Msg::OrientWater => &["points"],

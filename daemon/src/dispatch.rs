@@ -207,8 +207,15 @@ pub fn step(cur: AmbState, ev: AmbEvent) -> Result<AmbState, StepError> {
             S::Delivered | S::Accepted | S::Declined | S::Arrived | S::Cancelled | S::TimedOut,
             E::Delivered | E::Sent,
         ) => cur,
+        // A late yes (after the deadline, a lost radio ACK, or even a no) is still a yes.
         (
-            S::Pending | S::Sent | S::Delivered | S::Call | S::TimedOut | S::Undeliverable,
+            S::Pending
+            | S::Sent
+            | S::Delivered
+            | S::Call
+            | S::TimedOut
+            | S::Undeliverable
+            | S::Declined,
             E::Accepted,
         ) => S::Accepted,
         (S::Accepted, E::Accepted) => S::Accepted,

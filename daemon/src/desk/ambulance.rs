@@ -15,6 +15,9 @@ use crate::catalog::Msg;
 use crate::dispatch::{self, AmbEvent, AmbState, Candidate};
 use crate::lang::Lang;
 
+/// A request not yet on air times out after this many deadlines (and is withdrawn).
+const QUEUED_BACKSTOP: i64 = 3;
+
 impl<F: Facts + ?Sized> Desk<'_, F> {
     /// Asks for an ambulance for `inc`: the named municipality, else the nearest with a
     /// contact not asked yet. Refused (no effect at all) when the incident is closed, has no
@@ -91,9 +94,21 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         let id = inc.id.as_str();
         let m = self.cfg.municipalities[cand.index].clone();
         let attempt = asked_before as u32 + 1;
-        let deadline = self.at + self.cfg.amb_deadline.as_millis() as i64;
-        let reminder = dispatch::reminder_at(self.at, self.cfg.amb_deadline, self.cfg.amb_reminder);
         let node = m.nodes.first().copied();
+        // A request over the mesh is answered from the moment it is on air (`amb_on_sent`
+        // sets both timers then); until then only a backstop applies, in case it never gets
+        // on air at all. A phone call is answered from now.
+        let (deadline, reminder) = if node.is_some() {
+            (
+                self.at + QUEUED_BACKSTOP * self.cfg.amb_deadline.as_millis() as i64,
+                None,
+            )
+        } else {
+            (
+                self.at + self.cfg.amb_deadline.as_millis() as i64,
+                dispatch::reminder_at(self.at, self.cfg.amb_deadline, self.cfg.amb_reminder),
+            )
+        };
         let km = cand.distance_km.round();
         let request = node.map(|node| Message {
             incident: Some(id.to_string()),
@@ -125,7 +140,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         match node {
             Some(node) => {
                 let what = format!(
-                    "ambulance requested from {} ({km} km, node {}), attempt {attempt}; answer due in {} min",
+                    "ambulance requested from {} ({km} km, node {}), attempt {attempt}; answer due {} min after it is on air",
                     m.name,
                     NodeId(node),
                     self.cfg.amb_deadline.as_secs() / 60
@@ -236,6 +251,10 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             status: next,
             answered: matches!(ev, AmbEvent::Accepted | AmbEvent::Declined),
         });
+        if row.node.is_some() && row.status.awaiting_answer() && !next.awaiting_answer() {
+            // Settled: its request or reminder, if not on air yet, never is.
+            self.out.effects.push(Effect::AmbWithdraw { row: row.id });
+        }
         if next.escalates() {
             let why = match next {
                 AmbState::Declined => "declined",
@@ -299,8 +318,19 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
     /// The outbox handed outbox row `row` to a radio.
     pub fn amb_on_sent(&mut self, outbox_row: i64) -> DeskResult<()> {
         if let Some(row) = self.facts.amb_by_outbox(outbox_row)? {
-            if dispatch::step(row.status, AmbEvent::Sent).is_ok() {
+            if row.status == AmbState::Pending {
                 self.amb_step(&row, AmbEvent::Sent, "system", "outbox")?;
+                // The municipality's time to answer runs from now, not from when the request
+                // was queued (replies queued ahead of it must not eat its deadline).
+                self.out.effects.push(Effect::AmbTimers {
+                    row: row.id,
+                    deadline_at: self.at + self.cfg.amb_deadline.as_millis() as i64,
+                    reminder_at: dispatch::reminder_at(
+                        self.at,
+                        self.cfg.amb_deadline,
+                        self.cfg.amb_reminder,
+                    ),
+                });
             }
         }
         Ok(())
@@ -346,14 +376,17 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 continue;
             }
             let lang = self.muni_lang(&row.municipality);
-            self.say(
-                Some(&row.incident),
-                node,
-                CLASS_AMBULANCE,
-                lang,
-                Msg::AmbulanceReminder,
-                &[("id", &row.incident)],
-            );
+            // Sent like the request (its attempt limit marks a question to the municipality,
+            // never retried once the attempt is settled).
+            let text = self.render(lang, Msg::AmbulanceReminder, &[("id", &row.incident)]);
+            self.out.effects.push(Effect::Queue(Message {
+                incident: Some(row.incident.clone()),
+                dest: node,
+                text,
+                class: CLASS_AMBULANCE,
+                max_attempts: Some(self.cfg.amb_send_attempts),
+                msg: Some(Msg::AmbulanceReminder),
+            }));
             self.out.effects.push(Effect::AmbReminded { row: row.id });
             self.event(
                 Some(&row.incident),
@@ -422,14 +455,15 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         };
         // Attempts an answer may concern; those of closed incidents are not (a "yes" to a
         // closed incident would send an ambulance nobody needs).
+        let mine_all = self.facts.amb_answerable(node)?;
         let mut open = Vec::new();
-        for row in self.facts.amb_answerable(node)? {
+        for row in &mine_all {
             if self
                 .facts
                 .incident(&row.incident)?
                 .is_some_and(|i| i.status.state.is_open())
             {
-                open.push(row);
+                open.push(row.clone());
             }
         }
         let reply = match parse_municipality_reply(text) {
@@ -452,6 +486,12 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 return Ok(());
             }
         };
+        // Without an id, an answer is about the one request still in play for this node.
+        let live: Vec<AmbRow> = open
+            .iter()
+            .filter(|r| r.status.active() || r.status == AmbState::TimedOut)
+            .cloned()
+            .collect();
         let (named, ev) = match &reply {
             MunicipalityReply::Accept { id, .. } => (id.clone(), AmbEvent::Accepted),
             MunicipalityReply::Decline { id, .. } => (id.clone(), AmbEvent::Declined),
@@ -470,6 +510,29 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                             &who,
                             via,
                             format!("answer from {muni} refused: it was not asked for {id}"),
+                        );
+                        return Ok(());
+                    }
+                    (Some(_), _)
+                        if ev == AmbEvent::Accepted
+                            && mine_all.iter().any(|r| r.incident == id) =>
+                    {
+                        // A yes for an incident closed since: no ambulance may set out.
+                        self.event(
+                            Some(&id),
+                            &who,
+                            via,
+                            format!(
+                                "ambulance: {muni} answered OK for {id}, which is closed: told it is no longer needed"
+                            ),
+                        );
+                        self.say(
+                            Some(&id),
+                            node,
+                            CLASS_AMBULANCE,
+                            lang,
+                            Msg::AmbulanceCancel,
+                            &[("id", &id)],
                         );
                         return Ok(());
                     }
@@ -492,7 +555,8 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     }
                 }
             }
-            None if open.len() == 1 => open[0].clone(),
+            None if live.len() == 1 => live[0].clone(),
+            None if live.is_empty() && open.len() == 1 => open[0].clone(),
             None => {
                 self.event(
                     None,
@@ -504,6 +568,9 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 return Ok(());
             }
         };
+        if self.amb_late(&row, ev, node, lang, &who, via)? {
+            return Ok(());
+        }
         // A refused move is recorded, and nothing else of this answer is applied.
         let mark = self.out.effects.len();
         let next = match self.amb_step(&row, ev, &who, via) {
@@ -627,9 +694,10 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             via,
             format!("ambulance request to {} cancelled{why}", row.municipality),
         );
+        // What is not on air yet (the request, a reminder) never is.
+        self.out.effects.push(Effect::AmbWithdraw { row: row.id });
         match (row.node, row.status) {
-            // Not on air yet: make sure it never is.
-            (_, AmbState::Pending) => self.out.effects.push(Effect::AmbWithdraw { row: row.id }),
+            (_, AmbState::Pending) => {}
             (Some(node), _) => {
                 let lang = self.muni_lang(&row.municipality);
                 self.say(
@@ -641,8 +709,113 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     &[("id", &id)],
                 );
             }
-            (None, _) => {}
+            (None, _) => {
+                // Nothing can be sent: the operator phones.
+                let phone = self
+                    .cfg
+                    .municipalities
+                    .iter()
+                    .find(|m| m.name == row.municipality)
+                    .and_then(|m| m.phones.first().cloned())
+                    .unwrap_or_else(|| "?".to_string());
+                self.event(
+                    Some(&id),
+                    who,
+                    via,
+                    format!(
+                        "ambulance: {} has no mesh contact: call {phone} to say the ambulance is no longer needed",
+                        row.municipality
+                    ),
+                );
+            }
         }
+        Ok(())
+    }
+
+    /// An answer that is no longer the one awaited: a yes while another municipality's
+    /// acceptance stands or after the station cancelled (thanked and called off at once, so
+    /// no second ambulance sets out), a no after the request had already ended. Returns
+    /// whether it was handled here. A late yes that is still needed is taken by the caller.
+    fn amb_late(
+        &mut self,
+        row: &AmbRow,
+        ev: AmbEvent,
+        node: u32,
+        lang: Lang,
+        who: &str,
+        via: &str,
+    ) -> DeskResult<bool> {
+        let id = row.incident.clone();
+        let muni = row.municipality.clone();
+        match ev {
+            AmbEvent::Accepted if row.status != AmbState::Accepted => {
+                let standing = self.facts.amb_taken(&id)?.filter(|o| o.id != row.id);
+                let why = match (&standing, row.status) {
+                    (Some(o), _) if o.status == AmbState::Arrived => {
+                        format!("{}'s ambulance already arrived", o.municipality)
+                    }
+                    (Some(o), _) => format!("{}'s ambulance is already accepted", o.municipality),
+                    (None, AmbState::Cancelled) => "the request was cancelled".to_string(),
+                    _ => return Ok(false),
+                };
+                if row.status.awaiting_answer() {
+                    self.amb_step(row, AmbEvent::Cancel, who, via)?;
+                }
+                self.event(
+                    Some(&id),
+                    who,
+                    via,
+                    format!("ambulance: {muni} answered OK but {why}: told it is no longer needed"),
+                );
+                self.say(
+                    Some(&id),
+                    node,
+                    CLASS_AMBULANCE,
+                    lang,
+                    Msg::AmbulanceCancel,
+                    &[("id", &id)],
+                );
+                self.out.incident = Some((id, false));
+                Ok(true)
+            }
+            AmbEvent::Declined
+                if !row.status.awaiting_answer() && row.status != AmbState::Accepted =>
+            {
+                self.event(
+                    Some(&id),
+                    who,
+                    via,
+                    format!(
+                        "ambulance: late NO from {muni} recorded (the request was already {})",
+                        row.status
+                    ),
+                );
+                self.out.incident = Some((id, false));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The incident is closing: its ambulance request in play is called off (withdrawn
+    /// before it is on air), the municipality told (or the operator asked to phone), and the
+    /// patrol told.
+    pub(super) fn amb_on_close(
+        &mut self,
+        inc: &IncidentFacts,
+        who: &str,
+        via: &str,
+    ) -> DeskResult<()> {
+        let Some(row) = self.facts.amb_active(&inc.id)? else {
+            return Ok(());
+        };
+        self.amb_call_off(&row, "the incident was closed", who, via)?;
+        self.amb_notify(
+            inc,
+            &row.requested_by,
+            Msg::PatrolAmbCancelled,
+            &[("municipality", &row.municipality)],
+        );
         Ok(())
     }
 
@@ -674,7 +847,10 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         };
         let next = self.amb_step(&row, ev, who, "faroctl")?;
         if next == AmbState::Accepted {
-            self.out.effects.push(Effect::AmbEta { row: row.id, eta });
+            // Recording the acceptance again without minutes keeps the ETA already given.
+            if eta.is_some() || row.status != AmbState::Accepted {
+                self.out.effects.push(Effect::AmbEta { row: row.id, eta });
+            }
             let eta = eta.map_or(String::new(), |m| m.to_string());
             self.event(
                 Some(&id),

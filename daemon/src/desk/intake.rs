@@ -15,6 +15,11 @@ use crate::understand;
 impl<F: Facts + ?Sized> Desk<'_, F> {
     /// A received signal, already deduplicated by the store.
     pub fn signal(&mut self, rx: &Rx, signal: Signal) -> DeskResult<()> {
+        let r = self.signal_inner(rx, signal);
+        self.failed.take().map_or(r, Err)
+    }
+
+    fn signal_inner(&mut self, rx: &Rx, signal: Signal) -> DeskResult<()> {
         let who = node_who(rx.from);
         // A direct message the radio decrypted with the sender's key proves who holds it.
         if let (true, Some(key)) = (rx.auth.pki && !rx.auth.via_mqtt, rx.auth.key) {

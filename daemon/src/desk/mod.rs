@@ -303,7 +303,17 @@ pub enum Effect {
         /// Attempt row.
         row: i64,
     },
-    /// The attempt's request, not yet on air, must never be sent.
+    /// The attempt's request went on air: its deadline and reminder run from now.
+    AmbTimers {
+        /// Attempt row.
+        row: i64,
+        /// Answer due.
+        deadline_at: i64,
+        /// When to remind (None: no reminder).
+        reminder_at: Option<i64>,
+    },
+    /// The attempt's request and reminder (the station's distress-class messages to its
+    /// node for the incident), if not yet on air, must never be sent.
     AmbWithdraw {
         /// Attempt row.
         row: i64,
@@ -436,6 +446,8 @@ pub trait Facts {
     fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool>;
     /// The incident's attempt still in play (awaiting an answer or accepted).
     fn amb_active(&self, incident: &str) -> DeskResult<Option<AmbRow>>;
+    /// The incident's attempt whose ambulance was accepted or arrived, latest first.
+    fn amb_taken(&self, incident: &str) -> DeskResult<Option<AmbRow>>;
     /// Municipalities already asked for the incident, in order.
     fn amb_asked(&self, incident: &str) -> DeskResult<Vec<String>>;
     /// The attempt whose request is outbox row `row`.
@@ -444,7 +456,8 @@ pub trait Facts {
     fn amb_overdue(&self, at: i64) -> DeskResult<Vec<AmbRow>>;
     /// Attempts on air, not reminded, whose reminder is due at `at`.
     fn amb_reminders_due(&self, at: i64) -> DeskResult<Vec<AmbRow>>;
-    /// Attempts sent to `node` that an answer may still concern, oldest first.
+    /// Attempts sent to `node` that an answer may concern (all but arrived ones: a late
+    /// answer is taken or called off), oldest first.
     fn amb_answerable(&self, node: u32) -> DeskResult<Vec<AmbRow>>;
     /// A team's last position time, and its recorded status.
     fn team(&self, team: &str) -> DeskResult<(Option<i64>, TeamHealth)>;
@@ -485,6 +498,8 @@ pub struct Desk<'a, F: Facts + ?Sized> {
     facts: &'a F,
     at: i64,
     out: Decision,
+    /// A store error met where a rule cannot return it (reported by the entry point).
+    failed: Option<StoreError>,
 }
 
 impl<F: Facts + ?Sized> fmt::Debug for Desk<'_, F> {
@@ -504,6 +519,7 @@ impl<'a, F: Facts + ?Sized> Desk<'a, F> {
             facts,
             at,
             out: Decision::default(),
+            failed: None,
         }
     }
 
@@ -577,11 +593,18 @@ impl<'a, F: Facts + ?Sized> Desk<'a, F> {
         via: &str,
     ) {
         let first_team = inc.status.team.is_none() && change.status.team.is_some();
+        let closing = inc.status.state.is_open() && !change.status.state.is_open();
         self.out.effects.push(Effect::Status {
             id: inc.id.clone(),
             status: change.status,
         });
         self.event(Some(&inc.id), who, via, change.what);
+        if closing {
+            // An ambulance nobody needs any more is called off (patrol CERRAR, faroctl close).
+            if let Err(e) = self.amb_on_close(inc, who, via) {
+                self.failed.get_or_insert(e);
+            }
+        }
         let team_node = |n: u32| self.cfg.teams.iter().any(|t| t.nodes.contains(&n));
         if let Some(reporter) = inc.reporter.filter(|n| first_team && !team_node(*n)) {
             self.say(

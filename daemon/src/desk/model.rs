@@ -204,10 +204,22 @@ impl Model {
                 Effect::AmbEta { row, eta } => self.attempt_mut(row).eta = eta,
                 Effect::AmbReason { row, reason } => self.attempt_mut(row).reason = Some(reason),
                 Effect::AmbReminded { row } => self.attempt_mut(row).reminded = true,
+                Effect::AmbTimers {
+                    row,
+                    deadline_at,
+                    reminder_at,
+                } => {
+                    let a = self.attempt_mut(row);
+                    a.deadline_at = deadline_at;
+                    a.reminder_at = reminder_at;
+                }
                 Effect::AmbWithdraw { row } => {
-                    if let Some(o) = self.attempt_mut(row).outbox_id {
-                        let r = self.row_mut(o);
-                        if r.state == "pending" {
+                    let a = self.attempt_mut(row).clone();
+                    for r in &mut self.outbox {
+                        let reminder = r.m.incident.as_deref() == Some(a.row.incident.as_str())
+                            && Some(r.m.dest) == a.row.node
+                            && r.m.msg == Some(crate::catalog::Msg::AmbulanceReminder);
+                        if r.state == "pending" && (Some(r.id) == a.outbox_id || reminder) {
                             r.state = "done";
                         }
                     }
@@ -405,6 +417,18 @@ impl Facts for Model {
             .map(|a| a.row.clone()))
     }
 
+    fn amb_taken(&self, incident: &str) -> DeskResult<Option<AmbRow>> {
+        Ok(self
+            .amb
+            .iter()
+            .filter(|a| {
+                a.row.incident == incident
+                    && matches!(a.row.status, AmbState::Accepted | AmbState::Arrived)
+            })
+            .max_by_key(|a| a.attempt)
+            .map(|a| a.row.clone()))
+    }
+
     fn amb_asked(&self, incident: &str) -> DeskResult<Vec<String>> {
         Ok(self
             .amb
@@ -458,6 +482,9 @@ impl Facts for Model {
                             | AmbState::Delivered
                             | AmbState::Accepted
                             | AmbState::TimedOut
+                            | AmbState::Declined
+                            | AmbState::Undeliverable
+                            | AmbState::Cancelled
                     )
             })
             .map(|a| a.row.clone())

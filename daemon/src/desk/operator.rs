@@ -19,6 +19,11 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
     /// Carries out an operator's request; returns the incident id it concerns (empty for a
     /// message to a node).
     pub fn operator(&mut self, name: &str, req: OperatorRequest) -> DeskResult<String> {
+        let r = self.operator_inner(name, req);
+        self.failed.take().map_or(r, Err)
+    }
+
+    fn operator_inner(&mut self, name: &str, req: OperatorRequest) -> DeskResult<String> {
         let actor = Actor::Operator(name.to_string());
         let who = actor.to_string();
         let (id, t) = match req {

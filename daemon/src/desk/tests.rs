@@ -756,11 +756,16 @@ fn deadlines_escalate_reminders_go_once_and_a_late_tick_sends_no_reminder() {
     with_request(&mut m, &c);
     let row = request_row(&m);
     send_until(&mut m, &c, 2, row);
+    // Both times run from when the request went on air (t = 2), not when it was queued.
     let d = m.run(&c, 1 + 150_000, |d| d.amb_tick()).unwrap().1;
+    assert!(queued(&d).is_empty(), "no reminder before its time on air");
+    let d = m.run(&c, 2 + 150_000, |d| d.amb_tick()).unwrap().1;
     assert_eq!(queued(&d), vec![(SARIC, Some(Msg::AmbulanceReminder))]);
-    let d = m.run(&c, 1 + 160_000, |d| d.amb_tick()).unwrap().1;
+    let d = m.run(&c, 2 + 160_000, |d| d.amb_tick()).unwrap().1;
     assert!(queued(&d).is_empty(), "one reminder only");
     m.run(&c, 1 + 5 * MIN, |d| d.amb_tick()).unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::Sent, "not due yet");
+    m.run(&c, 2 + 5 * MIN, |d| d.amb_tick()).unwrap();
     assert_eq!(m.amb[0].row.status, AmbState::TimedOut);
     assert_eq!(m.amb.len(), 2, "the next municipality is asked");
     // The second attempt is a phone call; a tick long after both its times only times it out.
@@ -947,7 +952,7 @@ fn step(m: &mut Model, c: &StoreConfig, at: i64, input: &Input) -> Option<Decisi
                 4 => OperatorRequest::Note(id, "llamada".into()),
                 5 => OperatorRequest::Ambulance(id, None),
                 6 => OperatorRequest::AmbulanceCancel(id),
-                7 => OperatorRequest::AmbulanceRecord(id, arg % 2 == 0, Some(30)),
+                7 => OperatorRequest::AmbulanceRecord(id, arg % 2 == 0, (arg < 2).then_some(30)),
                 8 => OperatorRequest::Position(id, 31.3, -111.45),
                 _ => OperatorRequest::Ambulance(id, Some("Altar".into())),
             };
@@ -996,7 +1001,7 @@ fn step(m: &mut Model, c: &StoreConfig, at: i64, input: &Input) -> Option<Decisi
 fn may_follow_a_close(msg: Option<Msg>) -> bool {
     matches!(
         msg,
-        Some(Msg::CmdOk | Msg::CmdRefused | Msg::AmbulanceCancel)
+        Some(Msg::CmdOk | Msg::CmdRefused | Msg::AmbulanceCancel | Msg::PatrolAmbCancelled)
     )
 }
 
@@ -1082,6 +1087,38 @@ fn check(m: &Model, d: &Decision) -> Result<(), TestCaseError> {
             "{} has {active} ambulance attempts in play",
             i.facts.id
         );
+        // Never two ambulances accepted for one incident.
+        let accepted = m
+            .amb
+            .iter()
+            .filter(|a| a.row.incident == i.facts.id && a.row.status == AmbState::Accepted)
+            .count();
+        prop_assert!(
+            accepted <= 1,
+            "{} has {accepted} accepted ambulances",
+            i.facts.id
+        );
+        // Nothing of an ambulance stays in play, queued or on its way for a closed incident.
+        if !i.facts.status.state.is_open() {
+            prop_assert!(
+                active == 0,
+                "closed {} has an ambulance in play",
+                i.facts.id
+            );
+            let queued = m.outbox.iter().any(|r| {
+                r.m.incident.as_deref() == Some(i.facts.id.as_str())
+                    && r.state == "pending"
+                    && matches!(
+                        r.m.msg,
+                        Some(Msg::AmbulanceRequest | Msg::AmbulanceReminder)
+                    )
+            });
+            prop_assert!(
+                !queued,
+                "closed {} has an ambulance request queued",
+                i.facts.id
+            );
+        }
         // On its own the station asks at most the configured number (an operator may ask
         // again by name).
         let asked = m
@@ -1617,4 +1654,349 @@ fn every_answer_to_a_patrol_is_in_its_teams_language() {
         command(P2_NODE, "P2", "NOTA SAS-2 llevamos agua"),
     );
     assert_eq!(texts_to(&d, P2_NODE)[0].1, "Faro SAS-2: nota");
+}
+
+// ----- ambulances never doubled, never stranded -----------------------------------------
+
+/// Two municipalities with a mesh contact (Sáric, then Altar), no phone-only one.
+fn cfg_two_mesh() -> StoreConfig {
+    let mut c = cfg();
+    c.municipalities.retain(|m| !m.nodes.is_empty());
+    c
+}
+
+fn outbox_state(m: &Model, row: i64) -> &'static str {
+    m.outbox.iter().find(|r| r.id == row).unwrap().state
+}
+
+#[test]
+fn a_request_deadline_and_reminder_run_from_when_it_is_on_air() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    let row = request_row(&m);
+    // Replies queued ahead keep it off the air for ten minutes: it does not time out.
+    let d = m.run(&c, 1 + 5 * MIN, |d| d.amb_tick()).unwrap().1;
+    assert!(d.effects.is_empty(), "{:?}", d.effects);
+    assert_eq!(m.amb[0].row.status, AmbState::Pending);
+    send_until(&mut m, &c, 10 * MIN, row);
+    let d = m.run(&c, 10 * MIN + 149_000, |d| d.amb_tick()).unwrap().1;
+    assert!(queued(&d).is_empty(), "the reminder runs from the air time");
+    let d = m.run(&c, 10 * MIN + 150_000, |d| d.amb_tick()).unwrap().1;
+    assert_eq!(queued(&d), vec![(SARIC, Some(Msg::AmbulanceReminder))]);
+    m.run(&c, 15 * MIN - 1, |d| d.amb_tick()).unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::Sent);
+    assert_eq!(m.amb.len(), 1, "nobody else asked yet");
+    m.run(&c, 15 * MIN, |d| d.amb_tick()).unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::TimedOut);
+    assert_eq!(m.amb.len(), 2);
+}
+
+#[test]
+fn a_request_that_never_gets_on_air_times_out_late_and_is_withdrawn() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    let row = request_row(&m);
+    m.run(&c, 1 + 15 * MIN - 1, |d| d.amb_tick()).unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::Pending);
+    m.run(&c, 1 + 15 * MIN, |d| d.amb_tick()).unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::TimedOut);
+    assert_eq!(
+        outbox_state(&m, row),
+        "done",
+        "never sent after its timeout"
+    );
+}
+
+/// Sáric asked, on air, timed out; Altar asked (pending) and put on air.
+fn saric_timed_out_altar_asked(m: &mut Model, c: &StoreConfig) -> i64 {
+    with_request(m, c);
+    let r = request_row(m);
+    send_until(m, c, 2, r);
+    m.run(c, 2 + 5 * MIN, |d| d.amb_tick()).unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::TimedOut);
+    assert_eq!(m.amb[1].row.municipality, "Altar");
+    request_row(m)
+}
+
+#[test]
+fn a_second_ok_while_another_acceptance_stands_is_called_off_at_once() {
+    let (c, mut m) = (cfg_two_mesh(), Model::default());
+    op(
+        &mut m,
+        &c,
+        0,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .ok();
+    let altar = saric_timed_out_altar_asked(&mut m, &c);
+    send_until(&mut m, &c, 6 * MIN, altar);
+    hear(&mut m, &c, 7 * MIN, muni_says(ALTAR, "OK SAS-1 30"));
+    assert_eq!(m.amb[1].row.status, AmbState::Accepted);
+    let d = hear(&mut m, &c, 8 * MIN, muni_says(SARIC, "OK SAS-1 10"));
+    assert_eq!(queued(&d), vec![(SARIC, Some(Msg::AmbulanceCancel))]);
+    assert!(
+        events(&d)
+            .iter()
+            .any(|e| e.contains("Sáric answered OK but Altar's ambulance is already accepted")),
+        "{:?}",
+        events(&d)
+    );
+    assert_eq!(m.amb[0].row.status, AmbState::TimedOut);
+    assert_eq!(m.amb[1].row.status, AmbState::Accepted);
+    assert_eq!(m.amb[1].eta, Some(30));
+}
+
+#[test]
+fn a_late_ok_still_needed_is_taken_and_the_other_request_withdrawn() {
+    let (c, mut m) = (cfg_two_mesh(), Model::default());
+    let altar = saric_timed_out_altar_asked(&mut m, &c);
+    // Altar's request is not on air yet: a late yes from Sáric withdraws it.
+    let d = hear(&mut m, &c, 6 * MIN, muni_says(SARIC, "OK SAS-1 10"));
+    assert_eq!(m.amb[0].row.status, AmbState::Accepted);
+    assert_eq!(m.amb[1].row.status, AmbState::Cancelled);
+    assert_eq!(outbox_state(&m, altar), "done");
+    assert!(queued(&d).contains(&(SARIC, Some(Msg::AmbulanceThanks))));
+    assert!(!queued(&d).iter().any(|(n, _)| *n == ALTAR));
+}
+
+#[test]
+fn a_late_ok_after_a_decline_is_taken_and_the_one_on_air_cancelled() {
+    let (c, mut m) = (cfg_two_mesh(), Model::default());
+    with_request(&mut m, &c);
+    let r = request_row(&m);
+    send_until(&mut m, &c, 2, r);
+    hear(&mut m, &c, 3, muni_says(SARIC, "NO SAS-1 sin unidades"));
+    assert_eq!(m.amb[0].row.status, AmbState::Declined);
+    let r = request_row(&m);
+    send_until(&mut m, &c, 4, r);
+    assert_eq!(m.amb[1].row.status, AmbState::Sent);
+    let d = hear(&mut m, &c, 5, muni_says(SARIC, "OK SAS-1 15"));
+    assert_eq!(m.amb[0].row.status, AmbState::Accepted);
+    assert_eq!(m.amb[0].eta, Some(15));
+    assert_eq!(m.amb[1].row.status, AmbState::Cancelled);
+    let q = queued(&d);
+    assert!(q.contains(&(ALTAR, Some(Msg::AmbulanceCancel))), "{q:?}");
+    assert!(q.contains(&(SARIC, Some(Msg::AmbulanceThanks))), "{q:?}");
+    // Altar's yes now comes too late: thanked and called off, not a second ambulance.
+    let d = hear(&mut m, &c, 6, muni_says(ALTAR, "OK SAS-1 5"));
+    assert_eq!(queued(&d), vec![(ALTAR, Some(Msg::AmbulanceCancel))]);
+    assert_eq!(m.amb[1].row.status, AmbState::Cancelled);
+    // A late no changes nothing and is no refusal.
+    let d = hear(&mut m, &c, 7, muni_says(ALTAR, "NO SAS-1"));
+    assert!(
+        events(&d)[0].contains("late NO from Altar"),
+        "{:?}",
+        events(&d)
+    );
+    assert_eq!(m.amb[0].row.status, AmbState::Accepted);
+}
+
+#[test]
+fn a_late_ok_for_a_closed_incident_is_thanked_and_called_off() {
+    let (c, mut m) = (cfg_two_mesh(), Model::default());
+    with_request(&mut m, &c);
+    let r = request_row(&m);
+    send_until(&mut m, &c, 2, r);
+    m.run(&c, 2 + 5 * MIN, |d| d.amb_tick()).unwrap();
+    op(
+        &mut m,
+        &c,
+        6 * MIN,
+        OperatorRequest::Close("SAS-1".into(), Outcome::Rescued, None),
+    )
+    .unwrap();
+    let d = hear(&mut m, &c, 7 * MIN, muni_says(SARIC, "OK SAS-1 10"));
+    assert_eq!(queued(&d), vec![(SARIC, Some(Msg::AmbulanceCancel))]);
+    assert!(m.amb.iter().all(|a| a.row.status != AmbState::Accepted));
+}
+
+#[test]
+fn closing_an_incident_cancels_its_ambulance_over_the_mesh_and_tells_the_patrol() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    let r = request_row(&m);
+    send_until(&mut m, &c, 2, r);
+    hear(&mut m, &c, 3, muni_says(SARIC, "OK SAS-1 25"));
+    let d = op(
+        &mut m,
+        &c,
+        4,
+        OperatorRequest::Close("SAS-1".into(), Outcome::Rescued, None),
+    )
+    .unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::Cancelled);
+    let q = queued(&d);
+    assert!(q.contains(&(SARIC, Some(Msg::AmbulanceCancel))), "{q:?}");
+    assert!(
+        q.contains(&(P1_NODE, Some(Msg::PatrolAmbCancelled))),
+        "{q:?}"
+    );
+}
+
+#[test]
+fn a_patrol_close_withdraws_a_request_not_yet_on_air() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Assign("SAS-1".into(), "P1".into()),
+    )
+    .unwrap();
+    let row = request_row(&m);
+    let d = hear(
+        &mut m,
+        &c,
+        2,
+        command(P1_NODE, "P1", "CERRAR SAS-1 rescatado"),
+    );
+    assert_eq!(state(&m, 1).0, State::Closed);
+    assert_eq!(m.amb[0].row.status, AmbState::Cancelled);
+    assert_eq!(outbox_state(&m, row), "done");
+    let q = queued(&d);
+    assert!(!q.iter().any(|(n, _)| *n == SARIC), "{q:?}");
+    assert!(
+        q.contains(&(P1_NODE, Some(Msg::PatrolAmbCancelled))),
+        "{q:?}"
+    );
+}
+
+#[test]
+fn closing_with_a_phone_only_request_asks_the_operator_to_phone() {
+    let (c, mut m) = (cfg(), Model::default());
+    hear(
+        &mut m,
+        &c,
+        0,
+        distress(PHONE, "SOS", Some(fix(31.2, -111.4, 32))),
+    );
+    op(
+        &mut m,
+        &c,
+        1,
+        OperatorRequest::Ambulance("SAS-1".into(), Some("Tubutama".into())),
+    )
+    .unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::Call);
+    let d = op(
+        &mut m,
+        &c,
+        2,
+        OperatorRequest::Close("SAS-1".into(), Outcome::FalseAlarm, None),
+    )
+    .unwrap();
+    assert_eq!(m.amb[0].row.status, AmbState::Cancelled);
+    assert!(
+        events(&d)
+            .iter()
+            .any(|e| e.contains("call +52 637 000 0000 to say the ambulance is no longer needed")),
+        "{:?}",
+        events(&d)
+    );
+}
+
+#[test]
+fn accepted_without_minutes_keeps_the_eta_the_municipality_gave() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    let r = request_row(&m);
+    send_until(&mut m, &c, 2, r);
+    hear(&mut m, &c, 3, muni_says(SARIC, "OK SAS-1 25"));
+    assert_eq!(m.amb[0].eta, Some(25));
+    op(
+        &mut m,
+        &c,
+        4,
+        OperatorRequest::AmbulanceRecord("SAS-1".into(), true, None),
+    )
+    .unwrap();
+    assert_eq!(m.amb[0].eta, Some(25));
+    op(
+        &mut m,
+        &c,
+        5,
+        OperatorRequest::AmbulanceRecord("SAS-1".into(), true, Some(40)),
+    )
+    .unwrap();
+    assert_eq!(m.amb[0].eta, Some(40));
+}
+
+/// Inputs about ambulances only, dense: two incidents that want one, answers late or not,
+/// ticks, declines, closes and reopens.
+fn amb_input() -> impl Strategy<Value = Input> {
+    prop_oneof![
+        1 => (0u8..2).prop_map(|phone| Input::Distress { phone, text: 2, placed: true }),
+        3 => (prop::sample::select(vec![2u8, 3, 5, 6, 7, 9]), 1u8..3, 0u8..4)
+            .prop_map(|(verb, seq, arg)| Input::Operator { verb, seq, arg }),
+        1 => (prop::sample::select(vec![3u8, 6]), 1u8..3)
+            .prop_map(|(verb, seq)| Input::Patrol { team: 0, verb, seq }),
+        4 => (0u8..2, 0u8..4, 1u8..3).prop_map(|(which, verb, seq)| Input::Municipality { which, verb, seq }),
+        3 => Just(Input::Send),
+        2 => (0u8..4).prop_map(|outcome| Input::Delivery { outcome }),
+        3 => (0u8..8).prop_map(|minutes| Input::Tick { minutes }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn ambulances_are_never_doubled_nor_left_for_a_closed_incident(
+        inputs in proptest::collection::vec(amb_input(), 1..60),
+    ) {
+        let mut c = cfg_two_mesh();
+        c.auto_ambulance_kinds = vec![crate::incident::Kind::Medical];
+        let mut m = Model::default();
+        let mut at = 0i64;
+        for i in &inputs {
+            at += match i {
+                Input::Tick { minutes } => i64::from(*minutes) * MIN + 1_000,
+                _ => 1_000,
+            };
+            if let Some(d) = step(&mut m, &c, at, i) {
+                check(&m, &d)?;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_request_is_not_retried_on_the_air() {
+    let (c, mut m) = (cfg(), Model::default());
+    with_request(&mut m, &c);
+    let row = request_row(&m);
+    send_until(&mut m, &c, 2, row);
+    op(
+        &mut m,
+        &c,
+        3,
+        OperatorRequest::Close("SAS-1".into(), Outcome::Rescued, None),
+    )
+    .unwrap();
+    // The firmware's pacing would retry any other row.
+    let paced = DeliveryOutcome::Nak(routing::Error::RateLimitExceeded);
+    m.run(&c, 4, |d| d.delivery("r0", row as u32, paced))
+        .unwrap();
+    assert_eq!(outbox_state(&m, row), "done");
+}
+
+#[test]
+fn a_late_ok_after_another_ambulance_arrived_is_called_off() {
+    let (c, mut m) = (cfg_two_mesh(), Model::default());
+    let altar = saric_timed_out_altar_asked(&mut m, &c);
+    send_until(&mut m, &c, 6 * MIN, altar);
+    hear(&mut m, &c, 7 * MIN, muni_says(ALTAR, "OK SAS-1 30"));
+    hear(&mut m, &c, 8 * MIN, muni_says(ALTAR, "LLEGO SAS-1"));
+    assert_eq!(m.amb[1].row.status, AmbState::Arrived);
+    let d = hear(&mut m, &c, 9 * MIN, muni_says(SARIC, "OK SAS-1 10"));
+    assert_eq!(queued(&d), vec![(SARIC, Some(Msg::AmbulanceCancel))]);
+    assert_eq!(m.amb[0].row.status, AmbState::TimedOut);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use faro_proto::mesh::{self, NodeId};
 
-use super::{Desk, DeskResult, Effect, Facts};
+use super::{Desk, DeskResult, Effect, Facts, SentRow};
 use crate::radio::DeliveryOutcome;
 
 /// A team's health, from the age of its last position.
@@ -102,6 +102,13 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             }
             DeliveryOutcome::Nak(_) | DeliveryOutcome::TimedOut => ("failed", None),
         };
+        // An ambulance request whose attempt no longer awaits an answer (cancelled, the
+        // incident closed, answered or timed out) is never put on air again.
+        let (state, retry_in) = if state == "pending" && self.amb_settled_ask(&sent)? {
+            ("done", None)
+        } else {
+            (state, retry_in)
+        };
         self.out.effects.push(Effect::OutboxState {
             row: sent.row,
             state,
@@ -122,6 +129,27 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             }
         }
         self.amb_on_delivery(sent.row, state, radio)
+    }
+
+    /// Whether an outbox row asks a municipality (the request, or its reminder: an ambulance-class
+    /// row with the ambulance attempt limit) about an attempt that no longer awaits an answer.
+    fn amb_settled_ask(&self, sent: &SentRow) -> DeskResult<bool> {
+        if let Some(a) = self.facts.amb_by_outbox(sent.row)? {
+            return Ok(!a.status.awaiting_answer());
+        }
+        let Some(inc) = sent.incident.as_deref() else {
+            return Ok(false);
+        };
+        if sent.max_attempts.is_none() {
+            return Ok(false);
+        }
+        let mut rows = self
+            .facts
+            .amb_answerable(sent.dest)?
+            .into_iter()
+            .filter(|r| r.incident == inc)
+            .peekable();
+        Ok(rows.peek().is_some() && !rows.any(|r| r.status.awaiting_answer()))
     }
 
     /// The link refused an outbox row for good: the incident hears why.

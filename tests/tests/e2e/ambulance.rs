@@ -461,3 +461,41 @@ async fn an_ambulance_request_goes_on_air_before_forty_queued_replies() {
     assert!(waiting > 20, "{waiting}");
     d.station.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn closing_the_incident_calls_the_ambulance_off_over_the_mesh() {
+    init_logging();
+    // Sáric would answer OK only long after the close: it is told first.
+    let sim = sim_of(scenario_answering(
+        Some("OK {id} 25"),
+        4 * MINUTE,
+        Some("OK {id} 40"),
+    ));
+    let mut mesh = sim.events();
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    request(&d, &sim).await;
+    received(&mut mesh, SAR, "FARO SAS-1").await;
+    until(&d, 2 * MINUTE, "on air", |d| {
+        attempts(d).first().is_some_and(|(_, s)| s != "pending")
+    })
+    .await;
+    let at = d.station.clock.now_ms();
+    d.station
+        .store
+        .operator(
+            "ana",
+            OperatorRequest::Close("SAS-1".into(), faro_proto::text::Outcome::Rescued, None),
+            at,
+        )
+        .await
+        .unwrap();
+    d.station.wake_outbox();
+    let told = received(&mut mesh, SAR, "FARO SAS-1: ambulancia ya no necesaria").await;
+    assert!(told.len() <= 200);
+    received(&mut mesh, P1, "Faro SAS-1: ambulancia de Sáric cancelada").await;
+    assert_eq!(attempts(&d), vec![("Sáric".into(), "cancelled".into())]);
+    // Its late yes is answered with the cancellation again; no ambulance is accepted.
+    received(&mut mesh, SAR, "FARO SAS-1: ambulancia ya no necesaria").await;
+    assert_eq!(attempts(&d), vec![("Sáric".into(), "cancelled".into())]);
+    d.station.stop().await;
+}

@@ -171,10 +171,26 @@ impl Worker {
             Effect::AmbReminded { row } => {
                 self.exec("UPDATE ambulance SET reminded = 1 WHERE id = ?1", [row])?;
             }
+            Effect::AmbTimers {
+                row,
+                deadline_at,
+                reminder_at,
+            } => {
+                self.exec(
+                    "UPDATE ambulance SET deadline_at = ?2, reminder_at = ?3 WHERE id = ?1",
+                    params![row, deadline_at, reminder_at],
+                )?;
+            }
             Effect::AmbWithdraw { row } => {
                 self.exec(
                     "UPDATE outbox SET state = 'done', last_error = 'cancelled', updated_at = ?2
-                     WHERE id = (SELECT outbox_id FROM ambulance WHERE id = ?1) AND state = 'pending'",
+                     WHERE state = 'pending' AND id IN (
+                         SELECT outbox_id FROM ambulance WHERE id = ?1
+                         UNION
+                         SELECT o.id FROM outbox o JOIN ambulance a ON a.id = ?1
+                          JOIN messages m ON m.outbox_id = o.id
+                          WHERE o.incident = a.incident AND o.dest = a.node
+                            AND m.understood = 'ambulance_reminder')",
                     params![row, at],
                 )?;
             }

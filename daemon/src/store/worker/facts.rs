@@ -256,6 +256,15 @@ impl Facts for SqlFacts<'_> {
             .pop())
     }
 
+    fn amb_taken(&self, incident: &str) -> DeskResult<Option<AmbRow>> {
+        Ok(self
+            .amb_rows(
+                "incident = ?1 AND status IN ('accepted', 'arrived') ORDER BY attempt DESC LIMIT 1",
+                [incident],
+            )?
+            .pop())
+    }
+
     fn amb_asked(&self, incident: &str) -> DeskResult<Vec<String>> {
         let mut st = self.0.prepare_cached(
             "SELECT municipality FROM ambulance WHERE incident = ?1 ORDER BY attempt",
@@ -286,7 +295,7 @@ impl Facts for SqlFacts<'_> {
 
     fn amb_answerable(&self, node: u32) -> DeskResult<Vec<AmbRow>> {
         self.amb_rows(
-            "node = ?1 AND status IN ('pending', 'sent', 'delivered', 'accepted', 'timed_out') ORDER BY id",
+            "node = ?1 AND status IN ('pending', 'sent', 'delivered', 'accepted', 'timed_out', 'declined', 'undeliverable', 'cancelled') ORDER BY id",
             [node],
         )
     }
