@@ -227,7 +227,8 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         all.extend_from_slice(args);
         for team in teams {
             if let Some(node) = self.team_node(&team) {
-                self.say(Some(&inc.id), node, CLASS_PATROL, Lang::Es, msg, &all);
+                let lang = self.team_lang(&team);
+                self.say(Some(&inc.id), node, CLASS_PATROL, lang, msg, &all);
             }
         }
     }
