@@ -42,8 +42,13 @@ pub fn quiet_scenario() -> Scenario {
 
 /// Starts the quiet built-in mesh on the current runtime.
 pub fn quiet_sim() -> Sim {
+    sim_of(quiet_scenario())
+}
+
+/// Starts `scenario` on the current runtime, with the tests' fixed seed.
+pub fn sim_of(scenario: Scenario) -> Sim {
     Sim::start(
-        quiet_scenario(),
+        scenario,
         SimOptions {
             seed: Some(7),
             ..SimOptions::default()

@@ -209,6 +209,18 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
     }
 
     /// Tells the patrol that asked and the team assigned (each once).
+    /// Tells a municipality's dispatcher that the ambulance for `id` is no longer needed.
+    fn amb_tell_cancelled(&mut self, id: &str, node: u32, lang: Lang) {
+        self.say(
+            Some(id),
+            node,
+            CLASS_AMBULANCE,
+            lang,
+            Msg::AmbulanceCancel,
+            &[("id", id)],
+        );
+    }
+
     fn amb_notify(
         &mut self,
         inc: &IncidentFacts,
@@ -527,14 +539,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                                 "ambulance: {muni} answered OK for {id}, which is closed: told it is no longer needed"
                             ),
                         );
-                        self.say(
-                            Some(&id),
-                            node,
-                            CLASS_AMBULANCE,
-                            lang,
-                            Msg::AmbulanceCancel,
-                            &[("id", &id)],
-                        );
+                        self.amb_tell_cancelled(&id, node, lang);
                         return Ok(());
                     }
                     _ => {
@@ -701,14 +706,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             (_, AmbState::Pending) => {}
             (Some(node), _) => {
                 let lang = self.muni_lang(&row.municipality);
-                self.say(
-                    Some(&id),
-                    node,
-                    CLASS_AMBULANCE,
-                    lang,
-                    Msg::AmbulanceCancel,
-                    &[("id", &id)],
-                );
+                self.amb_tell_cancelled(&id, node, lang);
             }
             (None, _) => {
                 // Nothing can be sent: the operator phones.
@@ -768,14 +766,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     via,
                     format!("ambulance: {muni} answered OK but {why}: told it is no longer needed"),
                 );
-                self.say(
-                    Some(&id),
-                    node,
-                    CLASS_AMBULANCE,
-                    lang,
-                    Msg::AmbulanceCancel,
-                    &[("id", &id)],
-                );
+                self.amb_tell_cancelled(&id, node, lang);
                 self.out.incident = Some((id, false));
                 Ok(true)
             }

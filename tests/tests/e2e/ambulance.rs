@@ -38,16 +38,6 @@ fn scenario_answering(sar: Option<&str>, sar_after: Duration, alt: Option<&str>)
     s
 }
 
-fn sim_of(s: Scenario) -> Sim {
-    Sim::start(
-        s,
-        faro_sim::SimOptions {
-            seed: Some(7),
-            ..Default::default()
-        },
-    )
-}
-
 /// Opens SAS-1 from the tower's SOS (position: the tower) and asks for an ambulance.
 async fn request(d: &Desk, sim: &Sim) {
     sim.act(text(T7, BROADCAST, "\u{7}SOS")).await;

@@ -20,16 +20,6 @@ const CEL2: u32 = 0x5a5a_0302;
 /// Protección Civil Sáric's dispatcher.
 const SAR: u32 = 0x5a5a_0401;
 
-fn sim_of(s: Scenario) -> Sim {
-    Sim::start(
-        s,
-        faro_sim::SimOptions {
-            seed: Some(7),
-            ..Default::default()
-        },
-    )
-}
-
 /// SAS-1, assigned to P1.
 async fn assigned(d: &Desk, sim: &Sim) {
     sim.act(text(CEL2, BROADCAST, "AUXILIO estamos perdidos"))
