@@ -65,6 +65,17 @@ pub async fn station_with(
     Desk { station, dir }
 }
 
+/// Operator "ana" assigns `id` to `team` now, and the outbox is woken for what that queues.
+pub async fn assign(d: &Desk, id: &str, team: &str) {
+    let req = farod::store::OperatorRequest::Assign(id.into(), team.into());
+    d.station
+        .store
+        .operator("ana", req, d.station.clock.now_ms())
+        .await
+        .unwrap();
+    d.station.wake_outbox();
+}
+
 pub fn reader(d: &Desk) -> Reader {
     Reader::open(d.station.store.path()).unwrap()
 }

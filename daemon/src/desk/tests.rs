@@ -1141,24 +1141,30 @@ fn check(m: &Model, d: &Decision) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Runs `inputs` one second apart (a tick also lets its minutes pass) on a station whose new
+/// P1 medical incidents ask for an ambulance, checking every invariant after each.
+fn live_a_day(mut c: StoreConfig, inputs: &[Input]) -> Result<(), TestCaseError> {
+    c.auto_ambulance_kinds = vec![crate::incident::Kind::Medical];
+    let mut m = Model::default();
+    let mut at = 0i64;
+    for i in inputs {
+        at += match i {
+            Input::Tick { minutes } => i64::from(*minutes) * MIN + 1_000,
+            _ => 1_000,
+        };
+        if let Some(d) = step(&mut m, &c, at, i) {
+            check(&m, &d)?;
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn random_days_keep_every_invariant(inputs in proptest::collection::vec(input(), 1..60)) {
-        let mut c = cfg();
-        c.auto_ambulance_kinds = vec![crate::incident::Kind::Medical];
-        let mut m = Model::default();
-        let mut at = 0i64;
-        for i in &inputs {
-            at += match i {
-                Input::Tick { minutes } => i64::from(*minutes) * MIN + 1_000,
-                _ => 1_000,
-            };
-            if let Some(d) = step(&mut m, &c, at, i) {
-                check(&m, &d)?;
-            }
-        }
+        live_a_day(cfg(), &inputs)?;
     }
 
     #[test]
@@ -1952,19 +1958,7 @@ proptest! {
     fn ambulances_are_never_doubled_nor_left_for_a_closed_incident(
         inputs in proptest::collection::vec(amb_input(), 1..60),
     ) {
-        let mut c = cfg_two_mesh();
-        c.auto_ambulance_kinds = vec![crate::incident::Kind::Medical];
-        let mut m = Model::default();
-        let mut at = 0i64;
-        for i in &inputs {
-            at += match i {
-                Input::Tick { minutes } => i64::from(*minutes) * MIN + 1_000,
-                _ => 1_000,
-            };
-            if let Some(d) = step(&mut m, &c, at, i) {
-                check(&m, &d)?;
-            }
-        }
+        live_a_day(cfg_two_mesh(), &inputs)?;
     }
 }
 

@@ -42,19 +42,14 @@ fn scenario_answering(sar: Option<&str>, sar_after: Duration, alt: Option<&str>)
 async fn request(d: &Desk, sim: &Sim) {
     sim.act(text(T7, BROADCAST, "\u{7}SOS")).await;
     until(d, 2 * MINUTE, "the incident", |d| !incidents(d).is_empty()).await;
-    let at = d.station.clock.now_ms();
+    assign(d, "SAS-1", "P1").await;
     d.station
         .store
         .operator(
             "ana",
-            OperatorRequest::Assign("SAS-1".into(), "P1".into()),
-            at,
+            OperatorRequest::Ambulance("SAS-1".into(), None),
+            d.station.clock.now_ms(),
         )
-        .await
-        .unwrap();
-    d.station
-        .store
-        .operator("ana", OperatorRequest::Ambulance("SAS-1".into(), None), at)
         .await
         .unwrap();
     d.station.wake_outbox();

@@ -141,16 +141,7 @@ async fn a_patrol_drives_an_incident_from_assigned_to_closed_by_text() {
         inc.flags,
         vec!["children".to_string(), "dehydration".to_string()]
     );
-    let at = d.station.clock.now_ms();
-    d.station
-        .store
-        .operator(
-            "ana",
-            OperatorRequest::Assign("SAS-1".into(), "P1".into()),
-            at,
-        )
-        .await
-        .unwrap();
+    assign(&d, "SAS-1", "P1").await;
     d.station.wake_outbox();
     received(&mut sim_events, P1, "Faro SAS-1").await;
     for (cmd, state) in [
@@ -196,16 +187,7 @@ async fn a_patrols_free_text_is_a_note_on_its_incident_not_a_new_incident() {
     sim.act(text(cel1, BROADCAST, "AUXILIO")).await;
     until(&d, 2 * MINUTE, "an incident", |d| !incidents(d).is_empty()).await;
     assert_eq!(show(&d, "SAS-1").people, None);
-    let at = d.station.clock.now_ms();
-    d.station
-        .store
-        .operator(
-            "ana",
-            OperatorRequest::Assign("SAS-1".into(), "P1".into()),
-            at,
-        )
-        .await
-        .unwrap();
+    assign(&d, "SAS-1", "P1").await;
     let note = "Llegamos, 2 personas, una con insolacion";
     sim.act(text(P1, SAS, note)).await;
     until(&d, 2 * MINUTE, "the note read", |d| {

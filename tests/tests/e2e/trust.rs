@@ -25,16 +25,7 @@ async fn assigned(d: &Desk, sim: &Sim) {
     sim.act(text(CEL2, BROADCAST, "AUXILIO estamos perdidos"))
         .await;
     until(d, 2 * MINUTE, "the incident", |d| !incidents(d).is_empty()).await;
-    let at = d.station.clock.now_ms();
-    d.station
-        .store
-        .operator(
-            "ana",
-            OperatorRequest::Assign("SAS-1".into(), "P1".into()),
-            at,
-        )
-        .await
-        .unwrap();
+    assign(d, "SAS-1", "P1").await;
 }
 
 fn forge(claimed_from: u32, text: &str, mode: ForgeMode) -> Action {
