@@ -221,7 +221,7 @@ impl Outbox {
             payload: item.payload,
             want_ack: item.want_ack,
             // Ambulance traffic and replies to people in distress jump the radio's own queue.
-            priority: if item.class <= crate::desk::CLASS_DISTRESS {
+            priority: if item.class <= crate::desk::CLASS_URGENT_MAX {
                 Priority::High
             } else {
                 Priority::Reliable

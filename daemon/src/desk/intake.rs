@@ -5,7 +5,7 @@
 
 use faro_proto::mesh::{self, NodeId};
 
-use super::{node_who, Desk, DeskResult, Effect, Facts, NewIncident, Placed, CLASS_DISTRESS};
+use super::{node_who, Desk, DeskResult, Effect, Facts, NewIncident, Placed, reply_class, CLASS_P3};
 use super::{Rx, StoreError};
 use crate::catalog::Msg;
 use crate::incident::{self, Kind, PositionSource, Triage};
@@ -94,7 +94,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 let what = if asked {
                     "unclear message; already asked whether help is needed".to_string()
                 } else {
-                    self.say(None, node, CLASS_DISTRESS, language, Msg::AskHelp, &[]);
+                    self.say(None, node, CLASS_P3, language, Msg::AskHelp, &[]);
                     "unclear message: asked whether help is needed".to_string()
                 };
                 self.event(None, &who, &rx.radio, what);
@@ -138,7 +138,8 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             // Answer again, but not on every beacon: a tower may repeat every few seconds.
             let quiet = self.cfg.reply_interval.as_millis() as i64;
             if open.last_reply_at.is_none_or(|t| self.at - t >= quiet) {
-                self.distress_reply(&id, d);
+                let priority = self.require(&id).map_or(1, |i| i.priority);
+                self.distress_reply(&id, d, priority);
             }
             self.out.incident = Some((id, false));
             return Ok(());
@@ -221,7 +222,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             p.why.join("; ")
         );
         self.event(Some(&id), &who, via, what);
-        self.distress_reply(&id, d);
+        self.distress_reply(&id, d, p.level);
         if p.level == 1 && self.cfg.auto_ambulance_kinds.contains(&kind) {
             match self.amb_request_for(&inc, "system", via, None) {
                 Ok(()) => {}
@@ -339,7 +340,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         Ok(())
     }
 
-    fn distress_reply(&mut self, id: &str, d: &Distress) {
+    fn distress_reply(&mut self, id: &str, d: &Distress, priority: u8) {
         let msg = if d.kind == DistressKind::PatrolSos {
             Msg::PatrolSosAck
         } else {
@@ -348,7 +349,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         self.say(
             Some(id),
             d.node,
-            CLASS_DISTRESS,
+            reply_class(priority),
             d.language,
             msg,
             &[("id", id)],

@@ -52,15 +52,34 @@ pub use input::{
 pub use orientation::{WATER_POINTS_BUDGET, WATER_RADIUS_KM};
 pub use upkeep::{backoff_ms, team_status, TeamHealth};
 
-/// Outbox classes, most urgent first. Ambulance requests, reminders and cancels: never behind
-/// a queue of replies (a municipality's deadline runs while they wait).
+/// Outbox classes, most urgent first; within a class, oldest first. Ambulance requests,
+/// reminders and cancels: never behind a queue of replies (a municipality's deadline runs
+/// while they wait).
 pub const CLASS_AMBULANCE: u8 = 0;
-/// Replies to people in distress.
-pub const CLASS_DISTRESS: u8 = 1;
-/// Messages to patrols and confirmations.
-pub const CLASS_PATROL: u8 = 2;
-/// Everything else (an operator's free text, orientation).
-pub const CLASS_OTHER: u8 = 3;
+/// Patrol dispatch and safety: assignments, updates, answers to a patrol's commands.
+pub const CLASS_PATROL: u8 = 1;
+/// Replies to people in a priority 1 emergency.
+pub const CLASS_P1: u8 = 2;
+/// Replies to priority 2.
+pub const CLASS_P2: u8 = 3;
+/// An operator's own text.
+pub const CLASS_OPERATOR: u8 = 4;
+/// Replies to priority 3 and 4, and the question to a sender whose message was unclear.
+pub const CLASS_P3: u8 = 5;
+/// Orientation answers and broadcasts: what may wait longest.
+pub const CLASS_BROADCAST: u8 = 6;
+/// The classes that jump the radio's own queue and may use the whole airtime budget (the
+/// others leave a reserve for them).
+pub const CLASS_URGENT_MAX: u8 = CLASS_P1;
+
+/// The class of a reply to a person whose incident has `priority` (1..=4).
+pub fn reply_class(priority: u8) -> u8 {
+    match priority {
+        0 | 1 => CLASS_P1,
+        2 => CLASS_P2,
+        _ => CLASS_P3,
+    }
+}
 
 /// What a rule returns: its own result, or why not (a refusal, or the facts could not be read).
 pub type DeskResult<T> = Result<T, StoreError>;
@@ -610,7 +629,7 @@ impl<'a, F: Facts + ?Sized> Desk<'a, F> {
             self.say(
                 Some(&inc.id),
                 reporter,
-                CLASS_DISTRESS,
+                reply_class(inc.priority),
                 inc.language,
                 Msg::TeamOnTheWay,
                 &[("id", &inc.id)],

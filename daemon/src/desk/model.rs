@@ -400,12 +400,7 @@ impl Facts for Model {
     }
 
     fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool> {
-        Ok(self.outbox.iter().any(|r| {
-            r.m.dest == node
-                && r.m.incident.is_none()
-                && r.m.class == super::CLASS_DISTRESS
-                && r.created_at > since
-        }))
+        self.said_since(node, crate::catalog::Msg::AskHelp, since)
     }
 
     fn amb_active(&self, incident: &str) -> DeskResult<Option<AmbRow>> {

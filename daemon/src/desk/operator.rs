@@ -6,7 +6,7 @@ use faro_proto::mesh::{self, NodeId};
 
 use super::{
     check_budget, intake::coords, Desk, DeskResult, Effect, Facts, Message, NewIncident, Placed,
-    Refusal, CLASS_OTHER,
+    Refusal, CLASS_OPERATOR,
 };
 use super::{ManualReport, OperatorRequest};
 use crate::incident::{self, Actor, Flag, Kind, PositionSource, Transition, Triage};
@@ -93,7 +93,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     incident: None,
                     dest: node,
                     text,
-                    class: CLASS_OTHER,
+                    class: CLASS_OPERATOR,
                     max_attempts: None,
                     msg: None,
                 }));

@@ -8,7 +8,7 @@
 
 use faro_proto::mesh::NodeId;
 
-use super::{node_who, Desk, DeskResult, Effect, Facts, CLASS_OTHER};
+use super::{node_who, Desk, DeskResult, Effect, Facts, CLASS_BROADCAST};
 use super::{Placed, Rx};
 use crate::catalog::Msg;
 use crate::geo::{bearing_deg, compass8, haversine_km, Gazetteer};
@@ -46,7 +46,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             return Ok(());
         }
         let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.say(None, node, CLASS_OTHER, lang, msg, &args);
+        self.say(None, node, CLASS_BROADCAST, lang, msg, &args);
         self.out.effects.push(Effect::Oriented {
             topic: q.topic,
             language: lang,

@@ -246,6 +246,27 @@ UPDATE outbox SET class = 0
               WHERE outbox_id IS NOT NULL
                 AND understood IN ('ambulance_request', 'ambulance_reminder', 'ambulance_cancel'));
 "#,
+    // 10: the air. Seven outbox classes (ambulance; patrol dispatch and safety; replies to P1;
+    //     P2; operator texts; P3/P4 and questions to unclear senders; orientation and
+    //     broadcasts), rows already queued moved to theirs. A message can be superseded by a
+    //     newer one to the same node about the same thing (`topic`), and dropped unsent when
+    //     its reason ended (state `dropped`, the reason in `last_error`). Each radio remembers
+    //     how many hops a node's last packet took and on which channel, so that a reply goes
+    //     out with just enough hops on the channel it answers.
+    r#"
+UPDATE outbox SET class = CASE class WHEN 1 THEN 2 WHEN 2 THEN 1 WHEN 3 THEN 4 ELSE class END;
+UPDATE outbox SET class = CASE (SELECT priority FROM incidents i WHERE i.id = outbox.incident)
+                          WHEN 2 THEN 3 WHEN 3 THEN 5 WHEN 4 THEN 5 ELSE 2 END
+ WHERE class = 2 AND incident IS NOT NULL;
+UPDATE outbox SET class = 5
+ WHERE id IN (SELECT outbox_id FROM messages WHERE outbox_id IS NOT NULL AND understood = 'ask_help');
+UPDATE outbox SET class = 6
+ WHERE id IN (SELECT outbox_id FROM messages WHERE outbox_id IS NOT NULL AND understood LIKE 'orient%');
+ALTER TABLE outbox ADD COLUMN topic TEXT;
+CREATE INDEX outbox_by_topic ON outbox(dest, topic) WHERE topic IS NOT NULL;
+ALTER TABLE node_radios ADD COLUMN hops INTEGER;
+ALTER TABLE node_radios ADD COLUMN channel INTEGER;
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -376,9 +376,14 @@ impl Worker {
     fn ingest(&mut self, rx: &Rx, signal: Signal, at: i64) -> Res<IngestOutcome> {
         // Every radio that hears a node is recorded, also when its copy is a duplicate.
         self.exec(
-            "INSERT INTO node_radios(node, radio, last_heard_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(node, radio) DO UPDATE SET last_heard_at = max(last_heard_at, excluded.last_heard_at)",
-            params![rx.from, rx.radio, at],
+            "INSERT INTO node_radios(node, radio, last_heard_at, hops, channel) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(node, radio) DO UPDATE SET
+                 hops = CASE WHEN excluded.last_heard_at >= last_heard_at
+                             THEN coalesce(excluded.hops, hops) ELSE hops END,
+                 channel = CASE WHEN excluded.last_heard_at >= last_heard_at
+                                THEN excluded.channel ELSE channel END,
+                 last_heard_at = max(last_heard_at, excluded.last_heard_at)",
+            params![rx.from, rx.radio, at, rx.hops, rx.channel],
         )?;
         if rx.packet_id != 0 {
             let keep = matches!(

@@ -198,8 +198,8 @@ fn farod_once(opts: &Opts, mix: &Mix) -> Result<FarodRun> {
     let status: serde_json::Value = serde_json::from_str(&farod.get("/v1/status")?)?;
     let dropped = status["radios"][0]["dropped"].as_u64().unwrap_or(0);
     let queued: i64 = db.query_row(
-        "SELECT count(*) FROM outbox WHERE class = ?1",
-        [farod::desk::CLASS_DISTRESS],
+        "SELECT count(*) FROM outbox WHERE class BETWEEN ?1 AND ?2",
+        [farod::desk::CLASS_P1, farod::desk::CLASS_P3],
         |r| r.get(0),
     )?;
     if queued < want {

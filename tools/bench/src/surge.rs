@@ -335,7 +335,7 @@ fn read_db(conn: &rusqlite::Connection, with_reporters: bool) -> Result<Db> {
             "sent" => db.awaiting_ack += n,
             _ => {}
         }
-        if class == i64::from(farod::desk::CLASS_DISTRESS) {
+        if (i64::from(farod::desk::CLASS_P1)..=i64::from(farod::desk::CLASS_P3)).contains(&class) {
             *db.replies.entry(state).or_default() += n;
         }
     }

@@ -237,13 +237,7 @@ impl Facts for SqlFacts<'_> {
     }
 
     fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool> {
-        let n: i64 = self
-            .0
-            .prepare_cached(
-                "SELECT COUNT(*) FROM outbox WHERE dest = ?1 AND incident IS NULL AND class = ?2 AND created_at > ?3",
-            )?
-            .query_row(params![node, crate::desk::CLASS_DISTRESS, since], |r| r.get(0))?;
-        Ok(n > 0)
+        self.said_since(node, crate::catalog::Msg::AskHelp, since)
     }
 
     fn amb_active(&self, incident: &str) -> DeskResult<Option<AmbRow>> {
