@@ -1394,6 +1394,10 @@ impl World {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
+mod channel_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
