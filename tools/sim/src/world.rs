@@ -1175,6 +1175,20 @@ impl World {
             self.drain_device(node, now);
             return;
         }
+        // As `deliver_to_node`: what the node could not decode it did not ACK the first time.
+        let decodable = if p.pki_encrypted {
+            let from_key = self
+                .scenario
+                .node(p.from)
+                .map(|_| self.scenario.public_key(p.from));
+            pki::opens(p, &self.scenario.private_key(node), from_key)
+        } else {
+            port != Some(PortNum::TextMessageApp)
+                || !pki::rejects_legacy_dm(&self.scenario.radio.firmware_version)
+        };
+        if !decodable {
+            return;
+        }
         let mut ack = device::routing_packet(node, p.from, 0, p.id, routing::Error::None, 0);
         ack.want_ack = false;
         self.originate(node, ack, now);

@@ -205,3 +205,39 @@ fn the_station_measures_the_busy_channel() {
     let (cu, _) = b.world.airtime_of(S, b.at(200_000)).unwrap();
     assert_eq!(cu, 0.0);
 }
+
+#[test]
+fn a_retransmitted_reliable_packet_is_acked_again_but_delivered_once() {
+    // A sends C a reliable DM twice (same id: a retransmission after a lost ACK).
+    let mut b = Bench::new(scenario("contention", 8.0, 0.0, 100.0, 1.0, 500.0));
+    for (ms, _) in [(0, 1), (20_000, 2)] {
+        b.run_until(b.at(ms));
+        // A PKI text DM, as a text to a node is since firmware 2.7.14.
+        let mut p = mesh::packet(PortNum::TextMessageApp, b"me oyes".to_vec());
+        let (a_key, c_key) = (
+            b.world.scenario.private_key(A),
+            b.world.scenario.public_key(C),
+        );
+        pki::seal(&mut p, &a_key, &c_key);
+        (p.from, p.to, p.id, p.want_ack) = (A, C, 77, true);
+        if let Some(n) = b.world.node_mut(A) {
+            n.see((A, 77));
+        }
+        let now = b.at(ms);
+        b.world.tx_start(A, p, Origin::Node, now);
+    }
+    b.run_secs(40);
+    let (mut delivered, mut acks) = (0, 0);
+    while let Ok(ev) = b.events.try_recv() {
+        match ev {
+            SimEvent::Received { node: C, packet } if packet.from == A => delivered += 1,
+            SimEvent::Transmitted { node: C, packet, .. }
+                if mesh::routing_result(&packet).is_some_and(|(req, _)| req == 77) =>
+            {
+                acks += 1
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((delivered, acks), (1, 2));
+}
