@@ -23,10 +23,10 @@ use std::time::Duration;
 
 use faro_proto::mesh::{
     self, channel, config, from_radio, mesh_packet, module_config, routing, routing_payload,
-    Channel, ChannelSettings, Config, Data, DeviceMetadata, DeviceMetrics, DeviceUiConfig,
-    telemetry, FromRadio, MeshPacket, Message, ModuleConfig, ModuleSettings, MyNodeInfo, NodeInfo, PortNum,
-    Position, QueueStatus, Telemetry, ToRadio, User, BROADCAST, MAX_DATA_LEN, SPECIAL_NONCE_ONLY_CONFIG,
-    SPECIAL_NONCE_ONLY_NODES,
+    telemetry, Channel, ChannelSettings, Config, Data, DeviceMetadata, DeviceMetrics,
+    DeviceUiConfig, FromRadio, MeshPacket, Message, ModuleConfig, ModuleSettings, MyNodeInfo,
+    NodeInfo, PortNum, Position, QueueStatus, Telemetry, ToRadio, User, BROADCAST, MAX_DATA_LEN,
+    SPECIAL_NONCE_ONLY_CONFIG, SPECIAL_NONCE_ONLY_NODES,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -38,8 +38,8 @@ pub mod world;
 
 pub use frontend::{Faults, UnknownFault};
 pub use scenario::{
-    Action, ChannelModel, ForgeMode, NodeSpec, RadioSettings, ReplyRule, Role, Scenario, ScenarioError,
-    TimedAction,
+    Action, ChannelModel, ForgeMode, NodeSpec, RadioSettings, ReplyRule, Role, Scenario,
+    ScenarioError, TimedAction,
 };
 pub use sim::{Sim, SimEvent, SimOptions};
 pub use world::ChannelStats;

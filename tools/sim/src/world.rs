@@ -1075,15 +1075,7 @@ impl World {
     }
 
     #[allow(clippy::too_many_arguments)] // the fields of one `Rx` timer
-    fn rx(
-        &mut self,
-        node: u32,
-        mut p: MeshPacket,
-        sender: u32,
-        km: f64,
-        tx: u64,
-        now: Instant,
-    ) {
+    fn rx(&mut self, node: u32, mut p: MeshPacket, sender: u32, km: f64, tx: u64, now: Instant) {
         let key = (p.from, p.id);
         let Some(n) = self.node_mut(node) else { return };
         if !n.on_air() {

@@ -231,11 +231,9 @@ fn a_retransmitted_reliable_packet_is_acked_again_but_delivered_once() {
     while let Ok(ev) = b.events.try_recv() {
         match ev {
             SimEvent::Received { node: C, packet } if packet.from == A => delivered += 1,
-            SimEvent::Transmitted { node: C, packet, .. }
-                if mesh::routing_result(&packet).is_some_and(|(req, _)| req == 77) =>
-            {
-                acks += 1
-            }
+            SimEvent::Transmitted {
+                node: C, packet, ..
+            } if mesh::routing_result(&packet).is_some_and(|(req, _)| req == 77) => acks += 1,
             _ => {}
         }
     }
