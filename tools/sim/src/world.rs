@@ -48,6 +48,8 @@ use crate::SimEvent;
 
 /// Timers held at once; beyond this, new timers are dropped (and logged).
 pub const MAX_TIMERS: usize = 65_536;
+/// How long past its end a heard transmission whose `Rx` timer has not fired is kept.
+const HEARD_GRACE: Duration = Duration::from_secs(60);
 /// `(from, id)` pairs each node remembers for duplicate suppression.
 pub const SEEN_PER_NODE: usize = 4096;
 
@@ -183,6 +185,8 @@ struct Heard {
     end: Instant,
     rssi: i32,
     lost: Option<RxLoss>,
+    /// An `Rx` timer will look for this entry (false when the random `loss` took it).
+    rx_pending: bool,
 }
 
 /// Counters of the shared channel since the start ([`World::channel_stats`],
@@ -231,10 +235,11 @@ impl NodeState {
         self.powered && self.silent.is_none()
     }
 
-    /// Forgets transmissions that ended before `now` (their receptions have been handled:
-    /// an `Rx` timer fires at `end`, before any later timer).
+    /// Forgets transmissions that are over and have no reception left to decide (an entry
+    /// whose `Rx` timer has not fired yet stays, even when the task runs late, up to a bound).
     fn prune(&mut self, now: Instant) {
-        self.hearing.retain(|h| h.end >= now);
+        self.hearing
+            .retain(|h| h.end >= now || (h.rx_pending && h.end + HEARD_GRACE >= now));
     }
 
     /// Whether carrier sense finds the channel busy at `now`: a transmission in range has been
@@ -1052,10 +1057,14 @@ impl World {
                     end,
                     rssi,
                     lost,
+                    rx_pending: true,
                 });
             }
             if loss > 0.0 && self.rng.random::<f64>() < loss {
                 self.count(|s| s.lost_random += 1);
+                if let Some(h) = self.nodes[i].hearing.last_mut().filter(|h| h.tx == tx) {
+                    h.rx_pending = false;
+                }
                 continue;
             }
             self.schedule(
@@ -1078,11 +1087,16 @@ impl World {
     fn rx(&mut self, node: u32, mut p: MeshPacket, sender: u32, km: f64, tx: u64, now: Instant) {
         let key = (p.from, p.id);
         let Some(n) = self.node_mut(node) else { return };
+        let heard = n
+            .hearing
+            .iter()
+            .position(|h| h.tx == tx)
+            .map(|i| n.hearing.swap_remove(i));
         if !n.on_air() {
             return;
         }
-        if let Some(i) = n.hearing.iter().position(|h| h.tx == tx) {
-            if let Some(cause) = n.hearing.swap_remove(i).lost {
+        if let Some(h) = heard {
+            if let Some(cause) = h.lost {
                 self.count(|s| match cause {
                     RxLoss::Collision => s.lost_collision += 1,
                     RxLoss::HalfDuplex => s.lost_half_duplex += 1,
