@@ -4,11 +4,12 @@
 //! Modules, each owning one thing:
 //! - [`scenario`]: scenario files (TOML): nodes, radio settings, the timeline of [`Action`]s;
 //!   the built-in `default` scenario around the Grupos Beta station at Sásabe, Sonora.
-//! - [`radio`]: LoRa physics as plain functions: distance, link quality, firmware timings.
+//! - [`radio`]: LoRa physics as plain functions: distance, link quality, firmware timings
+//!   (CSMA window, capture threshold), airtime records.
 //! - [`device`]: one station radio's stream-API side as a pure state machine (config burst,
 //!   rate limits, ACK/NAK, timeouts, reboot).
 //! - [`pki`]: X25519 key pairs and the PKI direct-message rules of firmware >= 2.5.
-//! - [`world`]: the mesh (links, airtime, flooding, duplicates), the non-station nodes
+//! - [`world`]: the mesh (links, airtime, the shared channel, flooding, duplicates), the non-station nodes
 //!   (ACKs, scripted replies), the timeline; owned by the simulation task.
 //! - [`sim`]: the [`Sim`] handle and the task that runs the world on tokio time.
 //! - [`frontend`]: the I/O shells (duplex, TCP, PTY) and fault injection ([`Faults`]).

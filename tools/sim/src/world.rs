@@ -10,8 +10,25 @@
 //! with `hop_limit - 1` after a contention delay weighted by SNR; hearing the same packet again
 //! while waiting cancels that rebroadcast (the firmware's duplicate suppression). The
 //! originator sets `hop_start`. Every mesh and timeline delay is divided by the speed factor;
-//! the device rules are not. Not modelled: collisions, half-duplex deafness while sending,
-//! next-hop (DM) routing of firmware 2.6+, retransmissions by non-station nodes.
+//! the device rules are not. Not modelled: next-hop (DM) routing of firmware 2.6+,
+//! retransmissions by non-station nodes.
+//!
+//! The channel ([`ChannelModel`], `radio.channel`): in `Ideal` (the default) the above is all,
+//! every transmission in range is heard. In `Contention` the channel is shared. Each node keeps
+//! the transmissions it hears that are not over (`Heard`, filled by `tx_start`, which already
+//! finds the receivers in range, so no extra pass over the nodes). Carrier sense: `tx_start`
+//! of a node that hears a transmission on air for at least one slot (CAD needs one) backs off
+//! [`radio::tx_delay`] (the firmware's window, growing with the node's channel utilisation;
+//! at least a slot) and tries again; a node's own packets also wait such a delay before the
+//! first try. A relay keeps its `pending_rebroadcast` while it backs off, so another copy
+//! still cancels it. Collisions: a new transmission and each one still on air at a receiver
+//! mark each other lost there unless one is [`radio::CAPTURE_DB`] stronger. Half duplex: a
+//! node that starts sending loses what it was receiving, and a packet arriving at a node
+//! that sends is lost. Losses are decided when the `Rx` timer fires and counted in
+//! [`ChannelStats`]. A destination ACKs a reliable packet it hears again (the retransmission
+//! after a lost ACK) without delivering it twice, as `ReliableRouter::sniffReceived` does.
+//! In both models every node books its own and heard airtime ([`radio::AirtimeLog`], in mesh
+//! time: speed-scaled back), and a station device reports the figures in its DeviceMetrics.
 //!
 //! PKI ([`crate::pki`]): every node has an X25519 key pair ([`Scenario::public_key`]) and every
 //! scenario node knows every other's public key; a station device knows the keys of its
