@@ -9,8 +9,8 @@
 //! - [`device`]: one station radio's stream-API side as a pure state machine (config burst,
 //!   rate limits, ACK/NAK, timeouts, reboot).
 //! - [`pki`]: X25519 key pairs and the PKI direct-message rules of firmware >= 2.5.
-//! - [`world`]: the mesh (links, airtime, the shared channel, flooding, duplicates), the non-station nodes
-//!   (ACKs, scripted replies), the timeline; owned by the simulation task.
+//! - [`world`]: the mesh (links, the shared channel, airtime, flooding, duplicates), the
+//!   non-station nodes (ACKs, scripted replies), the timeline; owned by the simulation task.
 //! - [`sim`]: the [`Sim`] handle and the task that runs the world on tokio time.
 //! - [`frontend`]: the I/O shells (duplex, TCP, PTY) and fault injection ([`Faults`]).
 //! - `cmd`: the simulation task's inbox (the commands `sim` and `frontend` send it).
