@@ -23,10 +23,10 @@ use std::time::Duration;
 
 use faro_proto::mesh::{
     self, channel, config, from_radio, mesh_packet, module_config, routing, routing_payload,
-    Channel, ChannelSettings, Config, Data, DeviceMetadata, DeviceMetrics, DeviceUiConfig,
-    FromRadio, MeshPacket, Message, ModuleConfig, ModuleSettings, MyNodeInfo, NodeInfo, PortNum,
-    Position, QueueStatus, ToRadio, User, BROADCAST, MAX_DATA_LEN, SPECIAL_NONCE_ONLY_CONFIG,
-    SPECIAL_NONCE_ONLY_NODES,
+    telemetry, Channel, ChannelSettings, Config, Data, DeviceMetadata, DeviceMetrics,
+    DeviceUiConfig, FromRadio, MeshPacket, Message, ModuleConfig, ModuleSettings, MyNodeInfo,
+    NodeInfo, PortNum, Position, QueueStatus, Telemetry, ToRadio, User, BROADCAST, MAX_DATA_LEN,
+    SPECIAL_NONCE_ONLY_CONFIG, SPECIAL_NONCE_ONLY_NODES,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -217,6 +217,10 @@ pub struct Device {
     recent_client_ids: VecDeque<u32>,
     rng: StdRng,
     outputs: Vec<Output>,
+    /// `(channel_utilization, air_util_tx)`, percent, as the radio last measured them.
+    airtime: (f32, f32),
+    /// When the next DeviceMetrics telemetry goes to the client (`radio.telemetry_secs`).
+    next_telemetry: Option<Instant>,
 }
 
 /// Node info of a scenario node as another device's NodeDB holds it.
@@ -375,7 +379,6 @@ impl Device {
             position: (me.lat, me.lon, me.alt),
             private_key: pki::derived_private_key(me.id),
             me,
-            radio,
             clock,
             nodedb,
             reboot_count: 1,
@@ -386,9 +389,45 @@ impl Device {
             pending: Vec::new(),
             tx_queued: 0,
             recent_client_ids: VecDeque::new(),
+            next_telemetry: telemetry_interval(&radio).map(|d| now + d),
+            radio,
             rng: StdRng::seed_from_u64(seed),
             outputs: Vec::new(),
+            airtime: (0.0, 0.0),
         }
+    }
+
+    /// The radio's current airtime figures, percent: the channel utilisation of the last
+    /// minute and our own transmit utilisation of the last hour (reported in our
+    /// DeviceMetrics).
+    pub fn set_airtime(&mut self, channel_utilization: f32, air_util_tx: f32) {
+        self.airtime = (channel_utilization, air_util_tx);
+    }
+
+    /// Our DeviceMetrics now.
+    pub fn device_metrics(&self, now: Instant) -> DeviceMetrics {
+        DeviceMetrics {
+            battery_level: Some(101),
+            voltage: Some(4.2),
+            channel_utilization: Some(self.airtime.0),
+            air_util_tx: Some(self.airtime.1),
+            uptime_seconds: Some(now.saturating_duration_since(self.booted_at).as_secs() as u32),
+        }
+    }
+
+    /// A reliable packet to us heard again (a retransmission: our ACK was lost): ACK it again
+    /// without handing it to the client twice.
+    pub fn ack_duplicate(&mut self, p: &MeshPacket) {
+        let id = self.new_packet_id();
+        let ack = routing_packet(
+            self.me.id,
+            p.from,
+            id,
+            p.id,
+            routing::Error::None,
+            self.radio.hop_limit,
+        );
+        self.transmit(ack);
     }
 
     /// Sets our key pair and the public keys the NodeDB holds at the start (the scenario's).
@@ -562,11 +601,26 @@ impl Device {
             .iter()
             .filter(|a| a.transport == Transport::Serial && a.state != ApiState::SendNothing)
             .map(|a| a.last_contact + SERIAL_CONNECTION_TIMEOUT);
-        self.pending.iter().map(|p| p.next).chain(timeouts).min()
+        self.pending
+            .iter()
+            .map(|p| p.next)
+            .chain(timeouts)
+            .chain(self.next_telemetry)
+            .min()
     }
 
-    /// Timers: retransmissions, NAK `MAX_RETRANSMIT`, the serial idle timeout.
+    /// Timers: retransmissions, NAK `MAX_RETRANSMIT`, the serial idle timeout, our telemetry.
     pub fn poll(&mut self, now: Instant) {
+        if let (Some(at), Some(every)) = (self.next_telemetry, telemetry_interval(&self.radio)) {
+            if at <= now {
+                self.next_telemetry = Some(now + every);
+                // `DeviceTelemetryModule::runOnce`: to the phone only while its queue is empty.
+                if self.to_phone.is_empty() {
+                    let p = self.telemetry_packet(now);
+                    self.queue_to_phone(from_radio::PayloadVariant::Packet(p));
+                }
+            }
+        }
         let mut lost = Vec::new();
         for api in &mut self.apis {
             if api.transport == Transport::Serial
@@ -610,6 +664,22 @@ impl Device {
                 self.nak_to_phone(p.packet.id, routing::Error::MaxRetransmit, now);
             }
         }
+    }
+
+    /// Our own DeviceMetrics as the firmware hands them to the phone: TELEMETRY_APP from us to
+    /// broadcast, never on air.
+    fn telemetry_packet(&mut self, now: Instant) -> MeshPacket {
+        let t = Telemetry {
+            time: self.clock.epoch(now),
+            variant: Some(telemetry::Variant::DeviceMetrics(self.device_metrics(now))),
+        };
+        let mut p = mesh::packet(PortNum::TelemetryApp, t.encode_to_vec());
+        p.from = self.me.id;
+        p.to = BROADCAST;
+        p.id = self.new_packet_id();
+        p.rx_time = self.clock.epoch(now);
+        p.priority = mesh_packet::Priority::Background as i32;
+        p
     }
 
     fn transmit(&mut self, p: MeshPacket) {
@@ -768,13 +838,7 @@ impl Device {
             self.radio.position_precision,
         ));
         info.is_favorite = true;
-        info.device_metrics = Some(DeviceMetrics {
-            battery_level: Some(101),
-            voltage: Some(4.2),
-            channel_utilization: Some(2.0),
-            air_util_tx: Some(0.3),
-            uptime_seconds: Some(now.saturating_duration_since(self.booted_at).as_secs() as u32),
-        });
+        info.device_metrics = Some(self.device_metrics(now));
         info
     }
 
@@ -1345,6 +1409,7 @@ impl Device {
         self.to_phone.clear();
         self.pending.clear();
         self.tx_queued = 0;
+        self.next_telemetry = None;
         self.state_event(None, "unplugged");
     }
 
@@ -1361,7 +1426,13 @@ impl Device {
         self.pending.clear();
         self.tx_queued = 0;
         self.recent_client_ids.clear();
+        self.next_telemetry = telemetry_interval(&self.radio).map(|d| now + d);
     }
+}
+
+/// `radio.telemetry_secs` as an interval; None when off.
+fn telemetry_interval(radio: &RadioSettings) -> Option<Duration> {
+    (radio.telemetry_secs > 0).then(|| Duration::from_secs(u64::from(radio.telemetry_secs)))
 }
 
 fn device_ui() -> DeviceUiConfig {

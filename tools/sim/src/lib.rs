@@ -4,12 +4,13 @@
 //! Modules, each owning one thing:
 //! - [`scenario`]: scenario files (TOML): nodes, radio settings, the timeline of [`Action`]s;
 //!   the built-in `default` scenario around the Grupos Beta station at Sásabe, Sonora.
-//! - [`radio`]: LoRa physics as plain functions: distance, link quality, firmware timings.
+//! - [`radio`]: LoRa physics as plain functions: distance, link quality, firmware timings
+//!   (CSMA window, capture threshold), airtime records.
 //! - [`device`]: one station radio's stream-API side as a pure state machine (config burst,
 //!   rate limits, ACK/NAK, timeouts, reboot).
 //! - [`pki`]: X25519 key pairs and the PKI direct-message rules of firmware >= 2.5.
-//! - [`world`]: the mesh (links, airtime, flooding, duplicates), the non-station nodes
-//!   (ACKs, scripted replies), the timeline; owned by the simulation task.
+//! - [`world`]: the mesh (links, the shared channel, airtime, flooding, duplicates), the
+//!   non-station nodes (ACKs, scripted replies), the timeline; owned by the simulation task.
 //! - [`sim`]: the [`Sim`] handle and the task that runs the world on tokio time.
 //! - [`frontend`]: the I/O shells (duplex, TCP, PTY) and fault injection ([`Faults`]).
 //! - `cmd`: the simulation task's inbox (the commands `sim` and `frontend` send it).
@@ -38,7 +39,8 @@ pub mod world;
 
 pub use frontend::{Faults, UnknownFault};
 pub use scenario::{
-    Action, ForgeMode, NodeSpec, RadioSettings, ReplyRule, Role, Scenario, ScenarioError,
-    TimedAction,
+    Action, ChannelModel, ForgeMode, NodeSpec, RadioSettings, ReplyRule, Role, Scenario,
+    ScenarioError, TimedAction,
 };
 pub use sim::{Sim, SimEvent, SimOptions};
+pub use world::ChannelStats;

@@ -1,6 +1,9 @@
 //! The LoRa physics the simulator needs, as plain functions: great-circle distance, which node
 //! hears which, plausible RSSI/SNR from distance, and the firmware's timing rules derived from
-//! the modem (slot time, rebroadcast contention window, retransmission interval).
+//! the modem (slot time, rebroadcast contention window, the CSMA contention window that grows
+//! with channel utilisation, retransmission interval), the capture threshold of a collision,
+//! and [`AirtimeLog`], a node's record of its own and the channel's airtime (the firmware's
+//! `AirTime`).
 
 use std::time::Duration;
 
@@ -91,6 +94,97 @@ pub fn rebroadcast_delay(preset: Preset, snr: f32, jitter: f64) -> Duration {
     let weight = ((f64::from(snr) + 20.0) / 32.0).clamp(0.0, 1.0);
     let slots = 2.0 * f64::from(1u32 << CW_MIN) * weight + f64::from(1u32 << CW_MIN) * jitter;
     slot_time(preset).mul_f64(slots + 1.0)
+}
+
+/// The firmware's CSMA back-off (`RadioInterface::getTxDelayMsec`): a random number of slots
+/// in `[0, 2^cw)`, where the window exponent `cw` grows linearly (integer `map`) from
+/// [`CW_MIN`] at an idle channel to [`CW_MAX`] at 100 % channel utilisation.
+/// `channel_utilization` in percent; `jitter` in `[0, 1)` picks the slot.
+pub fn tx_delay(preset: Preset, channel_utilization: f32, jitter: f64) -> Duration {
+    let util = channel_utilization.clamp(0.0, 100.0) as u32;
+    let cw = CW_MIN + util * (CW_MAX - CW_MIN) / 100;
+    let slots = (jitter.clamp(0.0, 1.0) * f64::from(1u32 << cw)).floor();
+    let slots = slots.min(f64::from((1u32 << cw) - 1));
+    slot_time(preset).mul_f64(slots)
+}
+
+/// Capture threshold, dB: of two overlapping receptions at one receiver, one whose RSSI is at
+/// least this much above the other's is still decoded (LoRa's co-channel rejection is about
+/// 6 dB at one spreading factor); otherwise both are lost.
+pub const CAPTURE_DB: i32 = 6;
+
+/// Periods of the channel-utilisation window (`CHANNEL_UTILIZATION_PERIODS` in the firmware's
+/// `airtime.h`), each [`UTIL_PERIOD`] long: the utilisation covers the last minute.
+pub const UTIL_PERIODS: usize = 6;
+/// See [`UTIL_PERIODS`].
+pub const UTIL_PERIOD: Duration = Duration::from_secs(10);
+/// Periods of the transmit-utilisation window (`MINUTES_IN_HOUR`), a minute each: an hour.
+pub const TX_PERIODS: usize = 60;
+/// See [`TX_PERIODS`].
+pub const TX_PERIOD: Duration = Duration::from_secs(60);
+
+/// A node's airtime record, as the firmware's `AirTime` keeps it: every transmission the node
+/// sends or hears counts toward the channel utilisation (ring of 6 × 10 s: the percentage of
+/// the last minute the channel was busy), its own transmissions also toward `air_util_tx`
+/// (ring of 60 × 1 min: the percentage of the last hour it sent). Like the firmware, a packet's
+/// whole airtime is booked into the period where it is logged. Times are mesh time since the
+/// start of the simulation.
+#[derive(Debug, Clone, Default)]
+pub struct AirtimeLog {
+    /// `(period number + 1, airtime µs)`; 0 marks an unused slot.
+    channel: [(u64, u64); UTIL_PERIODS],
+    tx: Vec<(u64, u64)>,
+}
+
+fn book(ring: &mut [(u64, u64)], period: u64, micros: u64) {
+    let len = ring.len() as u64;
+    let slot = &mut ring[(period % len) as usize];
+    if slot.0 != period + 1 {
+        *slot = (period + 1, 0);
+    }
+    slot.1 += micros;
+}
+
+fn window_sum(ring: &[(u64, u64)], period: u64) -> u64 {
+    let len = ring.len() as u64;
+    ring.iter()
+        .filter(|(p, _)| *p != 0 && *p - 1 <= period && *p - 1 + len > period)
+        .map(|(_, us)| us)
+        .sum()
+}
+
+impl AirtimeLog {
+    /// Books `airtime` at mesh time `at`: heard (or sent, when `own`).
+    pub fn log(&mut self, at: Duration, airtime: Duration, own: bool) {
+        let us = airtime.as_micros() as u64;
+        book(&mut self.channel, period(at, UTIL_PERIOD), us);
+        if own {
+            if self.tx.is_empty() {
+                self.tx = vec![(0, 0); TX_PERIODS];
+            }
+            book(&mut self.tx, period(at, TX_PERIOD), us);
+        }
+    }
+
+    /// Percent of the last minute the channel was busy (`channelUtilizationPercent`).
+    pub fn channel_utilization(&self, at: Duration) -> f32 {
+        let us = window_sum(&self.channel, period(at, UTIL_PERIOD));
+        percent(us, UTIL_PERIOD * UTIL_PERIODS as u32)
+    }
+
+    /// Percent of the last hour this node transmitted (`utilizationTXPercent`).
+    pub fn air_util_tx(&self, at: Duration) -> f32 {
+        let us = window_sum(&self.tx, period(at, TX_PERIOD));
+        percent(us, TX_PERIOD * TX_PERIODS as u32)
+    }
+}
+
+fn period(at: Duration, len: Duration) -> u64 {
+    (at.as_micros() / len.as_micros()) as u64
+}
+
+fn percent(us: u64, window: Duration) -> f32 {
+    (us as f64 * 100.0 / window.as_micros() as f64) as f32
 }
 
 /// Time a node waits for an ACK before it retransmits a reliable packet
@@ -184,6 +278,32 @@ mod tests {
             rebroadcast_delay(Preset::LongFast, -15.0, 0.0)
                 < rebroadcast_delay(Preset::LongFast, 10.0, 0.0)
         );
+    }
+
+    #[test]
+    fn the_contention_window_grows_with_utilisation() {
+        let slot = slot_time(Preset::LongFast);
+        assert_eq!(tx_delay(Preset::LongFast, 0.0, 0.0), Duration::ZERO);
+        // Idle: at most 2^CW_MIN - 1 slots; saturated: up to 2^CW_MAX - 1.
+        assert_eq!(tx_delay(Preset::LongFast, 0.0, 0.999_999), slot * 7);
+        assert_eq!(tx_delay(Preset::LongFast, 100.0, 0.999_999), slot * 255);
+        assert_eq!(tx_delay(Preset::LongFast, 40.0, 0.999_999), slot * 31);
+    }
+
+    #[test]
+    fn airtime_windows_forget_the_past() {
+        let mut log = AirtimeLog::default();
+        let s = Duration::from_secs;
+        log.log(s(5), s(6), false);
+        log.log(s(15), s(3), true);
+        assert!((log.channel_utilization(s(20)) - 15.0).abs() < 1e-3);
+        assert!((log.air_util_tx(s(20)) - 3.0 / 36.0).abs() < 1e-4);
+        // A minute on, the first 10 s period has left the window; 70 s on, both have.
+        assert!((log.channel_utilization(s(61)) - 5.0).abs() < 1e-3);
+        assert_eq!(log.channel_utilization(s(75)), 0.0);
+        // The hour window still holds the transmission, until an hour later.
+        assert!(log.air_util_tx(s(75)) > 0.0);
+        assert_eq!(log.air_util_tx(s(3700)), 0.0);
     }
 
     #[test]

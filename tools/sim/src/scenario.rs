@@ -8,6 +8,8 @@
 //! [radio]
 //! preset = "LONG_FAST"      # every node uses the same modem preset
 //! range_km = 8.0            # default link range; a node may override it (hills)
+//! channel = "ideal"         # or "contention": CSMA, collisions, half duplex (see ChannelModel)
+//! telemetry_secs = 0        # > 0: the station sends its client DeviceMetrics this often
 //!
 //! [[node]]
 //! id = "!5a5a0001"
@@ -167,6 +169,29 @@ pub struct RadioSettings {
     pub position_precision: u32,
     /// Firmware version the station devices report.
     pub firmware_version: String,
+    /// How the shared radio channel is modelled (`channel = "ideal"` or `"contention"`;
+    /// default [`ChannelModel::Ideal`]).
+    pub channel: ChannelModel,
+    /// Seconds between the station device's own DeviceMetrics telemetry packets to its client
+    /// (`telemetry_secs`; the firmware's `DeviceTelemetryModule` sends one a minute). 0 (the
+    /// default) sends none, so that clients and tests see only the traffic they cause.
+    pub telemetry_secs: u32,
+}
+
+/// The model of the shared LoRa channel ([`RadioSettings::channel`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelModel {
+    /// Every transmission in range is heard (subject only to `loss`): no collisions, no
+    /// carrier sense, a node may receive while it sends. The model of earlier versions.
+    #[default]
+    Ideal,
+    /// The channel is shared: a node senses the carrier before it sends and waits a random
+    /// contention window while the channel is busy (CSMA, as the firmware does); receptions
+    /// that overlap at a receiver collide unless the wanted signal is stronger by
+    /// [`crate::radio::CAPTURE_DB`]; a node cannot receive while it transmits (half duplex).
+    /// Losses are counted ([`crate::world::ChannelStats`]).
+    Contention,
 }
 
 /// Something that happens on the mesh or to a station device, from the timeline or from a test.
@@ -490,6 +515,8 @@ struct RawRadio {
     channel_name: String,
     position_precision: u32,
     firmware_version: String,
+    channel: ChannelModel,
+    telemetry_secs: u32,
 }
 
 impl Default for RawRadio {
@@ -503,6 +530,8 @@ impl Default for RawRadio {
             channel_name: "Faro".into(),
             position_precision: 32,
             firmware_version: "2.7.15.567b8ea".into(),
+            channel: ChannelModel::Ideal,
+            telemetry_secs: 0,
         }
     }
 }
@@ -761,6 +790,8 @@ impl RawRadio {
             channel_name: self.channel_name,
             position_precision: self.position_precision,
             firmware_version: self.firmware_version,
+            channel: self.channel,
+            telemetry_secs: self.telemetry_secs,
         })
     }
 }

@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use faro_proto::mesh::{FromRadio, MeshPacket, NodeId, ToRadio};
@@ -23,7 +23,7 @@ use crate::cmd::{Cmd, Link};
 use crate::device::ConnId;
 use crate::frontend::{self, Faults};
 use crate::scenario::{Action, Scenario};
-use crate::world::{FrontKind, World};
+use crate::world::{ChannelStats, FrontKind, World};
 
 /// Commands queued toward the simulation task.
 pub const CMD_CHANNEL: usize = 256;
@@ -107,6 +107,7 @@ struct Inner {
     events: broadcast::Sender<SimEvent>,
     powered: HashMap<u32, watch::Receiver<bool>>,
     next_conn: AtomicU64,
+    stats: Arc<Mutex<ChannelStats>>,
 }
 
 /// A running simulation. Cheap to clone; the simulation stops when every clone is dropped.
@@ -159,6 +160,7 @@ impl Sim {
             powered_tx,
             opts.run_timeline,
         );
+        let stats = world.channel_stats_handle();
         tokio::spawn(run(world, cmd_rx, wake.clone()));
         Sim {
             inner: Arc::new(Inner {
@@ -168,6 +170,7 @@ impl Sim {
                 events,
                 powered: powered_rx,
                 next_conn: AtomicU64::new(1),
+                stats,
             }),
         }
     }
@@ -175,6 +178,17 @@ impl Sim {
     /// The scenario being simulated.
     pub fn scenario(&self) -> &Scenario {
         &self.inner.scenario
+    }
+
+    /// The shared channel's counters so far: transmissions, receptions, and receptions lost
+    /// to random loss, collisions and half duplex, CSMA deferrals (see
+    /// [`crate::scenario::ChannelModel`]).
+    pub fn channel_stats(&self) -> ChannelStats {
+        *self
+            .inner
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Subscribes to what happens from now on.

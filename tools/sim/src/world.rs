@@ -10,8 +10,25 @@
 //! with `hop_limit - 1` after a contention delay weighted by SNR; hearing the same packet again
 //! while waiting cancels that rebroadcast (the firmware's duplicate suppression). The
 //! originator sets `hop_start`. Every mesh and timeline delay is divided by the speed factor;
-//! the device rules are not. Not modelled: collisions, half-duplex deafness while sending,
-//! next-hop (DM) routing of firmware 2.6+, retransmissions by non-station nodes.
+//! the device rules are not. Not modelled: next-hop (DM) routing of firmware 2.6+,
+//! retransmissions by non-station nodes.
+//!
+//! The channel ([`ChannelModel`], `radio.channel`): in `Ideal` (the default) the above is all,
+//! every transmission in range is heard. In `Contention` the channel is shared. Each node keeps
+//! the transmissions it hears that are not over (`Heard`, filled by `tx_start`, which already
+//! finds the receivers in range, so no extra pass over the nodes). Carrier sense: `tx_start`
+//! of a node that hears a transmission on air for at least one slot (CAD needs one) backs off
+//! [`radio::tx_delay`] (the firmware's window, growing with the node's channel utilisation;
+//! at least a slot) and tries again; a node's own packets also wait such a delay before the
+//! first try. A relay keeps its `pending_rebroadcast` while it backs off, so another copy
+//! still cancels it. Collisions: a new transmission and each one still on air at a receiver
+//! mark each other lost there unless one is [`radio::CAPTURE_DB`] stronger. Half duplex: a
+//! node that starts sending loses what it was receiving, and a packet arriving at a node
+//! that sends is lost. Losses are decided when the `Rx` timer fires and counted in
+//! [`ChannelStats`]. A destination ACKs a reliable packet it hears again (the retransmission
+//! after a lost ACK) without delivering it twice, as `ReliableRouter::sniffReceived` does.
+//! In both models every node books its own and heard airtime ([`radio::AirtimeLog`], in mesh
+//! time: speed-scaled back), and a station device reports the figures in its DeviceMetrics.
 //!
 //! PKI ([`crate::pki`]): every node has an X25519 key pair ([`Scenario::public_key`]) and every
 //! scenario node knows every other's public key; a station device knows the keys of its
@@ -29,6 +46,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use faro_proto::mesh::{
@@ -42,11 +60,13 @@ use tokio::time::Instant;
 use crate::device::{self, ApiState, Clock, ConnId, Device, Output, ToClient, Transport};
 use crate::pki;
 use crate::radio;
-use crate::scenario::{Action, ForgeMode, NodeSpec, Scenario};
+use crate::scenario::{Action, ChannelModel, ForgeMode, NodeSpec, Scenario};
 use crate::SimEvent;
 
 /// Timers held at once; beyond this, new timers are dropped (and logged).
 pub const MAX_TIMERS: usize = 65_536;
+/// How long past its end a heard transmission whose `Rx` timer has not fired is kept.
+const HEARD_GRACE: Duration = Duration::from_secs(60);
 /// `(from, id)` pairs each node remembers for duplicate suppression.
 pub const SEEN_PER_NODE: usize = 4096;
 
@@ -120,6 +140,8 @@ enum TimerKind {
         packet: MeshPacket,
         sender: u32,
         distance_km: f64,
+        /// The transmission ([`World::next_tx`]), to find its [`Heard`] entry.
+        tx: u64,
     },
     Timeline(usize),
     TrackStep {
@@ -163,6 +185,45 @@ impl Ord for Timer {
     }
 }
 
+/// Why a reception failed in [`ChannelModel::Contention`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RxLoss {
+    /// Another transmission overlapped it at the receiver, not weaker by the capture threshold.
+    Collision,
+    /// The receiver transmitted during it.
+    HalfDuplex,
+}
+
+/// A transmission a node hears (or heard until `end`), in [`ChannelModel::Contention`].
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    tx: u64,
+    start: Instant,
+    end: Instant,
+    rssi: i32,
+    lost: Option<RxLoss>,
+    /// An `Rx` timer will look for this entry (false when the random `loss` took it).
+    rx_pending: bool,
+}
+
+/// Counters of the shared channel since the start ([`World::channel_stats`],
+/// [`crate::Sim::channel_stats`]). Receptions are counted per receiver in range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// Transmissions put on air (originals, relays, ACKs, retransmissions).
+    pub transmissions: u64,
+    /// Receptions a radio decoded (duplicates included).
+    pub receptions: u64,
+    /// Receptions lost to the scenario's random `loss`.
+    pub lost_random: u64,
+    /// Receptions lost to a collision at the receiver (both colliding packets count).
+    pub lost_collision: u64,
+    /// Receptions lost because the receiver was transmitting (half duplex).
+    pub lost_half_duplex: u64,
+    /// Times a node found the channel busy and backed off (CSMA).
+    pub deferrals: u64,
+}
+
 #[derive(Debug)]
 struct NodeState {
     spec: NodeSpec,
@@ -180,11 +241,30 @@ struct NodeState {
     seen_order: VecDeque<(u32, u32)>,
     pending_rebroadcast: HashSet<(u32, u32)>,
     tx_busy_until: Instant,
+    /// Transmissions in range not yet over (and finished ones not yet pruned), Contention only.
+    hearing: Vec<Heard>,
+    /// Own and heard airtime, for the channel and transmit utilisation.
+    airtime: radio::AirtimeLog,
 }
 
 impl NodeState {
     fn on_air(&self) -> bool {
         self.powered && self.silent.is_none()
+    }
+
+    /// Forgets transmissions that are over and have no reception left to decide (an entry
+    /// whose `Rx` timer has not fired yet stays, even when the task runs late, up to a bound).
+    fn prune(&mut self, now: Instant) {
+        self.hearing
+            .retain(|h| h.end >= now || (h.rx_pending && h.end + HEARD_GRACE >= now));
+    }
+
+    /// Whether carrier sense finds the channel busy at `now`: a transmission in range has been
+    /// on air for at least `sense` (channel activity detection needs a slot) and is not over.
+    fn channel_busy(&self, now: Instant, sense: Duration) -> bool {
+        self.hearing
+            .iter()
+            .any(|h| h.end > now && h.start + sense <= now)
     }
 
     /// Marks `key` seen; returns false if it was already.
@@ -219,6 +299,9 @@ pub struct World {
     tracks: Vec<Track>,
     events: broadcast::Sender<SimEvent>,
     powered: HashMap<u32, watch::Sender<bool>>,
+    /// Number of the last transmission put on air.
+    next_tx: u64,
+    stats: Arc<Mutex<ChannelStats>>,
 }
 
 /// Hops (relays in between) from `from` to every node over the links at the start.
@@ -308,6 +391,8 @@ impl World {
                 seen_order: VecDeque::new(),
                 pending_rebroadcast: HashSet::new(),
                 tx_busy_until: now,
+                hearing: Vec::new(),
+                airtime: radio::AirtimeLog::default(),
             })
             .collect();
         let index = nodes
@@ -355,6 +440,8 @@ impl World {
             tracks: Vec::new(),
             events,
             powered,
+            next_tx: 0,
+            stats: Arc::new(Mutex::new(ChannelStats::default())),
             scenario,
         };
         if run_timeline {
@@ -368,6 +455,44 @@ impl World {
 
     fn scaled(&self, d: Duration) -> Duration {
         d.div_f64(self.speed)
+    }
+
+    /// Mesh time since the start (tokio time times the speed factor), for airtime records.
+    fn mesh_time(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.clock.start)
+            .mul_f64(self.speed)
+    }
+
+    fn count(&self, f: impl FnOnce(&mut ChannelStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// The channel counters so far.
+    pub fn channel_stats(&self) -> ChannelStats {
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A shared view of the channel counters, kept up to date by the world.
+    pub fn channel_stats_handle(&self) -> Arc<Mutex<ChannelStats>> {
+        self.stats.clone()
+    }
+
+    /// A node's channel utilisation (percent of the last minute the channel was busy as it
+    /// heard it, its own transmissions included) and transmit utilisation (percent of the
+    /// last hour it transmitted), as its firmware would report them.
+    pub fn airtime_of(&self, node: u32, now: Instant) -> Option<(f32, f32)> {
+        let at = self.mesh_time(now);
+        self.node(node)
+            .map(|n| (n.airtime.channel_utilization(at), n.airtime.air_util_tx(at)))
+    }
+
+    /// Gives a station device its current airtime figures before it reports them.
+    fn refresh_airtime(&mut self, station: u32, now: Instant) {
+        if let Some((cu, tx)) = self.airtime_of(station, now) {
+            if let Some(dev) = self.devices.get_mut(&station) {
+                dev.set_airtime(cu, tx);
+            }
+        }
     }
 
     fn emit(&self, ev: SimEvent) {
@@ -421,6 +546,9 @@ impl World {
         }
         let stations: Vec<u32> = self.devices.keys().copied().collect();
         for st in stations {
+            if self.devices[&st].next_deadline().is_some_and(|d| d <= now) {
+                self.refresh_airtime(st, now);
+            }
             if let Some(dev) = self.devices.get_mut(&st) {
                 if dev.next_deadline().is_some_and(|d| d <= now) {
                     dev.poll(now);
@@ -447,7 +575,8 @@ impl World {
                 packet,
                 sender,
                 distance_km,
-            } => self.rx(node, packet, sender, distance_km, now),
+                tx,
+            } => self.rx(node, packet, sender, distance_km, tx, now),
             TimerKind::Timeline(i) => {
                 if let Some(t) = self.scenario.timeline.get(i) {
                     let action = t.action.clone();
@@ -795,12 +924,31 @@ impl World {
         self.submit(node, p, Origin::Node, now);
     }
 
+    fn contention(&self) -> bool {
+        self.scenario.radio.channel == ChannelModel::Contention
+    }
+
+    /// The CSMA back-off of `node` now (`getTxDelayMsec`, window from its channel
+    /// utilisation), scaled by the speed factor.
+    fn backoff(&mut self, node: u32, now: Instant) -> Duration {
+        let util = self.airtime_of(node, now).map_or(0.0, |(cu, _)| cu);
+        let jitter = self.rng.random::<f64>();
+        self.scaled(radio::tx_delay(self.scenario.radio.preset, util, jitter))
+    }
+
     fn submit(&mut self, node: u32, p: MeshPacket, origin: Origin, now: Instant) {
         if let Some(n) = self.node_mut(node) {
             n.see((p.from, p.id));
         }
+        // The firmware queues its own packets behind a random contention delay
+        // (`startTransmitTimer(true)`); the ideal channel sends them at once.
+        let at = if self.contention() {
+            now + self.backoff(node, now)
+        } else {
+            now
+        };
         self.schedule(
-            now,
+            at,
             TimerKind::TxStart {
                 node,
                 packet: p,
@@ -811,7 +959,8 @@ impl World {
 
     fn tx_start(&mut self, node: u32, packet: MeshPacket, origin: Origin, now: Instant) {
         let key = (packet.from, packet.id);
-        let airtime = self.scenario.radio.preset.packet_time_on_air(
+        let preset = self.scenario.radio.preset;
+        let airtime = preset.packet_time_on_air(
             mesh::air_data_len(&packet)
                 + if packet.pki_encrypted {
                     pki::PKC_OVERHEAD
@@ -820,6 +969,8 @@ impl World {
                 },
         );
         let speed = self.speed;
+        let contention = self.contention();
+        let sense = self.scaled(radio::slot_time(preset));
         let Some(n) = self.node_mut(node) else { return };
         if origin == Origin::Relay && !n.pending_rebroadcast.contains(&key) {
             return; // cancelled: somebody else rebroadcast it first
@@ -845,10 +996,43 @@ impl World {
             );
             return;
         }
+        if contention {
+            n.prune(now);
+            if n.channel_busy(now, sense) {
+                // Carrier sense: the channel is busy; back off a random contention window
+                // (at least one slot, so that the retry is later) and sense again. A relay
+                // stays pending, so hearing another copy meanwhile still cancels it.
+                let wait = self.backoff(node, now).max(sense);
+                self.count(|s| s.deferrals += 1);
+                self.schedule(
+                    now + wait,
+                    TimerKind::TxStart {
+                        node,
+                        packet,
+                        origin,
+                    },
+                );
+                return;
+            }
+        }
+        let Some(n) = self.node_mut(node) else { return };
         n.pending_rebroadcast.remove(&key);
         let end = now + airtime.div_f64(speed);
         n.tx_busy_until = end;
+        if contention {
+            // Half duplex: whatever the node was still receiving is lost.
+            for h in n.hearing.iter_mut().filter(|h| h.end > now) {
+                h.lost.get_or_insert(RxLoss::HalfDuplex);
+            }
+        }
         let (lat, lon, range, xyz, chord2) = (n.lat, n.lon, n.spec.range_km, n.xyz, n.chord2);
+        let at = self.mesh_time(now);
+        if let Some(n) = self.node_mut(node) {
+            n.airtime.log(at, airtime, true);
+        }
+        self.next_tx += 1;
+        let tx = self.next_tx;
+        self.count(|s| s.transmissions += 1);
         self.emit(SimEvent::Transmitted {
             node,
             packet: packet.clone(),
@@ -856,7 +1040,7 @@ impl World {
         });
         let loss = self.scenario.radio.loss;
         let mut receivers = Vec::new();
-        for m in &self.nodes {
+        for (i, m) in self.nodes.iter().enumerate() {
             if m.spec.id == node || !m.on_air() {
                 continue;
             }
@@ -866,11 +1050,38 @@ impl World {
             }
             let km = radio::distance_km(lat, lon, m.lat, m.lon);
             if km <= range.max(m.spec.range_km) {
-                receivers.push((m.spec.id, km));
+                receivers.push((i, m.spec.id, km));
             }
         }
-        for (id, km) in receivers {
+        for (i, id, km) in receivers {
+            let m = &mut self.nodes[i];
+            m.airtime.log(at, airtime, false);
+            if contention {
+                m.prune(now);
+                let rssi = radio::link_quality(km).rssi;
+                let mut lost = (m.tx_busy_until > now).then_some(RxLoss::HalfDuplex);
+                for h in m.hearing.iter_mut().filter(|h| h.end > now) {
+                    if rssi < h.rssi + radio::CAPTURE_DB {
+                        lost.get_or_insert(RxLoss::Collision);
+                    }
+                    if h.rssi < rssi + radio::CAPTURE_DB {
+                        h.lost.get_or_insert(RxLoss::Collision);
+                    }
+                }
+                m.hearing.push(Heard {
+                    tx,
+                    start: now,
+                    end,
+                    rssi,
+                    lost,
+                    rx_pending: true,
+                });
+            }
             if loss > 0.0 && self.rng.random::<f64>() < loss {
+                self.count(|s| s.lost_random += 1);
+                if let Some(h) = self.nodes[i].hearing.last_mut().filter(|h| h.tx == tx) {
+                    h.rx_pending = false;
+                }
                 continue;
             }
             self.schedule(
@@ -880,6 +1091,7 @@ impl World {
                     packet: packet.clone(),
                     sender: node,
                     distance_km: km,
+                    tx,
                 },
             );
         }
@@ -888,12 +1100,37 @@ impl World {
         }
     }
 
-    fn rx(&mut self, node: u32, mut p: MeshPacket, sender: u32, km: f64, now: Instant) {
+    #[allow(clippy::too_many_arguments)] // the fields of one `Rx` timer
+    fn rx(&mut self, node: u32, mut p: MeshPacket, sender: u32, km: f64, tx: u64, now: Instant) {
         let key = (p.from, p.id);
         let Some(n) = self.node_mut(node) else { return };
+        let heard = n
+            .hearing
+            .iter()
+            .position(|h| h.tx == tx)
+            .map(|i| n.hearing.swap_remove(i));
         if !n.on_air() {
             return;
         }
+        if let Some(h) = heard {
+            if let Some(cause) = h.lost {
+                self.count(|s| match cause {
+                    RxLoss::Collision => s.lost_collision += 1,
+                    RxLoss::HalfDuplex => s.lost_half_duplex += 1,
+                });
+                tracing::trace!(
+                    node = %mesh::NodeId(node),
+                    sender = %mesh::NodeId(sender),
+                    id = p.id,
+                    ?cause,
+                    "reception lost"
+                );
+                return;
+            }
+        }
+        self.count(|s| s.receptions += 1);
+        let contention = self.contention();
+        let Some(n) = self.node_mut(node) else { return };
         if p.from == node {
             // Our own packet, rebroadcast by a neighbour: an implicit ACK.
             if let Some(dev) = self.devices.get_mut(&node) {
@@ -904,6 +1141,9 @@ impl World {
         }
         if !n.see(key) {
             n.pending_rebroadcast.remove(&key);
+            if contention {
+                self.ack_duplicate(node, &p, now);
+            }
             return;
         }
         let q = radio::link_quality(km);
@@ -943,6 +1183,38 @@ impl World {
             return;
         }
         self.deliver_to_node(node, p, now);
+    }
+
+    /// A reliable packet to `node` heard again: its sender did not get our ACK (it was lost
+    /// on a contended channel) and retransmitted, so ACK again without delivering it twice
+    /// (`ReliableRouter::sniffReceived` ACKs every `want_ack` packet to us, seen or not).
+    fn ack_duplicate(&mut self, node: u32, p: &MeshPacket, now: Instant) {
+        let port = mesh::portnum(p);
+        if !p.want_ack || p.to != node || port.is_none() || port == Some(PortNum::RoutingApp) {
+            return;
+        }
+        if let Some(dev) = self.devices.get_mut(&node) {
+            dev.ack_duplicate(p);
+            self.drain_device(node, now);
+            return;
+        }
+        // As `deliver_to_node`: what the node could not decode it did not ACK the first time.
+        let decodable = if p.pki_encrypted {
+            let from_key = self
+                .scenario
+                .node(p.from)
+                .map(|_| self.scenario.public_key(p.from));
+            pki::opens(p, &self.scenario.private_key(node), from_key)
+        } else {
+            port != Some(PortNum::TextMessageApp)
+                || !pki::rejects_legacy_dm(&self.scenario.radio.firmware_version)
+        };
+        if !decodable {
+            return;
+        }
+        let mut ack = device::routing_packet(node, p.from, 0, p.id, routing::Error::None, 0);
+        ack.want_ack = false;
+        self.originate(node, ack, now);
     }
 
     /// A non-station node got a packet for it: report it, ACK it, maybe answer it.
@@ -1092,6 +1364,7 @@ impl World {
             return;
         };
         let (station, kind) = (c.station, c.kind);
+        self.refresh_airtime(station, now);
         self.emit(SimEvent::ClientSent {
             station,
             msg: msg.clone(),
@@ -1155,6 +1428,10 @@ impl World {
         self.node(node).map(|n| (n.lat, n.lon))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod channel_tests;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

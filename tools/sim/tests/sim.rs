@@ -10,7 +10,7 @@ use faro_proto::mesh::{
     self, from_radio, mesh_packet, routing, to_radio, FromRadio, Heartbeat, MeshPacket, PortNum,
     ToRadio, BROADCAST,
 };
-use faro_sim::{Action, Faults, ForgeMode, Scenario, Sim, SimEvent, SimOptions};
+use faro_sim::{Action, ChannelModel, Faults, ForgeMode, Scenario, Sim, SimEvent, SimOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout, Instant};
 
@@ -819,4 +819,127 @@ async fn no_forgery_delivers_pki_with_the_victims_key() {
             }
         }
     }
+}
+
+/// The built-in scenario on a contended channel, with the station's telemetry every minute.
+fn contended() -> Sim {
+    let mut sc = Scenario::builtin("default").unwrap();
+    sc.radio.channel = ChannelModel::Contention;
+    sc.radio.telemetry_secs = 60;
+    Sim::start(
+        sc,
+        SimOptions {
+            run_timeline: false,
+            ..SimOptions::default()
+        },
+    )
+}
+
+fn device_metrics_of(p: &MeshPacket) -> Option<mesh::DeviceMetrics> {
+    let d = mesh::data(p)?;
+    if d.portnum != PortNum::TelemetryApp as i32 {
+        return None;
+    }
+    match <mesh::Telemetry as mesh::Message>::decode(d.payload.as_slice())
+        .ok()?
+        .variant?
+    {
+        mesh::telemetry::Variant::DeviceMetrics(m) => Some(m),
+        _ => None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn contended_channel_still_delivers_a_reliable_dm_and_the_station_reports_airtime() {
+    let sim = contended();
+    let mut evs = sim.events();
+    let mut c = Client::new(sim.connect(SAS, Faults::none()).unwrap());
+    c.handshake(4).await;
+    // The mesh gets busy: every patrol and the tower broadcast at once.
+    for n in [PATROL, PATROL2, TOWER] {
+        sim.act(Action::Text {
+            from: n,
+            to: BROADCAST,
+            channel: 0,
+            text: "posición y novedades del turno".into(),
+            want_ack: false,
+        })
+        .await;
+    }
+    // They collide here and there; once the flood has settled, a reliable DM.
+    let mut metrics = Vec::new();
+    c.until(Duration::from_secs(20), |f| {
+        metrics.extend(device_metrics_of(packet_of(f)?));
+        None::<()>
+    })
+    .await;
+    let busy = sim.channel_stats();
+    assert!(busy.lost_collision + busy.deferrals > 0, "{busy:?}");
+    c.send_packet(text_dm(SARIC, "FARO SAS-17 AMBULANCIA P1 2 pers", true))
+        .await;
+    let mut acked = false;
+    c.until(Duration::from_secs(120), |f| {
+        let p = packet_of(f)?;
+        metrics.extend(device_metrics_of(p).inspect(|_| assert_eq!(p.from, SAS)));
+        if mesh::routing_result(p) == Some((0x0102_0304, Some(routing::Error::None))) {
+            acked = true;
+        }
+        None::<()>
+    })
+    .await;
+    assert!(acked, "the DM was acknowledged");
+    let mut heard = false;
+    while let Ok(ev) = evs.try_recv() {
+        if let SimEvent::Received { node, packet } = ev {
+            heard |= node == SARIC && packet.id == 0x0102_0304;
+        }
+    }
+    assert!(heard, "Sáric got the DM over the contended mesh");
+    // The station's own DeviceMetrics come once a minute, with the measured figures.
+    let m = c
+        .until(Duration::from_secs(61), |f| {
+            device_metrics_of(packet_of(f)?)
+        })
+        .await
+        .expect("telemetry within a minute");
+    metrics.push(m);
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m.channel_utilization.is_some_and(|u| u > 0.0)),
+        "{metrics:?}"
+    );
+    assert!(metrics
+        .iter()
+        .any(|m| m.air_util_tx.is_some_and(|u| u > 0.0)));
+    let st = sim.channel_stats();
+    assert!(st.transmissions >= 6 && st.receptions > 0, "{st:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_telemetry_by_default_and_the_ideal_channel_loses_nothing() {
+    let sim = quiet();
+    assert_eq!(sim.scenario().radio.channel, ChannelModel::Ideal);
+    let mut c = Client::new(sim.connect(SAS, Faults::none()).unwrap());
+    c.handshake(5).await;
+    sim.act(Action::Text {
+        from: TOWER,
+        to: BROADCAST,
+        channel: 0,
+        text: "\u{7}SOS".into(),
+        want_ack: false,
+    })
+    .await;
+    let telemetry = c
+        .until(Duration::from_secs(180), |f| {
+            device_metrics_of(packet_of(f)?)
+        })
+        .await;
+    assert_eq!(telemetry, None);
+    let st = sim.channel_stats();
+    assert!(st.transmissions > 1, "{st:?}");
+    assert_eq!(
+        (st.lost_collision, st.lost_half_duplex, st.deferrals),
+        (0, 0, 0)
+    );
 }
