@@ -113,6 +113,7 @@ pub fn station_config(config: &Config) -> StationConfig {
         keywords: config.keywords.clone(),
         db_path: config.data_dir.join("faro.db"),
         socket: Some(config.socket.clone()),
+        air: config.air,
     }
 }
 
@@ -504,6 +505,7 @@ pub fn scenario_station_config(
         keywords: crate::lang::Keywords::defaults(),
         db_path,
         socket: None,
+        air: crate::outbox::plan::Budget::default(),
     }
 }
 

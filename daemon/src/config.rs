@@ -69,6 +69,21 @@ pub struct RawConfig {
     /// `[trust]`.
     #[serde(default)]
     pub trust: RawTrust,
+    /// `[air]`.
+    #[serde(default)]
+    pub air: RawAir,
+}
+
+/// `[air]`: how much of the channel Faro may use.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAir {
+    /// Percent of each radio's channel time Faro's own transmissions may take (default 25).
+    pub share_percent: Option<f64>,
+    /// Percent of that share kept for urgent messages (default 20).
+    pub reserve_percent: Option<f64>,
+    /// Seconds the share is measured over (default 60).
+    pub window_secs: Option<u64>,
 }
 
 /// `[trust]`.
@@ -333,6 +348,8 @@ pub struct Config {
     pub municipalities: Vec<crate::dispatch::Municipality>,
     /// Ambulance timings and rules.
     pub ambulance: AmbulanceConfig,
+    /// The airtime budget of each radio.
+    pub air: crate::outbox::plan::Budget,
 }
 
 /// Validated `[ambulance]`.
@@ -619,7 +636,9 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         }
     }
     let ambulance = validate_ambulance(&raw.ambulance)?;
+    let air = validate_air(&raw.air)?;
     Ok(Config {
+        air,
         municipalities,
         ambulance,
         station_code: code,
@@ -931,6 +950,34 @@ fn validate_municipalities(
     Ok(out)
 }
 
+fn validate_air(raw: &RawAir) -> Result<crate::outbox::plan::Budget, ConfigError> {
+    let d = crate::outbox::plan::Budget::default();
+    let share = raw.share_percent.unwrap_or(d.share * 100.0);
+    // The firmware stops its own polite sends above 25 % and every send above 40 %.
+    if !(1.0..=40.0).contains(&share) {
+        return Err(ConfigError(format!(
+            "air.share_percent = {share}: must be 1..=40 (the firmware refuses more)"
+        )));
+    }
+    let reserve = raw.reserve_percent.unwrap_or(d.reserve * 100.0);
+    if !(0.0..=90.0).contains(&reserve) {
+        return Err(ConfigError(format!(
+            "air.reserve_percent = {reserve}: must be 0..=90"
+        )));
+    }
+    let window = raw.window_secs.unwrap_or(d.window / 1000);
+    if !(10..=3600).contains(&window) {
+        return Err(ConfigError(format!(
+            "air.window_secs = {window}: must be 10..=3600"
+        )));
+    }
+    Ok(crate::outbox::plan::Budget {
+        share: share / 100.0,
+        reserve: reserve / 100.0,
+        window: window * 1000,
+    })
+}
+
 fn validate_ambulance(raw: &RawAmbulance) -> Result<AmbulanceConfig, ConfigError> {
     let deadline = Duration::from_secs(
         raw.deadline_secs
@@ -1039,6 +1086,8 @@ heartbeat_secs = 120
             ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"\nnodes = [\"!xyz\"]", "municipality[0].nodes[0]"),
             ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"", "without a contact"),
             ("[ambulance]\ndeadline_secs = 5", "ambulance.deadline_secs"),
+            ("[air]\nshare_percent = 60", "air.share_percent"),
+            ("[air]\nwindow_secs = 1", "air.window_secs"),
             ("[[water]]\nname = \"\"\nlat = 31.4\nlon = -111.5", "water[0].name"),
             ("[trust]\ncompromised_key_hashes = [\"abc\"]", "trust.compromised_key_hashes[0]"),
             ("[[team]]\nname = \"P1\"\nnodes = [\"!5a5a0101\"]\nkeys = [\"xyz\"]", "team[0].keys[0]: not base64"),
@@ -1152,6 +1201,7 @@ heartbeat_secs = 120
         assert_eq!(printed.data_dir, builtin.data_dir);
         assert_eq!(printed.socket, builtin.socket);
         assert_eq!(printed.ambulance.deadline, builtin.ambulance.deadline);
+        assert_eq!(printed.air, builtin.air);
         assert_eq!(printed.ambulance.reminder, builtin.ambulance.reminder);
         let l = parse(DEFAULT_CONFIG).unwrap().link;
         let d = RawLink::default();

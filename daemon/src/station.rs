@@ -52,6 +52,8 @@ pub struct StationConfig {
     pub db_path: PathBuf,
     /// The control socket (none: no socket, as in tests that drive the store directly).
     pub socket: Option<PathBuf>,
+    /// The airtime budget of each radio.
+    pub air: crate::outbox::plan::Budget,
 }
 
 /// Why a station did not start.
@@ -249,7 +251,7 @@ impl Station {
             tasks.track(name, task);
             links.push(link);
         }
-        let (waker, outbox_task) = outbox::spawn(store.clone(), links.clone(), clock);
+        let (waker, outbox_task) = outbox::spawn(store.clone(), links.clone(), clock, cfg.air);
         tasks.track("outbox", outbox_task);
         let (stop, stop_rx) = watch::channel(false);
         let (tap, _) = broadcast::channel(TAP_BUFFER);

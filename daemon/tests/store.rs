@@ -134,7 +134,11 @@ async fn replies_are_in_the_language_that_matched_and_fit_the_budget() {
     for it in &items {
         assert!(it.payload.len() <= 200);
         assert!(it.want_ack);
-        assert!((farod::desk::CLASS_P1..=farod::desk::CLASS_P3).contains(&it.class), "{}", it.class);
+        assert!(
+            (farod::desk::CLASS_P1..=farod::desk::CLASS_P3).contains(&it.class),
+            "{}",
+            it.class
+        );
     }
     let texts: Vec<String> = items
         .iter()
@@ -405,25 +409,36 @@ async fn many_packets_at_once_each_get_their_own_result_in_order() {
 
 #[tokio::test]
 async fn the_outbox_learns_every_radio_that_heard_a_node_latest_first() {
+    use farod::store::Route;
     let dir = tempfile::tempdir().unwrap();
     let (store, _t) = open(&dir);
-    // Heard first by "mast", then the same packet by "main" (a duplicate, still recorded).
+    // Heard first by "mast" through two relays, then the same packet by "main" directly (a
+    // duplicate, still recorded), both on channel 1.
     let (rx, s) = sos(PHONE, 7, "SOS", Lang::Es);
     let mast = Rx {
         radio: "mast".into(),
+        hops: Some(2),
+        channel: 1,
         ..rx.clone()
     };
     let main = Rx {
         radio: "main".into(),
+        hops: Some(0),
+        channel: 1,
         ..rx
+    };
+    let route = |radio: &str, hops| Route {
+        radio: radio.into(),
+        hops,
+        channel: Some(1),
     };
     store.ingest(mast, s.clone(), 1_000).await.unwrap();
     assert!(store.ingest(main, s, 2_000).await.unwrap().duplicate);
     let items = store.outbox_claim(3_000, 10).await.unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(
-        items[0].radios,
-        vec!["main".to_string(), "mast".to_string()]
+        items[0].routes,
+        vec![route("main", Some(0)), route("mast", Some(2))]
     );
     // An hour later neither counts as recent: only the radio of its last fresh packet is left.
     store
@@ -432,7 +447,8 @@ async fn the_outbox_learns_every_radio_that_heard_a_node_latest_first() {
         .unwrap();
     let later = store.outbox_claim(3_600_000 + 10_000, 10).await.unwrap();
     assert_eq!(later.len(), 1);
-    assert_eq!(later[0].radios, vec!["mast".to_string()]);
+    // Its hops are stale (the device's own limit then); its channel is still the node's.
+    assert_eq!(later[0].routes, vec![route("mast", None)]);
 }
 
 #[tokio::test]

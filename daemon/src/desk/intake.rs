@@ -5,7 +5,9 @@
 
 use faro_proto::mesh::{self, NodeId};
 
-use super::{node_who, Desk, DeskResult, Effect, Facts, NewIncident, Placed, reply_class, CLASS_P3};
+use super::{
+    node_who, reply_class, Desk, DeskResult, Effect, Facts, NewIncident, Placed, CLASS_P3,
+};
 use super::{Rx, StoreError};
 use crate::catalog::Msg;
 use crate::incident::{self, Kind, PositionSource, Triage};

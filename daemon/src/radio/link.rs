@@ -144,6 +144,13 @@ pub struct LinkStatus {
     pub dropped_packets: u64,
     /// Free slots in the device's transmit queue, from its last queueStatus.
     pub queue_free: Option<u32>,
+    /// The modem preset the device reported (None: not yet, or custom settings).
+    pub preset: Option<faro_proto::airtime::Preset>,
+    /// Percent of the last minute the device heard the channel busy (its own telemetry).
+    pub channel_utilization: Option<f32>,
+    /// Percent of the last hour the device itself transmitted (its own telemetry; relays and
+    /// retransmissions included).
+    pub air_util_tx: Option<f32>,
 }
 
 enum Command {
@@ -481,11 +488,20 @@ impl Link {
                         nodes = info.nodes_known,
                         "radio up"
                     );
+                    let preset = info.lora.as_ref().filter(|l| l.use_preset).and_then(|l| {
+                        faro_proto::airtime::Preset::from_proto_value(l.modem_preset)
+                    });
+                    let metrics = info.own.as_ref().and_then(|n| n.device_metrics);
                     self.set_status(|s| {
                         s.state = LinkState::Up;
                         s.node = Some(info.node_num());
                         s.connects += 1;
                         s.last_error = None;
+                        s.preset = preset;
+                        if let Some(m) = metrics {
+                            s.channel_utilization = m.channel_utilization;
+                            s.air_util_tx = m.air_util_tx;
+                        }
                     });
                     self.emit(RadioEventKind::Up(info)).await;
                 }
@@ -526,6 +542,17 @@ impl Link {
     }
 
     async fn emit_packet(&mut self, p: Box<MeshPacket>) {
+        // The device's own telemetry: how busy the channel is and how much it sent.
+        if mesh::portnum(&p) == Some(PortNum::TelemetryApp)
+            && self.status.borrow().node == Some(p.from)
+        {
+            if let Some(m) = own_metrics(&p) {
+                self.set_status(|s| {
+                    s.channel_utilization = m.channel_utilization.or(s.channel_utilization);
+                    s.air_util_tx = m.air_util_tx.or(s.air_util_tx);
+                });
+            }
+        }
         tracing::debug!(radio = %self.name, from = %mesh::NodeId(p.from), id = p.id, port = ?mesh::portnum(&p), "packet read");
         let droppable = matches!(
             mesh::portnum(&p),
@@ -586,6 +613,17 @@ impl Link {
 
     fn set_status(&self, f: impl FnOnce(&mut LinkStatus)) {
         self.status.send_modify(f);
+    }
+}
+
+/// The device metrics a telemetry packet carries, if any.
+fn own_metrics(p: &MeshPacket) -> Option<mesh::DeviceMetrics> {
+    use faro_proto::mesh::Message as _;
+    let d = mesh::data(p)?;
+    let t = mesh::Telemetry::decode(d.payload.as_slice()).ok()?;
+    match t.variant? {
+        mesh::telemetry::Variant::DeviceMetrics(m) => Some(m),
+        _ => None,
     }
 }
 

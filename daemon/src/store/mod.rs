@@ -61,8 +61,20 @@ pub struct OutboxItem {
     /// Ask for an ACK.
     pub want_ack: bool,
     /// The radios that heard the destination within [`RADIO_MEMORY`], the latest first (else
-    /// the one that heard it last, if any): the outbox sends on one of these.
-    pub radios: Vec<String>,
+    /// the one that heard it last, if any), with how it was heard: the outbox sends on one of
+    /// these.
+    pub routes: Vec<Route>,
+}
+
+/// How one radio last heard a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The radio.
+    pub radio: String,
+    /// Hops the node's last packet took to it (None: unknown).
+    pub hops: Option<u32>,
+    /// The channel index it came on (None: unknown).
+    pub channel: Option<u32>,
 }
 
 /// What the conversation calls a registered patrol's free text (`messages.understood`).
@@ -131,6 +143,9 @@ enum Cmd {
     OutboxRelease {
         rows: Vec<i64>,
     },
+    OutboxWanted {
+        row: i64,
+    },
     OutboxSent {
         row: i64,
         radio: String,
@@ -167,6 +182,7 @@ enum Reply {
     Ingest(IngestOutcome),
     Operator(String),
     Claimed(Vec<OutboxItem>),
+    Wanted(bool),
     Done,
 }
 
@@ -411,6 +427,15 @@ impl Store {
     /// took their place in memory).
     pub async fn outbox_release(&self, rows: Vec<i64>) -> Result<(), StoreError> {
         self.call(Cmd::OutboxRelease { rows }).await.map(|_| ())
+    }
+
+    /// Whether a claimed row is still to be sent (the desk did not drop it meanwhile because
+    /// its reason ended).
+    pub async fn outbox_still_wanted(&self, row: i64) -> Result<bool, StoreError> {
+        match self.call(Cmd::OutboxWanted { row }).await? {
+            Reply::Wanted(w) => Ok(w),
+            _ => Ok(true),
+        }
     }
 
     /// A claimed row went to `radio` as packet `packet_id`.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{broadcast, mpsc};
 
 use super::{
@@ -289,6 +289,15 @@ impl Worker {
             Cmd::OutboxClaim { at, limit, below } => {
                 self.claim(at, limit, below).map(Reply::Claimed)
             }
+            Cmd::OutboxWanted { row } => {
+                let state: Option<String> = self
+                    .conn
+                    .query_row("SELECT state FROM outbox WHERE id = ?1", [row], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                Ok(Reply::Wanted(state.as_deref() == Some("sending")))
+            }
             Cmd::OutboxRelease { rows } => {
                 for row in rows {
                     self.exec(
@@ -517,7 +526,15 @@ impl Worker {
                     portnum: r.get(4)?,
                     payload: r.get(5)?,
                     want_ack: r.get(6)?,
-                    radios: r.get::<_, Option<String>>(7)?.into_iter().collect(),
+                    routes: r
+                        .get::<_, Option<String>>(7)?
+                        .into_iter()
+                        .map(|radio| super::Route {
+                            radio,
+                            hops: None,
+                            channel: None,
+                        })
+                        .collect(),
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -526,14 +543,34 @@ impl Worker {
         let mut items = items;
         for i in &mut items {
             let mut st = self.conn.prepare_cached(
-                "SELECT radio FROM node_radios WHERE node = ?1 AND last_heard_at >= ?2
+                "SELECT radio, hops, channel, last_heard_at >= ?2 FROM node_radios WHERE node = ?1
                  ORDER BY last_heard_at DESC, radio",
             )?;
-            let recent = st
-                .query_map(params![i.dest, since], |r| r.get::<_, String>(0))?
+            let known = st
+                .query_map(params![i.dest, since], |r| {
+                    Ok((
+                        super::Route {
+                            radio: r.get(0)?,
+                            hops: r.get(1)?,
+                            channel: r.get(2)?,
+                        },
+                        r.get::<_, bool>(3)?,
+                    ))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
+            let recent: Vec<super::Route> = known
+                .iter()
+                .filter(|(_, fresh)| *fresh)
+                .map(|(r, _)| r.clone())
+                .collect();
             if !recent.is_empty() {
-                i.radios = recent;
+                i.routes = recent;
+            } else if let Some(last) = i.routes.first_mut() {
+                // Only the radio that heard it last, long ago: its hops may be stale, its
+                // channel is still the one the node uses.
+                if let Some((r, _)) = known.iter().find(|(r, _)| r.radio == last.radio) {
+                    last.channel = r.channel;
+                }
             }
         }
         for i in &items {
