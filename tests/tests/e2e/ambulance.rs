@@ -484,3 +484,130 @@ async fn closing_the_incident_calls_the_ambulance_off_over_the_mesh() {
     assert_eq!(attempts(&d), vec![("Sáric".into(), "cancelled".into())]);
     d.station.stop().await;
 }
+
+/// Every direct text the mesh's nodes receive, in order, as (node, text), followed by a task
+/// until the sim stops. A lagging follower records `None` (its log is then incomplete).
+type Heard = std::sync::Arc<std::sync::Mutex<Vec<Option<(u32, String)>>>>;
+
+fn hear_all(sim: &Sim) -> Heard {
+    let heard = Heard::default();
+    let (log, mut events) = (heard.clone(), sim.events());
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(faro_sim::SimEvent::Received { node, packet }) if packet.to == node => {
+                    if let Some(d) = faro_proto::mesh::data(&packet) {
+                        let t = String::from_utf8_lossy(&d.payload).into_owned();
+                        log.lock().unwrap().push(Some((node, t)));
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    log.lock().unwrap().push(None);
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    heard
+}
+
+/// What `node` received, in order.
+fn heard_by(heard: &Heard, node: u32) -> Vec<String> {
+    let log = heard.lock().unwrap();
+    assert!(log.iter().all(Option::is_some), "the mesh log lagged");
+    log.iter()
+        .flatten()
+        .filter(|(n, _)| *n == node)
+        .map(|(_, t)| t.clone())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_ok_while_another_acceptance_stands_is_answered_at_once_and_recorded() {
+    init_logging();
+    // Sáric answers its request (not the reminder, nor what it is told later) only eight
+    // minutes after it: past its five-minute deadline, once Altar has accepted.
+    let sar_after = 8 * MINUTE;
+    let mut scenario = scenario_with(None, Some("OK {id} 40"));
+    let n = scenario.nodes.iter_mut().find(|n| n.id == SAR).unwrap();
+    n.replies = vec![ReplyRule {
+        contains: "AMBULANCIA P".into(),
+        text: Some("OK {id} 10".into()),
+        after: sar_after,
+    }];
+    let sim = sim_of(scenario);
+    let heard = hear_all(&sim);
+    let mut mesh = sim.events();
+    let d = station(&sim, 1, tempfile::tempdir().unwrap()).await;
+    request(&d, &sim).await;
+    received(&mut mesh, SAR, "FARO SAS-1 AMBULANCIA").await;
+    let asked = tokio::time::Instant::now();
+    until(&d, 10 * MINUTE, "accepted by Altar", |d| {
+        ambulance_events(d)
+            .iter()
+            .any(|e| e == "ambulance accepted by Altar, ETA 40 min")
+    })
+    .await;
+    assert!(
+        asked.elapsed() < sar_after,
+        "Altar accepted before Sáric's yes: {:?}",
+        asked.elapsed()
+    );
+    received(&mut mesh, P1, "Faro SAS-1: ambulancia de Altar").await;
+    // Sáric's yes: told at once, over the mesh, that the ambulance is no longer needed.
+    let told = received(&mut mesh, SAR, "FARO SAS-1: ambulancia ya no necesaria").await;
+    assert_eq!(told, "FARO SAS-1: ambulancia ya no necesaria, gracias.");
+    let late = asked.elapsed() - sar_after;
+    assert!(late < MINUTE, "told {late:?} after its yes");
+    until(&d, MINUTE, "the late yes recorded", |d| {
+        ambulance_events(d).iter().any(|e| {
+            e == "ambulance: Sáric answered OK but Altar's ambulance is already accepted: \
+                  told it is no longer needed"
+        })
+    })
+    .await;
+    // Nothing else follows: one ambulance, Altar's, with its ETA.
+    tokio::time::sleep(5 * MINUTE).await;
+    assert_eq!(
+        attempts(&d),
+        vec![
+            ("Sáric".into(), "timed_out".into()),
+            ("Altar".into(), "accepted".into())
+        ]
+    );
+    let rows = reader(&d).ambulance("SAS-1").unwrap();
+    assert_eq!(rows[1].eta_minutes, Some(40));
+    let ev = ambulance_events(&d);
+    assert!(
+        !ev.iter().any(|e| e.contains("accepted by Sáric")),
+        "{ev:#?}"
+    );
+    assert!(!ev.iter().any(|e| e.contains("cancelled")), "{ev:#?}");
+    let sar = heard_by(&heard, SAR);
+    assert_eq!(
+        sar.iter()
+            .filter(|t| t.starts_with("FARO SAS-1: ambulancia ya no necesaria"))
+            .count(),
+        1,
+        "{sar:#?}"
+    );
+    assert!(
+        !sar.iter().any(|t| t.starts_with("FARO SAS-1: gracias")),
+        "Sáric is not thanked as the ambulance: {sar:#?}"
+    );
+    let alt = heard_by(&heard, ALT);
+    assert!(
+        alt.iter()
+            .any(|t| t.starts_with("FARO SAS-1: gracias, confirmado.")),
+        "{alt:#?}"
+    );
+    assert!(!alt.iter().any(|t| t.contains("no necesaria")), "{alt:#?}");
+    let p1 = heard_by(&heard, P1);
+    assert_eq!(
+        p1.last().map(String::as_str),
+        Some("Faro SAS-1: ambulancia de Altar en camino, ETA 40 min"),
+        "the patrol hears nothing of Sáric's yes: {p1:#?}"
+    );
+    d.station.stop().await;
+}
