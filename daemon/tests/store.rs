@@ -938,3 +938,79 @@ async fn a_first_mistake_is_always_hinted_and_the_same_one_not_twice_a_minute() 
         "{out:?}"
     );
 }
+
+#[tokio::test]
+async fn unsent_messages_whose_reason_ended_are_dropped_with_an_event_and_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    let state = |row: i64| -> String {
+        rusqlite::Connection::open(dir.path().join("faro.db"))
+            .unwrap()
+            .query_row("SELECT state FROM outbox WHERE id = ?1", [row], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    // Two reporters; each gets an answer queued. One answer is held by the outbox task.
+    let (rx, s) = sos(PHONE, 1, "SOS", Lang::Es);
+    store.ingest(rx, s, 0).await.unwrap();
+    let held = store.outbox_claim(1, 1).await.unwrap();
+    assert_eq!(held.len(), 1);
+    let (rx, s) = sos(PHONE + 1, 2, "SOS", Lang::Es);
+    store.ingest(rx, s, 2).await.unwrap();
+    assert!(store.outbox_still_wanted(held[0].row).await.unwrap());
+    // The first incident is closed before its answer went on air: the held answer is not
+    // sent, the other incident's answer stays.
+    store
+        .operator(
+            "ana",
+            OperatorRequest::Close("SAS-1".into(), faro_proto::text::Outcome::Rescued, None),
+            3,
+        )
+        .await
+        .unwrap();
+    assert!(!store.outbox_still_wanted(held[0].row).await.unwrap());
+    assert_eq!(state(held[0].row), "dropped");
+    let left = store.outbox_claim(4, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].dest, PHONE + 1);
+    let events: Vec<String> = reader(&store)
+        .events(Some("SAS-1"), 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.what)
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("distress_ack")
+                && e.contains("dropped unsent: the incident was closed")),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_newer_answer_to_the_same_reporter_supersedes_the_one_still_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _t) = open(&dir);
+    let (rx, s) = sos(PHONE, 1, "SOS", Lang::Es);
+    store.ingest(rx, s, 0).await.unwrap();
+    // Eleven minutes later (past the reply interval) the phone is heard again while its first
+    // answer still waits (say, behind a surge): one answer goes, the newer.
+    let (rx, s) = sos(PHONE, 2, "SOS", Lang::Es);
+    store.ingest(rx, s, 11 * 60_000).await.unwrap();
+    let out = store.outbox_claim(11 * 60_000 + 1, 10).await.unwrap();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let events: Vec<String> = reader(&store)
+        .events(Some("SAS-1"), 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.what)
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.ends_with("dropped unsent: superseded by a newer message")),
+        "{events:?}"
+    );
+}

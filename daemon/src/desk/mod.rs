@@ -81,6 +81,24 @@ pub fn reply_class(priority: u8) -> u8 {
     }
 }
 
+/// The pending messages a new message of kind `new` to the same node about the same incident
+/// makes pointless (they are dropped unsent, with an event): a newer dispatch or update
+/// carries the incident as it is now; a newer answer to a reporter says at least as much.
+pub fn superseded_by(new: Msg) -> &'static [Msg] {
+    match new {
+        Msg::Dispatch => &[Msg::Dispatch, Msg::PatrolUpdate],
+        Msg::PatrolUpdate => &[Msg::PatrolUpdate],
+        Msg::DistressAck | Msg::PatrolSosAck => &[Msg::DistressAck, Msg::PatrolSosAck],
+        Msg::TeamOnTheWay => &[Msg::DistressAck, Msg::TeamOnTheWay],
+        _ => &[],
+    }
+}
+
+/// Why an unsent message was dropped (outbox `last_error`, and the event).
+pub const DROP_SUPERSEDED: &str = "superseded by a newer message";
+/// See [`DROP_SUPERSEDED`].
+pub const DROP_CLOSED: &str = "the incident was closed";
+
 /// What a rule returns: its own result, or why not (a refusal, or the facts could not be read).
 pub type DeskResult<T> = Result<T, StoreError>;
 

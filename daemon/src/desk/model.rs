@@ -128,6 +128,17 @@ impl Model {
                     i.source = Some(source);
                 }
                 Effect::Status { id, status } => {
+                    if !status.state.is_open() {
+                        for r in &mut self.outbox {
+                            if r.state == "pending"
+                                && r.m.incident.as_deref() == Some(id.as_str())
+                                && r.m.class > super::CLASS_AMBULANCE
+                                && r.created_at < at
+                            {
+                                r.state = "dropped";
+                            }
+                        }
+                    }
                     self.incidents
                         .get_mut(&id)
                         .expect("status: incident")
@@ -240,6 +251,19 @@ impl Model {
     }
 
     fn queue(&mut self, m: Message, at: i64) -> i64 {
+        if let Some(kind) = m.msg {
+            let old = super::superseded_by(kind);
+            for r in &mut self.outbox {
+                if r.state == "pending"
+                    && r.m.dest == m.dest
+                    && r.m.incident.is_some()
+                    && r.m.incident == m.incident
+                    && r.m.msg.is_some_and(|k| old.contains(&k))
+                {
+                    r.state = "dropped";
+                }
+            }
+        }
         let id = self.outbox.len() as i64 + 1;
         self.outbox.push(Row {
             id,

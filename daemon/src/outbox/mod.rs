@@ -258,6 +258,14 @@ impl Outbox {
             return Ok(());
         }
         let link = self.links[radio].clone();
+        tracing::debug!(
+            row = item.row,
+            class = item.class,
+            radio = link.name(),
+            ?hop_limit,
+            channel,
+            "outbox sends"
+        );
         let slow = item.portnum != PortNum::TextMessageApp as i32;
         let portnum = PortNum::try_from(item.portnum).unwrap_or(PortNum::TextMessageApp);
         let airtime = self.airtime(Some(radio), item.payload.len());

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use faro_proto::mesh::{self, from_radio, to_radio, PortNum, BROADCAST};
-use faro_sim::{Action, NodeSpec, Role, Scenario, Sim, SimEvent, SimOptions};
+use faro_sim::{Action, ChannelModel, NodeSpec, Role, Scenario, Sim, SimEvent, SimOptions};
 use farod::radio::{LinkConfig, LinkState, Transport};
 use farod::station::Station;
 use farod::store::query::{Filter, Reader};
@@ -121,11 +121,20 @@ pub fn surge_scenario(
     phones: usize,
     window: Duration,
     seed: u64,
+    channel: ChannelModel,
 ) -> Result<(Scenario, Vec<Distress>)> {
     let mut sc = Scenario::builtin("default")
         .context("the built-in scenario")?
         .without_timeline();
     sc.radio.hop_limit = 0;
+    sc.radio.channel = channel;
+    // The municipalities stay: an ambulance request is timed in the middle of the surge.
+    let munis: Vec<NodeSpec> = sc
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Municipality)
+        .cloned()
+        .collect();
     let main = sc.node(nodes::SAS).context("the Sásabe station")?.clone();
     let template = sc
         .nodes
@@ -144,6 +153,7 @@ pub fn surge_scenario(
     mast.replies.clear();
     let centres = [(main.lat, main.lon), (mast.lat, mast.lon)];
     sc.nodes = vec![main, mast];
+    sc.nodes.extend(munis);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut plan = Vec::with_capacity(phones);
     for i in 0..phones {
@@ -201,6 +211,13 @@ struct Tally {
     station_tx: HashMap<u32, Vec<StationTx>>,
     /// Phone -> when the first reply addressed to it went on air.
     reply_on_air: HashMap<u32, Instant>,
+    /// Phone -> when it was first acknowledged on air: its own reply, or a station broadcast
+    /// naming it (surge mode groups acknowledgements by the short name the app shows).
+    ack_on_air: HashMap<u32, Instant>,
+    /// Station texts to a municipality's node: when they went on air.
+    muni_texts: Vec<Instant>,
+    /// The municipalities' nodes.
+    munis: HashSet<u32>,
     /// Station -> when farod handed it a text to send.
     client_texts: HashMap<u32, Vec<Instant>>,
     /// Refusals by the devices: NAKs they generated (reason -> count) and queue refusals.
@@ -215,6 +232,43 @@ struct Tally {
     relayed_faro_airtime: Duration,
     /// Events lost because the observer fell behind.
     lagged: u64,
+}
+
+/// The phones a broadcast names by their short names (`{:04x}` of their index, as
+/// [`surge_scenario`] gives them).
+fn named_phones(text: &str) -> Vec<u32> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| w.len() == 4)
+        .filter_map(|w| u32::from_str_radix(w, 16).ok())
+        .map(|i| PHONE_BASE + i)
+        .collect()
+}
+
+/// The largest share of `window` any window of that length starting at a transmission took,
+/// and the mean share over `[from, to)`: Faro's use of one radio's channel.
+fn channel_share(tx: &[StationTx], window: Duration, from: Instant, to: Instant) -> (f64, f64) {
+    let tx: Vec<&StationTx> = tx.iter().filter(|x| x.at >= from && x.at < to).collect();
+    let mut peak = 0.0f64;
+    let mut j = 0;
+    let mut sum = Duration::ZERO;
+    for i in 0..tx.len() {
+        while j < tx.len() && tx[j].at < tx[i].at + window {
+            sum += tx[j].airtime;
+            j += 1;
+        }
+        peak = peak.max(sum.as_secs_f64() / window.as_secs_f64());
+        sum -= tx[i].airtime;
+    }
+    let total: Duration = tx.iter().map(|x| x.airtime).sum();
+    let span = (to - from).as_secs_f64();
+    (
+        peak,
+        if span > 0.0 {
+            total.as_secs_f64() / span
+        } else {
+            f64::NAN
+        },
+    )
 }
 
 fn lock(t: &Mutex<Tally>) -> MutexGuard<'_, Tally> {
@@ -237,6 +291,19 @@ impl Tally {
                     let text = is_text(&packet);
                     if text && packet.to != BROADCAST && packet.to >= PHONE_BASE {
                         self.reply_on_air.entry(packet.to).or_insert(now);
+                        self.ack_on_air.entry(packet.to).or_insert(now);
+                    }
+                    if text && self.munis.contains(&packet.to) {
+                        self.muni_texts.push(now);
+                    }
+                    if text && packet.to == BROADCAST {
+                        if let Some(d) = mesh::data(&packet) {
+                            for phone in named_phones(&String::from_utf8_lossy(&d.payload)) {
+                                if self.distress_on_air.contains_key(&phone) {
+                                    self.ack_on_air.entry(phone).or_insert(now);
+                                }
+                            }
+                        }
                     }
                     self.station_tx.entry(node).or_default().push(StationTx {
                         at: now,
@@ -315,6 +382,8 @@ struct Db {
     awaiting_ack: u64,
     /// Reporter -> incidents opened for it.
     reporters: HashMap<u32, u64>,
+    /// Reporter -> the highest priority of its incidents (1 = most urgent).
+    priority: HashMap<u32, u8>,
 }
 
 fn read_db(conn: &rusqlite::Connection, with_reporters: bool) -> Result<Db> {
@@ -347,6 +416,14 @@ fn read_db(conn: &rusqlite::Connection, with_reporters: bool) -> Result<Db> {
         for row in rows {
             let (node, n) = row?;
             db.reporters.insert(node, n.max(0) as u64);
+        }
+        let mut st = conn.prepare(
+            "SELECT reporter, MIN(priority) FROM incidents WHERE reporter IS NOT NULL GROUP BY reporter",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u8>(1)?)))?;
+        for row in rows {
+            let (node, p) = row?;
+            db.priority.insert(node, p);
         }
     }
     Ok(db)
@@ -412,12 +489,29 @@ struct RadioFigures {
     tx: usize,
     airtime_total: Duration,
     airtime_window: Duration,
+    /// Faro's largest share of this radio's channel in any minute, and its mean share
+    /// until drained.
+    share_peak: f64,
+    share_mean: f64,
 }
 
 /// What one run measured.
 #[derive(Debug, Clone, Default)]
 struct RunFigures {
     seed: u64,
+    channel: &'static str,
+    /// Distress on air -> reply on air, reporters whose incident is P1.
+    p1_latency_s: Vec<f64>,
+    /// Distress on air -> first acknowledgement on air (direct or named in a broadcast).
+    ack_latency_s: Vec<f64>,
+    /// Phones whose distress farod got and that were never acknowledged on air.
+    unacked: usize,
+    /// An ambulance request made when the distress window closed: rows waiting then, and
+    /// the time from the operator's request to its text on air.
+    amb_depth: u64,
+    amb_latency_s: f64,
+    /// The channel's own counters (collisions, deferrals...).
+    air: faro_sim::ChannelStats,
     sent: usize,
     out_of_range: usize,
     never_on_air: usize,
@@ -483,10 +577,10 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// One surge, on its own paused-time runtime and scratch directory.
-fn run_once(opts: &Opts, size: Size, seed: u64) -> Result<RunFigures> {
+fn run_once(opts: &Opts, size: Size, seed: u64, channel: ChannelModel) -> Result<RunFigures> {
     let dir = opts.tempdir("surge")?;
     let db_path = dir.path().join("faro.db");
-    let (scenario, plan) = surge_scenario(size.phones, size.window, seed)?;
+    let (scenario, plan) = surge_scenario(size.phones, size.window, seed, channel)?;
     let wall = std::time::Instant::now();
     let rt = runtime()?;
     let mut fig = rt.block_on(simulate(scenario, plan, size, seed, &db_path))?;
@@ -523,7 +617,20 @@ async fn simulate(
             ..SimOptions::default()
         },
     );
-    let tally = Arc::new(Mutex::new(Tally::default()));
+    let channel = match sim.scenario().radio.channel {
+        ChannelModel::Ideal => "ideal",
+        ChannelModel::Contention => "contention",
+    };
+    let tally = Arc::new(Mutex::new(Tally {
+        munis: sim
+            .scenario()
+            .nodes
+            .iter()
+            .filter(|n| n.role == Role::Municipality)
+            .map(|n| n.id)
+            .collect(),
+        ..Tally::default()
+    }));
     let (stop_tx, stop_rx) = watch::channel(false);
     let observer = tokio::spawn(observe(
         sim.events(),
@@ -579,9 +686,35 @@ async fn simulate(
     let max_samples = (size.window + size.drain_limit).as_secs() / SAMPLE_EVERY.as_secs() + 2;
     let mut samples = Vec::new();
     let mut drained_s = None;
+    let mut amb: Option<(Instant, u64)> = None;
     for k in 1..=max_samples {
         tokio::time::sleep_until(t0 + SAMPLE_EVERY * k as u32).await;
         let db = read_db(&reader, false)?;
+        if amb.is_none() && Instant::now() >= t0 + size.window {
+            // The queue is deepest now: the most urgent open incident gets an ambulance.
+            let id: Option<String> = reader
+                .query_row(
+                    "SELECT id FROM incidents WHERE closed_at IS NULL ORDER BY priority, created_at LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok();
+            if let Some(id) = id {
+                let at = station.clock.now_ms();
+                let asked = Instant::now();
+                station
+                    .store
+                    .operator(
+                        "bench",
+                        farod::store::OperatorRequest::Ambulance(id, None),
+                        at,
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("ambulance request: {e}"))?;
+                station.wake_outbox();
+                amb = Some((asked, db.depth));
+            }
+        }
         let (replies_on_air, distress_on_air) = {
             let t = lock(&tally);
             (t.reply_on_air.len(), t.distress_on_air.len())
@@ -609,6 +742,7 @@ async fn simulate(
     let _ = stop_tx.send(true);
     let _ = observer.await;
     let t = std::mem::take(&mut *lock(&tally));
+    let air = sim.channel_stats();
     drop(sim);
 
     let window_end = t0 + size.window;
@@ -631,6 +765,9 @@ async fn simulate(
             }
         }
         if let Some(tx) = t.station_tx.get(&node) {
+            let (peak, mean) = channel_share(tx, Duration::from_secs(60), t0, ended);
+            r.share_peak = peak;
+            r.share_mean = mean;
             r.tx = tx.len();
             for x in tx {
                 if x.at >= t0 {
@@ -670,6 +807,33 @@ async fn simulate(
         .iter()
         .filter_map(|(p, at)| t.reply_on_air.get(p).map(|r| (*r - *at).as_secs_f64()))
         .collect();
+    let p1_latency_s: Vec<f64> = t
+        .distress_on_air
+        .iter()
+        .filter(|(p, _)| db.priority.get(p) == Some(&1))
+        .filter_map(|(p, at)| t.reply_on_air.get(p).map(|r| (*r - *at).as_secs_f64()))
+        .collect();
+    let ack_latency_s: Vec<f64> = t
+        .distress_on_air
+        .iter()
+        .filter(|(p, _)| db.reporters.contains_key(p))
+        .filter_map(|(p, at)| t.ack_on_air.get(p).map(|r| (*r - *at).as_secs_f64()))
+        .collect();
+    let unacked = db
+        .reporters
+        .keys()
+        .filter(|p| !t.ack_on_air.contains_key(p))
+        .count();
+    let (amb_latency_s, amb_depth) = match amb {
+        Some((asked, depth)) => (
+            t.muni_texts
+                .iter()
+                .find(|x| **x >= asked)
+                .map_or(f64::NAN, |x| (*x - asked).as_secs_f64()),
+            depth,
+        ),
+        None => (f64::NAN, 0),
+    };
     let last_reply_s = t
         .reply_on_air
         .values()
@@ -678,6 +842,13 @@ async fn simulate(
     let state = |s: &[&str]| -> u64 { s.iter().filter_map(|k| db.replies.get(*k)).sum() };
     Ok(RunFigures {
         seed,
+        channel,
+        p1_latency_s,
+        ack_latency_s,
+        unacked,
+        amb_depth,
+        amb_latency_s,
+        air,
         sent,
         out_of_range,
         never_on_air: sent.saturating_sub(t.distress_on_air.len()),
@@ -737,7 +908,53 @@ fn pct(part: Duration, whole: Duration) -> f64 {
 
 fn print_run(f: &RunFigures, size: Size) {
     let ok = |bad: bool| if bad { "MISS" } else { "ok" };
-    println!("-- run seed {} (wall {:.1} s)", f.seed, f.wall_s);
+    println!(
+        "-- run seed {}, {} channel (wall {:.1} s)",
+        f.seed, f.channel, f.wall_s
+    );
+    let goal = |met: bool| if met { "goal met" } else { "GOAL MISSED" };
+    let p1 = percentile(&f.p1_latency_s, 99.0);
+    println!(
+        "  P1 distress -> reply on air    p50 {}, p99 {} ({} P1 reporters; goal p99 <= 30 s: {})",
+        secs(percentile(&f.p1_latency_s, 50.0)),
+        secs(p1),
+        f.p1_latency_s.len(),
+        goal(p1 <= 30.0)
+    );
+    let ack = percentile(&f.ack_latency_s, 99.0);
+    println!(
+        "  distress -> acknowledged       p50 {}, p99 {}, max {}; never acknowledged {} (direct or \
+         named in a broadcast; goal p99 <= 10 min: {})",
+        secs(percentile(&f.ack_latency_s, 50.0)),
+        secs(ack),
+        secs(percentile(&f.ack_latency_s, 100.0)),
+        f.unacked,
+        goal(ack <= 600.0 && f.unacked * 100 <= f.incidents)
+    );
+    for r in &f.radios {
+        println!(
+            "  Faro's share of radio {:<5}    peak minute {:.1}%, mean {:.1}% until drained (goal <= 25%: {})",
+            r.name,
+            100.0 * r.share_peak,
+            100.0 * r.share_mean,
+            goal(r.share_peak <= 0.25 + 1e-9)
+        );
+    }
+    println!(
+        "  ambulance request on air       {} after the operator's request, {} rows waiting (goal <= 5 s: {})",
+        secs(f.amb_latency_s),
+        f.amb_depth,
+        goal(f.amb_latency_s <= 5.0)
+    );
+    println!(
+        "  channel                        {} transmissions, {} receptions; lost: {} to collisions, \
+         {} to half duplex; {} carrier-sense deferrals",
+        f.air.transmissions,
+        f.air.receptions,
+        f.air.lost_collision,
+        f.air.lost_half_duplex,
+        f.air.deferrals
+    );
     println!("  distress sent by phones        {:>6}", f.sent);
     println!(
         "  not in range of a radio        {:>6}   (the air cannot deliver these: not farod's loss)",
@@ -917,14 +1134,53 @@ pub fn run(opts: &Opts) -> Result<()> {
         secs(size.drain_limit.as_secs_f64()),
         opts.runs
     );
-    let mut runs = Vec::new();
-    for i in 0..opts.runs {
-        let f = run_once(opts, size, 1 + i as u64)?;
-        print_run(&f, size);
-        runs.push(f);
+    for channel in [ChannelModel::Contention, ChannelModel::Ideal] {
+        let mut runs = Vec::new();
+        for i in 0..opts.runs {
+            let f = run_once(opts, size, 1 + i as u64, channel)?;
+            print_run(&f, size);
+            runs.push(f);
+        }
+        summary(&runs, size);
     }
+    Ok(())
+}
+
+fn summary(runs: &[RunFigures], size: Size) {
     let s = |g: &dyn Fn(&RunFigures) -> f64| Spread::of(&runs.iter().map(g).collect::<Vec<_>>());
-    println!("-- surge, {} run(s): median (range)", runs.len());
+    println!(
+        "-- surge, {} channel, {} run(s): median (range)",
+        runs.first().map_or("?", |f| f.channel),
+        runs.len()
+    );
+    println!(
+        "  P1 distress -> reply p99       {}",
+        s(&|f| percentile(&f.p1_latency_s, 99.0)).show(1, " s")
+    );
+    println!(
+        "  distress -> acknowledged p99   {}",
+        s(&|f| percentile(&f.ack_latency_s, 99.0) / 60.0).show(1, " min")
+    );
+    println!(
+        "  never acknowledged             {}",
+        s(&|f| f.unacked as f64).show(0, "")
+    );
+    println!(
+        "  Faro's peak minute share       {}",
+        s(&|f| 100.0 * f.radios.iter().map(|r| r.share_peak).fold(0.0, f64::max)).show(1, "%")
+    );
+    println!(
+        "  ambulance request on air       {}",
+        s(&|f| f.amb_latency_s).show(1, " s")
+    );
+    println!(
+        "  rows waiting at that request   {}",
+        s(&|f| f.amb_depth as f64).show(0, "")
+    );
+    println!(
+        "  lost to collisions             {}",
+        s(&|f| f.air.lost_collision as f64).show(0, "")
+    );
     println!(
         "  phones / window                {} / {}",
         size.phones,
@@ -990,7 +1246,6 @@ pub fn run(opts: &Opts) -> Result<()> {
         "  wall clock per run             {}",
         s(&|f| f.wall_s).show(1, " s")
     );
-    Ok(())
 }
 
 #[cfg(test)]
@@ -1000,7 +1255,7 @@ mod tests {
     #[test]
     fn the_full_scenario_has_2000_distinct_phones_each_in_range_of_a_station_radio() {
         let window = Duration::from_secs(600);
-        let (sc, plan) = surge_scenario(2000, window, 7).unwrap();
+        let (sc, plan) = surge_scenario(2000, window, 7, ChannelModel::Contention).unwrap();
         assert_eq!(plan.len(), 2000);
         assert_eq!(sc.stations(), vec![nodes::SAS, MAST]);
         let phones: Vec<&NodeSpec> = sc.nodes.iter().filter(|n| n.role == Role::Phone).collect();
@@ -1030,7 +1285,7 @@ mod tests {
     #[test]
     fn every_phone_sends_once_within_the_window_in_time_order() {
         let window = Duration::from_secs(60);
-        let (sc, plan) = surge_scenario(100, window, 3).unwrap();
+        let (sc, plan) = surge_scenario(100, window, 3, ChannelModel::Contention).unwrap();
         assert_eq!(plan.len(), 100);
         let senders: HashSet<u32> = plan.iter().map(|d| d.phone).collect();
         assert_eq!(senders.len(), 100);
@@ -1047,9 +1302,9 @@ mod tests {
     #[test]
     fn the_plan_is_seeded() {
         let w = Duration::from_secs(60);
-        let a = surge_scenario(50, w, 9).unwrap();
-        let b = surge_scenario(50, w, 9).unwrap();
-        let c = surge_scenario(50, w, 10).unwrap();
+        let a = surge_scenario(50, w, 9, ChannelModel::Contention).unwrap();
+        let b = surge_scenario(50, w, 9, ChannelModel::Contention).unwrap();
+        let c = surge_scenario(50, w, 10, ChannelModel::Contention).unwrap();
         assert_eq!(a, b);
         assert_ne!(a.1, c.1);
     }

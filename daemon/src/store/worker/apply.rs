@@ -35,6 +35,17 @@ impl Worker {
                 )?;
             }
             Effect::Status { id, status } => {
+                if !status.state.is_open() {
+                    // What was queued for it before the close is pointless now; what the
+                    // close itself queues (the confirmation, cancels, the patrol told) is
+                    // written in this transaction, at this time, and stays.
+                    self.drop_unsent(
+                        "o.incident = ?1 AND o.class > ?2 AND o.created_at < ?3",
+                        params![id, crate::desk::CLASS_AMBULANCE, at],
+                        crate::desk::DROP_CLOSED,
+                        at,
+                    )?;
+                }
                 let closed_at = (!status.state.is_open()).then_some(at);
                 self.exec(
                     "UPDATE incidents SET state = ?2, team = ?3, outcome = ?4, updated_at = ?5, closed_at = ?6 WHERE id = ?1",
@@ -184,7 +195,7 @@ impl Worker {
             Effect::AmbWithdraw { row } => {
                 self.exec(
                     "UPDATE outbox SET state = 'done', last_error = 'cancelled', updated_at = ?2
-                     WHERE state = 'pending' AND id IN (
+                     WHERE state IN ('pending', 'sending') AND id IN (
                          SELECT outbox_id FROM ambulance WHERE id = ?1
                          UNION
                          SELECT o.id FROM outbox o JOIN ambulance a ON a.id = ?1
@@ -288,8 +299,63 @@ impl Worker {
         Ok(())
     }
 
+    /// Drops the unsent outbox rows `filter` selects (an SQL condition on `outbox`), each
+    /// with an event on its incident (or the station's) saying why; never transmitted.
+    fn drop_unsent(
+        &mut self,
+        filter: &str,
+        args: impl rusqlite::Params,
+        why: &str,
+        at: i64,
+    ) -> Res<()> {
+        let sql = format!(
+            "SELECT o.id, o.incident, o.dest, coalesce(m.understood, 'message') FROM outbox o
+             LEFT JOIN messages m ON m.outbox_id = o.id
+             WHERE o.state IN ('pending', 'sending') AND {filter}"
+        );
+        let rows: Vec<(i64, Option<String>, u32, String)> = {
+            let mut st = self.conn.prepare_cached(&sql)?;
+            let rows = st
+                .query_map(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows
+        };
+        for (row, incident, dest, what) in rows {
+            self.exec(
+                "UPDATE outbox SET state = 'dropped', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                params![row, why, at],
+            )?;
+            self.event(
+                incident.as_deref(),
+                at,
+                "system",
+                "outbox",
+                &format!(
+                    "{what} to {} dropped unsent: {why}",
+                    faro_proto::mesh::NodeId(dest)
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Writes an outbox row; its id.
     fn queue(&mut self, m: &Message, at: i64) -> Res<i64> {
+        if let (Some(kind), Some(incident)) = (m.msg, &m.incident) {
+            let old = crate::desk::superseded_by(kind);
+            if !old.is_empty() {
+                let kinds: Vec<String> = old.iter().map(|k| format!("'{}'", k.as_str())).collect();
+                self.drop_unsent(
+                    &format!(
+                        "o.dest = ?1 AND o.incident = ?2 AND m.understood IN ({})",
+                        kinds.join(", ")
+                    ),
+                    params![m.dest, incident],
+                    crate::desk::DROP_SUPERSEDED,
+                    at,
+                )?;
+            }
+        }
         let payload = m.text.as_bytes();
         if payload.len() > mesh::PAYLOAD_BUDGET {
             return Err(Refusal::Invalid(format!(
