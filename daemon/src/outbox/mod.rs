@@ -207,10 +207,12 @@ impl Outbox {
                     row,
                     radio,
                     hop_limit,
+                    want_ack,
                     channel,
                 } => {
                     drop(rows);
-                    let item = self.held.remove(row);
+                    let mut item = self.held.remove(row);
+                    item.want_ack = want_ack;
                     if let Err(StoreError::Stopped) =
                         self.send_one(item, radio, hop_limit, channel).await
                     {
@@ -269,6 +271,7 @@ impl Outbox {
         let slow = item.portnum != PortNum::TextMessageApp as i32;
         let portnum = PortNum::try_from(item.portnum).unwrap_or(PortNum::TextMessageApp);
         let airtime = self.airtime(Some(radio), item.payload.len());
+        let want_ack = item.want_ack;
         let out = Outgoing {
             to: item.dest,
             channel,
@@ -296,9 +299,14 @@ impl Outbox {
         }
         let now = self.clock.now_ms();
         match sent {
-            Ok(packet_id) => {
+            Ok(packet_id) if want_ack => {
                 self.store
                     .outbox_sent(item.row, link.name(), packet_id, now)
+                    .await
+            }
+            Ok(packet_id) => {
+                self.store
+                    .outbox_sent_unacked(item.row, link.name(), packet_id, now)
                     .await
             }
             Err(

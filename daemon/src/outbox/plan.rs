@@ -12,8 +12,10 @@
 //! - **Queue slots.** A radio whose device reported no free transmit slot takes nothing until
 //!   it reports one; with [`FEW_SLOTS`] or fewer it takes only urgent rows.
 //! - **Airtime budget.** Faro's own time on air on a radio, over the last [`Budget::window`],
-//!   stays under [`Budget::share`] of it: urgent rows (ambulance, patrol, replies to P1) may
-//!   use the whole share, the others leave [`Budget::reserve`] of it free for them. When the
+//!   stays under [`Budget::share`] of it, in tiers ([`cap`]): [`MARGIN`] of the share is left
+//!   for what the device sends that Faro does not see (its retransmissions, ACKs, beacons);
+//!   ambulance and patrol rows may use the rest; replies to P1 leave half of
+//!   [`Budget::reserve`] free for those; everything else leaves the whole reserve. When the
 //!   device's own figure of its hourly transmit share (`air_util_tx`, which counts its relays
 //!   and retransmissions too) is at or above the share, only urgent rows go.
 //! - **Order.** On each radio the most urgent row that would use it goes first, whatever the
@@ -22,8 +24,11 @@
 //!   heard through relays with one hop more than its last packet took (at most
 //!   [`MAX_HOPS`]); otherwise the device's own limit. The firmware reads hop limit 0 on a
 //!   packet that wants an ACK as "no preference" and floods it with its default
-//!   (`Router::send`), so a reliable row to a node heard directly goes with 1: the least it
-//!   honours. It goes out on the channel its
+//!   (`Router::send`), and a first direct message to a node floods anyway (the firmware
+//!   learns a next hop only from an answer). So: an urgent row (ambulance, patrol, P1) to a
+//!   node heard directly keeps its ACK and goes with hop limit 1, the least the firmware
+//!   honours with one; any other row to such a node goes once with hop limit 0 and no ACK
+//!   (nobody relays it; the desk sees it handed to the radio, not confirmed). It goes out on the channel its
 //!   destination was last heard on by that radio, else on the row's own channel.
 
 /// Milliseconds on the outbox's own monotonic clock.
@@ -33,6 +38,9 @@ pub type Ms = u64;
 pub const MAX_HOPS: u32 = 7;
 /// With this many free slots or fewer in a device's transmit queue, only urgent rows go.
 pub const FEW_SLOTS: u32 = 2;
+/// Part of the share left for what the device sends on its own.
+pub const MARGIN: f64 = 0.05;
+
 /// How long a radio that cannot take a row now (full device queue, spent hourly share) is
 /// left before the planner looks again.
 pub const RECHECK: Ms = 2_000;
@@ -132,6 +140,8 @@ pub enum Decision {
         radio: usize,
         /// Hop limit (None: the device's own).
         hop_limit: Option<u32>,
+        /// Ask for an ACK (the row's wish, unless it goes with hop limit 0).
+        want_ack: bool,
         /// Channel index.
         channel: u32,
     },
@@ -154,12 +164,7 @@ pub fn urgent(class: u8) -> bool {
 /// The earliest time at or after `now` when `airtime` more fits the budget on `r` for a row
 /// of `class`.
 pub fn budget_ready(r: &RadioState, class: u8, airtime: Ms, now: Ms, b: &Budget) -> Ms {
-    let share = if urgent(class) {
-        b.share
-    } else {
-        b.share * (1.0 - b.reserve)
-    };
-    let cap = (share * b.window as f64) as Ms;
+    let cap = (cap(class, b) * b.window as f64) as Ms;
     let mut used = r.airtime_in(now, b.window);
     if used + airtime <= cap {
         return now;
@@ -176,6 +181,18 @@ pub fn budget_ready(r: &RadioState, class: u8, airtime: Ms, now: Ms, b: &Budget)
     r.sent
         .last()
         .map_or(now, |(at, _)| (at + b.window).max(now))
+}
+
+/// The part of each window rows of `class` may fill with Faro's transmissions.
+pub fn cap(class: u8, b: &Budget) -> f64 {
+    let tier = if class <= crate::desk::CLASS_PATROL {
+        0.0
+    } else if urgent(class) {
+        b.reserve / 2.0
+    } else {
+        b.reserve
+    };
+    b.share * (1.0 - MARGIN - tier).max(0.0)
 }
 
 /// When `row` could go on radio `r`.
@@ -196,12 +213,14 @@ fn ready(r: &RadioState, row: &Row<'_>, now: Ms, b: &Budget) -> Ms {
     t
 }
 
-/// The hop limit for a row to a node last heard `hops` away (None: the device's own).
-pub fn hop_limit(hops: Option<u32>, want_ack: bool) -> Option<u32> {
-    match hops? {
-        0 if want_ack => Some(1),
-        0 => Some(0),
-        h => Some((h + 1).min(MAX_HOPS)),
+/// The hop limit and ACK wish for a row of `class` to a node last heard `hops` away (None:
+/// the device's own limit).
+pub fn hop_limit(hops: Option<u32>, class: u8, want_ack: bool) -> (Option<u32>, bool) {
+    match hops {
+        None => (None, want_ack),
+        Some(0) if want_ack && urgent(class) => (Some(1), true),
+        Some(0) => (Some(0), false),
+        Some(h) => (Some((h + 1).min(MAX_HOPS)), want_ack),
     }
 }
 
@@ -256,14 +275,16 @@ pub fn plan(rows: &[Row<'_>], radios: &[RadioState], now: Ms, b: &Budget) -> Dec
     }
     let r = &rows[row];
     let route = r.routes.iter().find(|x| x.radio == radios[radio].name);
+    let (hop_limit, want_ack) = if r.broadcast {
+        (None, r.want_ack)
+    } else {
+        hop_limit(route.and_then(|x| x.hops), r.class, r.want_ack)
+    };
     Decision::Send {
         row,
         radio,
-        hop_limit: if r.broadcast {
-            None
-        } else {
-            route.and_then(|x| hop_limit(x.hops, r.want_ack))
-        },
+        hop_limit,
+        want_ack,
         channel: route.and_then(|x| x.channel).unwrap_or(r.channel),
     }
 }
@@ -379,7 +400,9 @@ mod tests {
     #[test]
     fn the_radios_that_heard_the_destination_are_preferred() {
         let heard = [route("b", Some(0), Some(2))];
-        let rows = [row(CLASS_P3, &heard)];
+        let mut r = row(CLASS_P3, &heard);
+        r.want_ack = true;
+        let rows = [r];
         let d = plan(&rows, &[radio("a"), radio("b")], 0, &B);
         assert_eq!(
             d,
@@ -387,6 +410,7 @@ mod tests {
                 row: 0,
                 radio: 1,
                 hop_limit: Some(0),
+                want_ack: false,
                 channel: 2
             }
         );
@@ -401,6 +425,7 @@ mod tests {
                 row: 0,
                 radio: 0,
                 hop_limit: None,
+                want_ack: true,
                 channel: 0
             }
         );
@@ -408,12 +433,13 @@ mod tests {
 
     #[test]
     fn hops_with_one_of_margin() {
-        assert_eq!(hop_limit(None, true), None);
-        assert_eq!(hop_limit(Some(0), false), Some(0));
-        // 0 with want_ack would flood with the device's default.
-        assert_eq!(hop_limit(Some(0), true), Some(1));
-        assert_eq!(hop_limit(Some(1), true), Some(2));
-        assert_eq!(hop_limit(Some(7), true), Some(7));
+        assert_eq!(hop_limit(None, CLASS_P3, true), (None, true));
+        // 0 with want_ack would flood with the device's default: an urgent row keeps its ACK
+        // with one hop, another goes unacknowledged with none.
+        assert_eq!(hop_limit(Some(0), CLASS_P1, true), (Some(1), true));
+        assert_eq!(hop_limit(Some(0), CLASS_P3, true), (Some(0), false));
+        assert_eq!(hop_limit(Some(1), CLASS_P3, true), (Some(2), true));
+        assert_eq!(hop_limit(Some(7), CLASS_AMBULANCE, true), (Some(7), true));
         let heard = [route("a", Some(2), None)];
         let mut r = row(CLASS_BROADCAST, &heard);
         r.broadcast = true;
@@ -428,20 +454,40 @@ mod tests {
 
     #[test]
     fn the_budget_keeps_a_reserve_for_the_urgent() {
-        // 12 s of the 15 s a minute allows are spent, the last at 40 s.
+        // Caps of a minute at 25 %: 14.25 s for ambulance and patrol rows, 12.75 s for P1
+        // replies, 11.25 s for the rest.
+        assert_eq!((cap(CLASS_AMBULANCE, &B) * 60_000.0).round(), 14_250.0);
+        assert_eq!((cap(CLASS_P1, &B) * 60_000.0).round(), 12_750.0);
+        assert_eq!((cap(CLASS_P3, &B) * 60_000.0).round(), 11_250.0);
+        // 11 s are spent, the last at 40 s.
         let mut a = radio("a");
-        a.sent = (0..12).map(|i| (30_000 + i * 900, 1_000)).collect();
+        a.sent = (0..11).map(|i| (31_000 + i * 900, 1_000)).collect();
         let now = 41_000;
-        // A P3 row (cap 12 s) waits until the first leaves the window; a P1 row goes now.
+        // A P3 row waits until the first leaves the window; a P1 row goes now.
         let rows = [row(CLASS_P3, &[])];
         assert_eq!(
             plan(&rows, std::slice::from_ref(&a), now, &B),
-            Decision::Wait { until: 90_000 }
+            Decision::Wait { until: 91_000 }
         );
         let rows = [row(CLASS_P1, &[]), row(CLASS_P3, &[])];
         assert!(matches!(
             plan(&rows, std::slice::from_ref(&a), now, &B),
             Decision::Send { row: 0, .. }
+        ));
+        // With 12.5 s spent, P1 waits too and an ambulance request still goes.
+        a.sent.push((40_500, 1_500));
+        assert!(matches!(
+            plan(&rows, std::slice::from_ref(&a), now, &B),
+            Decision::Wait { .. }
+        ));
+        assert!(matches!(
+            plan(
+                &[row(CLASS_AMBULANCE, &[])],
+                std::slice::from_ref(&a),
+                now,
+                &B
+            ),
+            Decision::Send { .. }
         ));
         // Never more than the share in any window: fill the radio as fast as allowed.
         let mut r = radio("a");
@@ -455,7 +501,7 @@ mod tests {
                 Decision::Wait { until } => t = until,
                 d => panic!("{d:?}"),
             }
-            assert!(r.airtime_in(t, 60_000) <= 15_000);
+            assert!(r.airtime_in(t, 60_000) <= 14_250);
         }
         assert!(r.sent.len() > 100, "it still sends: {}", r.sent.len());
     }

@@ -151,6 +151,8 @@ enum Cmd {
         radio: String,
         packet_id: u32,
         at: i64,
+        /// Whether an ACK was asked for (else the row is done once on air).
+        ack: bool,
     },
     OutboxDelivery {
         radio: String,
@@ -451,6 +453,27 @@ impl Store {
             radio: radio.to_string(),
             packet_id,
             at,
+            ack: true,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// A claimed row went to `radio` as packet `packet_id` without asking for an ACK (hop
+    /// limit 0 to a node heard directly): it is done, whatever the row wished.
+    pub async fn outbox_sent_unacked(
+        &self,
+        row: i64,
+        radio: &str,
+        packet_id: u32,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.call(Cmd::OutboxSent {
+            row,
+            radio: radio.to_string(),
+            packet_id,
+            at,
+            ack: false,
         })
         .await
         .map(|_| ())

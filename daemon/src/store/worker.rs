@@ -312,11 +312,12 @@ impl Worker {
                 radio,
                 packet_id,
                 at,
+                ack,
             } => {
                 self.exec(
-                    "UPDATE outbox SET state = CASE want_ack WHEN 1 THEN 'sent' ELSE 'done' END, radio = ?2, packet_id = ?3,
+                    "UPDATE outbox SET state = CASE WHEN want_ack = 1 AND ?5 THEN 'sent' ELSE 'done' END, radio = ?2, packet_id = ?3,
                      attempts = attempts + 1, updated_at = ?4 WHERE id = ?1",
-                    params![row, radio, packet_id, at],
+                    params![row, radio, packet_id, at, ack],
                 )?;
                 let ((), d) = self.decide(at, |d| d.amb_on_sent(row))?;
                 self.apply_effects(d.effects, at)?;

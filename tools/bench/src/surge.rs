@@ -700,6 +700,20 @@ async fn simulate(
                 )
                 .ok();
             if let Some(id) = id {
+                // Phones here share no position: the operator records one (the patrol's
+                // word), then asks.
+                let main = sim.scenario().node(nodes::SAS).map(|n| (n.lat, n.lon));
+                if let Some((lat, lon)) = main {
+                    station
+                        .store
+                        .operator(
+                            "bench",
+                            farod::store::OperatorRequest::Position(id.clone(), lat + 0.05, lon),
+                            station.clock.now_ms(),
+                        )
+                        .await
+                        .map_err(|e| anyhow::anyhow!("incident position: {e}"))?;
+                }
                 let at = station.clock.now_ms();
                 let asked = Instant::now();
                 station
