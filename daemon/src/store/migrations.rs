@@ -267,6 +267,28 @@ CREATE INDEX outbox_by_topic ON outbox(dest, topic) WHERE topic IS NOT NULL;
 ALTER TABLE node_radios ADD COLUMN hops INTEGER;
 ALTER TABLE node_radios ADD COLUMN channel INTEGER;
 "#,
+    // 11: surge mode. Senders whose P3/P4 acknowledgement is grouped into a broadcast (one per
+    //     language, by the short name their app shows; `sent_at`: when the broadcast naming
+    //     them was queued), and the surges themselves (why, when, how many were grouped).
+    r#"
+CREATE TABLE grouped_acks (
+    id         INTEGER PRIMARY KEY,
+    node       INTEGER NOT NULL,
+    incident   TEXT REFERENCES incidents(id),
+    language   TEXT NOT NULL,
+    short_name TEXT NOT NULL,                    -- cleaned, at most 8 bytes
+    queued_at  INTEGER NOT NULL,
+    sent_at    INTEGER
+);
+CREATE INDEX grouped_acks_waiting ON grouped_acks(sent_at, id);
+CREATE TABLE surges (
+    id       INTEGER PRIMARY KEY,
+    since    INTEGER NOT NULL,
+    cause    TEXT NOT NULL,
+    ended_at INTEGER,
+    grouped  INTEGER NOT NULL DEFAULT 0          -- senders named in broadcasts, set at the end
+);
+"#,
 ];
 
 /// The schema version this binary writes.
