@@ -303,6 +303,7 @@ impl Station {
                 radios: links.clone(),
                 clock,
                 municipalities: cfg.store.municipalities.clone(),
+                surge: cfg.store.surge.clone(),
             };
             let mut stop_api = stop_rx;
             let shutdown = async move {

@@ -94,6 +94,7 @@ async fn start() -> Station {
         radios: vec![],
         clock: Clock::start(),
         municipalities: municipalities(),
+        surge: Default::default(),
     };
     // The socket's directory does not exist yet: serve creates it.
     let sock = dir.path().join("run/faro.sock");
@@ -666,6 +667,7 @@ async fn the_socket_is_group_only_replaces_stale_files_and_goes_away_on_shutdown
         radios: vec![],
         clock: Clock::start(),
         municipalities: vec![],
+        surge: Default::default(),
     };
     let e = timeout(
         WAIT,
