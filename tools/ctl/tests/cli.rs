@@ -96,6 +96,7 @@ impl Farod {
                 radios: vec![],
                 clock: Clock::start(),
                 municipalities: municipalities(),
+                surge: Default::default(),
             };
             api::serve(&path, state, async {
                 let _ = stopped.await;
