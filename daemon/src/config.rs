@@ -1262,7 +1262,8 @@ heartbeat_secs = 120
 
     #[test]
     fn surge_durations_are_read_and_bad_ones_refused() {
-        let c = load("[surge]\nafter = \"90s\"\nsend_each = \"3s\"\ngroup_every = \"20s\"\n").unwrap();
+        let c =
+            load("[surge]\nafter = \"90s\"\nsend_each = \"3s\"\ngroup_every = \"20s\"\n").unwrap();
         assert_eq!(c.surge.after, Duration::from_secs(90));
         assert_eq!(c.surge.send_each, Duration::from_secs(3));
         assert_eq!(c.surge.group_every, Duration::from_secs(20));
@@ -1270,7 +1271,11 @@ heartbeat_secs = 120
         let d = load("").unwrap().surge;
         assert_eq!(
             (d.after, d.send_each, d.group_every),
-            (Duration::from_secs(180), Duration::from_secs(4), Duration::from_secs(30))
+            (
+                Duration::from_secs(180),
+                Duration::from_secs(4),
+                Duration::from_secs(30)
+            )
         );
         for (bad, field) in [
             ("after = \"soon\"", "surge.after"),

@@ -625,7 +625,11 @@ async fn status_teams_nodes_and_send() {
         .collect();
     assert_eq!(names, ["P1", "P2"]);
     assert!(s.json["time"].as_str().is_some_and(|t| t.ends_with('Z')));
-    assert_eq!(s.json["surge"], json!(null), "no surge with the default settings");
+    assert_eq!(
+        s.json["surge"],
+        json!(null),
+        "no surge with the default settings"
+    );
 
     let t = get(sock, "/v1/teams").await;
     assert_eq!(t.json[0]["nodes"], json!(["!a1b2c3d4"]));

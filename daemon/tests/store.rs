@@ -134,7 +134,11 @@ async fn replies_are_in_the_language_that_matched_and_fit_the_budget() {
     for it in &items {
         assert!(it.payload.len() <= 200);
         assert!(it.want_ack);
-        assert!((farod::desk::CLASS_P1..=farod::desk::CLASS_P3).contains(&it.class), "{}", it.class);
+        assert!(
+            (farod::desk::CLASS_P1..=farod::desk::CLASS_P3).contains(&it.class),
+            "{}",
+            it.class
+        );
     }
     let texts: Vec<String> = items
         .iter()
@@ -954,7 +958,11 @@ async fn a_surge_groups_p3_acknowledgements_in_one_broadcast_and_ends() {
     let surge = r.surge(&cfg.surge).unwrap().expect("a surge");
     assert_eq!((surge.waiting, surge.estimate_s, surge.grouped), (0, 0, 0));
     assert_eq!(surge.grouped_waiting, 4);
-    assert!(surge.cause.starts_with("4 replies waiting"), "{}", surge.cause);
+    assert!(
+        surge.cause.starts_with("4 replies waiting"),
+        "{}",
+        surge.cause
+    );
     let ev = r.events(None, 0, 100).unwrap();
     assert!(
         ev.iter().any(|e| e.incident.is_none()
@@ -966,9 +974,16 @@ async fn a_surge_groups_p3_acknowledgements_in_one_broadcast_and_ends() {
     let (rx, s) = sos(PHONE, 200, "AUXILIO somos 3, una niña", Lang::Es);
     store.ingest(rx, s, 3_000).await.unwrap();
     let items = store.outbox_claim(4_000, 10).await.unwrap();
-    assert_eq!(items.len(), 1, "only the P1's reply: the P3 ones were dropped");
+    assert_eq!(
+        items.len(),
+        1,
+        "only the P1's reply: the P3 ones were dropped"
+    );
     assert_eq!(items[0].dest, PHONE);
-    store.outbox_sent(items[0].row, "r0", 900, 4_000).await.unwrap();
+    store
+        .outbox_sent(items[0].row, "r0", 900, 4_000)
+        .await
+        .unwrap();
     store
         .outbox_delivery("r0", 900, DeliveryOutcome::Acked, 5_000)
         .await
@@ -998,8 +1013,9 @@ async fn a_surge_groups_p3_acknowledgements_in_one_broadcast_and_ends() {
     assert!(r.surge(&cfg.surge).unwrap().is_none());
     let ev = r.events(None, 0, 100).unwrap();
     assert!(
-        ev.iter()
-            .any(|e| e.what.starts_with("surge over after 1 min: 4 senders acknowledged")),
+        ev.iter().any(|e| e
+            .what
+            .starts_with("surge over after 1 min: 4 senders acknowledged")),
         "{ev:?}"
     );
     let (grouped, sent): (i64, i64) = c

@@ -5,7 +5,9 @@
 
 use faro_proto::mesh::{self, NodeId};
 
-use super::{node_who, Desk, DeskResult, Effect, Facts, NewIncident, Placed, reply_class, CLASS_P3};
+use super::{
+    node_who, reply_class, Desk, DeskResult, Effect, Facts, NewIncident, Placed, CLASS_P3,
+};
 use super::{Rx, StoreError};
 use crate::catalog::Msg;
 use crate::incident::{self, Kind, PositionSource, Triage};
@@ -345,9 +347,23 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
     fn distress_reply(&mut self, id: &str, d: &Distress, priority: u8) -> DeskResult<()> {
         let class = reply_class(priority);
         if d.kind == DistressKind::PatrolSos {
-            self.say(Some(id), d.node, class, d.language, Msg::PatrolSosAck, &[("id", id)]);
+            self.say(
+                Some(id),
+                d.node,
+                class,
+                d.language,
+                Msg::PatrolSosAck,
+                &[("id", id)],
+            );
         } else if !self.group_ack(id, d.node, d.language, class)? {
-            self.say(Some(id), d.node, class, d.language, Msg::DistressAck, &[("id", id)]);
+            self.say(
+                Some(id),
+                d.node,
+                class,
+                d.language,
+                Msg::DistressAck,
+                &[("id", id)],
+            );
         }
         self.out
             .effects

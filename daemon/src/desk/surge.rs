@@ -110,7 +110,11 @@ pub fn clean_short_name(raw: Option<&str>, node: u32) -> String {
             || c == '{'
             || c == '}'
     };
-    let cleaned: String = raw.unwrap_or_default().chars().filter(|c| !invisible(*c)).collect();
+    let cleaned: String = raw
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !invisible(*c))
+        .collect();
     let mut out = String::new();
     for c in cleaned.trim().chars() {
         if out.len() + c.len_utf8() > SHORT_NAME_MAX {
@@ -144,7 +148,10 @@ pub fn pack(catalog: &Catalog, lang: Lang, names: &[&str]) -> (usize, String) {
         list = next;
         taken += 1;
     }
-    (taken, catalog.render(lang, Msg::GroupAck, &[("names", &list)]))
+    (
+        taken,
+        catalog.render(lang, Msg::GroupAck, &[("names", &list)]),
+    )
 }
 
 /// Minutes, rounded up, for the desk's words.
@@ -169,7 +176,12 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         Ok(true)
     }
 
-    fn join_group(&mut self, node: u32, incident: Option<String>, language: Lang) -> DeskResult<()> {
+    fn join_group(
+        &mut self,
+        node: u32,
+        incident: Option<String>,
+        language: Lang,
+    ) -> DeskResult<()> {
         let short_name = clean_short_name(self.facts.short_name(node)?.as_deref(), node);
         self.out.effects.push(Effect::Group {
             node,

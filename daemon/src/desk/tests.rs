@@ -2001,7 +2001,11 @@ fn a_late_ok_after_another_ambulance_arrived_is_called_off() {
 /// operator's or a future rule's triage would, with its waiting acknowledgement in the P3 class.
 fn make_p3(m: &mut Model, id: &str) {
     m.incidents.get_mut(id).expect("incident").facts.priority = 3;
-    for r in m.outbox.iter_mut().filter(|r| r.m.incident.as_deref() == Some(id)) {
+    for r in m
+        .outbox
+        .iter_mut()
+        .filter(|r| r.m.incident.as_deref() == Some(id))
+    {
         r.m.class = CLASS_P3;
     }
 }
@@ -2023,7 +2027,8 @@ fn a_surge_groups_p3_acknowledgements_by_short_name_keeps_p1_direct_and_ends() {
     let mut m = Model::default();
     let senders: Vec<u32> = (0..5).map(|i| 0x5a5a_0500 + i).collect();
     m.short_names.insert(senders[0], "Ana4".into());
-    m.short_names.insert(senders[1], " b\u{7}2,c1\u{202E} ".into());
+    m.short_names
+        .insert(senders[1], " b\u{7}2,c1\u{202E} ".into());
     m.short_names.insert(senders[2], "ññññññññññ".into());
     // senders[3] and [4] have no name: their app shows the node number's last 4 digits.
     for (i, node) in senders.iter().enumerate() {
@@ -2042,7 +2047,11 @@ fn a_surge_groups_p3_acknowledgements_by_short_name_keeps_p1_direct_and_ends() {
     assert!(m.surges.len() == 1 && m.surges[0].2.is_none());
     // The direct acknowledgements still waiting are dropped and their senders grouped.
     assert!(m.outbox.iter().all(|r| r.state == "dropped"));
-    let names: Vec<&str> = m.grouped.iter().map(|(g, _)| g.short_name.as_str()).collect();
+    let names: Vec<&str> = m
+        .grouped
+        .iter()
+        .map(|(g, _)| g.short_name.as_str())
+        .collect();
     assert_eq!(names, vec!["Ana4", "b2c1", "ññññ", "0503", "0504"]);
 
     // During the surge a P1 is answered directly, at once.
@@ -2092,7 +2101,8 @@ fn a_surge_groups_p3_acknowledgements_by_short_name_keeps_p1_direct_and_ends() {
     // the surge ends (from 10 s to 11.5 min, rounded up).
     let e = events(&flush);
     assert!(
-        e.iter().any(|w| w.starts_with("surge over after 12 min: 6 senders acknowledged")),
+        e.iter()
+            .any(|w| w.starts_with("surge over after 12 min: 6 senders acknowledged")),
         "{e:?}"
     );
     assert!(m.surges[0].2.is_some());
@@ -2107,7 +2117,12 @@ fn a_long_group_goes_out_over_several_ticks_in_each_language() {
     let mut m = Model::default();
     // Three waiting P2 replies start the surge (the estimate counts every reply class).
     for i in 0..3 {
-        hear(&mut m, &c, i, distress(0x5a5a_0600 + i as u32, "ayuda", None));
+        hear(
+            &mut m,
+            &c,
+            i,
+            distress(0x5a5a_0600 + i as u32, "ayuda", None),
+        );
     }
     surge_tick(&mut m, &c, 1_000);
     assert_eq!(m.surges.len(), 1);
@@ -2136,7 +2151,9 @@ fn a_long_group_goes_out_over_several_ticks_in_each_language() {
         .collect();
     assert_eq!(casts.len(), 2, "one per language");
     assert!(casts.iter().all(|m| m.text.len() <= mesh::PAYLOAD_BUDGET));
-    assert!(casts[0].text.starts_with("Faro: recibimos su SOS: name0000, name0001"));
+    assert!(casts[0]
+        .text
+        .starts_with("Faro: recibimos su SOS: name0000, name0001"));
     assert!(casts[1].text.starts_with("Faro heard your SOS: name0030"));
     let waiting = m.grouped.iter().filter(|(_, s)| s.is_none()).count();
     assert!(waiting > 0 && waiting < 30, "{waiting}");
@@ -2152,7 +2169,10 @@ fn a_long_group_goes_out_over_several_ticks_in_each_language() {
         at += 30_000;
         assert!(at < 10 * MIN, "{:?}", d.effects);
     }
-    assert!(m.surges[0].2.is_some(), "it ends once every sender was named");
+    assert!(
+        m.surges[0].2.is_some(),
+        "it ends once every sender was named"
+    );
 }
 
 #[test]
@@ -2160,7 +2180,12 @@ fn with_the_default_settings_a_busy_hour_is_no_surge() {
     let c = cfg();
     let mut m = Model::default();
     for i in 0..40 {
-        hear(&mut m, &c, i * 1000, distress(0x5a5a_0800 + i as u32, "ayuda", None));
+        hear(
+            &mut m,
+            &c,
+            i * 1000,
+            distress(0x5a5a_0800 + i as u32, "ayuda", None),
+        );
     }
     // 40 replies x 4 s = 160 s: under 3 min.
     let d = surge_tick(&mut m, &c, 60_000);

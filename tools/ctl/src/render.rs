@@ -1066,7 +1066,8 @@ mod tests {
 
     #[test]
     fn status_shows_a_surge_only_when_there_is_one() {
-        let calm = json!({"station": "SAS", "counts": {}, "teams": [], "radios": [], "surge": null});
+        let calm =
+            json!({"station": "SAS", "counts": {}, "teams": [], "radios": [], "surge": null});
         assert!(!status(&calm).contains("surge"));
         let busy = json!({"station": "SAS", "counts": {}, "teams": [], "radios": [], "surge": {
             "since": "2026-07-01T12:00:00Z", "cause": "412 replies waiting, about 28 min to send one by one",
