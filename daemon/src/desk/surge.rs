@@ -208,6 +208,12 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             }
             let names: Vec<&str> = group.iter().map(|g| g.short_name.as_str()).collect();
             let (n, text) = pack(&self.cfg.catalog, lang, &names);
+            if n == 0 {
+                // Cannot happen (a name is at most 8 bytes, every text leaves room for 80):
+                // never a broadcast naming nobody.
+                left += group.len();
+                continue;
+            }
             self.say_text(None, mesh::BROADCAST, CLASS_P3, Msg::GroupAck, text);
             for g in &group[..n] {
                 if let Some(id) = &g.incident {
