@@ -18,7 +18,8 @@
 //!
 //! Modules: `intake` (distress, positions, names), `patrol` (text commands from teams),
 //! `operator` (requests from the desk), `ambulance` (requests to municipalities, escalation,
-//! their answers, timers), `upkeep` (delivery results, team status, housekeeping).
+//! their answers, timers), `upkeep` (delivery results, team status, housekeeping), `surge`
+//! (P3/P4 acknowledgements grouped into broadcasts while the outbox is too long).
 
 mod ambulance;
 mod briefing;
