@@ -108,6 +108,7 @@ pub fn station_config(config: &Config) -> StationConfig {
     store.amb_reminder = config.ambulance.reminder;
     store.amb_max_municipalities = config.ambulance.max_municipalities;
     store.auto_ambulance_kinds = config.ambulance.auto_for_p1.clone();
+    store.surge = config.surge.clone();
     StationConfig {
         store,
         keywords: config.keywords.clone(),

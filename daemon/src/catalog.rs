@@ -24,6 +24,9 @@ const FILES: [(Lang, &str); 5] = [
     (Lang::Pt, include_str!("../catalog/pt.toml")),
 ];
 
+/// The bytes of names every translation of [`Msg::GroupAck`] leaves room for.
+pub const GROUP_NAMES_MIN: usize = 80;
+
 /// The language every other one falls back to.
 const FALLBACK: Lang = Lang::Es;
 
@@ -77,6 +80,10 @@ pub enum Msg {
     PatrolAmbEscalated,
     /// To a patrol: no municipality left to ask; the station will phone. `{id}`.
     PatrolAmbExhausted,
+    /// During a surge, one broadcast to many distress senders at once (P3/P4): they were heard
+    /// and what to do meanwhile. `{names}`: their short names, comma-separated (at least
+    /// [`GROUP_NAMES_MIN`] bytes of them fit in every language).
+    GroupAck,
     /// To a patrol: the ambulance is on scene. `{id}`.
     PatrolAmbArrived,
     /// To a patrol: an ambulance was requested. `{id}`, `{municipality}`.
@@ -123,8 +130,9 @@ pub enum Msg {
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 37] = [
+    pub const ALL: [Msg; 38] = [
         Msg::DistressAck,
+        Msg::GroupAck,
         Msg::CmdOk,
         Msg::CmdUsage,
         Msg::CmdUnknownIncident,
@@ -167,6 +175,7 @@ impl Msg {
     pub fn as_str(self) -> &'static str {
         match self {
             Msg::DistressAck => "distress_ack",
+            Msg::GroupAck => "group_ack",
             Msg::CmdOk => "cmd_ok",
             Msg::CmdUsage => "cmd_usage",
             Msg::CmdUnknownIncident => "cmd_unknown_incident",
@@ -228,6 +237,7 @@ impl Msg {
             Msg::PatrolAmbRequested | Msg::PatrolAmbCancelled => &["id", "municipality"],
             Msg::CmdRefused => &["id", "reason"],
             Msg::StatusList => &["list"],
+            Msg::GroupAck => &["names"],
             Msg::OrientWater => &["points"],
             Msg::OrientWaterNone => &["km"],
             Msg::OrientWhere => &["dir", "km", "place"],
@@ -477,6 +487,7 @@ mod tests {
                 "ya está cerrado; pida a la estación que lo reabra".into(),
             ),
             ("list", "x".repeat(120)),
+            ("names", "ñ".repeat(GROUP_NAMES_MIN / 2)),
             ("priority", "P4".into()),
             ("people", "999".into()),
             ("lat", "-89.99999".into()),

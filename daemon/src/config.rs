@@ -72,6 +72,9 @@ pub struct RawConfig {
     /// `[air]`.
     #[serde(default)]
     pub air: RawAir,
+    /// `[surge]`.
+    #[serde(default)]
+    pub surge: RawSurge,
 }
 
 /// `[air]`: how much of the channel Faro may use.
@@ -84,6 +87,22 @@ pub struct RawAir {
     pub reserve_percent: Option<f64>,
     /// Seconds the share is measured over (default 60).
     pub window_secs: Option<u64>,
+}
+
+/// `[surge]`: durations as `30s`, `3m`, `1h`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSurge {
+    /// Estimated wait for the replies in the outbox above which P3/P4 acknowledgements are
+    /// grouped (default 3m).
+    pub after: Option<String>,
+    /// What one direct text costs a radio within its airtime budget (default 4s).
+    pub send_each: Option<String>,
+    /// How often grouped broadcasts go (default 30s).
+    pub group_every: Option<String>,
+    /// Acknowledgements to incidents of this priority and less urgent are grouped (2..=4,
+    /// default 3).
+    pub group_from_priority: Option<u8>,
 }
 
 /// `[trust]`.
@@ -350,6 +369,8 @@ pub struct Config {
     pub ambulance: AmbulanceConfig,
     /// The airtime budget of each radio.
     pub air: crate::outbox::plan::Budget,
+    /// Surge mode (`[surge]`; `radios` is the number of radios configured).
+    pub surge: crate::desk::SurgeConfig,
 }
 
 /// Validated `[ambulance]`.
@@ -637,8 +658,11 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
     }
     let ambulance = validate_ambulance(&raw.ambulance)?;
     let air = validate_air(&raw.air)?;
+    let mut surge = validate_surge(&raw.surge)?;
+    surge.radios = radios.len().max(1) as u32;
     Ok(Config {
         air,
+        surge,
         municipalities,
         ambulance,
         station_code: code,
@@ -978,6 +1002,36 @@ fn validate_air(raw: &RawAir) -> Result<crate::outbox::plan::Budget, ConfigError
     })
 }
 
+fn validate_surge(raw: &RawSurge) -> Result<crate::desk::SurgeConfig, ConfigError> {
+    let d = crate::desk::SurgeConfig::default();
+    let field = |name: &str, v: &Option<String>, default: Duration, min: u64, max: u64| {
+        let Some(text) = v else {
+            return Ok(default);
+        };
+        let bad = |why: &str| ConfigError(format!("surge.{name} = {text:?}: {why}"));
+        let t = humantime::parse_duration(text.trim())
+            .map_err(|_| bad("expected a duration such as 30s, 3m or 1h"))?;
+        if t < Duration::from_secs(min) || t > Duration::from_secs(max) {
+            return Err(bad(&format!("must be {min} s to {max} s")));
+        }
+        Ok(t)
+    };
+    Ok(crate::desk::SurgeConfig {
+        after: field("after", &raw.after, d.after, 10, 24 * 3600)?,
+        send_each: field("send_each", &raw.send_each, d.send_each, 1, 600)?,
+        group_every: field("group_every", &raw.group_every, d.group_every, 5, 600)?,
+        radios: 1,
+        group_from: match raw.group_from_priority.unwrap_or(d.group_from) {
+            p @ 2..=4 => p,
+            p => {
+                return Err(ConfigError(format!(
+                    "surge.group_from_priority = {p}: must be 2..=4 (P1 always stays direct)"
+                )))
+            }
+        },
+    })
+}
+
 fn validate_ambulance(raw: &RawAmbulance) -> Result<AmbulanceConfig, ConfigError> {
     let deadline = Duration::from_secs(
         raw.deadline_secs
@@ -1203,6 +1257,7 @@ heartbeat_secs = 120
         assert_eq!(printed.ambulance.deadline, builtin.ambulance.deadline);
         assert_eq!(printed.air, builtin.air);
         assert_eq!(printed.ambulance.reminder, builtin.ambulance.reminder);
+        assert_eq!(printed.surge, builtin.surge);
         let l = parse(DEFAULT_CONFIG).unwrap().link;
         let d = RawLink::default();
         assert_eq!(
@@ -1263,6 +1318,35 @@ heartbeat_secs = 120
                     "{table}.{key} is missing from the default configuration"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn surge_durations_are_read_and_bad_ones_refused() {
+        let c =
+            load("[surge]\nafter = \"90s\"\nsend_each = \"3s\"\ngroup_every = \"20s\"\n").unwrap();
+        assert_eq!(c.surge.after, Duration::from_secs(90));
+        assert_eq!(c.surge.send_each, Duration::from_secs(3));
+        assert_eq!(c.surge.group_every, Duration::from_secs(20));
+        assert_eq!(c.surge.radios, 1);
+        let d = load("").unwrap().surge;
+        assert_eq!(
+            (d.after, d.send_each, d.group_every),
+            (
+                Duration::from_secs(180),
+                Duration::from_secs(4),
+                Duration::from_secs(30)
+            )
+        );
+        for (bad, field) in [
+            ("after = \"soon\"", "surge.after"),
+            ("after = \"2s\"", "surge.after"),
+            ("send_each = \"0s\"", "surge.send_each"),
+            ("group_every = \"2h\"", "surge.group_every"),
+            ("every = \"30s\"", "every"),
+        ] {
+            let e = load(&format!("[surge]\n{bad}\n")).unwrap_err().to_string();
+            assert!(e.contains(field), "{bad}: {e}");
         }
     }
 

@@ -288,7 +288,15 @@ impl Station {
                 .map(Duration::from_millis),
         };
         tasks.spawn(SUPERVISOR, sup.run(rx));
-        tasks.spawn("upkeep", tick(store.clone(), clock, stop_rx.clone()));
+        tasks.spawn(
+            "upkeep",
+            tick(
+                store.clone(),
+                clock,
+                cfg.store.surge.group_every,
+                stop_rx.clone(),
+            ),
+        );
         if let Some((path, listener)) = listener {
             let state = crate::api::ApiState {
                 store: store.clone(),
@@ -297,6 +305,7 @@ impl Station {
                 radios: links.clone(),
                 clock,
                 municipalities: cfg.store.municipalities.clone(),
+                surge: cfg.store.surge.clone(),
             };
             let mut stop_api = stop_rx;
             let shutdown = async move {
@@ -436,13 +445,15 @@ pub const INJECT_PANIC: &str = "FARO_INJECT_PANIC";
 #[cfg(debug_assertions)]
 pub const INJECT_SLOW: &str = "FARO_INJECT_SLOW_SUPERVISOR";
 
-async fn tick(store: Store, clock: Clock, mut stop: watch::Receiver<bool>) {
+async fn tick(store: Store, clock: Clock, group_every: Duration, mut stop: watch::Receiver<bool>) {
     let mut upkeep = tokio::time::interval(TICK);
     let mut dispatch = tokio::time::interval(DISPATCH_TICK);
+    let mut surge = tokio::time::interval(group_every);
     loop {
         let r = tokio::select! {
             _ = upkeep.tick() => store.tick(clock.now_ms()).await,
             _ = dispatch.tick() => store.dispatch_tick(clock.now_ms()).await,
+            _ = surge.tick() => store.surge_tick(clock.now_ms()).await,
             _ = stop.changed() => return,
         };
         match r {

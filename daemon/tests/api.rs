@@ -94,6 +94,7 @@ async fn start() -> Station {
         radios: vec![],
         clock: Clock::start(),
         municipalities: municipalities(),
+        surge: Default::default(),
     };
     // The socket's directory does not exist yet: serve creates it.
     let sock = dir.path().join("run/faro.sock");
@@ -361,14 +362,25 @@ async fn a_phone_report_from_opening_to_closing_with_its_audit_trail() {
             "assigned to P1",
             "note: la patrulla lleva agua",
             "note: 3 personas bien",
+            // No radio in this test: the patrol's dispatch was never on air, and is pointless
+            // once the incident is closed.
+            "dispatch to !a1b2c3d4 dropped unsent: the incident was closed",
             "closed: rescued"
         ]
     );
     let me = me();
     for e in trail["events"].as_array().expect("events") {
+        let by = if e["what"]
+            .as_str()
+            .is_some_and(|w| w.contains("dropped unsent"))
+        {
+            ("system", "outbox")
+        } else {
+            (me.as_str(), "faroctl")
+        };
         assert_eq!(
             (e["who"].as_str(), e["via"].as_str()),
-            (Some(me.as_str()), Some("faroctl")),
+            (Some(by.0), Some(by.1)),
             "{e}"
         );
     }
@@ -624,6 +636,11 @@ async fn status_teams_nodes_and_send() {
         .collect();
     assert_eq!(names, ["P1", "P2"]);
     assert!(s.json["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(
+        s.json["surge"],
+        json!(null),
+        "no surge with the default settings"
+    );
 
     let t = get(sock, "/v1/teams").await;
     assert_eq!(t.json[0]["nodes"], json!(["!a1b2c3d4"]));
@@ -666,6 +683,7 @@ async fn the_socket_is_group_only_replaces_stale_files_and_goes_away_on_shutdown
         radios: vec![],
         clock: Clock::start(),
         municipalities: vec![],
+        surge: Default::default(),
     };
     let e = timeout(
         WAIT,

@@ -666,10 +666,10 @@ fn migration_6_adds_the_conversation_to_a_database_with_rows() {
         let mut c = rusqlite::Connection::open(&path).unwrap();
         farod::store::migrations::migrate(&mut c).unwrap();
         c.execute_batch(
-            "DROP INDEX messages_by_incident; DROP INDEX messages_by_node; DROP TABLE messages; DROP TABLE orientations;
+            "DROP INDEX grouped_acks_waiting; DROP TABLE grouped_acks; DROP TABLE surges;
+             DROP INDEX messages_by_incident; DROP INDEX messages_by_node; DROP TABLE messages; DROP TABLE orientations;
              DROP INDEX nodes_by_key; ALTER TABLE nodes DROP COLUMN public_key; DROP TABLE keys; DROP TABLE pending_answers;
              ALTER TABLE seen_packets DROP COLUMN keep;
-             DROP INDEX outbox_by_topic; ALTER TABLE outbox DROP COLUMN topic;
              ALTER TABLE node_radios DROP COLUMN hops; ALTER TABLE node_radios DROP COLUMN channel;
              PRAGMA user_version = 5;
              INSERT INTO incidents(id, seq, state, kind, priority, priority_why, source, language,
@@ -1013,4 +1013,104 @@ async fn a_newer_answer_to_the_same_reporter_supersedes_the_one_still_waiting() 
             .any(|e| e.ends_with("dropped unsent: superseded by a newer message")),
         "{events:?}"
     );
+}
+
+/// Surge mode on SQLite: the estimate starts it, waiting P3 acknowledgements are dropped from
+/// the outbox and their senders named (by their cleaned short name) in one broadcast, a P1
+/// stays direct, and the surge ends with an event once the queue is short.
+#[tokio::test]
+async fn a_surge_groups_p3_acknowledgements_in_one_broadcast_and_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.surge.after = Duration::from_secs(10);
+    let (store, _w) = Store::open(&dir.path().join("faro.db"), cfg.clone()).unwrap();
+    for i in 0..4u32 {
+        let (rx, s) = sos(0x5a5a_0500 + i, 100 + i, "ayuda", Lang::Es);
+        store.ingest(rx, s, 1_000 + i64::from(i)).await.unwrap();
+    }
+    // Triage gives no text less than P2 today: these four are made P3 by hand, as an operator's
+    // triage would, with their acknowledgements in the P3 class; and two have names.
+    {
+        let c = rusqlite::Connection::open(store.path()).unwrap();
+        c.execute_batch(
+            "UPDATE incidents SET priority = 3;
+             UPDATE outbox SET class = 5;
+             UPDATE nodes SET short_name = 'Ana4' WHERE num = 1515848960;
+             UPDATE nodes SET short_name = 'x,\u{7}y\u{202E}zzzzzzzzz' WHERE num = 1515848961;",
+        )
+        .unwrap();
+    }
+    store.surge_tick(2_000).await.unwrap();
+    let r = reader(&store);
+    let surge = r.surge(&cfg.surge).unwrap().expect("a surge");
+    assert_eq!((surge.waiting, surge.estimate_s, surge.grouped), (0, 0, 0));
+    assert_eq!(surge.grouped_waiting, 4);
+    assert!(
+        surge.cause.starts_with("4 replies waiting"),
+        "{}",
+        surge.cause
+    );
+    let ev = r.events(None, 0, 100).unwrap();
+    assert!(
+        ev.iter().any(|e| e.incident.is_none()
+            && e.who == "system"
+            && e.what == "surge: 4 replies waiting, about 1 min to send one by one; P3/P4 acknowledgements grouped"),
+        "{ev:?}"
+    );
+    // A P1 during the surge is answered directly.
+    let (rx, s) = sos(PHONE, 200, "AUXILIO somos 3, una niña", Lang::Es);
+    store.ingest(rx, s, 3_000).await.unwrap();
+    let items = store.outbox_claim(4_000, 10).await.unwrap();
+    assert_eq!(
+        items.len(),
+        1,
+        "only the P1's reply: the P3 ones were dropped"
+    );
+    assert_eq!(items[0].dest, PHONE);
+    store
+        .outbox_sent(items[0].row, "r0", 900, 4_000)
+        .await
+        .unwrap();
+    store
+        .outbox_delivery("r0", 900, DeliveryOutcome::Acked, 5_000)
+        .await
+        .unwrap();
+    let c = rusqlite::Connection::open(store.path()).unwrap();
+    let dropped: i64 = c
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE state = 'dropped' AND last_error = 'grouped in a broadcast'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(dropped, 4);
+    // The next tick: one broadcast names all four; nobody waits and the queue is empty, so
+    // the surge ends.
+    store.surge_tick(32_000).await.unwrap();
+    let items = store.outbox_claim(33_000, 10).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].dest, faro_proto::mesh::BROADCAST);
+    assert!(!items[0].want_ack);
+    let text = String::from_utf8(items[0].payload.clone()).unwrap();
+    assert!(
+        text.starts_with("Faro: recibimos su SOS: Ana4, xyzzzzzz, 0502, 0503."),
+        "{text}"
+    );
+    assert!(text.len() <= faro_proto::mesh::PAYLOAD_BUDGET);
+    assert!(r.surge(&cfg.surge).unwrap().is_none());
+    let ev = r.events(None, 0, 100).unwrap();
+    assert!(
+        ev.iter().any(|e| e
+            .what
+            .starts_with("surge over after 1 min: 4 senders acknowledged")),
+        "{ev:?}"
+    );
+    let (grouped, sent): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT grouped FROM surges), (SELECT count(*) FROM grouped_acks WHERE sent_at = 32000)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((grouped, sent), (4, 4));
 }

@@ -95,6 +95,8 @@ pub struct ApiState {
     pub clock: Clock,
     /// Municipalities with ambulance contacts (for `where` and requests).
     pub municipalities: Vec<crate::dispatch::Municipality>,
+    /// Surge settings, for the estimate in `/v1/status`.
+    pub surge: crate::desk::SurgeConfig,
 }
 
 /// The state handlers see: the caller's, plus the server's stop signal (event streams end on it).

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::request::read;
 use super::{ApiResult, Shared};
 use crate::radio::link::LinkState;
-use crate::store::query::{Counts, TeamView};
+use crate::store::query::{Counts, SurgeView, TeamView};
 use crate::store::rfc3339;
 
 /// One radio in `/v1/status`.
@@ -38,6 +38,8 @@ pub(super) struct StatusView {
     radios: Vec<RadioView>,
     counts: Counts,
     teams: Vec<TeamView>,
+    /// The surge in progress (P3/P4 acknowledgements grouped), null when none.
+    surge: Option<SurgeView>,
 }
 
 fn link_state(s: LinkState) -> &'static str {
@@ -70,7 +72,11 @@ pub(super) async fn status(State(st): State<Shared>) -> ApiResult<Json<StatusVie
         })
         .collect();
     let teams = st.api.teams.clone();
-    let (counts, teams) = read(&st, move |r| Ok((r.counts()?, r.teams(&teams, None)?))).await?;
+    let surge_cfg = st.api.surge.clone();
+    let (counts, teams, surge) = read(&st, move |r| {
+        Ok((r.counts()?, r.teams(&teams, None)?, r.surge(&surge_cfg)?))
+    })
+    .await?;
     Ok(Json(StatusView {
         station: st.api.station.clone(),
         version: env!("CARGO_PKG_VERSION"),
@@ -79,6 +85,7 @@ pub(super) async fn status(State(st): State<Shared>) -> ApiResult<Json<StatusVie
         radios,
         counts,
         teams,
+        surge,
     }))
 }
 

@@ -65,6 +65,8 @@ pub struct StoreConfig {
     pub compromised: Vec<[u8; 32]>,
     /// The same orientation answer goes to the same node at most this often.
     pub orientation_interval: Duration,
+    /// Surge mode (`[surge]`).
+    pub surge: super::SurgeConfig,
 }
 
 /// A drinking water point people can be sent to.
@@ -103,6 +105,7 @@ impl StoreConfig {
             water: Vec::new(),
             compromised: Vec::new(),
             orientation_interval: Duration::from_secs(10 * 60),
+            surge: super::SurgeConfig::default(),
         }
     }
 }

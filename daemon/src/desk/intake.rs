@@ -141,7 +141,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             let quiet = self.cfg.reply_interval.as_millis() as i64;
             if open.last_reply_at.is_none_or(|t| self.at - t >= quiet) {
                 let priority = self.require(&id).map_or(1, |i| i.priority);
-                self.distress_reply(&id, d, priority);
+                self.distress_reply(&id, d, priority)?;
             }
             self.out.incident = Some((id, false));
             return Ok(());
@@ -224,7 +224,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             p.why.join("; ")
         );
         self.event(Some(&id), &who, via, what);
-        self.distress_reply(&id, d, p.level);
+        self.distress_reply(&id, d, p.level)?;
         if p.level == 1 && self.cfg.auto_ambulance_kinds.contains(&kind) {
             match self.amb_request_for(&inc, "system", via, None) {
                 Ok(()) => {}
@@ -342,23 +342,33 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         Ok(())
     }
 
-    fn distress_reply(&mut self, id: &str, d: &Distress, priority: u8) {
-        let msg = if d.kind == DistressKind::PatrolSos {
-            Msg::PatrolSosAck
-        } else {
-            Msg::DistressAck
-        };
-        self.say(
-            Some(id),
-            d.node,
-            reply_class(priority),
-            d.language,
-            msg,
-            &[("id", id)],
-        );
+    /// Answers a distress sender: directly, or during a surge (P3/P4, not a patrol's SOS) by
+    /// joining the next grouped broadcast.
+    fn distress_reply(&mut self, id: &str, d: &Distress, priority: u8) -> DeskResult<()> {
+        let class = reply_class(priority);
+        if d.kind == DistressKind::PatrolSos {
+            self.say(
+                Some(id),
+                d.node,
+                class,
+                d.language,
+                Msg::PatrolSosAck,
+                &[("id", id)],
+            );
+        } else if !self.group_ack(id, d.node, d.language, class)? {
+            self.say(
+                Some(id),
+                d.node,
+                class,
+                d.language,
+                Msg::DistressAck,
+                &[("id", id)],
+            );
+        }
         self.out
             .effects
             .push(Effect::Replied { id: id.to_string() });
+        Ok(())
     }
 }
 

@@ -18,7 +18,8 @@
 //!
 //! Modules: `intake` (distress, positions, names), `patrol` (text commands from teams),
 //! `operator` (requests from the desk), `ambulance` (requests to municipalities, escalation,
-//! their answers, timers), `upkeep` (delivery results, team status, housekeeping).
+//! their answers, timers), `upkeep` (delivery results, team status, housekeeping), `surge`
+//! (P3/P4 acknowledgements grouped into broadcasts while the outbox is too long).
 
 mod ambulance;
 mod briefing;
@@ -29,6 +30,7 @@ pub(crate) mod model;
 mod operator;
 mod orientation;
 mod patrol;
+mod surge;
 #[cfg(test)]
 mod tests;
 mod trust;
@@ -50,6 +52,10 @@ pub use input::{
     ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig, WaterPoint, WATER_NAME_MAX,
 };
 pub use orientation::{WATER_POINTS_BUDGET, WATER_RADIUS_KM};
+pub use surge::{
+    clean_short_name, GroupedAck, PendingAck, SurgeConfig, SurgeFacts, ESTIMATED_CLASSES,
+    SHORT_NAME_MAX,
+};
 pub use upkeep::{backoff_ms, team_status, TeamHealth};
 
 /// Outbox classes, most urgent first; within a class, oldest first. Ambulance requests,
@@ -369,11 +375,34 @@ pub enum Effect {
         /// The language it was answered in.
         language: Lang,
     },
+    /// A sender joins the group acknowledged by the next surge broadcast in its language.
+    Group {
+        /// Sender.
+        node: u32,
+        /// Its incident.
+        incident: Option<String>,
+        /// Language of the broadcast it waits for.
+        language: Lang,
+        /// The name it is called by on air (cleaned, see [`clean_short_name`]).
+        short_name: String,
+    },
+    /// These grouped senders were named in a broadcast queued now.
+    GroupSent {
+        /// Their rows.
+        ids: Vec<i64>,
+    },
+    /// A surge starts now.
+    SurgeStart {
+        /// Why, in words.
+        cause: String,
+    },
+    /// The surge in progress ends now.
+    SurgeEnd,
     /// An outbox row's new delivery state.
     OutboxState {
         /// Row.
         row: i64,
-        /// `acked`, `implicit`, `pending` (retry), `failed`.
+        /// `acked`, `implicit`, `pending` (retry), `failed`, `dropped` (never to be sent).
         state: &'static str,
         /// When to try again (retries).
         next_attempt_at: Option<i64>,
@@ -504,6 +533,18 @@ pub trait Facts {
     fn sent_row(&self, radio: &str, packet_id: u32) -> DeskResult<Option<SentRow>>;
     /// The incident an outbox row concerns.
     fn outbox_incident(&self, row: i64) -> DeskResult<Option<String>>;
+    /// The surge in progress, if any.
+    fn surge(&self) -> DeskResult<Option<SurgeFacts>>;
+    /// Outbox rows in [`ESTIMATED_CLASSES`] not yet sent (pending or being sent), broadcasts
+    /// excepted.
+    fn pending_replies(&self) -> DeskResult<u32>;
+    /// Grouped senders not yet named in a broadcast, oldest first.
+    fn grouped_waiting(&self) -> DeskResult<Vec<GroupedAck>>;
+    /// Direct acknowledgements ([`Msg::DistressAck`]) in class [`CLASS_P3`] still pending,
+    /// oldest first.
+    fn pending_acks(&self, from_class: u8) -> DeskResult<Vec<PendingAck>>;
+    /// The short name a node's NodeInfo last gave, as heard (uncleaned).
+    fn short_name(&self, node: u32) -> DeskResult<Option<String>>;
 }
 
 /// The result of one input: the effects, and what the caller reports back.
@@ -589,6 +630,11 @@ impl<'a, F: Facts + ?Sized> Desk<'a, F> {
         args: &[(&str, &str)],
     ) {
         let text = self.render(lang, msg, args);
+        self.say_text(incident, dest, class, msg, text);
+    }
+
+    /// Queues a text already rendered for catalogue message `msg` (within the budget).
+    fn say_text(&mut self, incident: Option<&str>, dest: u32, class: u8, msg: Msg, text: String) {
         self.out.effects.push(Effect::Queue(Message {
             incident: incident.map(str::to_string),
             dest,

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    AmbRow, AmbState, Decision, Desk, DeskResult, Effect, Facts, IncidentFacts, Message, Placed,
-    RecentIncident, SentRow, StoreConfig, TeamHealth,
+    AmbRow, AmbState, Decision, Desk, DeskResult, Effect, Facts, GroupedAck, IncidentFacts,
+    Message, PendingAck, Placed, RecentIncident, SentRow, StoreConfig, SurgeFacts, TeamHealth,
 };
 use crate::incident::{State, Status};
 
@@ -64,6 +64,12 @@ pub(crate) struct Model {
     pub node_keys: BTreeMap<u32, crate::trust::PublicKey>,
     /// Orientations given: (day, topic, language) -> count.
     pub oriented: BTreeMap<(i64, &'static str, &'static str), u32>,
+    /// Short names as NodeInfo gave them.
+    pub short_names: BTreeMap<u32, String>,
+    /// Grouped senders and when their broadcast was queued.
+    pub grouped: Vec<(GroupedAck, Option<i64>)>,
+    /// Surges: (since, cause, ended_at).
+    pub surges: Vec<(i64, String, Option<i64>)>,
 }
 
 impl Model {
@@ -181,7 +187,42 @@ impl Model {
                             .0 = Some(at);
                     }
                 }
-                Effect::NodeNames { .. } => {}
+                Effect::NodeNames {
+                    node, short_name, ..
+                } => {
+                    self.short_names.insert(node, short_name);
+                }
+                Effect::Group {
+                    node,
+                    incident,
+                    language,
+                    short_name,
+                } => {
+                    let id = self.grouped.len() as i64 + 1;
+                    self.grouped.push((
+                        GroupedAck {
+                            id,
+                            node,
+                            incident,
+                            language,
+                            short_name,
+                        },
+                        None,
+                    ));
+                }
+                Effect::GroupSent { ids } => {
+                    for (g, sent) in &mut self.grouped {
+                        if ids.contains(&g.id) {
+                            *sent = Some(at);
+                        }
+                    }
+                }
+                Effect::SurgeStart { cause } => self.surges.push((at, cause, None)),
+                Effect::SurgeEnd => {
+                    if let Some(s) = self.surges.last_mut() {
+                        s.2.get_or_insert(at);
+                    }
+                }
                 Effect::Enrolled { node, key, .. } => self.enrolled.push((node, key)),
                 Effect::PendingAnswer { node, text, .. } => self.pending.push((node, text, None)),
                 Effect::AnswerDecided { row, confirmed, .. } => {
@@ -552,5 +593,69 @@ impl Facts for Model {
             .iter()
             .find(|r| r.id == row)
             .and_then(|r| r.m.incident.clone()))
+    }
+
+    fn surge(&self) -> DeskResult<Option<SurgeFacts>> {
+        Ok(self
+            .surges
+            .last()
+            .filter(|s| s.2.is_none())
+            .map(|(since, cause, _)| SurgeFacts {
+                since: *since,
+                cause: cause.clone(),
+                grouped: self
+                    .grouped
+                    .iter()
+                    .filter(|(_, sent)| sent.is_some_and(|t| t >= *since))
+                    .count() as u32,
+            }))
+    }
+
+    fn pending_replies(&self) -> DeskResult<u32> {
+        Ok(self
+            .outbox
+            .iter()
+            .filter(|r| {
+                r.state == "pending"
+                    && super::ESTIMATED_CLASSES.contains(&r.m.class)
+                    && r.m.dest != faro_proto::mesh::BROADCAST
+            })
+            .count() as u32)
+    }
+
+    fn grouped_waiting(&self) -> DeskResult<Vec<GroupedAck>> {
+        Ok(self
+            .grouped
+            .iter()
+            .filter(|(_, sent)| sent.is_none())
+            .map(|(g, _)| g.clone())
+            .collect())
+    }
+
+    fn pending_acks(&self, from_class: u8) -> DeskResult<Vec<PendingAck>> {
+        Ok(self
+            .outbox
+            .iter()
+            .filter(|r| {
+                r.state == "pending"
+                    && (from_class..=super::CLASS_P3).contains(&r.m.class)
+                    && r.m.msg == Some(crate::catalog::Msg::DistressAck)
+            })
+            .map(|r| PendingAck {
+                row: r.id,
+                node: r.m.dest,
+                incident: r.m.incident.clone(),
+                language: r
+                    .m
+                    .incident
+                    .as_ref()
+                    .and_then(|i| self.incidents.get(i))
+                    .map_or(crate::lang::Lang::Es, |i| i.facts.language),
+            })
+            .collect())
+    }
+
+    fn short_name(&self, node: u32) -> DeskResult<Option<String>> {
+        Ok(self.short_names.get(&node).cloned())
     }
 }

@@ -1994,3 +1994,236 @@ fn a_late_ok_after_another_ambulance_arrived_is_called_off() {
     assert_eq!(queued(&d), vec![(SARIC, Some(Msg::AmbulanceCancel))]);
     assert_eq!(m.amb[0].row.status, AmbState::TimedOut);
 }
+
+// ----- surge -----------------------------------------------------------------------------
+
+/// Triage gives no distress text less than P2 today: these tests make an incident P3 as an
+/// operator's or a future rule's triage would, with its waiting acknowledgement in the P3 class.
+fn make_p3(m: &mut Model, id: &str) {
+    m.incidents.get_mut(id).expect("incident").facts.priority = 3;
+    for r in m
+        .outbox
+        .iter_mut()
+        .filter(|r| r.m.incident.as_deref() == Some(id))
+    {
+        r.m.class = CLASS_P3;
+    }
+}
+
+fn surge_tick(m: &mut Model, c: &StoreConfig, at: i64) -> Decision {
+    m.run(c, at, |d| d.surge_tick()).expect("surge tick").1
+}
+
+fn cfg_surge() -> StoreConfig {
+    let mut c = cfg();
+    // Three waiting replies (12 s one by one) are a surge.
+    c.surge.after = Duration::from_secs(10);
+    c
+}
+
+#[test]
+fn a_surge_groups_p3_acknowledgements_by_short_name_keeps_p1_direct_and_ends() {
+    let c = cfg_surge();
+    let mut m = Model::default();
+    let senders: Vec<u32> = (0..5).map(|i| 0x5a5a_0500 + i).collect();
+    m.short_names.insert(senders[0], "Ana4".into());
+    m.short_names
+        .insert(senders[1], " b\u{7}2,c1\u{202E} ".into());
+    m.short_names.insert(senders[2], "ññññññññññ".into());
+    // senders[3] and [4] have no name: their app shows the node number's last 4 digits.
+    for (i, node) in senders.iter().enumerate() {
+        hear(&mut m, &c, i as i64 * 1000, distress(*node, "ayuda", None));
+        make_p3(&mut m, &format!("SAS-{}", i + 1));
+    }
+    // Before the tick, nothing is grouped: the acknowledgements wait in the outbox.
+    assert_eq!(m.outbox.len(), 5);
+
+    let start = surge_tick(&mut m, &c, 10_000);
+    let e = events(&start);
+    assert_eq!(
+        e,
+        vec!["surge: 5 replies waiting, about 1 min to send one by one; P3/P4 acknowledgements grouped"]
+    );
+    assert!(m.surges.len() == 1 && m.surges[0].2.is_none());
+    // The direct acknowledgements still waiting are dropped and their senders grouped.
+    assert!(m.outbox.iter().all(|r| r.state == "dropped"));
+    let names: Vec<&str> = m
+        .grouped
+        .iter()
+        .map(|(g, _)| g.short_name.as_str())
+        .collect();
+    assert_eq!(names, vec!["Ana4", "b2c1", "ññññ", "0503", "0504"]);
+
+    // During the surge a P1 is answered directly, at once.
+    let p1 = hear(
+        &mut m,
+        &c,
+        12_000,
+        distress(PHONE, "AUXILIO somos 3, una niña", None),
+    );
+    assert_eq!(queued(&p1), vec![(PHONE, Some(Msg::DistressAck))]);
+    let direct = m.outbox.last().unwrap();
+    assert_eq!(direct.m.class, CLASS_P1);
+    // A P3 sender heard again after the reply interval joins the group instead.
+    let again = hear(&mut m, &c, 11 * MIN, distress(senders[0], "ayuda", None));
+    assert!(queued(&again).is_empty(), "{:?}", again.effects);
+    assert!(again
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Group { node, .. } if *node == senders[0])));
+    assert_eq!(m.by_seq(1).unwrap().last_reply_at, Some(11 * MIN));
+
+    // The next tick: one Spanish broadcast names every waiting sender (the repeat once).
+    let flush = surge_tick(&mut m, &c, 11 * MIN + 30_000);
+    let casts: Vec<&Message> = flush
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Queue(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(casts.len(), 1, "{:?}", flush.effects);
+    let cast = casts[0];
+    assert_eq!(
+        (cast.dest, cast.class, cast.msg),
+        (mesh::BROADCAST, CLASS_P3, Some(Msg::GroupAck))
+    );
+    assert!(cast.text.len() <= mesh::PAYLOAD_BUDGET);
+    assert!(
+        cast.text
+            .starts_with("Faro: recibimos su SOS: Ana4, b2c1, ññññ, 0503, 0504, Ana4."),
+        "{}",
+        cast.text
+    );
+    assert!(m.grouped.iter().all(|(_, sent)| sent.is_some()));
+    // Only the P1's reply waits (4 s, below half of 10 s) and every grouped sender was named:
+    // the surge ends (from 10 s to 11.5 min, rounded up).
+    let e = events(&flush);
+    assert!(
+        e.iter()
+            .any(|w| w.starts_with("surge over after 12 min: 6 senders acknowledged")),
+        "{e:?}"
+    );
+    assert!(m.surges[0].2.is_some());
+    // Over: P3 acknowledgements are direct again.
+    let after = hear(&mut m, &c, 30 * MIN, distress(senders[1], "ayuda", None));
+    assert_eq!(queued(&after), vec![(senders[1], Some(Msg::DistressAck))]);
+}
+
+#[test]
+fn a_long_group_goes_out_over_several_ticks_in_each_language() {
+    let c = cfg_surge();
+    let mut m = Model::default();
+    // Three waiting P2 replies start the surge (the estimate counts every reply class).
+    for i in 0..3 {
+        hear(
+            &mut m,
+            &c,
+            i,
+            distress(0x5a5a_0600 + i as u32, "ayuda", None),
+        );
+    }
+    surge_tick(&mut m, &c, 1_000);
+    assert_eq!(m.surges.len(), 1);
+    // Forty senders wait: 30 in Spanish with 8-byte names, 10 in English.
+    for i in 0..40u32 {
+        let lang = if i < 30 { Lang::Es } else { Lang::En };
+        m.grouped.push((
+            GroupedAck {
+                id: m.grouped.len() as i64 + 1,
+                node: 0x5a5a_0700 + i,
+                incident: None,
+                language: lang,
+                short_name: format!("name{i:04}"),
+            },
+            None,
+        ));
+    }
+    let first = surge_tick(&mut m, &c, 31_000);
+    let casts: Vec<&Message> = first
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Queue(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(casts.len(), 2, "one per language");
+    assert!(casts.iter().all(|m| m.text.len() <= mesh::PAYLOAD_BUDGET));
+    assert!(casts[0]
+        .text
+        .starts_with("Faro: recibimos su SOS: name0000, name0001"));
+    assert!(casts[1].text.starts_with("Faro heard your SOS: name0030"));
+    let waiting = m.grouped.iter().filter(|(_, s)| s.is_none()).count();
+    assert!(waiting > 0 && waiting < 30, "{waiting}");
+    // Senders still waiting keep the surge on, whatever the estimate.
+    for r in &mut m.outbox {
+        r.state = "acked";
+    }
+    assert!(events(&first).is_empty());
+    let mut at = 61_000;
+    while m.grouped.iter().any(|(_, s)| s.is_none()) {
+        let d = surge_tick(&mut m, &c, at);
+        assert!(m.surges[0].2.is_none() || !m.grouped.iter().any(|(_, s)| s.is_none()));
+        at += 30_000;
+        assert!(at < 10 * MIN, "{:?}", d.effects);
+    }
+    assert!(
+        m.surges[0].2.is_some(),
+        "it ends once every sender was named"
+    );
+}
+
+#[test]
+fn with_the_default_settings_a_busy_hour_is_no_surge() {
+    let c = cfg();
+    let mut m = Model::default();
+    for i in 0..40 {
+        hear(
+            &mut m,
+            &c,
+            i * 1000,
+            distress(0x5a5a_0800 + i as u32, "ayuda", None),
+        );
+    }
+    // 40 replies x 4 s = 160 s: under 3 min.
+    let d = surge_tick(&mut m, &c, 60_000);
+    assert!(d.effects.is_empty(), "{:?}", d.effects);
+    assert!(m.surges.is_empty());
+}
+
+#[test]
+fn grouping_from_p2_groups_bare_sos_acknowledgements_and_never_a_p1() {
+    let mut c = cfg_surge();
+    c.surge.group_from = 2;
+    let mut m = Model::default();
+    // Four bare calls for help (P2 by triage) start the surge.
+    for i in 0..4u32 {
+        hear(
+            &mut m,
+            &c,
+            i64::from(i),
+            distress(0x5a5a_0800 + i, "ayuda", None),
+        );
+    }
+    assert!(m.outbox.iter().all(|r| r.m.class == CLASS_P2));
+    surge_tick(&mut m, &c, 1_000);
+    assert_eq!(m.surges.len(), 1);
+    assert!(m.outbox.iter().all(|r| r.state == "dropped"));
+    assert_eq!(m.grouped.len(), 4);
+    // A new P2 joins the group; a P1 is still answered directly.
+    let p2 = hear(&mut m, &c, 2_000, distress(0x5a5a_0810, "ayuda", None));
+    assert!(queued(&p2).is_empty(), "{:?}", p2.effects);
+    let p1 = hear(
+        &mut m,
+        &c,
+        3_000,
+        distress(PHONE, "AUXILIO somos 3, una niña", None),
+    );
+    assert_eq!(queued(&p1), vec![(PHONE, Some(Msg::DistressAck))]);
+    // With the default (from P3), the same P2 would have had its own reply.
+    let d = cfg_surge();
+    assert_eq!(d.surge.group_class(), CLASS_P3);
+    assert_eq!(c.surge.group_class(), CLASS_P2);
+}

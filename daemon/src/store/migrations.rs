@@ -248,9 +248,9 @@ UPDATE outbox SET class = 0
 "#,
     // 10: the air. Seven outbox classes (ambulance; patrol dispatch and safety; replies to P1;
     //     P2; operator texts; P3/P4 and questions to unclear senders; orientation and
-    //     broadcasts), rows already queued moved to theirs. A message can be superseded by a
-    //     newer one to the same node about the same thing (`topic`), and dropped unsent when
-    //     its reason ended (state `dropped`, the reason in `last_error`). Each radio remembers
+    //     broadcasts), rows already queued moved to theirs. A message is dropped unsent when a
+    //     newer one supersedes it or its reason ended (state `dropped`, the reason in
+    //     `last_error`; no schema change). Each radio remembers
     //     how many hops a node's last packet took and on which channel, so that a reply goes
     //     out with just enough hops on the channel it answers.
     r#"
@@ -262,10 +262,30 @@ UPDATE outbox SET class = 5
  WHERE id IN (SELECT outbox_id FROM messages WHERE outbox_id IS NOT NULL AND understood = 'ask_help');
 UPDATE outbox SET class = 6
  WHERE id IN (SELECT outbox_id FROM messages WHERE outbox_id IS NOT NULL AND understood LIKE 'orient%');
-ALTER TABLE outbox ADD COLUMN topic TEXT;
-CREATE INDEX outbox_by_topic ON outbox(dest, topic) WHERE topic IS NOT NULL;
 ALTER TABLE node_radios ADD COLUMN hops INTEGER;
 ALTER TABLE node_radios ADD COLUMN channel INTEGER;
+"#,
+    // 11: surge mode. Senders whose P3/P4 acknowledgement is grouped into a broadcast (one per
+    //     language, by the short name their app shows; `sent_at`: when the broadcast naming
+    //     them was queued), and the surges themselves (why, when, how many were grouped).
+    r#"
+CREATE TABLE grouped_acks (
+    id         INTEGER PRIMARY KEY,
+    node       INTEGER NOT NULL,
+    incident   TEXT REFERENCES incidents(id),
+    language   TEXT NOT NULL,
+    short_name TEXT NOT NULL,                    -- cleaned, at most 8 bytes
+    queued_at  INTEGER NOT NULL,
+    sent_at    INTEGER
+);
+CREATE INDEX grouped_acks_waiting ON grouped_acks(sent_at, id);
+CREATE TABLE surges (
+    id       INTEGER PRIMARY KEY,
+    since    INTEGER NOT NULL,
+    cause    TEXT NOT NULL,
+    ended_at INTEGER,
+    grouped  INTEGER NOT NULL DEFAULT 0          -- senders named in broadcasts, set at the end
+);
 "#,
 ];
 

@@ -176,6 +176,9 @@ enum Cmd {
     DispatchTick {
         at: i64,
     },
+    SurgeTick {
+        at: i64,
+    },
     Ping,
 }
 
@@ -528,6 +531,12 @@ impl Store {
     /// so they survive a restart).
     pub async fn dispatch_tick(&self, at: i64) -> Result<(), StoreError> {
         self.call(Cmd::DispatchTick { at }).await.map(|_| ())
+    }
+
+    /// Surge mode: grouped acknowledgements go out, the mode starts or ends (every
+    /// `[surge] group_every`).
+    pub async fn surge_tick(&self, at: i64) -> Result<(), StoreError> {
+        self.call(Cmd::SurgeTick { at }).await.map(|_| ())
     }
 
     /// Answers when the writer thread is alive and not stuck (the watchdog asks).

@@ -270,6 +270,23 @@ pub struct Counts {
     pub outbox_failed: u64,
 }
 
+/// The surge in progress, for `/v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SurgeView {
+    /// When it started (RFC 3339).
+    pub since: String,
+    /// Why, in words.
+    pub cause: String,
+    /// Replies to people waiting in the outbox (direct, not yet sent).
+    pub waiting: u64,
+    /// Seconds they would take to send one by one.
+    pub estimate_s: u64,
+    /// Senders acknowledged in group broadcasts so far.
+    pub grouped: u64,
+    /// Senders waiting for the next group broadcast.
+    pub grouped_waiting: u64,
+}
+
 /// A read-only view of the database.
 #[derive(Debug)]
 pub struct Reader {
@@ -717,6 +734,46 @@ impl Reader {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+
+    /// The surge in progress, if any, with the outbox estimate under `cfg`.
+    pub fn surge(&self, cfg: &crate::desk::SurgeConfig) -> Res<Option<SurgeView>> {
+        let classes = crate::desk::ESTIMATED_CLASSES;
+        let Some((since, cause, grouped, grouped_waiting)) = self
+            .conn
+            .query_row(
+                "SELECT s.since, s.cause,
+                        (SELECT count(*) FROM grouped_acks g WHERE g.sent_at >= s.since),
+                        (SELECT count(*) FROM grouped_acks g WHERE g.sent_at IS NULL)
+                 FROM surges s WHERE s.ended_at IS NULL ORDER BY s.id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u64>(2)?,
+                        r.get::<_, u64>(3)?,
+                    ))
+                },
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let waiting: u32 = self.conn.query_row(
+            "SELECT count(*) FROM outbox
+             WHERE state IN ('pending', 'sending') AND class BETWEEN ?1 AND ?2 AND dest != ?3",
+            params![classes.start(), classes.end(), faro_proto::mesh::BROADCAST],
+            |r| r.get(0),
+        )?;
+        Ok(Some(SurgeView {
+            since: rfc3339(since),
+            cause,
+            waiting: waiting.into(),
+            estimate_s: (cfg.estimate_ms(waiting) / 1000) as u64,
+            grouped,
+            grouped_waiting,
+        }))
     }
 
     /// Counts for status lines.

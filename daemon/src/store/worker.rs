@@ -363,6 +363,11 @@ impl Worker {
                 self.apply_effects(d.effects, at)?;
                 Ok(Reply::Done)
             }
+            Cmd::SurgeTick { at } => {
+                let ((), d) = self.decide(at, |d| d.surge_tick())?;
+                self.apply_effects(d.effects, at)?;
+                Ok(Reply::Done)
+            }
             Cmd::Ping => Ok(Reply::Done),
         }
     }

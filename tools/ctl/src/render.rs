@@ -694,6 +694,18 @@ pub fn status(v: &Value) -> String {
         s(c, "outbox_awaiting_ack"),
         s(c, "outbox_failed")
     );
+    let surge = &v["surge"];
+    if surge.is_object() {
+        let _ = writeln!(
+            out,
+            "surge since {}: {}; P3/P4 grouped: {} acknowledged, {} waiting; estimate {} s",
+            s(surge, "since"),
+            s(surge, "cause"),
+            s(surge, "grouped"),
+            s(surge, "grouped_waiting"),
+            s(surge, "estimate_s")
+        );
+    }
     let t = teams(&v["teams"]);
     out.push_str(&t);
     out
@@ -1050,5 +1062,20 @@ mod tests {
         );
         assert_eq!(event_line(&json!({"keepalive": "x"})), None);
         assert!(event_line(&json!({"lagged": 4})).is_some_and(|l| l.contains("4 events")));
+    }
+
+    #[test]
+    fn status_shows_a_surge_only_when_there_is_one() {
+        let calm =
+            json!({"station": "SAS", "counts": {}, "teams": [], "radios": [], "surge": null});
+        assert!(!status(&calm).contains("surge"));
+        let busy = json!({"station": "SAS", "counts": {}, "teams": [], "radios": [], "surge": {
+            "since": "2026-07-01T12:00:00Z", "cause": "412 replies waiting, about 28 min to send one by one",
+            "waiting": 412, "estimate_s": 1648, "grouped": 37, "grouped_waiting": 5}});
+        assert!(
+            status(&busy).contains("surge since 2026-07-01T12:00:00Z: 412 replies waiting, about 28 min to send one by one; P3/P4 grouped: 37 acknowledged, 5 waiting; estimate 1648 s"),
+            "{}",
+            status(&busy)
+        );
     }
 }

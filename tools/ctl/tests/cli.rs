@@ -96,6 +96,7 @@ impl Farod {
                 radios: vec![],
                 clock: Clock::start(),
                 municipalities: municipalities(),
+                surge: Default::default(),
             };
             api::serve(&path, state, async {
                 let _ = stopped.await;
@@ -323,6 +324,15 @@ fn the_desk_flow_by_command_line() {
         "note: todos bien",
         "closed: rescued",
     ];
+    // No radio here: the patrol's dispatch never went on air, and the close drops it unsent.
+    let (dropped, trail): (Vec<&str>, Vec<&str>) = trail
+        .into_iter()
+        .partition(|l| l.contains("  system  outbox  "));
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert!(
+        dropped[0].ends_with("dispatch to !a1b2c3d4 dropped unsent: the incident was closed"),
+        "{dropped:?}"
+    );
     assert_eq!(trail.len(), 7, "{trail:?}");
     let me = format!("{}  faroctl", me());
     for (line, end) in trail[1..].iter().zip(ends) {

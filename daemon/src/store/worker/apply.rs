@@ -220,6 +220,40 @@ impl Worker {
                     params![team, status.as_str(), at],
                 )?;
             }
+            Effect::Group {
+                node,
+                incident,
+                language,
+                short_name,
+            } => {
+                self.exec(
+                    "INSERT INTO grouped_acks(node, incident, language, short_name, queued_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![node, incident, language.as_str(), short_name, at],
+                )?;
+            }
+            Effect::GroupSent { ids } => {
+                for id in ids {
+                    self.exec(
+                        "UPDATE grouped_acks SET sent_at = ?2 WHERE id = ?1",
+                        params![id, at],
+                    )?;
+                }
+            }
+            Effect::SurgeStart { cause } => {
+                self.exec(
+                    "INSERT INTO surges(since, cause) VALUES (?1, ?2)",
+                    params![at, cause],
+                )?;
+            }
+            Effect::SurgeEnd => {
+                self.exec(
+                    "UPDATE surges SET ended_at = ?1,
+                            grouped = (SELECT count(*) FROM grouped_acks WHERE sent_at >= surges.since)
+                     WHERE ended_at IS NULL",
+                    [at],
+                )?;
+            }
             Effect::OutboxState {
                 row,
                 state,

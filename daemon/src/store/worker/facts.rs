@@ -4,7 +4,8 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::desk::{
-    AmbRow, AmbState, DeskResult, Facts, IncidentFacts, Placed, RecentIncident, SentRow, TeamHealth,
+    AmbRow, AmbState, DeskResult, Facts, GroupedAck, IncidentFacts, PendingAck, Placed,
+    RecentIncident, SentRow, SurgeFacts, TeamHealth,
 };
 use crate::incident::{Kind, Outcome, State, Status};
 use crate::lang::Lang;
@@ -346,6 +347,90 @@ impl Facts for SqlFacts<'_> {
             .0
             .prepare_cached("SELECT incident FROM outbox WHERE id = ?1")?
             .query_row([row], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    fn surge(&self) -> DeskResult<Option<SurgeFacts>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT s.since, s.cause,
+                        (SELECT count(*) FROM grouped_acks g WHERE g.sent_at >= s.since)
+                 FROM surges s WHERE s.ended_at IS NULL ORDER BY s.id DESC LIMIT 1",
+            )?
+            .query_row([], |r| {
+                Ok(SurgeFacts {
+                    since: r.get(0)?,
+                    cause: r.get(1)?,
+                    grouped: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn pending_replies(&self) -> DeskResult<u32> {
+        let classes = crate::desk::ESTIMATED_CLASSES;
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT count(*) FROM outbox
+                 WHERE state IN ('pending', 'sending') AND class BETWEEN ?1 AND ?2 AND dest != ?3",
+            )?
+            .query_row(
+                params![classes.start(), classes.end(), mesh::BROADCAST],
+                |r| r.get(0),
+            )?)
+    }
+
+    fn grouped_waiting(&self) -> DeskResult<Vec<GroupedAck>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT id, node, incident, language, short_name FROM grouped_acks
+             WHERE sent_at IS NULL ORDER BY id",
+        )?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(GroupedAck {
+                    id: r.get(0)?,
+                    node: r.get(1)?,
+                    incident: r.get(2)?,
+                    language: r.get::<_, String>(3)?.parse().unwrap_or(Lang::Es),
+                    short_name: r.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn pending_acks(&self, from_class: u8) -> DeskResult<Vec<PendingAck>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT o.id, o.dest, o.incident, i.language FROM outbox o
+             JOIN messages m ON m.outbox_id = o.id
+             LEFT JOIN incidents i ON i.id = o.incident
+             WHERE o.state = 'pending' AND o.class BETWEEN ?1 AND ?2 AND m.understood = 'distress_ack'
+             ORDER BY o.id",
+        )?;
+        let rows = st
+            .query_map([from_class, crate::desk::CLASS_P3], |r| {
+                Ok(PendingAck {
+                    row: r.get(0)?,
+                    node: r.get(1)?,
+                    incident: r.get(2)?,
+                    language: r
+                        .get::<_, Option<String>>(3)?
+                        .and_then(|l| l.parse().ok())
+                        .unwrap_or(Lang::Es),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn short_name(&self, node: u32) -> DeskResult<Option<String>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT short_name FROM nodes WHERE num = ?1")?
+            .query_row([node], |r| r.get(0))
             .optional()?
             .flatten())
     }
