@@ -109,6 +109,7 @@ pub fn station_config(config: &Config) -> StationConfig {
     store.amb_max_municipalities = config.ambulance.max_municipalities;
     store.auto_ambulance_kinds = config.ambulance.auto_for_p1.clone();
     store.surge = config.surge.clone();
+    store.broadcasts = config.broadcasts.clone();
     StationConfig {
         store,
         keywords: config.keywords.clone(),

@@ -84,6 +84,9 @@ pub enum Msg {
     /// and what to do meanwhile. `{names}`: their short names, comma-separated (at least
     /// [`GROUP_NAMES_MIN`] bytes of them fit in every language).
     GroupAck,
+    /// A broadcast from the station's schedule (`[[broadcast]]`). `{text}`: the configured
+    /// text, as written.
+    Scheduled,
     /// To a patrol: the ambulance is on scene. `{id}`.
     PatrolAmbArrived,
     /// To a patrol: an ambulance was requested. `{id}`, `{municipality}`.
@@ -130,9 +133,10 @@ pub enum Msg {
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 38] = [
+    pub const ALL: [Msg; 39] = [
         Msg::DistressAck,
         Msg::GroupAck,
+        Msg::Scheduled,
         Msg::CmdOk,
         Msg::CmdUsage,
         Msg::CmdUnknownIncident,
@@ -176,6 +180,7 @@ impl Msg {
         match self {
             Msg::DistressAck => "distress_ack",
             Msg::GroupAck => "group_ack",
+            Msg::Scheduled => "scheduled_broadcast",
             Msg::CmdOk => "cmd_ok",
             Msg::CmdUsage => "cmd_usage",
             Msg::CmdUnknownIncident => "cmd_unknown_incident",
@@ -238,6 +243,7 @@ impl Msg {
             Msg::CmdRefused => &["id", "reason"],
             Msg::StatusList => &["list"],
             Msg::GroupAck => &["names"],
+            Msg::Scheduled => &["text"],
             Msg::OrientWater => &["points"],
             Msg::OrientWaterNone => &["km"],
             Msg::OrientWhere => &["dir", "km", "place"],
@@ -488,6 +494,7 @@ mod tests {
             ),
             ("list", "x".repeat(120)),
             ("names", "ñ".repeat(GROUP_NAMES_MIN / 2)),
+            ("text", "ñ".repeat(100)),
             ("priority", "P4".into()),
             ("people", "999".into()),
             ("lat", "-89.99999".into()),

@@ -75,6 +75,21 @@ pub struct RawConfig {
     /// `[surge]`.
     #[serde(default)]
     pub surge: RawSurge,
+    /// `[[broadcast]]` scheduled broadcasts.
+    #[serde(default)]
+    pub broadcast: Vec<RawBroadcast>,
+}
+
+/// `[[broadcast]]`: a text the station broadcasts on a schedule, per language.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBroadcast {
+    /// Its name, for the audit trail.
+    pub name: String,
+    /// How often (`6h`, `1d`; 10 min to 7 days).
+    pub every: String,
+    /// Language code -> text (at most 200 bytes, one line).
+    pub text: std::collections::BTreeMap<String, String>,
 }
 
 /// `[air]`: how much of the channel Faro may use.
@@ -371,6 +386,8 @@ pub struct Config {
     pub air: crate::outbox::plan::Budget,
     /// Surge mode (`[surge]`; `radios` is the number of radios configured).
     pub surge: crate::desk::SurgeConfig,
+    /// Scheduled broadcasts.
+    pub broadcasts: Vec<crate::desk::Broadcast>,
 }
 
 /// Validated `[ambulance]`.
@@ -660,7 +677,9 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
     let air = validate_air(&raw.air)?;
     let mut surge = validate_surge(&raw.surge)?;
     surge.radios = radios.len().max(1) as u32;
+    let broadcasts = validate_broadcasts(&raw.broadcast)?;
     Ok(Config {
+        broadcasts,
         air,
         surge,
         municipalities,
@@ -1002,6 +1021,60 @@ fn validate_air(raw: &RawAir) -> Result<crate::outbox::plan::Budget, ConfigError
     })
 }
 
+fn validate_broadcasts(raw: &[RawBroadcast]) -> Result<Vec<crate::desk::Broadcast>, ConfigError> {
+    let mut out = Vec::new();
+    for b in raw {
+        let name = b.name.trim();
+        if name.is_empty() || name.len() > 40 || name.chars().any(char::is_control) {
+            return Err(ConfigError(format!(
+                "broadcast.name {:?}: 1 to 40 bytes, one line",
+                b.name
+            )));
+        }
+        let every = humantime::parse_duration(b.every.trim()).map_err(|_| {
+            ConfigError(format!(
+                "broadcast {name:?}: every = {:?}: expected a duration such as 6h or 1d",
+                b.every
+            ))
+        })?;
+        if every < Duration::from_secs(600) || every > Duration::from_secs(7 * 86_400) {
+            return Err(ConfigError(format!(
+                "broadcast {name:?}: every = {:?}: must be 10 min to 7 days",
+                b.every
+            )));
+        }
+        if b.text.is_empty() {
+            return Err(ConfigError(format!(
+                "broadcast {name:?}: text: at least one language"
+            )));
+        }
+        let mut texts = Vec::new();
+        for (code, text) in &b.text {
+            let lang: crate::lang::Lang = code.parse().map_err(|_| {
+                ConfigError(format!("broadcast {name:?}: text.{code}: unknown language"))
+            })?;
+            let t = text.trim();
+            if t.is_empty()
+                || t.len() > faro_proto::mesh::PAYLOAD_BUDGET
+                || t.chars().any(char::is_control)
+            {
+                return Err(ConfigError(format!(
+                    "broadcast {name:?}: text.{code}: 1 to {} bytes, one line (it is {})",
+                    faro_proto::mesh::PAYLOAD_BUDGET,
+                    t.len()
+                )));
+            }
+            texts.push((lang, t.to_string()));
+        }
+        out.push(crate::desk::Broadcast {
+            name: name.to_string(),
+            every,
+            texts,
+        });
+    }
+    Ok(out)
+}
+
 fn validate_surge(raw: &RawSurge) -> Result<crate::desk::SurgeConfig, ConfigError> {
     let d = crate::desk::SurgeConfig::default();
     let field = |name: &str, v: &Option<String>, default: Duration, min: u64, max: u64| {
@@ -1141,6 +1214,14 @@ heartbeat_secs = 120
             ("[[municipality]]\nname = \"Sáric\"\nstate = \"Sonora\"", "without a contact"),
             ("[ambulance]\ndeadline_secs = 5", "ambulance.deadline_secs"),
             ("[air]\nshare_percent = 60", "air.share_percent"),
+            (
+                "[[broadcast]]\nname = \"calor\"\nevery = \"1m\"\ntext = { es = \"Calor\" }",
+                "every = \"1m\": must be 10 min",
+            ),
+            (
+                "[[broadcast]]\nname = \"calor\"\nevery = \"6h\"\ntext = { xx = \"Calor\" }",
+                "text.xx: unknown language",
+            ),
             ("[air]\nwindow_secs = 1", "air.window_secs"),
             ("[[water]]\nname = \"\"\nlat = 31.4\nlon = -111.5", "water[0].name"),
             ("[trust]\ncompromised_key_hashes = [\"abc\"]", "trust.compromised_key_hashes[0]"),

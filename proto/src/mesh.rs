@@ -114,9 +114,16 @@ pub fn precision_radius_m(bits: u32) -> Option<f64> {
     Some(cell_deg * METRES_PER_DEGREE / 2.0)
 }
 
-/// Hops a received packet travelled (`hop_start - hop_limit`), when the sender told us.
+/// Hops a received packet travelled (`hop_start - hop_limit`), when the sender told us. A
+/// packet sent with hop limit 0 also has hop start 0, which old firmware (without hop start)
+/// sends too; the last relayer's byte tells them apart: a packet whose last transmitter was
+/// its sender (firmware 2.5 and later set `relay_node` on every transmission) came directly.
 pub fn hops_travelled(p: &MeshPacket) -> Option<u32> {
-    (p.hop_start != 0 && p.hop_start >= p.hop_limit).then(|| p.hop_start - p.hop_limit)
+    if p.hop_start == 0 {
+        let direct = p.hop_limit == 0 && p.relay_node != 0 && p.relay_node == p.from & 0xff;
+        return direct.then_some(0);
+    }
+    (p.hop_start >= p.hop_limit).then(|| p.hop_start - p.hop_limit)
 }
 
 /// The decoded `Data` of a packet, if it is not encrypted.
@@ -238,6 +245,25 @@ pub fn packet(portnum: PortNum, payload: Vec<u8>) -> MeshPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hops_from_hop_start_or_the_last_relayer() {
+        let p = |from: u32, start: u32, limit: u32, relay: u32| MeshPacket {
+            from,
+            hop_start: start,
+            hop_limit: limit,
+            relay_node: relay,
+            ..Default::default()
+        };
+        assert_eq!(hops_travelled(&p(0x7e00_0012, 3, 1, 0x55)), Some(2));
+        assert_eq!(hops_travelled(&p(0x7e00_0012, 3, 3, 0x12)), Some(0));
+        // Sent with hop limit 0 and heard from its sender itself: direct.
+        assert_eq!(hops_travelled(&p(0x7e00_0012, 0, 0, 0x12)), Some(0));
+        // Old firmware: no hop start, no relayer, or a relayer that is not the sender.
+        assert_eq!(hops_travelled(&p(0x7e00_0012, 0, 0, 0)), None);
+        assert_eq!(hops_travelled(&p(0x7e00_0012, 0, 0, 0x55)), None);
+        assert_eq!(hops_travelled(&p(0x7e00_0012, 0, 2, 0x12)), None);
+    }
 
     #[test]
     fn precision_radius_follows_the_apps_table() {

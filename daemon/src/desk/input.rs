@@ -67,6 +67,20 @@ pub struct StoreConfig {
     pub orientation_interval: Duration,
     /// Surge mode (`[surge]`).
     pub surge: super::SurgeConfig,
+    /// Scheduled broadcasts (`[[broadcast]]`): heat warnings, orientation.
+    pub broadcasts: Vec<Broadcast>,
+}
+
+/// A broadcast the station sends on a schedule, one text per language, within the airtime
+/// budget in the outbox's last class, and never during a surge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Broadcast {
+    /// Its name (for the audit trail).
+    pub name: String,
+    /// How often.
+    pub every: Duration,
+    /// Its text in each language (each at most 200 bytes, one line).
+    pub texts: Vec<(Lang, String)>,
 }
 
 /// A drinking water point people can be sent to.
@@ -106,6 +120,7 @@ impl StoreConfig {
             compromised: Vec::new(),
             orientation_interval: Duration::from_secs(10 * 60),
             surge: super::SurgeConfig::default(),
+            broadcasts: Vec::new(),
         }
     }
 }

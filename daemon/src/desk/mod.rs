@@ -49,7 +49,8 @@ pub use briefing::{
     flag_word, flags_text, kind_word, note_word, state_word, FLAGS_BUDGET, REPORTER_BUDGET,
 };
 pub use input::{
-    ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig, WaterPoint, WATER_NAME_MAX,
+    Broadcast, ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig, WaterPoint,
+    WATER_NAME_MAX,
 };
 pub use orientation::{WATER_POINTS_BUDGET, WATER_RADIUS_KM};
 pub use surge::{
@@ -507,6 +508,9 @@ pub trait Facts {
     fn nodes_with_key(&self, key: crate::trust::PublicKey) -> DeskResult<Vec<u32>>;
     /// Whether message `msg` was queued for `node` after `since`.
     fn said_since(&self, node: u32, msg: Msg, since: i64) -> DeskResult<bool>;
+
+    /// Whether exactly `text` was queued to `node` after `since`.
+    fn said_text_since(&self, node: u32, text: &str, since: i64) -> DeskResult<bool>;
     /// Whether `node` was asked whether it needs help (a message with no incident, class
     /// distress) after `since`.
     fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool>;

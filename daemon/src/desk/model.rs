@@ -464,6 +464,13 @@ impl Facts for Model {
             .any(|r| r.m.dest == node && r.m.msg == Some(msg) && r.created_at > since))
     }
 
+    fn said_text_since(&self, node: u32, text: &str, since: i64) -> DeskResult<bool> {
+        Ok(self
+            .outbox
+            .iter()
+            .any(|r| r.m.dest == node && r.m.text == text && r.created_at > since))
+    }
+
     fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool> {
         self.said_since(node, crate::catalog::Msg::AskHelp, since)
     }

@@ -269,6 +269,30 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             }
             _ => {}
         }
+        if !on {
+            // Scheduled broadcasts share the budget (last class) and pause during a surge.
+            for b in &self.cfg.broadcasts {
+                let since = self.at - b.every.as_millis() as i64;
+                for (lang, text) in &b.texts {
+                    if self.facts.said_text_since(mesh::BROADCAST, text, since)? {
+                        continue;
+                    }
+                    self.say_text(
+                        None,
+                        mesh::BROADCAST,
+                        super::CLASS_BROADCAST,
+                        Msg::Scheduled,
+                        text.clone(),
+                    );
+                    self.event(
+                        None,
+                        "system",
+                        "timer",
+                        format!("scheduled broadcast {:?} ({lang})", b.name),
+                    );
+                }
+            }
+        }
         if on {
             let mut seen: Vec<u32> = waiting.iter().map(|g| g.node).collect();
             for p in self.facts.pending_acks(cfg.group_class())? {

@@ -2227,3 +2227,67 @@ fn grouping_from_p2_groups_bare_sos_acknowledgements_and_never_a_p1() {
     assert_eq!(d.surge.group_class(), CLASS_P3);
     assert_eq!(c.surge.group_class(), CLASS_P2);
 }
+
+#[test]
+fn scheduled_broadcasts_go_once_per_period_in_each_language_and_pause_in_a_surge() {
+    let mut c = cfg_surge();
+    c.broadcasts = vec![Broadcast {
+        name: "calor".into(),
+        every: Duration::from_secs(6 * 3600),
+        texts: vec![
+            (Lang::Es, "Faro: calor extremo hoy. Beba agua.".into()),
+            (Lang::En, "Faro: extreme heat today. Drink water.".into()),
+        ],
+    }];
+    let casts = |d: &Decision| -> Vec<(u32, u8, String)> {
+        d.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Queue(m) if m.msg == Some(Msg::Scheduled) => {
+                    Some((m.dest, m.class, m.text.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let mut m = Model::default();
+    let first = surge_tick(&mut m, &c, 1_000);
+    assert_eq!(
+        casts(&first),
+        vec![
+            (
+                mesh::BROADCAST,
+                CLASS_BROADCAST,
+                "Faro: calor extremo hoy. Beba agua.".to_string()
+            ),
+            (
+                mesh::BROADCAST,
+                CLASS_BROADCAST,
+                "Faro: extreme heat today. Drink water.".to_string()
+            ),
+        ]
+    );
+    assert!(events(&first)
+        .iter()
+        .any(|e| *e == "scheduled broadcast \"calor\" (es)"));
+    // Not again within the period.
+    assert!(casts(&surge_tick(&mut m, &c, 3 * 3600 * 1000)).is_empty());
+    // A surge starts before the next period: the broadcast waits until it is over.
+    for i in 0..3u32 {
+        hear(
+            &mut m,
+            &c,
+            6 * 3600 * 1000 + i64::from(i),
+            distress(0x5a5a_0900 + i, "ayuda", None),
+        );
+    }
+    let during = surge_tick(&mut m, &c, 6 * 3600 * 1000 + 5_000);
+    assert_eq!(m.surges.len(), 1);
+    assert!(casts(&during).is_empty());
+    for r in &mut m.outbox {
+        r.state = "acked";
+    }
+    let after = surge_tick(&mut m, &c, 6 * 3600 * 1000 + 35_000);
+    assert!(m.surges[0].2.is_some(), "the surge ended");
+    assert_eq!(casts(&after).len(), 2);
+}

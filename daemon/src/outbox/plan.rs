@@ -25,10 +25,11 @@
 //!   [`MAX_HOPS`]); otherwise the device's own limit. The firmware reads hop limit 0 on a
 //!   packet that wants an ACK as "no preference" and floods it with its default
 //!   (`Router::send`), and a first direct message to a node floods anyway (the firmware
-//!   learns a next hop only from an answer). So: an urgent row (ambulance, patrol, P1) to a
-//!   node heard directly keeps its ACK and goes with hop limit 1, the least the firmware
-//!   honours with one; any other row to such a node goes once with hop limit 0 and no ACK
-//!   (nobody relays it; the desk sees it handed to the radio, not confirmed). It goes out on the channel its
+//!   learns a next hop only from an answer). So: an ambulance or patrol row to a node heard
+//!   directly keeps its ACK and goes with hop limit 1, the least the firmware honours with
+//!   one; any other row to such a node (replies to people, P1 included) goes once with hop
+//!   limit 0 and no ACK: nobody relays it, and the desk sees it handed to the radio, not
+//!   confirmed. A person who did not hear it writes again and is answered again. It goes out on the channel its
 //!   destination was last heard on by that radio, else on the row's own channel.
 
 /// Milliseconds on the outbox's own monotonic clock.
@@ -218,7 +219,7 @@ fn ready(r: &RadioState, row: &Row<'_>, now: Ms, b: &Budget) -> Ms {
 pub fn hop_limit(hops: Option<u32>, class: u8, want_ack: bool) -> (Option<u32>, bool) {
     match hops {
         None => (None, want_ack),
-        Some(0) if want_ack && urgent(class) => (Some(1), true),
+        Some(0) if want_ack && class <= crate::desk::CLASS_PATROL => (Some(1), true),
         Some(0) => (Some(0), false),
         Some(h) => (Some((h + 1).min(MAX_HOPS)), want_ack),
     }
@@ -434,9 +435,10 @@ mod tests {
     #[test]
     fn hops_with_one_of_margin() {
         assert_eq!(hop_limit(None, CLASS_P3, true), (None, true));
-        // 0 with want_ack would flood with the device's default: an urgent row keeps its ACK
-        // with one hop, another goes unacknowledged with none.
-        assert_eq!(hop_limit(Some(0), CLASS_P1, true), (Some(1), true));
+        // 0 with want_ack would flood with the device's default: ambulance and patrol rows
+        // keep their ACK with one hop, replies to people go unacknowledged with none.
+        assert_eq!(hop_limit(Some(0), CLASS_PATROL, true), (Some(1), true));
+        assert_eq!(hop_limit(Some(0), CLASS_P1, true), (Some(0), false));
         assert_eq!(hop_limit(Some(0), CLASS_P3, true), (Some(0), false));
         assert_eq!(hop_limit(Some(1), CLASS_P3, true), (Some(2), true));
         assert_eq!(hop_limit(Some(7), CLASS_AMBULANCE, true), (Some(7), true));

@@ -389,8 +389,10 @@ impl Worker {
     /// Records that a radio heard a packet (also a duplicate), drops what was already seen,
     /// and lets the desk decide what the rest means.
     fn ingest(&mut self, rx: &Rx, signal: Signal, at: i64) -> Res<IngestOutcome> {
-        // Every radio that hears a node is recorded, also when its copy is a duplicate.
-        self.exec(
+        // Every radio that hears a node is recorded, also when its copy is a duplicate; a
+        // node listed in a radio's node database (no packet) was not heard by it now.
+        if rx.packet_id != 0 {
+            self.exec(
             "INSERT INTO node_radios(node, radio, last_heard_at, hops, channel) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(node, radio) DO UPDATE SET
                  hops = CASE WHEN excluded.last_heard_at >= last_heard_at
@@ -399,7 +401,8 @@ impl Worker {
                                 THEN excluded.channel ELSE channel END,
                  last_heard_at = max(last_heard_at, excluded.last_heard_at)",
             params![rx.from, rx.radio, at, rx.hops, rx.channel],
-        )?;
+            )?;
+        }
         if rx.packet_id != 0 {
             let keep = matches!(
                 signal,

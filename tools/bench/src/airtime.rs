@@ -223,6 +223,9 @@ impl WorstCase {
             ("municipality", self.municipality.clone()),
             ("next", self.next.clone()),
             ("points", "x".repeat(farod::desk::WATER_POINTS_BUDGET)),
+            // Surge broadcasts are packed by farod to fit; scheduled texts are validated.
+            ("names", "ñ".repeat(farod::catalog::GROUP_NAMES_MIN / 2)),
+            ("text", "x".repeat(farod::catalog::GROUP_NAMES_MIN)),
             ("km", "999".into()),
             ("dir", "NO".into()),
             (
@@ -273,6 +276,8 @@ fn typical_args(msg: Msg) -> Vec<(&'static str, String)> {
         ("municipality", "Altar".into()),
         ("next", "Sáric".into()),
         ("points", "Tambo Norte, 2.9 km N; Torre 7, 4.5 km NO".into()),
+        ("names", "Ana4, b2c1, 0503".into()),
+        ("text", "Faro: calor extremo hoy. Beba agua.".into()),
         ("km", "4.5".into()),
         ("dir", "NO".into()),
         ("kind", "calor".into()),

@@ -1126,9 +1126,10 @@ fn print_run(f: &RunFigures, size: Size) {
         f.airtime_total().as_secs_f64()
     );
     println!(
-        "    rebroadcasts of Faro's packets by other nodes: {} tx, {:.1} s on air (urgent replies \
-         to phones heard directly go with hop limit 1 and an ACK, the least the firmware honours; \
-         the sim's phones do not hear each other, so every phone in range relays those)",
+        "    rebroadcasts of Faro's packets by other nodes: {} tx, {:.1} s on air (what farod \
+         sends with a hop limit above 0: ambulance requests, patrol traffic, broadcasts, nodes \
+         heard through relays; the sim's phones do not hear each other, so every phone in range \
+         relays those)",
         f.relayed_faro,
         f.relayed_faro_airtime.as_secs_f64(),
     );

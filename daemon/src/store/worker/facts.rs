@@ -237,6 +237,17 @@ impl Facts for SqlFacts<'_> {
         Ok(said)
     }
 
+    fn said_text_since(&self, node: u32, text: &str, since: i64) -> DeskResult<bool> {
+        let said: bool = self
+            .0
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM messages
+                 WHERE node = ?1 AND at > ?3 AND direction = 'out' AND text = ?2)",
+            )?
+            .query_row(params![node, text, since], |r| r.get(0))?;
+        Ok(said)
+    }
+
     fn asked_since(&self, node: u32, since: i64) -> DeskResult<bool> {
         self.said_since(node, crate::catalog::Msg::AskHelp, since)
     }
