@@ -2267,9 +2267,7 @@ fn scheduled_broadcasts_go_once_per_period_in_each_language_and_pause_in_a_surge
             ),
         ]
     );
-    assert!(events(&first)
-        .iter()
-        .any(|e| *e == "scheduled broadcast \"calor\" (es)"));
+    assert!(events(&first).contains(&"scheduled broadcast \"calor\" (es)"));
     // Not again within the period.
     assert!(casts(&surge_tick(&mut m, &c, 3 * 3600 * 1000)).is_empty());
     // A surge starts before the next period: the broadcast waits until it is over.

@@ -29,8 +29,12 @@
 //!   directly keeps its ACK and goes with hop limit 1, the least the firmware honours with
 //!   one; any other row to such a node (replies to people, P1 included) goes once with hop
 //!   limit 0 and no ACK: nobody relays it, and the desk sees it handed to the radio, not
-//!   confirmed. A person who did not hear it writes again and is answered again. It goes out on the channel its
+//!   confirmed. A person who did not hear it writes again and is answered again. A surge's
+//!   grouped acknowledgement (a broadcast in a reply class) goes with hop limit 0 too; other
+//!   broadcasts with the device's own limit. It goes out on the channel its
 //!   destination was last heard on by that radio, else on the row's own channel.
+
+use crate::desk::{CLASS_P1, CLASS_P3};
 
 /// Milliseconds on the outbox's own monotonic clock.
 pub type Ms = u64;
@@ -276,7 +280,10 @@ pub fn plan(rows: &[Row<'_>], radios: &[RadioState], now: Ms, b: &Budget) -> Dec
     }
     let r = &rows[row];
     let route = r.routes.iter().find(|x| x.radio == radios[radio].name);
-    let (hop_limit, want_ack) = if r.broadcast {
+    let (hop_limit, want_ack) = if r.broadcast && (CLASS_P1..=CLASS_P3).contains(&r.class) {
+        // A surge's grouped acknowledgement names senders the station heard: no flood.
+        (Some(0), false)
+    } else if r.broadcast {
         (None, r.want_ack)
     } else {
         hop_limit(route.and_then(|x| x.hops), r.class, r.want_ack)
@@ -293,7 +300,7 @@ pub fn plan(rows: &[Row<'_>], radios: &[RadioState], now: Ms, b: &Budget) -> Dec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desk::{CLASS_AMBULANCE, CLASS_BROADCAST, CLASS_P1, CLASS_P3, CLASS_PATROL};
+    use crate::desk::{CLASS_AMBULANCE, CLASS_BROADCAST, CLASS_PATROL};
     use crate::store::Route;
 
     fn radio(name: &str) -> RadioState {
@@ -449,6 +456,17 @@ mod tests {
             plan(&[r], &[radio("a")], 0, &B),
             Decision::Send {
                 hop_limit: None,
+                ..
+            }
+        ));
+        // A surge's grouped acknowledgement (a broadcast in a reply class) is not flooded.
+        let mut r = row(CLASS_P3, &[]);
+        r.broadcast = true;
+        assert!(matches!(
+            plan(&[r], &[radio("a")], 0, &B),
+            Decision::Send {
+                hop_limit: Some(0),
+                want_ack: false,
                 ..
             }
         ));
