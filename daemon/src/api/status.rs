@@ -25,6 +25,12 @@ struct RadioView {
     malformed: u64,
     /// Low-value packets (telemetry, range tests...) dropped because the event queue was full.
     dropped: u64,
+    /// The modem preset the device reported.
+    preset: Option<&'static str>,
+    /// Percent of the last minute the device heard the channel busy (its telemetry).
+    channel_utilization: Option<f32>,
+    /// Percent of the last hour the device transmitted (its telemetry).
+    air_util_tx: Option<f32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,6 +74,9 @@ pub(super) async fn status(State(st): State<Shared>) -> ApiResult<Json<StatusVie
                 frames: s.frames,
                 malformed: s.malformed,
                 dropped: s.dropped_packets,
+                preset: s.preset.map(|p| p.name()),
+                channel_utilization: s.channel_utilization,
+                air_util_tx: s.air_util_tx,
             }
         })
         .collect();

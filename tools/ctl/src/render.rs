@@ -632,6 +632,20 @@ pub fn orientations(list: &Value) -> String {
     out
 }
 
+/// A radio's channel as its device reports it: busy in the last minute / its own transmit
+/// share in the last hour, `-` when unknown.
+fn air(r: &Value) -> String {
+    let pct = |k: &str| r[k].as_f64().map(|x| format!("{x:.1}%"));
+    match (pct("channel_utilization"), pct("air_util_tx")) {
+        (None, None) => "-".into(),
+        (a, b) => format!(
+            "{}/{}",
+            a.unwrap_or_else(|| "-".into()),
+            b.unwrap_or_else(|| "-".into())
+        ),
+    }
+}
+
 /// `faroctl status`.
 pub fn status(v: &Value) -> String {
     let mut out = String::new();
@@ -653,6 +667,7 @@ pub fn status(v: &Value) -> String {
                 s(r, "frames"),
                 s(r, "malformed"),
                 s(r, "queue_free"),
+                air(r),
                 s(r, "last_error"),
             ]
         })
@@ -670,6 +685,7 @@ pub fn status(v: &Value) -> String {
                 "FRAMES",
                 "MALFORMED",
                 "QUEUE",
+                "AIR (BUSY/TX)",
                 "LAST ERROR",
             ],
             &radios,
@@ -1062,6 +1078,22 @@ mod tests {
         );
         assert_eq!(event_line(&json!({"keepalive": "x"})), None);
         assert!(event_line(&json!({"lagged": 4})).is_some_and(|l| l.contains("4 events")));
+    }
+
+    #[test]
+    fn status_shows_each_radios_channel_as_its_device_reports_it() {
+        let v = json!({"station": "SAS", "counts": {}, "teams": [], "surge": null, "radios": [
+            {"name": "main", "state": "up", "channel_utilization": 12.25, "air_util_tx": 3.0},
+            {"name": "mast", "state": "up", "channel_utilization": null, "air_util_tx": null}]});
+        let out = status(&v);
+        assert!(out.contains("AIR (BUSY/TX)"), "{out}");
+        let main = out.lines().find(|l| l.contains("main")).unwrap();
+        assert!(
+            main.contains("12.2%/3.0%") || main.contains("12.3%/3.0%"),
+            "{main}"
+        );
+        let mast = out.lines().find(|l| l.contains("mast")).unwrap();
+        assert!(!mast.contains('%'), "{mast}");
     }
 
     #[test]
