@@ -451,15 +451,7 @@ impl Store {
         packet_id: u32,
         at: i64,
     ) -> Result<(), StoreError> {
-        self.call(Cmd::OutboxSent {
-            row,
-            radio: radio.to_string(),
-            packet_id,
-            at,
-            ack: true,
-        })
-        .await
-        .map(|_| ())
+        self.sent(row, radio, packet_id, at, true).await
     }
 
     /// A claimed row went to `radio` as packet `packet_id` without asking for an ACK (hop
@@ -471,12 +463,23 @@ impl Store {
         packet_id: u32,
         at: i64,
     ) -> Result<(), StoreError> {
+        self.sent(row, radio, packet_id, at, false).await
+    }
+
+    async fn sent(
+        &self,
+        row: i64,
+        radio: &str,
+        packet_id: u32,
+        at: i64,
+        ack: bool,
+    ) -> Result<(), StoreError> {
         self.call(Cmd::OutboxSent {
             row,
             radio: radio.to_string(),
             packet_id,
             at,
-            ack: false,
+            ack,
         })
         .await
         .map(|_| ())
