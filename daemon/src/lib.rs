@@ -38,6 +38,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod casework;
 pub mod catalog;
 pub mod clock;
 pub mod config;

@@ -287,6 +287,134 @@ CREATE TABLE surges (
     grouped  INTEGER NOT NULL DEFAULT 0          -- senders named in broadcasts, set at the end
 );
 "#,
+    // 12: casework (docs/PRIVACY.md). Aid given (with the kinds of aid in a table of their
+    //     own, for the figures), complaints channelled with consent, location requests for
+    //     missing people, consents, disclosures, and personal records sealed with a data key
+    //     that is itself sealed with the station's systemd credential (`keyring`; destroying
+    //     its row makes every record sealed with it unreadable). The unused `personal` table
+    //     of version 1 goes: nothing ever wrote it. Identity-free fields only outside
+    //     `personal_records`: counts, categories, places, dates.
+    r#"
+DROP TABLE personal;
+CREATE TABLE assistance (
+    id                   INTEGER PRIMARY KEY,        -- shown as AID-<id>
+    at                   INTEGER NOT NULL,           -- when the aid was given, unix ms
+    incident             TEXT REFERENCES incidents(id),
+    people               INTEGER NOT NULL CHECK (people BETWEEN 1 AND 10000),
+    adults               INTEGER CHECK (adults >= 0),
+    minors               INTEGER CHECK (minors >= 0),
+    unaccompanied_minors INTEGER CHECK (unaccompanied_minors >= 0),
+    women                INTEGER CHECK (women >= 0),
+    pregnant             INTEGER CHECK (pregnant >= 0),
+    place                TEXT,                       -- a place name, never a person's
+    lat                  REAL,
+    lon                  REAL,
+    team                 TEXT,
+    recorded_by          TEXT NOT NULL,
+    recorded_at          INTEGER NOT NULL
+);
+CREATE INDEX assistance_by_at ON assistance(at);
+CREATE INDEX assistance_by_incident ON assistance(incident);
+CREATE TABLE assistance_kinds (
+    assistance INTEGER NOT NULL REFERENCES assistance(id),
+    kind       TEXT NOT NULL CHECK (kind IN ('first_aid', 'hospital_transfer', 'shelter_transfer',
+                                             'water', 'food', 'phone_call', 'orientation',
+                                             'legal_advice')),
+    PRIMARY KEY (assistance, kind)
+) WITHOUT ROWID;
+
+CREATE TABLE consents (
+    id           INTEGER PRIMARY KEY,
+    subject      TEXT NOT NULL,                      -- SAS-17, AID-3, CMP-2, LOC-5
+    given_by     TEXT NOT NULL CHECK (given_by IN ('person', 'guardian', 'requester')),
+    purposes     TEXT NOT NULL,                      -- comma-separated (casework::Purpose)
+    at           INTEGER NOT NULL,
+    recorded_by  TEXT NOT NULL,
+    withdrawn_at INTEGER,
+    withdrawn_by TEXT
+);
+CREATE INDEX consents_by_subject ON consents(subject);
+
+CREATE TABLE complaints (
+    id            INTEGER PRIMARY KEY,               -- shown as CMP-<id>
+    at            INTEGER NOT NULL,                  -- recorded
+    incident      TEXT REFERENCES incidents(id),
+    assistance    INTEGER REFERENCES assistance(id),
+    category      TEXT NOT NULL CHECK (category IN ('robbery', 'assault', 'extortion', 'kidnapping',
+                                                    'abuse_by_official', 'other')),
+    people        INTEGER NOT NULL DEFAULT 1 CHECK (people BETWEEN 1 AND 10000),
+    occurred_on   TEXT,                              -- YYYY-MM-DD
+    place         TEXT,
+    lat           REAL,
+    lon           REAL,
+    referred_kind TEXT CHECK (referred_kind IN ('prosecutor', 'consulate', 'human_rights')),
+    referred_to   TEXT,                              -- a configured referral's name
+    status        TEXT NOT NULL CHECK (status IN ('recorded', 'referred', 'acknowledged', 'closed')),
+    consent       INTEGER NOT NULL REFERENCES consents(id),
+    recorded_by   TEXT NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX complaints_by_at ON complaints(at);
+
+CREATE TABLE location_requests (
+    id              INTEGER PRIMARY KEY,             -- shown as LOC-<id>
+    at              INTEGER NOT NULL,
+    requester_kind  TEXT NOT NULL CHECK (requester_kind IN ('relative', 'consulate', 'station',
+                                                           'headquarters', 'authority')),
+    people_sought   INTEGER NOT NULL CHECK (people_sought BETWEEN 1 AND 10000),
+    place           TEXT,                            -- last seen: a place or area name
+    lat             REAL,
+    lon             REAL,
+    radius_km       REAL,
+    last_seen_on    TEXT,                            -- YYYY-MM-DD
+    state           TEXT NOT NULL CHECK (state IN ('open', 'searching', 'closed')),
+    team            TEXT,                            -- the patrol given the search task
+    outcome         TEXT CHECK (outcome IN ('found_alive', 'found_dead', 'not_found', 'withdrawn')),
+    found           INTEGER NOT NULL DEFAULT 0 CHECK (found >= 0),
+    closed_at       INTEGER,
+    reported_at     INTEGER,                         -- outcome reported back to the requester
+    recorded_by     TEXT NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX location_requests_by_at ON location_requests(at);
+
+CREATE TABLE keyring (
+    id           INTEGER PRIMARY KEY,
+    created_at   INTEGER NOT NULL,
+    wrapped      BLOB,                               -- the data key, sealed; NULL once destroyed
+    destroyed_at INTEGER,
+    destroyed_by TEXT
+);
+
+CREATE TABLE personal_records (
+    id          INTEGER PRIMARY KEY,
+    subject     TEXT NOT NULL,                       -- SAS-17, AID-3, CMP-2, LOC-5
+    field       TEXT NOT NULL CHECK (field IN ('name', 'nationality', 'origin', 'relative_phone',
+                                               'description', 'note', 'contact')),
+    key         INTEGER NOT NULL REFERENCES keyring(id),
+    sealed      BLOB NOT NULL,                       -- nonce || ciphertext || tag
+    consent     INTEGER REFERENCES consents(id),     -- NULL only for an operator's note
+    at          INTEGER NOT NULL,
+    recorded_by TEXT NOT NULL
+);
+CREATE INDEX personal_by_subject ON personal_records(subject);
+
+CREATE TABLE disclosures (
+    id             INTEGER PRIMARY KEY,
+    at             INTEGER NOT NULL,
+    subject        TEXT NOT NULL,
+    recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('authority', 'relative', 'consulate',
+                                                          'headquarters', 'municipality')),
+    recipient      TEXT NOT NULL,                    -- an institution, or a relationship
+    reason         TEXT NOT NULL,
+    profile        TEXT NOT NULL,
+    fields         TEXT NOT NULL,                    -- what the export held, comma-separated
+    consent        INTEGER REFERENCES consents(id),
+    digest         TEXT NOT NULL,                    -- SHA-256 of the export, hex
+    by             TEXT NOT NULL
+);
+CREATE INDEX disclosures_by_subject ON disclosures(subject);
+"#,
 ];
 
 /// The schema version this binary writes.
