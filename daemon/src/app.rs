@@ -110,6 +110,8 @@ pub fn station_config(config: &Config) -> StationConfig {
     store.auto_ambulance_kinds = config.ambulance.auto_for_p1.clone();
     store.surge = config.surge.clone();
     store.broadcasts = config.broadcasts.clone();
+    store.referrals = config.referrals.clone();
+    store.personal_key = config.personal_key.clone();
     StationConfig {
         store,
         keywords: config.keywords.clone(),
@@ -463,6 +465,9 @@ pub fn scenario_station_config(
         .and_then(|s| scenario.node(*s))
         .map_or("SAS".to_string(), |n| n.short_name.clone());
     let mut store = StoreConfig::new(&station);
+    // A simulated station seals personal records with a key of its own, made now and never
+    // stored: its database is a test's or the demo's, and nothing in it outlives the run.
+    store.personal_key = Some(crate::casework::seal::Key::random());
     for n in &scenario.nodes {
         match n.role {
             faro_sim::Role::Patrol => store.teams.push(TeamConfig {

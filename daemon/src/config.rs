@@ -78,6 +78,24 @@ pub struct RawConfig {
     /// `[[broadcast]]` scheduled broadcasts.
     #[serde(default)]
     pub broadcast: Vec<RawBroadcast>,
+    /// `[[referral]]` where complaints are channelled.
+    #[serde(default)]
+    pub referral: Vec<RawReferral>,
+}
+
+/// `[[referral]]`: an institution complaints are channelled to, with the contact the operator
+/// uses (shown at the desk, never sent on air).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReferral {
+    /// `prosecutor`, `consulate` or `human_rights`.
+    pub kind: String,
+    /// The institution's name.
+    pub name: String,
+    /// Phone, address or e-mail.
+    pub contact: String,
+    /// For a consulate: the country it represents (two letters, ISO 3166).
+    pub country: Option<String>,
 }
 
 /// `[[broadcast]]`: a text the station broadcasts on a schedule, per language.
@@ -388,6 +406,11 @@ pub struct Config {
     pub surge: crate::desk::SurgeConfig,
     /// Scheduled broadcasts.
     pub broadcasts: Vec<crate::desk::Broadcast>,
+    /// Where complaints are channelled.
+    pub referrals: Vec<crate::casework::request::Referral>,
+    /// The station key of personal records: never from the configuration file, only from
+    /// systemd's credentials (`farod run` reads `$CREDENTIALS_DIRECTORY/faro-personal-key`).
+    pub personal_key: Option<crate::casework::seal::Key>,
 }
 
 /// Validated `[ambulance]`.
@@ -553,6 +576,11 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
             "station.code {code:?}: use 2 to 5 capital letters (e.g. SAS)"
         )));
     }
+    if crate::casework::RESERVED_CODES.contains(&code.as_str()) {
+        return Err(ConfigError(format!(
+            "station.code {code:?}: reserved for casework records (AID-3, CMP-2, LOC-5); choose another"
+        )));
+    }
     let l = &raw.link;
     if !(10..=300).contains(&l.heartbeat_secs) {
         return Err(ConfigError(format!(
@@ -678,7 +706,10 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
     let mut surge = validate_surge(&raw.surge)?;
     surge.radios = radios.len().max(1) as u32;
     let broadcasts = validate_broadcasts(&raw.broadcast)?;
+    let referrals = validate_referrals(&raw.referral)?;
     Ok(Config {
+        personal_key: None,
+        referrals,
         broadcasts,
         air,
         surge,
@@ -1019,6 +1050,59 @@ fn validate_air(raw: &RawAir) -> Result<crate::outbox::plan::Budget, ConfigError
         reserve: reserve / 100.0,
         window: window * 1000,
     })
+}
+
+fn validate_referrals(
+    raw: &[RawReferral],
+) -> Result<Vec<crate::casework::request::Referral>, ConfigError> {
+    use crate::casework::ReferralKind;
+    let mut out: Vec<crate::casework::request::Referral> = Vec::new();
+    for r in raw {
+        let bad = |why: String| ConfigError(format!("referral {:?}: {why}", r.name));
+        let label = |what: &str, v: &str| {
+            if v.trim().is_empty() || v.len() > 200 || v.chars().any(char::is_control) {
+                Err(bad(format!("{what}: 1 to 200 bytes, one line")))
+            } else {
+                Ok(())
+            }
+        };
+        label("name", &r.name)?;
+        label("contact", &r.contact)?;
+        let kind: ReferralKind = r.kind.parse().map_err(bad)?;
+        let country = match (&r.country, kind) {
+            (Some(c), ReferralKind::Consulate)
+                if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) =>
+            {
+                Some(c.to_ascii_uppercase())
+            }
+            (Some(c), ReferralKind::Consulate) => {
+                return Err(bad(format!(
+                    "country = {c:?}: two letters (ISO 3166), e.g. HN"
+                )))
+            }
+            (None, ReferralKind::Consulate) => {
+                return Err(bad(
+                    "a consulate needs its country (e.g. country = \"HN\")".into()
+                ))
+            }
+            (Some(_), _) => return Err(bad("only a consulate has a country".into())),
+            (None, _) => None,
+        };
+        let clash = out.iter().any(|o| {
+            o.name.eq_ignore_ascii_case(r.name.trim())
+                || (o.kind == kind && o.country == country && kind == ReferralKind::Consulate)
+        });
+        if clash {
+            return Err(bad("configured twice".into()));
+        }
+        out.push(crate::casework::request::Referral {
+            kind,
+            name: r.name.trim().to_string(),
+            contact: r.contact.trim().to_string(),
+            country,
+        });
+    }
+    Ok(out)
 }
 
 fn validate_broadcasts(raw: &[RawBroadcast]) -> Result<Vec<crate::desk::Broadcast>, ConfigError> {
@@ -1400,6 +1484,58 @@ heartbeat_secs = 120
                 );
             }
         }
+    }
+
+    #[test]
+    fn referrals_are_read_and_bad_ones_refused() {
+        let c = load(
+            "[[referral]]\nkind = \"fiscalia\"\nname = \"Fiscalía\"\ncontact = \"+52 1\"\n\
+             [[referral]]\nkind = \"consulate\"\nname = \"Consulado HN\"\ncontact = \"+52 2\"\ncountry = \"hn\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.referrals.len(), 2);
+        assert_eq!(
+            c.referrals[0].kind,
+            crate::casework::ReferralKind::Prosecutor
+        );
+        assert_eq!(c.referrals[1].country.as_deref(), Some("HN"));
+        assert!(c.personal_key.is_none(), "never from the file");
+        for (bad, why) in [
+            (
+                "kind = \"police\"\nname = \"x\"\ncontact = \"1\"",
+                "unknown referral",
+            ),
+            (
+                "kind = \"consulate\"\nname = \"x\"\ncontact = \"1\"",
+                "needs its country",
+            ),
+            (
+                "kind = \"consulate\"\nname = \"x\"\ncontact = \"1\"\ncountry = \"HND\"",
+                "two letters",
+            ),
+            (
+                "kind = \"prosecutor\"\nname = \"x\"\ncontact = \"1\"\ncountry = \"MX\"",
+                "only a consulate",
+            ),
+            (
+                "kind = \"prosecutor\"\nname = \"x\"\ncontact = \"\"",
+                "contact",
+            ),
+        ] {
+            let e = load(&format!("[[referral]]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("referral \"x\": ") && e.contains(why), "{e}");
+        }
+        let twice = "[[referral]]\nkind = \"prosecutor\"\nname = \"F\"\ncontact = \"1\"\n";
+        assert!(load(&format!("{twice}{twice}"))
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
+        let e = load("[station]\ncode = \"LOC\"\nname = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reserved for casework records"), "{e}");
     }
 
     #[test]

@@ -103,7 +103,13 @@ fn colour_logs() -> bool {
 
 /// Reads and validates the configuration as `run` and `check-config` do.
 fn load_config(given: Option<&Path>, ov: Overrides) -> Result<Config, config::ConfigError> {
-    Config::load(config::file_to_read(given).as_deref(), &ov)
+    let mut c = Config::load(config::file_to_read(given).as_deref(), &ov)?;
+    // Personal records' key comes from systemd's credentials, never from the file: a key that
+    // is there but unreadable or malformed is a configuration error like any other.
+    let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+    c.personal_key = farod::casework::seal::Key::from_credentials(creds.as_deref())
+        .map_err(config::ConfigError)?;
+    Ok(c)
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

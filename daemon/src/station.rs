@@ -306,6 +306,7 @@ impl Station {
                 clock,
                 municipalities: cfg.store.municipalities.clone(),
                 surge: cfg.store.surge.clone(),
+                referrals: cfg.store.referrals.clone(),
             };
             let mut stop_api = stop_rx;
             let shutdown = async move {

@@ -86,6 +86,7 @@ async fn start() -> Station {
     let mut cfg = StoreConfig::new("SAS");
     cfg.teams = teams();
     cfg.municipalities = municipalities();
+    cfg.personal_key = Some(farod::casework::seal::Key::random());
     let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("open the store");
     let state = ApiState {
         store: store.clone(),
@@ -95,6 +96,7 @@ async fn start() -> Station {
         clock: Clock::start(),
         municipalities: municipalities(),
         surge: Default::default(),
+        referrals: Vec::new(),
     };
     // The socket's directory does not exist yet: serve creates it.
     let sock = dir.path().join("run/faro.sock");
@@ -360,12 +362,13 @@ async fn a_phone_report_from_opening_to_closing_with_its_audit_trail() {
         [
             "acknowledged",
             "assigned to P1",
-            "note: la patrulla lleva agua",
-            "note: 3 personas bien",
+            // Notes are sealed personal records: the trail says only that one was added.
+            "note added (personal record 1, 22 bytes)",
             // No radio in this test: the patrol's dispatch was never on air, and is pointless
             // once the incident is closed.
             "dispatch to !a1b2c3d4 dropped unsent: the incident was closed",
-            "closed: rescued"
+            "closed: rescued",
+            "note added (personal record 2, 15 bytes)",
         ]
     );
     let me = me();
@@ -588,8 +591,14 @@ async fn the_event_stream_sends_the_backlog_then_live_events_once() {
             .is_some_and(|w| w.starts_with("opened by hand")),
         "{first}"
     );
+    // The report's note made the station's first data key, then was sealed with it.
+    let key = backlog.next().await;
+    assert_eq!(
+        (key["incident"].as_str(), key["what"].as_str()),
+        (None, Some("personal-data key 1 made"))
+    );
     let second = backlog.next().await;
-    assert_eq!(second["what"], "note: llamada de su hermana");
+    assert_eq!(second["what"], "note added (personal record 1, 21 bytes)");
     let mut live = EventStream::open(sock, "").await;
 
     post(sock, &format!("/v1/incidents/{id}/ack"), json!({})).await;
@@ -684,6 +693,7 @@ async fn the_socket_is_group_only_replaces_stale_files_and_goes_away_on_shutdown
         clock: Clock::start(),
         municipalities: vec![],
         surge: Default::default(),
+        referrals: Vec::new(),
     };
     let e = timeout(
         WAIT,

@@ -31,6 +31,9 @@
 //! - `trust`: `/v1/keys` (a node's keys, enrolment) and `/v1/answers` (municipal answers
 //!   awaiting an operator's confirmation);
 //! - `events`: `/v1/events`, the live event stream;
+//! - `casework`: consents, personal records, notes, aid, complaints and referrals,
+//!   disclosures, the data key (`/v1/consents`, `/v1/personal`, `/v1/notes`, `/v1/assist`,
+//!   `/v1/complaints`, `/v1/referrals`, `/v1/disclose`, `/v1/wipe-key`);
 //! - `request`: what the handlers share: the operator, JSON bodies, incident ids from the URL,
 //!   read-only queries;
 //! - `peer`: who connected (`SO_PEERCRED`) and how the audit trail names an operator.
@@ -55,6 +58,7 @@ use crate::radio::link::LinkHandle;
 use crate::store::{Refusal, Store, StoreError, TeamConfig};
 
 mod ambulance;
+mod casework;
 mod events;
 mod incidents;
 mod messages;
@@ -97,6 +101,8 @@ pub struct ApiState {
     pub municipalities: Vec<crate::dispatch::Municipality>,
     /// Surge settings, for the estimate in `/v1/status`.
     pub surge: crate::desk::SurgeConfig,
+    /// Where complaints are referred, with their contacts (`/v1/referrals`).
+    pub referrals: Vec<crate::casework::request::Referral>,
 }
 
 /// The state handlers see: the caller's, plus the server's stop signal (event streams end on it).
@@ -219,6 +225,31 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/answers/{id}/reject", post(trust::reject))
         .route("/v1/events", get(events::events))
         .route("/v1/send", post(nodes::send))
+        .route("/v1/consents", post(casework::consent))
+        .route("/v1/consents/{id}/withdraw", post(casework::withdraw))
+        .route("/v1/personal", post(casework::personal_add))
+        .route("/v1/personal/{subject}/show", post(casework::personal_show))
+        .route(
+            "/v1/personal/{subject}/erase",
+            post(casework::personal_erase),
+        )
+        .route("/v1/notes", post(casework::note))
+        .route(
+            "/v1/assist",
+            post(casework::assist).get(casework::assist_list),
+        )
+        .route(
+            "/v1/complaints",
+            post(casework::complaint).get(casework::complaints),
+        )
+        .route("/v1/complaints/{id}/refer", post(casework::refer))
+        .route(
+            "/v1/complaints/{id}/status",
+            post(casework::complaint_status),
+        )
+        .route("/v1/referrals", get(casework::referrals))
+        .route("/v1/disclose", post(casework::disclose))
+        .route("/v1/wipe-key", post(casework::wipe_key))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))

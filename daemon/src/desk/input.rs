@@ -69,6 +69,11 @@ pub struct StoreConfig {
     pub surge: super::SurgeConfig,
     /// Scheduled broadcasts (`[[broadcast]]`): heat warnings, orientation.
     pub broadcasts: Vec<Broadcast>,
+    /// Where complaints are referred (`[[referral]]`).
+    pub referrals: Vec<crate::casework::request::Referral>,
+    /// The station key that seals personal records' data key (a systemd credential; None:
+    /// personal records are off).
+    pub personal_key: Option<crate::casework::seal::Key>,
 }
 
 /// A broadcast the station sends on a schedule, one text per language, within the airtime
@@ -121,7 +126,23 @@ impl StoreConfig {
             orientation_interval: Duration::from_secs(10 * 60),
             surge: super::SurgeConfig::default(),
             broadcasts: Vec::new(),
+            referrals: Vec::new(),
+            personal_key: None,
         }
+    }
+}
+
+/// Takes an operator's note out of a request: notes are sealed as personal records by the
+/// store, never written to the audit trail by the desk. Returns the request without it.
+pub fn take_note(req: OperatorRequest) -> (OperatorRequest, Option<String>) {
+    match req {
+        OperatorRequest::Note(id, text) => (OperatorRequest::NoteOnly(id), Some(text)),
+        OperatorRequest::Close(id, o, note) => (OperatorRequest::Close(id, o, None), note),
+        OperatorRequest::Report(mut r) => {
+            let note = r.note.take();
+            (OperatorRequest::Report(r), note)
+        }
+        other => (other, None),
     }
 }
 
@@ -184,8 +205,11 @@ pub enum OperatorRequest {
     Assign(String, String),
     /// Close with an outcome.
     Close(String, Outcome, Option<String>),
-    /// Add a note.
+    /// Add a note (the store seals it in a personal record).
     Note(String, String),
+    /// What remains of a note for the desk once the store took its text: the incident must
+    /// exist and the note is allowed on it.
+    NoteOnly(String),
     /// Reopen.
     Reopen(String),
     /// Send a text to a node (through the outbox).

@@ -49,7 +49,7 @@ pub use briefing::{
     flag_word, flags_text, kind_word, note_word, state_word, FLAGS_BUDGET, REPORTER_BUDGET,
 };
 pub use input::{
-    Broadcast, ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig, WaterPoint,
+    take_note, Broadcast, ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig, WaterPoint,
     WATER_NAME_MAX,
 };
 pub use orientation::{WATER_POINTS_BUDGET, WATER_RADIUS_KM};

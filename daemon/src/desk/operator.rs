@@ -78,10 +78,10 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 self.push_update(&inc.id, true, &who, VIA)?;
                 return Ok(inc.id);
             }
-            OperatorRequest::Note(id, text) => {
-                let inc = self.require(&id)?;
-                self.event(Some(&inc.id), &who, VIA, format!("note: {text}"));
-                return Ok(inc.id);
+            // The note's text never reaches the desk's audit trail: the store seals it in a
+            // personal record (`take_note`); the desk checks only that the incident exists.
+            OperatorRequest::Note(id, _) | OperatorRequest::NoteOnly(id) => {
+                return Ok(self.require(&id)?.id);
             }
             OperatorRequest::Send(node, text) => {
                 if node == 0 {
@@ -112,13 +112,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 }
                 (id, Transition::Assign(team))
             }
-            OperatorRequest::Close(id, o, note) => {
-                let inc = self.require(&id)?;
-                if let Some(n) = note {
-                    self.event(Some(&inc.id), &who, VIA, format!("note: {n}"));
-                }
-                (id, Transition::Close(o))
-            }
+            OperatorRequest::Close(id, o, _note) => (id, Transition::Close(o)),
             OperatorRequest::Reopen(id) => (id, Transition::Reopen),
         };
         let inc = self.require(&id)?;
@@ -195,9 +189,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 p.why.join("; ")
             ),
         );
-        if let Some(note) = &r.note {
-            self.event(Some(&inc.id), who, VIA, format!("note: {note}"));
-        }
+
         Ok(inc.id)
     }
 }

@@ -295,7 +295,7 @@ CREATE TABLE surges (
     //     of version 1 goes: nothing ever wrote it. Identity-free fields only outside
     //     `personal_records`: counts, categories, places, dates.
     r#"
-DROP TABLE personal;
+DROP TABLE IF EXISTS personal;
 CREATE TABLE assistance (
     id                   INTEGER PRIMARY KEY,        -- shown as AID-<id>
     at                   INTEGER NOT NULL,           -- when the aid was given, unix ms

@@ -12,6 +12,8 @@ pub mod migrations;
 pub mod query;
 mod worker;
 
+pub use worker::NO_KEY;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -179,6 +181,11 @@ enum Cmd {
     SurgeTick {
         at: i64,
     },
+    Case {
+        who: String,
+        req: crate::casework::request::CaseRequest,
+        at: i64,
+    },
     Ping,
 }
 
@@ -188,6 +195,7 @@ enum Reply {
     Operator(String),
     Claimed(Vec<OutboxItem>),
     Wanted(bool),
+    Case(serde_json::Value),
     Done,
 }
 
@@ -540,6 +548,27 @@ impl Store {
     /// `[surge] group_every`).
     pub async fn surge_tick(&self, at: i64) -> Result<(), StoreError> {
         self.call(Cmd::SurgeTick { at }).await.map(|_| ())
+    }
+
+    /// Carries out a casework request (consent, personal records, aid, complaints,
+    /// disclosures, the data key); returns what the desk shows.
+    pub async fn casework(
+        &self,
+        who: &str,
+        req: crate::casework::request::CaseRequest,
+        at: i64,
+    ) -> Result<serde_json::Value, StoreError> {
+        match self
+            .call(Cmd::Case {
+                who: who.to_string(),
+                req,
+                at,
+            })
+            .await?
+        {
+            Reply::Case(v) => Ok(v),
+            other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
+        }
     }
 
     /// Answers when the writer thread is alive and not stuck (the watchdog asks).

@@ -11,6 +11,9 @@ use serde::Serialize;
 
 use super::{rfc3339, EventView, Refusal, StoreError, TeamConfig};
 
+mod casework;
+pub use casework::{AidView, ComplaintView};
+
 type Res<T> = Result<T, StoreError>;
 
 /// An incident as operators and scripts see it.

@@ -16,7 +16,10 @@ use crate::ingest::Signal;
 use facts::SqlFacts;
 
 mod apply;
+mod casework;
 mod facts;
+
+pub use casework::NO_KEY;
 
 /// `FARO_INJECT_READONLY=FILE` (debug builds only, for tests): once FILE exists, the writer's
 /// connection refuses every write (SQLite's `query_only`), which SQLite reports exactly as a
@@ -64,6 +67,9 @@ pub(super) fn open_write(path: &Path) -> Result<Connection, StoreError> {
     // 19.9 MiB, ~97k/s). Readers have connections of their own.
     conn.pragma_update(None, "cache_size", -1024)?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Erased rows (personal records, purged texts) are overwritten with zeros in the file,
+    // not merely unlinked: what was erased cannot be read back from the database's bytes.
+    conn.pragma_update(None, "secure_delete", true)?;
     super::migrations::migrate(&mut conn).map_err(open_err)?;
     // Every statement the writer runs stays prepared (see `Worker::exec`).
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -78,6 +84,14 @@ pub(super) struct Worker {
     /// What goes to live watchers once the transaction commits.
     pending_events: Vec<Live>,
     health: super::Health,
+    /// The keys of personal records.
+    keys: casework::Keys,
+    /// Personal data was erased in this batch: checkpoint the WAL after the commit.
+    scrub: bool,
+    /// The data key was destroyed in this batch: forget it once committed.
+    wiped: bool,
+    /// A data key made in this batch (forgotten if the batch does not commit).
+    new_key: Option<i64>,
 }
 
 type Res<T> = Result<T, StoreError>;
@@ -108,6 +122,7 @@ impl Worker {
                 [&t.name],
             )?;
         }
+        let keys = casework::Keys::load(&conn, cfg.personal_key.clone())?;
         Ok(Worker {
             conn,
             cfg,
@@ -115,6 +130,10 @@ impl Worker {
             messages,
             pending_events: Vec::new(),
             health,
+            keys,
+            scrub: false,
+            wiped: false,
+            new_key: None,
         })
     }
 
@@ -162,6 +181,7 @@ impl Worker {
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
             let mark = self.pending_events.len();
+            let (new_key, wiped) = (self.new_key, self.wiped);
             let r = self
                 .conn
                 .prepare_cached("SAVEPOINT job")
@@ -178,6 +198,12 @@ impl Worker {
                 Err(e) => {
                     let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
                     self.pending_events.truncate(mark);
+                    // A data key this job made was rolled back with it.
+                    if self.new_key != new_key {
+                        self.keys_after(false);
+                        self.new_key = new_key;
+                    }
+                    self.wiped = wiped;
                     Err(e)
                 }
             };
@@ -208,6 +234,10 @@ impl Worker {
                 if db_error.is_some() || self.conn.total_changes() != changes_before {
                     self.health.set(db_error);
                 }
+                self.keys_after(true);
+                if std::mem::take(&mut self.scrub) {
+                    self.scrub_wal();
+                }
                 for (reply, r) in results {
                     let _ = reply.send(r);
                 }
@@ -225,6 +255,8 @@ impl Worker {
                 self.health.set(Some(err.clone()));
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.pending_events.clear();
+                self.keys_after(false);
+                self.scrub = false;
                 for (reply, _) in results {
                     let _ = reply.send(Err(err.clone()));
                 }
@@ -282,10 +314,18 @@ impl Worker {
         match cmd {
             Cmd::Ingest { rx, signal, at } => self.ingest(&rx, *signal, at).map(Reply::Ingest),
             Cmd::Operator { who, req, at } => {
+                // An operator's note is personal data: sealed in a personal record, never in
+                // the audit trail, in the same transaction as the request it came with.
+                let (req, note) = crate::desk::take_note(req);
                 let (id, decision) = self.decide(at, |d| d.operator(&who, req))?;
                 self.apply_effects(decision.effects, at)?;
+                if let Some(text) = note {
+                    let subject = crate::casework::Subject::Incident(id.clone());
+                    self.add_note(&subject, &text, &casework::operator(&who), at)?;
+                }
                 Ok(Reply::Operator(id))
             }
+            Cmd::Case { who, req, at } => self.casework(&who, req, at).map(Reply::Case),
             Cmd::OutboxClaim { at, limit, below } => {
                 self.claim(at, limit, below).map(Reply::Claimed)
             }

@@ -7,6 +7,7 @@
 //! - 2 usage (bad arguments); 69 farod unreachable or not answering;
 //! - 76 farod's answer was not what this faroctl understands.
 
+mod casework;
 mod http;
 mod render;
 
@@ -43,6 +44,49 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Record aid given (first aid, transfers, water, food, a call home, orientation, legal
+    /// advice), for an incident or on its own.
+    Assist(casework::AssistArgs),
+    /// The aid recorded in the last days.
+    Aid {
+        /// Days back (1..=3660).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Print farod's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Complaints channelled: record (with consent), list, refer, follow.
+    Complaint {
+        #[command(subcommand)]
+        cmd: casework::ComplaintCmd,
+    },
+    /// Where complaints are referred, with the contacts the operator uses.
+    Referrals {
+        /// Print farod's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Consents: record who consented to what, or withdraw one.
+    Consent {
+        #[command(subcommand)]
+        cmd: casework::ConsentCmd,
+    },
+    /// Personal records (sealed): add (value on standard input), show, erase.
+    Personal {
+        #[command(subcommand)]
+        cmd: casework::PersonalCmd,
+    },
+    /// Give a record's export to an authority, a relative, a consulate, headquarters or a
+    /// municipality, within the person's consent; the disclosure is recorded.
+    Disclose(casework::DiscloseArgs),
+    /// Destroy the personal-data key (a station overrun): personal records become unreadable
+    /// for good; the incident queue keeps working.
+    WipeKey {
+        /// The station code, to confirm without the question.
+        #[arg(long, value_name = "CODE")]
+        confirm: Option<String>,
+    },
     /// Radios, open incidents, outbox and teams at a glance.
     Status {
         /// Print farod's JSON.
@@ -106,11 +150,12 @@ enum Command {
     Close {
         id: String,
         outcome: String,
-        /// Note for the audit trail.
+        /// A note (sealed as a personal record).
         #[arg(long)]
         note: Option<String>,
     },
-    /// Add a note to the audit trail.
+    /// Add a note to an incident (or to AID-3, CMP-2, LOC-5). Notes are personal data: sealed
+    /// in a personal record; the audit trail says only that one was added.
     Note {
         id: String,
         /// The note (several words need no quotes).
@@ -486,6 +531,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Watch { .. }
             | Command::Where { .. }
             | Command::Places { .. }
+            | Command::Aid { .. }
+            | Command::Referrals { .. }
+            | Command::Complaint {
+                cmd: casework::ComplaintCmd::List { .. }
+            }
     );
     let who = if writes { operator(&cli) } else { None };
     let ctl = Ctl {
@@ -551,10 +601,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
             json!({ "outcome": outcome, "note": note }),
         ),
         Command::Note { id, text } => {
-            let v = ctl.post(
-                &format!("/v1/incidents/{}/note", id_path(&id)),
-                json!({ "text": text.join(" ") }),
-            )?;
+            let casework = ["AID-", "CMP-", "LOC-"]
+                .iter()
+                .any(|p| id.trim().to_ascii_uppercase().starts_with(p));
+            let v = if casework {
+                ctl.post(
+                    "/v1/notes",
+                    json!({ "subject": id, "text": text.join(" ") }),
+                )?
+            } else {
+                ctl.post(
+                    &format!("/v1/incidents/{}/note", id_path(&id)),
+                    json!({ "text": text.join(" ") }),
+                )?
+            };
+            let v = if casework {
+                json!({ "id": v["subject"] })
+            } else {
+                v
+            };
             say(format!(
                 "{}: note added",
                 render::clean(v["id"].as_str().unwrap_or(&id))
@@ -647,6 +712,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             say(format!("answer {id} rejected"))
         }
         Command::Watch { json, after } => watch(ctl.client, json, after),
+        Command::Assist(a) => casework::assist(&ctl, a),
+        Command::Aid { days, json } => casework::aid_list(&ctl, days, json),
+        Command::Complaint { cmd } => casework::complaint(&ctl, cmd),
+        Command::Referrals { json } => casework::referrals(&ctl, json),
+        Command::Consent { cmd } => casework::consent(&ctl, cmd),
+        Command::Personal { cmd } => casework::personal(&ctl, cmd),
+        Command::Disclose(d) => casework::disclose(&ctl, d),
+        Command::WipeKey { confirm } => casework::wipe_key(&ctl, confirm),
         Command::Send { node, text } => {
             let node = node.trim();
             // Decimal numbers go as numbers, everything else as farod's node syntax.

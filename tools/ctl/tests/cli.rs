@@ -84,6 +84,7 @@ impl Farod {
         let mut cfg = StoreConfig::new("SAS");
         cfg.teams = teams.clone();
         cfg.municipalities = municipalities();
+        cfg.personal_key = Some(farod::casework::seal::Key::random());
         let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("store");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let path = sock.clone();
@@ -97,6 +98,7 @@ impl Farod {
                 clock: Clock::start(),
                 municipalities: municipalities(),
                 surge: Default::default(),
+                referrals: Vec::new(),
             };
             api::serve(&path, state, async {
                 let _ = stopped.await;
@@ -316,13 +318,14 @@ fn the_desk_flow_by_command_line() {
         .skip(1)
         .take_while(|l| !l.starts_with("conversation"))
         .collect();
+    // Notes are sealed personal records: the trail says only that one was added.
     let ends = [
-        "llamada de su hermana",
+        "note added (personal record 1, 21 bytes)",
         "acknowledged",
         "assigned to P1",
-        "note: la patrulla lleva agua",
-        "note: todos bien",
+        "note added (personal record 2, 22 bytes)",
         "closed: rescued",
+        "note added (personal record 3, 10 bytes)",
     ];
     // No radio here: the patrol's dispatch never went on air, and the close drops it unsent.
     let (dropped, trail): (Vec<&str>, Vec<&str>) = trail
@@ -1066,10 +1069,15 @@ fn a_hostile_node_name_is_shown_escaped_by_nodes_show_and_watch() {
         .unwrap_or_else(|| panic!("no reporter: {show}"));
     assert!(reporter.contains(escaped), "{show}");
 
-    // An operator's note with the same words, live in watch with the text heard.
-    f.ctl(&["note", "SAS-1", hostile]).ok();
+    // An operator's note with the same words is refused (personal records hold no terminal
+    // controls); one without them is sealed, and watch says only that a note was added.
+    let refused = f.ctl(&["note", "SAS-1", hostile]);
+    assert!(refused
+        .failed(1)
+        .contains("the note holds control characters"));
+    f.ctl(&["note", "SAS-1", "AUXILIO sin controles"]).ok();
     let mut seen = Vec::new();
-    while !seen.iter().any(|l: &String| l.contains("note: ")) {
+    while !seen.iter().any(|l: &String| l.contains("note added")) {
         seen.push(watch.next());
     }
     for line in &seen {
@@ -1081,7 +1089,7 @@ fn a_hostile_node_name_is_shown_escaped_by_nodes_show_and_watch() {
         "{seen:#?}"
     );
     assert!(
-        seen.iter().any(|l| l.contains(&format!("note: {escaped}"))),
+        !seen.iter().any(|l| l.contains("sin controles")),
         "{seen:#?}"
     );
     // --json stays farod's, exact.
