@@ -666,7 +666,12 @@ fn migration_6_adds_the_conversation_to_a_database_with_rows() {
         let mut c = rusqlite::Connection::open(&path).unwrap();
         farod::store::migrations::migrate(&mut c).unwrap();
         c.execute_batch(
-            "DROP INDEX grouped_acks_waiting; DROP TABLE grouped_acks; DROP TABLE surges;
+            "DROP TABLE disclosures; DROP TABLE personal_records; DROP TABLE keyring;
+             DROP TABLE location_requests; DROP TABLE complaints; DROP TABLE consents;
+             DROP TABLE assistance_kinds; DROP TABLE assistance;
+             CREATE TABLE personal (incident TEXT PRIMARY KEY REFERENCES incidents(id), name TEXT,
+                 nationality TEXT, origin TEXT, relative_phone TEXT, updated_at INTEGER NOT NULL);
+             DROP INDEX grouped_acks_waiting; DROP TABLE grouped_acks; DROP TABLE surges;
              DROP INDEX messages_by_incident; DROP INDEX messages_by_node; DROP TABLE messages; DROP TABLE orientations;
              DROP INDEX nodes_by_key; ALTER TABLE nodes DROP COLUMN public_key; DROP TABLE keys; DROP TABLE pending_answers;
              ALTER TABLE seen_packets DROP COLUMN keep;
