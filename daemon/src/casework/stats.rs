@@ -103,7 +103,7 @@ pub fn month_ms(s: &str) -> Result<(i64, i64), String> {
 }
 
 /// UTC midnight of the first day of the month after the one holding `ms`.
-fn next_month(ms: i64) -> i64 {
+pub fn next_month(ms: i64) -> i64 {
     let (y, m, _) = civil_from_days(ms.div_euclid(DAY_MS));
     let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
     days_from_civil(y, m, 1) * DAY_MS
