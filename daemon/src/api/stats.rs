@@ -84,14 +84,6 @@ pub(super) async fn report(
     };
     let span = Span::new(from, to, Some(By::Day)).map_err(ApiError::bad_request)?;
     let f = read(&st, move |r| r.figures(&span)).await?;
-    let page = crate::casework::report::monthly(
-        &st.api.station,
-        &f,
-        &crate::store::rfc3339(now),
-    );
-    Ok((
-        [(CONTENT_TYPE, "text/html; charset=utf-8")],
-        page,
-    )
-        .into_response())
+    let page = crate::casework::report::monthly(&st.api.station, &f, &crate::store::rfc3339(now));
+    Ok(([(CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response())
 }

@@ -105,19 +105,64 @@ pub fn monthly(station: &str, f: &Figures, generated: &str) -> String {
     };
     let n = |v: i64| v.to_string();
     let secs = |v: Option<i64>| v.map_or_else(|| "\u{2014}".to_string(), duration);
-    row(&mut o, "Personas asistidas", "people assisted", n(f.assisted));
-    row(&mut o, "Personas orientadas", "people oriented", n(f.oriented));
-    row(&mut o, "Personas rescatadas", "people rescued", n(f.rescued));
-    row(&mut o, "Traslados a hospital", "hospital transfers (people)", n(f.hospital_transfers));
-    row(&mut o, "Traslados a albergue", "shelter transfers (people)", n(f.shelter_transfers));
+    row(
+        &mut o,
+        "Personas asistidas",
+        "people assisted",
+        n(f.assisted),
+    );
+    row(
+        &mut o,
+        "Personas orientadas",
+        "people oriented",
+        n(f.oriented),
+    );
+    row(
+        &mut o,
+        "Personas rescatadas",
+        "people rescued",
+        n(f.rescued),
+    );
+    row(
+        &mut o,
+        "Traslados a hospital",
+        "hospital transfers (people)",
+        n(f.hospital_transfers),
+    );
+    row(
+        &mut o,
+        "Traslados a albergue",
+        "shelter transfers (people)",
+        n(f.shelter_transfers),
+    );
     row(&mut o, "Menores", "minors", n(f.minors));
-    row(&mut o, "Menores no acompañados", "unaccompanied minors", n(f.unaccompanied_minors));
+    row(
+        &mut o,
+        "Menores no acompañados",
+        "unaccompanied minors",
+        n(f.unaccompanied_minors),
+    );
     row(&mut o, "Mujeres", "women", n(f.women));
     row(&mut o, "Embarazadas", "pregnant", n(f.pregnant));
-    row(&mut o, "Personas en quejas canalizadas", "people in complaints", n(f.complaints));
+    row(
+        &mut o,
+        "Personas en quejas canalizadas",
+        "people in complaints",
+        n(f.complaints),
+    );
     let l = &f.location_requests;
-    row(&mut o, "Solicitudes de localización", "location requests", n(l.requests));
-    row(&mut o, "Personas buscadas", "people sought", n(l.people_sought));
+    row(
+        &mut o,
+        "Solicitudes de localización",
+        "location requests",
+        n(l.requests),
+    );
+    row(
+        &mut o,
+        "Personas buscadas",
+        "people sought",
+        n(l.people_sought),
+    );
     row(&mut o, "Personas localizadas", "people found", n(l.found));
     row(
         &mut o,
@@ -135,7 +180,12 @@ pub fn monthly(station: &str, f: &Figures, generated: &str) -> String {
 
     // Breakdowns.
     o.push_str("<h2>Desglose <small>Breakdown</small></h2>\n");
-    counts(&mut o, "Asistencia por tipo", "aid by kind (people)", &f.assisted_by_kind.0);
+    counts(
+        &mut o,
+        "Asistencia por tipo",
+        "aid by kind (people)",
+        &f.assisted_by_kind.0,
+    );
     counts(
         &mut o,
         "Quejas por categoría",
@@ -149,7 +199,12 @@ pub fn monthly(station: &str, f: &Figures, generated: &str) -> String {
         .iter()
         .map(|(k, v)| (format!("P{k}"), *v))
         .collect();
-    counts(&mut o, "Incidentes abiertos por prioridad", "incidents opened by priority", &by_p);
+    counts(
+        &mut o,
+        "Incidentes abiertos por prioridad",
+        "incidents opened by priority",
+        &by_p,
+    );
     counts(
         &mut o,
         "Incidentes cerrados por resultado",
@@ -201,6 +256,34 @@ fn duration(s: i64) -> String {
     }
 }
 
+/// The Spanish word for a stored one of the vocabulary (kinds of aid, complaint categories,
+/// outcomes); None for the rest.
+fn spanish(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "first_aid" => "Primeros auxilios",
+        "hospital_transfer" => "Traslado a hospital",
+        "shelter_transfer" => "Traslado a albergue",
+        "water" => "Agua",
+        "food" => "Alimentos",
+        "phone_call" => "Llamada telefónica",
+        "orientation" => "Orientación",
+        "legal_advice" => "Asesoría legal",
+        "robbery" => "Robo",
+        "assault" => "Agresión",
+        "extortion" => "Extorsión",
+        "kidnapping" => "Secuestro",
+        "abuse_by_official" => "Abuso de autoridad",
+        "other" => "Otro",
+        "rescued" => "Rescate",
+        "transferred_hospital" => "Traslado a hospital",
+        "transferred_shelter" => "Traslado a albergue",
+        "false_alarm" => "Falsa alarma",
+        "not_found" => "No encontrado",
+        "cancelled" => "Cancelado",
+        _ => return None,
+    })
+}
+
 /// A small table of named counts.
 fn counts(o: &mut String, es: &str, en: &str, items: &[(String, i64)]) {
     let _ = write!(
@@ -210,11 +293,11 @@ fn counts(o: &mut String, es: &str, en: &str, items: &[(String, i64)]) {
         escape(en)
     );
     for (k, v) in items {
-        let _ = writeln!(
-            o,
-            "<tr><td class=\"l\">{}</td><td>{v}</td></tr>",
-            escape(k)
-        );
+        let name = match spanish(k) {
+            Some(w) => format!("{} <small>{}</small>", escape(w), escape(k)),
+            None => escape(k),
+        };
+        let _ = writeln!(o, "<tr><td class=\"l\">{name}</td><td>{v}</td></tr>");
     }
     o.push_str("</table>\n");
 }
@@ -335,6 +418,7 @@ mod tests {
         for bad in ["<script", "src=", "href=", "@import", "url("] {
             assert!(!page.contains(bad), "{bad}");
         }
+        assert!(page.contains("Primeros auxilios <small>first_aid</small>"));
         assert_eq!(duration(45), "45 s");
         assert_eq!(duration(125), "2 min 05 s");
         assert_eq!(duration(3900), "1 h 05 min");

@@ -72,7 +72,11 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 }; // 1..=12
     let y = yoe + era * 400 + i64::from(m <= 2);
     // In range by construction (see the bounds above).
-    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 /// UTC midnight (unix ms) starting a `YYYY-MM-DD` date, checked ([`super::parse_date`]).
@@ -188,9 +192,7 @@ impl Span {
         }
         let days = (to - from) / DAY_MS;
         if days > MAX_DAYS {
-            return Err(format!(
-                "{days} days: a period is at most {MAX_DAYS} days"
-            ));
+            return Err(format!("{days} days: a period is at most {MAX_DAYS} days"));
         }
         if by == Some(By::Day) && days > MAX_DAILY {
             return Err(format!(
@@ -510,9 +512,8 @@ fn read(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<Records> {
         rec.opened.push(row?);
     }
 
-    let mut st = conn.prepare_cached(
-        "SELECT at, category, people FROM complaints WHERE at >= ?1 AND at < ?2",
-    )?;
+    let mut st = conn
+        .prepare_cached("SELECT at, category, people FROM complaints WHERE at >= ?1 AND at < ?2")?;
     let rows = st.query_map(params![from, to], |r| {
         let category: String = r.get(1)?;
         Ok((r.get(0)?, category.parse::<Category>().ok(), r.get(2)?))
@@ -649,11 +650,21 @@ pub fn csv(f: &Figures) -> String {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    head.extend(f.assisted_by_kind.0.iter().map(|(k, _)| format!("assisted_{k}")));
     head.extend(
-        ["rescued", "hospital_transfers", "shelter_transfers", "complaints"]
+        f.assisted_by_kind
+            .0
             .iter()
-            .map(|s| s.to_string()),
+            .map(|(k, _)| format!("assisted_{k}")),
+    );
+    head.extend(
+        [
+            "rescued",
+            "hospital_transfers",
+            "shelter_transfers",
+            "complaints",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     head.extend(
         f.complaints_by_category
@@ -711,11 +722,32 @@ pub fn csv(f: &Figures) -> String {
             .iter()
             .map(i64::to_string),
         );
-        cells.extend(r.complaints_by_category.0.iter().map(|(_, n)| n.to_string()));
+        cells.extend(
+            r.complaints_by_category
+                .0
+                .iter()
+                .map(|(_, n)| n.to_string()),
+        );
         let l = &r.location_requests;
-        cells.extend([l.requests, l.people_sought, l.found].iter().map(i64::to_string));
-        cells.extend(r.incidents.opened_by_priority.0.iter().map(|(_, n)| n.to_string()));
-        cells.extend(r.incidents.closed_by_outcome.0.iter().map(|(_, n)| n.to_string()));
+        cells.extend(
+            [l.requests, l.people_sought, l.found]
+                .iter()
+                .map(i64::to_string),
+        );
+        cells.extend(
+            r.incidents
+                .opened_by_priority
+                .0
+                .iter()
+                .map(|(_, n)| n.to_string()),
+        );
+        cells.extend(
+            r.incidents
+                .closed_by_outcome
+                .0
+                .iter()
+                .map(|(_, n)| n.to_string()),
+        );
         let opt = |v: Option<i64>| v.map_or_else(String::new, |n| n.to_string());
         cells.push(opt(r.median_ack_secs));
         cells.push(opt(r.median_reach_secs));
@@ -745,11 +777,17 @@ mod tests {
         assert_eq!(date_of(1_793_491_200_000), "2026-11-01");
         assert_eq!(date_of(1_793_491_200_000 - 1), "2026-10-31");
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
-        assert_eq!(date_ms("2028-02-29").unwrap() + DAY_MS, date_ms("2028-03-01").unwrap());
+        assert_eq!(
+            date_ms("2028-02-29").unwrap() + DAY_MS,
+            date_ms("2028-03-01").unwrap()
+        );
         assert!(date_ms("2026-02-29").is_err());
         assert_eq!(
             month_ms("2026-12").unwrap(),
-            (date_ms("2026-12-01").unwrap(), date_ms("2027-01-01").unwrap())
+            (
+                date_ms("2026-12-01").unwrap(),
+                date_ms("2027-01-01").unwrap()
+            )
         );
         assert!(month_ms("2026-13").is_err());
         assert!(month_ms("2026-1").is_err());
@@ -767,7 +805,8 @@ mod tests {
             let next = if (y, m) == (prev.0, prev.1) {
                 d == prev.2 + 1
             } else {
-                d == 1 && (m == prev.1 + 1 && y == prev.0 || m == 1 && prev.1 == 12 && y == prev.0 + 1)
+                d == 1
+                    && (m == prev.1 + 1 && y == prev.0 || m == 1 && prev.1 == 12 && y == prev.0 + 1)
             };
             assert!(next, "{prev:?} then {:?}", (y, m, d));
             prev = (y, m, d);
@@ -856,6 +895,10 @@ mod tests {
         assert_eq!(lines.len(), 3);
         let cols = lines[0].split(',').count();
         assert!(lines.iter().all(|l| l.split(',').count() == cols));
-        assert!(lines[1].starts_with("2026-11-01,2026-11-01,0,0,"), "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("2026-11-01,2026-11-01,0,0,"),
+            "{}",
+            lines[1]
+        );
     }
 }

@@ -564,9 +564,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let page = ctl.get(&format!("/v1/report?month={}", query_value(month.trim())))?;
             match output {
-                Some(path) => std::fs::write(&path, &page).map_err(|e| {
-                    Failure::Usage(format!("cannot write {}: {e}", path.display()))
-                }),
+                Some(path) => std::fs::write(&path, &page)
+                    .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display()))),
                 None => {
                     let mut out = std::io::stdout().lock();
                     out.write_all(&page)?;

@@ -678,13 +678,21 @@ pub fn stats(v: &Value) -> String {
     let loc = &v["location_requests"];
     let inc = &v["incidents"];
     let rows: Vec<Vec<String>> = vec![
-        vec!["people oriented".into(), n(v, "oriented").to_string(), String::new()],
+        vec![
+            "people oriented".into(),
+            n(v, "oriented").to_string(),
+            String::new(),
+        ],
         vec![
             "people assisted".into(),
             n(v, "assisted").to_string(),
             nonzero(&v["assisted_by_kind"], ""),
         ],
-        vec!["people rescued".into(), n(v, "rescued").to_string(), String::new()],
+        vec![
+            "people rescued".into(),
+            n(v, "rescued").to_string(),
+            String::new(),
+        ],
         vec![
             "hospital transfers".into(),
             n(v, "hospital_transfers").to_string(),
@@ -763,8 +771,16 @@ pub fn stats(v: &Value) -> String {
             .collect();
         out.push_str(&table(
             &[
-                "FROM", "TO", "ASSISTED", "ORIENTED", "RESCUED", "HOSPITAL", "SHELTER",
-                "COMPLAINTS", "OPENED", "CLOSED",
+                "FROM",
+                "TO",
+                "ASSISTED",
+                "ORIENTED",
+                "RESCUED",
+                "HOSPITAL",
+                "SHELTER",
+                "COMPLAINTS",
+                "OPENED",
+                "CLOSED",
             ],
             &rows,
         ));

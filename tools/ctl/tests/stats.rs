@@ -121,10 +121,12 @@ impl Drop for Farod {
 }
 
 /// The month's records (and their neighbours outside it).
+#[rustfmt::skip] // one record a line
 fn fixture(db: &Path) {
     let c = rusqlite::Connection::open(db).unwrap();
     // Incidents: id, priority, people, created, state, outcome, closed.
-    let incidents: [(&str, i64, Option<i64>, i64, &str, Option<&str>, Option<i64>); 10] = [
+    type IncidentRow<'a> = (&'a str, i64, Option<i64>, i64, &'a str, Option<&'a str>, Option<i64>);
+    let incidents: [IncidentRow<'_>; 10] = [
         // Closed rescued on Nov 2.
         ("SAS-1", 1, Some(3), at("2026-11-02", 10 * HOUR), "closed", Some("rescued"), Some(at("2026-11-02", 12 * HOUR))),
         // People unknown (counts as 1), to hospital, no aid record: counted by the incident.
@@ -275,7 +277,14 @@ fn the_figures_of_november_counted_by_hand() {
     fixture(&db);
     let f = Farod::start(dir.path());
 
-    let out = f.ok(&["stats", "--from", "2026-11-01", "--to", "2026-11-30", "--json"]);
+    let out = f.ok(&[
+        "stats",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+        "--json",
+    ]);
     let v: Value = serde_json::from_str(&out).unwrap();
     let expected = json!({
         "from": "2026-11-01",
@@ -334,14 +343,24 @@ fn the_figures_of_november_counted_by_hand() {
 
     // By day: November 1 and 2.
     let out = f.ok(&[
-        "stats", "--from", "2026-11-01", "--to", "2026-11-30", "--by", "day", "--json",
+        "stats",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+        "--by",
+        "day",
+        "--json",
     ]);
     let v: Value = serde_json::from_str(&out).unwrap();
     let days = v["periods"].as_array().unwrap();
     assert_eq!(days.len(), 30);
     assert_eq!(v["assisted"], 16);
     let nov1 = &days[0];
-    assert_eq!((nov1["from"].as_str(), nov1["to"].as_str()), (Some("2026-11-01"), Some("2026-11-01")));
+    assert_eq!(
+        (nov1["from"].as_str(), nov1["to"].as_str()),
+        (Some("2026-11-01"), Some("2026-11-01"))
+    );
     assert_eq!(nov1["assisted"], 4); // AID-1
     assert_eq!(nov1["oriented"], 9); // 3 + 2 + AID-1 4
     assert_eq!(nov1["rescued"], 7); // SAS-7 at 00:00:00.000
@@ -351,7 +370,10 @@ fn the_figures_of_november_counted_by_hand() {
     assert_eq!(nov2["assisted"], 3); // AID-2
     assert_eq!(nov2["oriented"], 1);
     assert_eq!(nov2["rescued"], 3); // SAS-1
-    assert_eq!(nov2["incidents"]["opened_by_priority"], json!({"1": 1, "2": 1, "3": 0, "4": 0}));
+    assert_eq!(
+        nov2["incidents"]["opened_by_priority"],
+        json!({"1": 1, "2": 1, "3": 0, "4": 0})
+    );
     assert_eq!(nov2["median_ack_secs"], 90); // (60 + 120) / 2
     assert_eq!(nov2["median_reach_secs"], 2700); // (1800 + 3600) / 2
     assert_eq!(days[29]["assisted"], 1); // AID-5 at 23:59:59.999
@@ -359,16 +381,35 @@ fn the_figures_of_november_counted_by_hand() {
 
     // The readable table.
     let table = f.ok(&["stats", "--from", "2026-11-01", "--to", "2026-11-30"]);
-    assert!(table.starts_with("figures 2026-11-01 to 2026-11-30"), "{table}");
-    let assisted = table.lines().find(|l| l.starts_with("people assisted")).unwrap();
+    assert!(
+        table.starts_with("figures 2026-11-01 to 2026-11-30"),
+        "{table}"
+    );
+    let assisted = table
+        .lines()
+        .find(|l| l.starts_with("people assisted"))
+        .unwrap();
     assert_eq!(assisted.split_whitespace().nth(2), Some("16"), "{table}");
 
     // CSV: a header and one row for the period.
-    let csv = f.ok(&["stats", "--from", "2026-11-01", "--to", "2026-11-30", "--csv"]);
+    let csv = f.ok(&[
+        "stats",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+        "--csv",
+    ]);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 2, "{csv}");
-    assert!(lines[0].starts_with("from,to,oriented,assisted,assisted_first_aid,"), "{csv}");
-    assert!(lines[1].starts_with("2026-11-01,2026-11-30,15,16,5,"), "{csv}");
+    assert!(
+        lines[0].starts_with("from,to,oriented,assisted,assisted_first_aid,"),
+        "{csv}"
+    );
+    assert!(
+        lines[1].starts_with("2026-11-01,2026-11-30,15,16,5,"),
+        "{csv}"
+    );
     assert_eq!(lines[0].split(',').count(), lines[1].split(',').count());
     let header: Vec<&str> = lines[0].split(',').collect();
     let row: Vec<&str> = lines[1].split(',').collect();
@@ -376,7 +417,16 @@ fn the_figures_of_november_counted_by_hand() {
     assert_eq!(cell("median_ack_secs"), "120");
     assert_eq!(cell("closed_rescued"), "2");
     assert_eq!(cell("opened_p4"), "1");
-    let csv = f.ok(&["stats", "--from", "2026-11-01", "--to", "2026-11-30", "--csv", "--by", "month"]);
+    let csv = f.ok(&[
+        "stats",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+        "--csv",
+        "--by",
+        "month",
+    ]);
     assert_eq!(csv.lines().count(), 2, "{csv}");
 
     // The monthly report, to stdout and to a file.
@@ -389,7 +439,10 @@ fn the_figures_of_november_counted_by_hand() {
     );
     assert!(page.contains("<svg"));
     let file = dir.path().join("informe.html");
-    assert_eq!(f.ok(&["report", "--month", "2026-11", "-o", file.to_str().unwrap()]), "");
+    assert_eq!(
+        f.ok(&["report", "--month", "2026-11", "-o", file.to_str().unwrap()]),
+        ""
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), page);
 
     // Bad input: one line, non-zero.
