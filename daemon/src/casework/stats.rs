@@ -301,9 +301,10 @@ pub struct Figures {
     pub location_requests: LocationRequests,
     /// Incidents opened and closed.
     pub incidents: Incidents,
-    /// Median seconds from opening to the first acknowledgement (null: none).
+    /// Median seconds from opening to the first acknowledgement, rounded to whole seconds
+    /// (the mean of the two middle times for an even count; null: none).
     pub median_ack_secs: Option<i64>,
-    /// Median seconds from opening to the first patrol on scene (null: none).
+    /// Median seconds from opening to the first patrol on scene, rounded (null: none).
     pub median_reach_secs: Option<i64>,
     /// Minors among the people assisted.
     pub minors: i64,
