@@ -28,6 +28,8 @@
 //! - `messages`: `/v1/messages`, the texts heard and sent that belong to no incident (an
 //!   incident's own are in its detail);
 //! - `orientations`: `/v1/orientations`, the orientations given, counted per day;
+//! - `stats`: `/v1/stats` (the casework figures of a period, JSON or CSV) and `/v1/report`
+//!   (the monthly report, HTML), computed from the records;
 //! - `trust`: `/v1/keys` (a node's keys, enrolment) and `/v1/answers` (municipal answers
 //!   awaiting an operator's confirmation);
 //! - `events`: `/v1/events`, the live event stream;
@@ -67,6 +69,7 @@ mod orientations;
 mod peer;
 mod places;
 mod request;
+mod stats;
 mod status;
 mod trust;
 
@@ -218,6 +221,8 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/nodes", get(nodes::nodes))
         .route("/v1/messages", get(messages::messages))
         .route("/v1/orientations", get(orientations::orientations))
+        .route("/v1/stats", get(stats::stats))
+        .route("/v1/report", get(stats::report))
         .route("/v1/keys", post(trust::enroll))
         .route("/v1/keys/{node}", get(trust::keys))
         .route("/v1/answers", get(trust::answers))

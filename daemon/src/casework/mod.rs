@@ -8,10 +8,13 @@
 //! also a column value in the database (migration 12): `as_str` is what is stored, `FromStr`
 //! accepts it and the Spanish word an operator would type.
 //!
-//! Submodules: `seal` (the data key and the sealing of personal records).
+//! Submodules: `seal` (the data key and the sealing of personal records), `stats` (the
+//! figures, computed from the records) and `report` (the monthly report page).
 
 pub mod request;
+pub mod report;
 pub mod seal;
+pub mod stats;
 
 use std::fmt;
 use std::str::FromStr;

@@ -553,6 +553,15 @@ impl Reader {
         Ok(rows)
     }
 
+    /// The casework figures of a period ([`crate::casework::stats`]): counts only, computed
+    /// from the records.
+    pub fn figures(
+        &self,
+        span: &crate::casework::stats::Span,
+    ) -> Res<crate::casework::stats::Figures> {
+        Ok(crate::casework::stats::compute(&self.conn, span)?)
+    }
+
     /// Orientations given from UTC day `since` (`YYYY-MM-DD`) on, by day, topic and language.
     pub fn orientations(&self, since: &str) -> Res<Vec<OrientationView>> {
         let mut st = self.conn.prepare(

@@ -116,8 +116,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Open an incident from a phone call or a walk-in; prints its id.
+    /// Open an incident from a phone call or a walk-in; prints its id. With --month, print the
+    /// monthly report instead (nothing is opened).
     Report {
+        /// Not an incident: the monthly report of this month (YYYY-MM) for the station head,
+        /// one printable HTML page.
+        #[arg(long, value_name = "YYYY-MM",
+              conflicts_with_all = ["at", "place", "kind", "people", "flags", "note", "language"])]
+        month: Option<String>,
+        /// With --month: write the page to this file (default: standard output).
+        #[arg(short = 'o', long, value_name = "FILE", requires = "month")]
+        output: Option<PathBuf>,
         /// Where, as LAT,LON in degrees (leave out when the caller cannot say).
         #[arg(long, value_name = "LAT,LON", allow_hyphen_values = true, value_parser = parse_position)]
         at: Option<(f64, f64)>,
@@ -248,6 +257,26 @@ enum Command {
         /// Print farod's JSON (an array).
         #[arg(long)]
         json: bool,
+    },
+    /// The station's figures for a period, computed from its records: people oriented,
+    /// assisted, rescued and transferred; complaints; location requests; incidents and the
+    /// median times to acknowledge and to reach them.
+    Stats {
+        /// First day, YYYY-MM-DD (default: the first day of this month, UTC).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD, included (default: today, UTC).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Break the period down by day or by month.
+        #[arg(long, value_parser = ["day", "month"])]
+        by: Option<String>,
+        /// Print farod's JSON.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV: a header line, then one row per day or month (or one for the period).
+        #[arg(long)]
+        csv: bool,
     },
     /// Follow the audit trail and the messages heard and sent, live, until interrupted.
     Watch {
@@ -526,6 +555,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Nodes { .. }
             | Command::Messages { .. }
             | Command::Orientations { .. }
+            | Command::Stats { .. }
+            | Command::Report { month: Some(_), .. }
             | Command::Keys { .. }
             | Command::Answers { .. }
             | Command::Watch { .. }
@@ -577,6 +608,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             render::incident,
         ),
         Command::Report {
+            month: Some(month),
+            output,
+            ..
+        } => {
+            let page = ctl.get(&format!("/v1/report?month={}", query_value(month.trim())))?;
+            match output {
+                Some(path) => std::fs::write(&path, &page)
+                    .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display()))),
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&page)?;
+                    Ok(out.flush()?)
+                }
+            }
+        }
+        Command::Report {
+            month: None,
             at,
             place,
             kind,
@@ -584,6 +632,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             flags,
             note,
             language,
+            ..
         } => {
             let body = json!({
                 "lat": at.map(|p| p.0), "lon": at.map(|p| p.1), "place": place, "kind": kind,
@@ -690,6 +739,34 @@ fn run(cli: Cli) -> Result<(), Failure> {
             json,
             render::orientations,
         ),
+        Command::Stats {
+            from,
+            to,
+            by,
+            json,
+            csv,
+        } => {
+            let mut query = Vec::new();
+            for (key, value) in [("from", from), ("to", to), ("by", by)] {
+                if let Some(v) = value {
+                    query.push(format!("{key}={}", query_value(v.trim())));
+                }
+            }
+            if csv {
+                query.push("format=csv".into());
+            }
+            let mut path = "/v1/stats".to_string();
+            if !query.is_empty() {
+                path = format!("{path}?{}", query.join("&"));
+            }
+            let raw = ctl.get(&path)?;
+            if csv {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&raw)?;
+                return Ok(out.flush()?);
+            }
+            print(&raw, json, render::stats)
+        }
         Command::Keys { node, json } => print(
             &ctl.get(&format!("/v1/keys/{}", query_value(node.trim())))?,
             json,

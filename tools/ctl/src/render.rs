@@ -632,6 +632,162 @@ pub fn orientations(list: &Value) -> String {
     out
 }
 
+/// A number of farod's figures (0 when missing).
+fn n(v: &Value, key: &str) -> i64 {
+    v[key].as_i64().unwrap_or(0)
+}
+
+/// `word N, word N` for the non-zero counts of a JSON object of counts (`-` when none).
+fn nonzero(v: &Value, prefix: &str) -> String {
+    let parts: Vec<String> = v
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, c)| c.as_i64().unwrap_or(0) != 0)
+                .map(|(k, c)| format!("{prefix}{} {}", clean(k), c.as_i64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The total of a JSON object of counts.
+fn total(v: &Value) -> i64 {
+    v.as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_i64).sum())
+}
+
+/// Seconds as `45s`, `12m05s`, `1h05m`, or `-`.
+fn span_secs(v: &Value) -> String {
+    match v.as_i64() {
+        None => "-".into(),
+        Some(s) if s < 60 => format!("{s}s"),
+        Some(s) if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        Some(s) => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// `faroctl stats`: the period's figures, then its breakdown when there is one.
+pub fn stats(v: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "figures {} to {} (UTC days)", s(v, "from"), s(v, "to"));
+    let loc = &v["location_requests"];
+    let inc = &v["incidents"];
+    let rows: Vec<Vec<String>> = vec![
+        vec![
+            "people oriented".into(),
+            n(v, "oriented").to_string(),
+            String::new(),
+        ],
+        vec![
+            "people assisted".into(),
+            n(v, "assisted").to_string(),
+            nonzero(&v["assisted_by_kind"], ""),
+        ],
+        vec![
+            "people rescued".into(),
+            n(v, "rescued").to_string(),
+            String::new(),
+        ],
+        vec![
+            "hospital transfers".into(),
+            n(v, "hospital_transfers").to_string(),
+            String::new(),
+        ],
+        vec![
+            "shelter transfers".into(),
+            n(v, "shelter_transfers").to_string(),
+            String::new(),
+        ],
+        vec![
+            "people in complaints".into(),
+            n(v, "complaints").to_string(),
+            nonzero(&v["complaints_by_category"], ""),
+        ],
+        vec![
+            "location requests".into(),
+            n(loc, "requests").to_string(),
+            format!(
+                "{} people sought, {} found",
+                n(loc, "people_sought"),
+                n(loc, "found")
+            ),
+        ],
+        vec![
+            "incidents opened".into(),
+            total(&inc["opened_by_priority"]).to_string(),
+            nonzero(&inc["opened_by_priority"], "P"),
+        ],
+        vec![
+            "incidents closed".into(),
+            total(&inc["closed_by_outcome"]).to_string(),
+            nonzero(&inc["closed_by_outcome"], ""),
+        ],
+        vec![
+            "median to acknowledge".into(),
+            span_secs(&v["median_ack_secs"]),
+            String::new(),
+        ],
+        vec![
+            "median to on scene".into(),
+            span_secs(&v["median_reach_secs"]),
+            String::new(),
+        ],
+        vec![
+            "minors".into(),
+            n(v, "minors").to_string(),
+            format!("{} unaccompanied", n(v, "unaccompanied_minors")),
+        ],
+        vec![
+            "women".into(),
+            n(v, "women").to_string(),
+            format!("{} pregnant", n(v, "pregnant")),
+        ],
+    ];
+    out.push_str(&table(&["FIGURE", "N", ""], &rows));
+    let periods = array(&v["periods"]);
+    if !periods.is_empty() {
+        out.push('\n');
+        let rows: Vec<Vec<String>> = periods
+            .iter()
+            .map(|p| {
+                vec![
+                    s(p, "from"),
+                    s(p, "to"),
+                    n(p, "assisted").to_string(),
+                    n(p, "oriented").to_string(),
+                    n(p, "rescued").to_string(),
+                    n(p, "hospital_transfers").to_string(),
+                    n(p, "shelter_transfers").to_string(),
+                    n(p, "complaints").to_string(),
+                    total(&p["incidents"]["opened_by_priority"]).to_string(),
+                    total(&p["incidents"]["closed_by_outcome"]).to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                "FROM",
+                "TO",
+                "ASSISTED",
+                "ORIENTED",
+                "RESCUED",
+                "HOSPITAL",
+                "SHELTER",
+                "COMPLAINTS",
+                "OPENED",
+                "CLOSED",
+            ],
+            &rows,
+        ));
+    }
+    out
+}
+
 /// A radio's channel as its device reports it: busy in the last minute / its own transmit
 /// share in the last hour, `-` when unknown.
 fn air(r: &Value) -> String {
