@@ -8,7 +8,8 @@
 //! also a column value in the database (migration 12): `as_str` is what is stored, `FromStr`
 //! accepts it and the Spanish word an operator would type.
 //!
-//! Submodules: `seal` (the data key and the sealing of personal records).
+//! Submodules: `seal` (the data key and the sealing of personal records), `locate` (location
+//! requests as the station reads them, and their matching against incidents and aid).
 
 pub mod seal;
 
@@ -241,6 +242,9 @@ vocabulary! {
     }
 }
 
+// After the vocabulary macro, which it uses.
+pub mod locate;
+
 /// The prefix of an assistance record's name.
 pub const AID: &str = "AID";
 /// The prefix of a complaint's name.
@@ -318,7 +322,10 @@ pub fn parse_list<T: FromStr<Err = String> + PartialEq + Copy>(s: &str) -> Resul
 
 /// Joins vocabulary words as they are stored.
 pub fn join<T: fmt::Display>(v: &[T]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A calendar date as the casework stores it (`YYYY-MM-DD`), checked.
@@ -353,8 +360,14 @@ mod tests {
     #[test]
     fn words_parse_in_english_and_spanish_and_refuse_the_rest() {
         assert_eq!("agua".parse::<AidKind>(), Ok(AidKind::Water));
-        assert_eq!("Primeros auxilios".parse::<AidKind>(), Ok(AidKind::FirstAid));
-        assert_eq!("hospital-transfer".parse::<AidKind>(), Ok(AidKind::HospitalTransfer));
+        assert_eq!(
+            "Primeros auxilios".parse::<AidKind>(),
+            Ok(AidKind::FirstAid)
+        );
+        assert_eq!(
+            "hospital-transfer".parse::<AidKind>(),
+            Ok(AidKind::HospitalTransfer)
+        );
         assert_eq!("Extorsión".parse::<Category>(), Ok(Category::Extortion));
         let e = "magic".parse::<AidKind>().unwrap_err();
         assert!(e.contains("unknown kind of aid \"magic\""), "{e}");
