@@ -31,6 +31,8 @@
 //! - `trust`: `/v1/keys` (a node's keys, enrolment) and `/v1/answers` (municipal answers
 //!   awaiting an operator's confirmation);
 //! - `events`: `/v1/events`, the live event stream;
+//! - `locate`: `/v1/locate` and `/v1/locate/{id}` (open, list, show, task, close, reported,
+//!   matches), location requests for missing people;
 //! - `request`: what the handlers share: the operator, JSON bodies, incident ids from the URL,
 //!   read-only queries;
 //! - `peer`: who connected (`SO_PEERCRED`) and how the audit trail names an operator.
@@ -57,6 +59,7 @@ use crate::store::{Refusal, Store, StoreError, TeamConfig};
 mod ambulance;
 mod events;
 mod incidents;
+mod locate;
 mod messages;
 mod nodes;
 mod orientations;
@@ -219,6 +222,12 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/answers/{id}/reject", post(trust::reject))
         .route("/v1/events", get(events::events))
         .route("/v1/send", post(nodes::send))
+        .route("/v1/locate", get(locate::list).post(locate::open))
+        .route("/v1/locate/{id}", get(locate::show))
+        .route("/v1/locate/{id}/task", post(locate::task))
+        .route("/v1/locate/{id}/close", post(locate::close))
+        .route("/v1/locate/{id}/reported", post(locate::reported))
+        .route("/v1/locate/{id}/matches", get(locate::matches))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))
