@@ -8,6 +8,7 @@
 //! - 76 farod's answer was not what this faroctl understands.
 
 mod http;
+mod locate;
 mod render;
 
 use std::io::{BufRead, Write};
@@ -256,6 +257,11 @@ enum Command {
         /// Its number (faroctl answers).
         id: i64,
     },
+    /// Location requests for missing people: add, list, show, task, close, reported, matches.
+    Locate {
+        #[command(subcommand)]
+        cmd: locate::LocateCmd,
+    },
     /// Send a text message to a mesh node (queued in farod's outbox).
     Send {
         /// !xxxxxxxx or a decimal node number.
@@ -472,7 +478,10 @@ fn say(line: String) -> Result<(), Failure> {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let writes = !matches!(
+    let writes = match &cli.command {
+        Command::Locate { cmd } => cmd.writes(),
+        _ => true,
+    } && !matches!(
         cli.command,
         Command::Status { .. }
             | Command::Incidents { .. }
@@ -647,6 +656,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             say(format!("answer {id} rejected"))
         }
         Command::Watch { json, after } => watch(ctl.client, json, after),
+        Command::Locate { cmd } => locate::run(&ctl, cmd),
         Command::Send { node, text } => {
             let node = node.trim();
             // Decimal numbers go as numbers, everything else as farod's node syntax.
