@@ -398,5 +398,7 @@ mod tests {
             Ok(ReportedHow::InPerson)
         );
         assert!("pigeon".parse::<ReportedHow>().is_err());
+        // Patrols answer `LOC-5 ...`: the parser's prefix is this one.
+        assert_eq!(LOCATE, faro_proto::text::LOCATE_PREFIX);
     }
 }

@@ -633,3 +633,99 @@ fn nothing_on_air_but_the_id_counts_date_and_place() {
         assert!(!text.contains("relative"), "{text}");
     }
 }
+
+/// One input of the random sequences below.
+#[derive(Debug, Clone)]
+enum Step {
+    Open(u32),
+    Task(i64, usize),
+    Report(i64, usize, Option<u32>),
+    Close(i64, usize, Option<u32>),
+    Reported(i64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (1u32..5).prop_map(Step::Open),
+        (1i64..4, 0usize..4).prop_map(|(i, t)| Step::Task(i, t)),
+        (1i64..4, 0usize..3, proptest::option::of(1u32..7))
+            .prop_map(|(i, t, n)| Step::Report(i, t, n)),
+        (1i64..4, 0usize..4, proptest::option::of(0u32..6))
+            .prop_map(|(i, o, n)| Step::Close(i, o, n)),
+        (1i64..4).prop_map(Step::Reported),
+    ]
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    /// Whatever the order of requests and reports: found never exceeds the people sought and
+    /// never falls; an outcome and a closing time exactly for the closed; a team for every
+    /// search; found_alive and found_dead with someone found; reported only after closing;
+    /// a refused request changes nothing; every change has its event.
+    #[test]
+    fn location_requests_keep_their_invariants(steps in proptest::collection::vec(step(), 1..30)) {
+        let c = cfg();
+        let mut m = Model::default();
+        let teams = ["P1", "P2", "P3", "P9"];
+        let nodes = [P1_NODE, P2_NODE, P3_NODE];
+        let outcomes = LocateOutcome::ALL;
+        for (i, s) in steps.into_iter().enumerate() {
+            let at = NOW + i as i64 * 60_000;
+            let before = m.locates.clone();
+            let events_before = m.events.len();
+            let refused = match s {
+                Step::Open(people) => {
+                    let mut r = request();
+                    r.people = people;
+                    op(&mut m, &c, at, OperatorRequest::LocateOpen(r)).is_err()
+                }
+                Step::Task(id, t) => {
+                    op(&mut m, &c, at, OperatorRequest::LocateTask(id, teams[t].into())).is_err()
+                }
+                Step::Report(id, t, n) => {
+                    let text = match n {
+                        Some(n) => format!("LOC-{id} HALLADOS {n}"),
+                        None => format!("LOC-{id} NADA"),
+                    };
+                    report(&mut m, &c, at, nodes[t], Auth::pki(key_of(nodes[t])), &text);
+                    false
+                }
+                Step::Close(id, o, n) => {
+                    op(&mut m, &c, at, OperatorRequest::LocateClose(id, outcomes[o], n)).is_err()
+                }
+                Step::Reported(id) => {
+                    op(&mut m, &c, at, OperatorRequest::LocateReported(id, "phone".into())).is_err()
+                }
+            };
+            if refused {
+                prop_assert_eq!(&m.locates, &before);
+                prop_assert_eq!(m.events.len(), events_before);
+            }
+            if m.locates != before {
+                prop_assert!(m.events.len() > events_before, "a change without an event");
+            }
+            for (id, l) in &m.locates {
+                let was = before.get(id);
+                prop_assert!(l.found <= l.people);
+                prop_assert!(was.is_none_or(|w| l.found >= w.found), "found fell");
+                let closed = l.state == LocateState::Closed;
+                prop_assert_eq!(closed, l.outcome.is_some());
+                prop_assert_eq!(closed, l.closed_at.is_some());
+                prop_assert!(l.reported_at.is_none() || closed);
+                prop_assert!(l.state != LocateState::Searching || l.team.is_some());
+                if matches!(l.outcome, Some(LocateOutcome::FoundAlive | LocateOutcome::FoundDead)) {
+                    prop_assert!(l.found >= 1);
+                }
+                if let Some(w) = was.filter(|w| w.state == LocateState::Closed) {
+                    // Only the report back may still come.
+                    let mut l = l.clone();
+                    if w.reported_at.is_none() {
+                        l.reported_at = None;
+                    }
+                    prop_assert_eq!(&l, w, "a closed request changed");
+                }
+            }
+        }
+    }
+}
