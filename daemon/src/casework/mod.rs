@@ -322,10 +322,7 @@ pub fn parse_list<T: FromStr<Err = String> + PartialEq + Copy>(s: &str) -> Resul
 
 /// Joins vocabulary words as they are stored.
 pub fn join<T: fmt::Display>(v: &[T]) -> String {
-    v.iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
 }
 
 /// A calendar date as the casework stores it (`YYYY-MM-DD`), checked.
@@ -360,14 +357,8 @@ mod tests {
     #[test]
     fn words_parse_in_english_and_spanish_and_refuse_the_rest() {
         assert_eq!("agua".parse::<AidKind>(), Ok(AidKind::Water));
-        assert_eq!(
-            "Primeros auxilios".parse::<AidKind>(),
-            Ok(AidKind::FirstAid)
-        );
-        assert_eq!(
-            "hospital-transfer".parse::<AidKind>(),
-            Ok(AidKind::HospitalTransfer)
-        );
+        assert_eq!("Primeros auxilios".parse::<AidKind>(), Ok(AidKind::FirstAid));
+        assert_eq!("hospital-transfer".parse::<AidKind>(), Ok(AidKind::HospitalTransfer));
         assert_eq!("Extorsión".parse::<Category>(), Ok(Category::Extortion));
         let e = "magic".parse::<AidKind>().unwrap_err();
         assert!(e.contains("unknown kind of aid \"magic\""), "{e}");

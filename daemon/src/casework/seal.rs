@@ -124,9 +124,9 @@ impl Key {
 
     /// Opens a data key sealed by [`Key::wrap`].
     pub fn unwrap_key(&self, id: i64, wrapped: &[u8]) -> Result<Key, String> {
-        let mut plain = self
-            .open(&keyring_aad(id), wrapped)
-            .map_err(|e| format!("data key {id} {e}: is this the station's personal-data key?"))?;
+        let mut plain = self.open(&keyring_aad(id), wrapped).map_err(|e| {
+            format!("data key {id} {e}: is this the station's personal-data key?")
+        })?;
         let r = <[u8; KEY_LEN]>::try_from(plain.as_slice())
             .map(Key)
             .map_err(|_| format!("data key {id} has the wrong length"));
@@ -182,11 +182,7 @@ mod tests {
         std::fs::write(&p, format!("{}\n", "07".repeat(32))).unwrap();
         assert_eq!(Key::from_file(&p).unwrap().0, [7u8; 32]);
         use base64::Engine as _;
-        std::fs::write(
-            &p,
-            base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
-        )
-        .unwrap();
+        std::fs::write(&p, base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
         assert_eq!(Key::from_file(&p).unwrap().0, [7u8; 32]);
         std::fs::write(&p, "short").unwrap();
         assert!(Key::from_file(&p).unwrap_err().contains("not 32 bytes"));

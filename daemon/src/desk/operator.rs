@@ -1,7 +1,6 @@
 //! Requests from the desk (`faroctl`, the control socket): manual reports, transitions,
 //! notes, positions, free text to a node, ambulance requests, and location requests (their
-//! rules are in `locate`). A refusal changes nothing
-//! and says why in one line.
+//! rules are in `locate`). A refusal changes nothing and says why in one line.
 
 use faro_proto::mesh::{self, NodeId};
 
