@@ -539,6 +539,15 @@ async fn matches_list_incidents_and_aid_nearby_consented_first() {
     );
 
     // A request known only by a place the gazetteer does not know cannot be matched.
+    // (Its number comes after any LOC-n a consent still names: a purged request's number
+    // is never lent to a new one.)
+    let c = rusqlite::Connection::open(st.store.path()).expect("db");
+    c.execute_batch(&format!(
+        "INSERT INTO consents(subject, given_by, purposes, at, recorded_by)
+             VALUES ('LOC-7', 'requester', 'locate', {now}, 'operator:x');"
+    ))
+    .expect("a consent");
+    drop(c);
     let a = post(
         &st.sock,
         "/v1/locate",
@@ -547,7 +556,8 @@ async fn matches_list_incidents_and_aid_nearby_consented_first() {
     .await;
     assert_eq!(a.status, 201, "{}", a.json);
     assert!(a.json["lat"].is_null());
-    let m = get(&st.sock, "/v1/locate/LOC-2/matches").await;
+    assert_eq!(a.json["id"], "LOC-8");
+    let m = get(&st.sock, "/v1/locate/LOC-8/matches").await;
     assert_eq!(m.status, 409, "{}", m.json);
     assert!(m.error().contains("no position"), "{}", m.error());
     stop(st).await;

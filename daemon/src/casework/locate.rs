@@ -152,10 +152,18 @@ pub(crate) fn facts(conn: &Connection, id: i64) -> rusqlite::Result<Option<Locat
     .optional()
 }
 
-/// The number the next location request gets.
+/// The number the next location request gets: after every request, and after every `LOC-n`
+/// a consent or a disclosure still names (a request a retention purge removed never lends its
+/// number, and what was recorded about its people, to a new one).
 pub(crate) fn next_id(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM location_requests")?
-        .query_row([], |r| r.get(0))
+    conn.prepare_cached(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM location_requests), 0),
+                    COALESCE((SELECT MAX(CAST(substr(subject, 5) AS INTEGER)) FROM consents
+                              WHERE subject LIKE 'LOC-%'), 0),
+                    COALESCE((SELECT MAX(CAST(substr(subject, 5) AS INTEGER)) FROM disclosures
+                              WHERE subject LIKE 'LOC-%'), 0)) + 1",
+    )?
+    .query_row([], |r| r.get(0))
 }
 
 /// A location request as the control socket shows it.
