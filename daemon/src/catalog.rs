@@ -129,11 +129,26 @@ pub enum Msg {
     /// To a patrol: its incident moved or became more urgent. `{id}`, `{priority}`, `{kind}`,
     /// `{people}`, `{lat}`, `{lon}`, `{place}` (as in [`Msg::Dispatch`]).
     PatrolUpdate,
+    /// To a patrol: a search task for a location request. `{id}` (`LOC-5`), `{people}` (how
+    /// many are sought), `{date}` (last seen, `28/11`; empty leaves out its part), `{place}`
+    /// (where they were last seen: the name the requester gave or a gazetteer description, at
+    /// most 60 bytes), `{km}` (the search radius). Never a name or a description of anyone.
+    /// Ends with the two answers Faro understands: `{id} HALLADOS <n>` and `{id} NADA`.
+    LocateTask,
+    /// To a patrol that reported people found on its search. `{id}`, `{people}` (the number
+    /// recorded).
+    LocateFound,
+    /// To a patrol that reported nothing found on its search. `{id}`.
+    LocateNothing,
+    /// To a patrol whose search task ended (closed, or given to another team). `{id}`.
+    LocateDone,
+    /// To a patrol that reported on a search its team was not given. `{id}`.
+    LocateNotTasked,
 }
 
 impl Msg {
     /// Every message.
-    pub const ALL: [Msg; 39] = [
+    pub const ALL: [Msg; 44] = [
         Msg::DistressAck,
         Msg::GroupAck,
         Msg::Scheduled,
@@ -173,6 +188,11 @@ impl Msg {
         Msg::Impersonated,
         Msg::Dispatch,
         Msg::PatrolUpdate,
+        Msg::LocateTask,
+        Msg::LocateFound,
+        Msg::LocateNothing,
+        Msg::LocateDone,
+        Msg::LocateNotTasked,
     ];
 
     /// The key in the catalogue files (`distress_ack`).
@@ -217,6 +237,11 @@ impl Msg {
             Msg::Impersonated => "impersonated",
             Msg::Dispatch => "dispatch",
             Msg::PatrolUpdate => "patrol_update",
+            Msg::LocateTask => "locate_task",
+            Msg::LocateFound => "locate_found",
+            Msg::LocateNothing => "locate_nothing",
+            Msg::LocateDone => "locate_done",
+            Msg::LocateNotTasked => "locate_not_tasked",
         }
     }
 
@@ -232,7 +257,12 @@ impl Msg {
             | Msg::ReplyUnknownIncident
             | Msg::PatrolAmbExhausted
             | Msg::PatrolAmbArrived
-            | Msg::TeamOnTheWay => &["id"],
+            | Msg::TeamOnTheWay
+            | Msg::LocateNothing
+            | Msg::LocateDone
+            | Msg::LocateNotTasked => &["id"],
+            Msg::LocateTask => &["date", "id", "km", "people", "place"],
+            Msg::LocateFound => &["id", "people"],
             Msg::CmdOk => &["id", "state"],
             Msg::CmdUsage | Msg::ReplyUsage => &["usage"],
             Msg::AmbulanceRequest => &["id", "lat", "lon", "people", "place", "priority"],
@@ -517,6 +547,7 @@ mod tests {
             ),
             ("flags", "ñ".repeat(crate::desk::FLAGS_BUDGET / 2)),
             ("reporter", "ñ".repeat(crate::desk::REPORTER_BUDGET / 2)),
+            ("date", "28/11".into()),
         ]
     }
 
@@ -635,6 +666,73 @@ mod tests {
         let long = "x".repeat(300);
         assert!(c.fits(Lang::Es, Msg::PatrolUpdate, &args));
         assert!(!c.fits(Lang::Es, Msg::StatusList, &[("list", &long)]));
+    }
+
+    #[test]
+    fn renders_the_search_task_and_its_answers_faro_understands() {
+        use faro_proto::text::{parse_command, LocateReport, PatrolCommand};
+        let c = Catalog::builtin();
+        let args = [
+            ("id", "LOC-5"),
+            ("people", "3"),
+            ("date", "28/11"),
+            ("place", "Sásabe"),
+            ("km", "12"),
+        ];
+        assert_eq!(
+            c.render(Lang::Es, Msg::LocateTask, &args),
+            "Faro BUSQUEDA LOC-5: 3 pers., vistas 28/11 cerca de Sásabe (12 km). \
+             Si las halla: LOC-5 HALLADOS <n>. Si no: LOC-5 NADA"
+        );
+        let mut no_date = args;
+        no_date[2].1 = "";
+        assert_eq!(
+            c.render(Lang::En, Msg::LocateTask, &no_date),
+            "Faro SEARCH LOC-5: 3 people near Sásabe (12 km). If found: LOC-5 FOUND <n>. \
+             If not: LOC-5 NOTHING"
+        );
+        // The longest rendering of every language fits one packet whole, people and radius
+        // at their maxima, and ends with the two answers, which Faro parses back.
+        let place = "Dolores Hidalgo Cuna de la Independencia Nacional ñññññ";
+        let longest = [
+            ("id", "LOC-999999"),
+            ("people", "10000"),
+            ("date", "28/11"),
+            ("place", place),
+            ("km", "200"),
+        ];
+        for lang in Lang::ALL {
+            assert!(c.fits(lang, Msg::LocateTask, &longest), "{lang}");
+            let text = c.render(lang, Msg::LocateTask, &longest);
+            let (found, nothing) = text
+                .rsplit_once(". ")
+                .map(|(a, b)| {
+                    (
+                        a.rsplit(": ").next().unwrap_or(""),
+                        b.rsplit(": ").next().unwrap_or(""),
+                    )
+                })
+                .unwrap_or_default();
+            let found = found.replace("<n>", "2");
+            assert_eq!(
+                parse_command(&found),
+                Some(Ok(PatrolCommand::Locate(999_999, LocateReport::Found(2)))),
+                "{lang}: {text}"
+            );
+            assert_eq!(
+                parse_command(nothing),
+                Some(Ok(PatrolCommand::Locate(999_999, LocateReport::Nothing))),
+                "{lang}: {text}"
+            );
+            for msg in [
+                Msg::LocateFound,
+                Msg::LocateNothing,
+                Msg::LocateDone,
+                Msg::LocateNotTasked,
+            ] {
+                assert!(c.fits(lang, msg, &longest), "{lang} {}", msg.as_str());
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ const MIN: i64 = 60_000;
 
 fn config() -> StoreConfig {
     let mut c = StoreConfig::new("SAS");
+    c.personal_key = Some(farod::casework::seal::Key::random());
     c.teams = vec![TeamConfig {
         name: "P1".into(),
         nodes: vec![PATROL],

@@ -42,7 +42,7 @@ fuzz_target!(|input: &[u8]| {
                     round_trips(id)
                 }
             }
-            PatrolCommand::Status | PatrolCommand::Sos(_) => {}
+            PatrolCommand::Status | PatrolCommand::Sos(_) | PatrolCommand::Locate(..) => {}
         },
         Some(Err(e)) => {
             let line = e.to_string();

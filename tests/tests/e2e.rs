@@ -8,6 +8,7 @@ mod e2e {
     mod ambulance;
     mod duplex;
     mod incidents;
+    mod locate;
     mod pty;
     mod tcp;
     mod trust;

@@ -36,6 +36,8 @@
 //! - `casework`: consents, personal records, notes, aid, complaints and referrals,
 //!   disclosures, the data key (`/v1/consents`, `/v1/personal`, `/v1/notes`, `/v1/assist`,
 //!   `/v1/complaints`, `/v1/referrals`, `/v1/disclose`, `/v1/wipe-key`);
+//! - `locate`: `/v1/locate` and `/v1/locate/{id}` (open, list, show, task, close, reported,
+//!   matches), location requests for missing people;
 //! - `request`: what the handlers share: the operator, JSON bodies, incident ids from the URL,
 //!   read-only queries;
 //! - `peer`: who connected (`SO_PEERCRED`) and how the audit trail names an operator.
@@ -63,6 +65,7 @@ mod ambulance;
 mod casework;
 mod events;
 mod incidents;
+mod locate;
 mod messages;
 mod nodes;
 mod orientations;
@@ -255,6 +258,12 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/referrals", get(casework::referrals))
         .route("/v1/disclose", post(casework::disclose))
         .route("/v1/wipe-key", post(casework::wipe_key))
+        .route("/v1/locate", get(locate::list).post(locate::open))
+        .route("/v1/locate/{id}", get(locate::show))
+        .route("/v1/locate/{id}/task", post(locate::task))
+        .route("/v1/locate/{id}/close", post(locate::close))
+        .route("/v1/locate/{id}/reported", post(locate::reported))
+        .route("/v1/locate/{id}/matches", get(locate::matches))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))

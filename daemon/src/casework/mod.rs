@@ -8,11 +8,13 @@
 //! also a column value in the database (migration 12): `as_str` is what is stored, `FromStr`
 //! accepts it and the Spanish word an operator would type.
 //!
-//! Submodules: `seal` (the data key and the sealing of personal records), `stats` (the
-//! figures, computed from the records) and `report` (the monthly report page).
+//! Submodules: `seal` (the data key and the sealing of personal records), `request` (what an
+//! operator asks of the casework, checked), `stats` (the figures, computed from the records),
+//! `report` (the monthly report page) and `locate` (location requests as the station reads
+//! them, and their matching against incidents and aid).
 
-pub mod request;
 pub mod report;
+pub mod request;
 pub mod seal;
 pub mod stats;
 
@@ -244,6 +246,9 @@ vocabulary! {
         Contact = "contact" | "contacto",
     }
 }
+
+// After the vocabulary macro, which it uses.
+pub mod locate;
 
 /// The prefix of an assistance record's name.
 pub const AID: &str = "AID";

@@ -236,4 +236,39 @@ pub enum OperatorRequest {
     },
     /// Confirm (true) or reject a municipality's answer awaiting confirmation.
     Answer(i64, bool),
+    /// Open a location request for missing people.
+    LocateOpen(LocateRequest),
+    /// Give a location request's search to a team (request number, team).
+    LocateTask(i64, String),
+    /// Close a location request with its outcome and, if given, the people found.
+    LocateClose(i64, crate::casework::LocateOutcome, Option<u32>),
+    /// The outcome was reported back to the requester, and how (`phone`, `email`...).
+    LocateReported(i64, String),
+}
+
+/// A location request as the desk is asked to open it: who asks, how many people, where and
+/// when they were last seen. Never their names or descriptions (personal data, kept sealed in
+/// `personal_records` by `faroctl personal add LOC-5 ...`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocateRequest {
+    /// Who asks (`relative`, `consulate`, `station`, `headquarters`, `authority`).
+    pub requester: String,
+    /// How many people are sought (1..=10000).
+    pub people: u32,
+    /// Where they were last seen: a place or area name (at most 60 bytes; said on air).
+    #[serde(default)]
+    pub place: Option<String>,
+    /// Latitude, degrees.
+    #[serde(default)]
+    pub lat: Option<f64>,
+    /// Longitude, degrees.
+    #[serde(default)]
+    pub lon: Option<f64>,
+    /// Search radius, km (default 10, at most 200).
+    #[serde(default)]
+    pub radius_km: Option<f64>,
+    /// When they were last seen, `YYYY-MM-DD` (not in the future).
+    #[serde(default)]
+    pub last_seen: Option<String>,
 }

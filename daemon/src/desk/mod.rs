@@ -19,12 +19,16 @@
 //! Modules: `intake` (distress, positions, names), `patrol` (text commands from teams),
 //! `operator` (requests from the desk), `ambulance` (requests to municipalities, escalation,
 //! their answers, timers), `upkeep` (delivery results, team status, housekeeping), `surge`
-//! (P3/P4 acknowledgements grouped into broadcasts while the outbox is too long).
+//! (P3/P4 acknowledgements grouped into broadcasts while the outbox is too long), `locate`
+//! (location requests for missing people: the search task, the patrol's reports, the outcome).
 
 mod ambulance;
 mod briefing;
 mod input;
 mod intake;
+mod locate;
+#[cfg(test)]
+mod locate_tests;
 #[cfg(test)]
 pub(crate) mod model;
 mod operator;
@@ -49,8 +53,12 @@ pub use briefing::{
     flag_word, flags_text, kind_word, note_word, state_word, FLAGS_BUDGET, REPORTER_BUDGET,
 };
 pub use input::{
-    take_note, Broadcast, ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig, WaterPoint,
-    WATER_NAME_MAX,
+    take_note, Broadcast, LocateRequest, ManualReport, OperatorRequest, Rx, StoreConfig,
+    TeamConfig, WaterPoint, WATER_NAME_MAX,
+};
+pub use locate::{
+    LocateFacts, LocateState, NewLocate, DEFAULT_RADIUS_KM, LOCATE_PLACE_MAX, MAX_RADIUS_KM,
+    MAX_SOUGHT,
 };
 pub use orientation::{WATER_POINTS_BUDGET, WATER_RADIUS_KM};
 pub use surge::{
@@ -399,6 +407,36 @@ pub enum Effect {
     },
     /// The surge in progress ends now.
     SurgeEnd,
+    /// A new location request (`location_requests`).
+    LocateOpen(Box<NewLocate>),
+    /// A location request's search given to a team: state `searching`.
+    LocateTask {
+        /// Request number (`LOC-5` is 5).
+        id: i64,
+        /// Team.
+        team: String,
+    },
+    /// The people found so far on a location request's search.
+    LocateFound {
+        /// Request number.
+        id: i64,
+        /// People found (never more than sought).
+        found: u32,
+    },
+    /// A location request closed with its outcome (and the people found, if given).
+    LocateClose {
+        /// Request number.
+        id: i64,
+        /// How it ended.
+        outcome: crate::casework::LocateOutcome,
+        /// People found, if the operator said.
+        found: Option<u32>,
+    },
+    /// A location request's outcome was reported back to the requester now.
+    LocateReported {
+        /// Request number.
+        id: i64,
+    },
     /// An outbox row's new delivery state.
     OutboxState {
         /// Row.
@@ -549,6 +587,10 @@ pub trait Facts {
     fn pending_acks(&self, from_class: u8) -> DeskResult<Vec<PendingAck>>;
     /// The short name a node's NodeInfo last gave, as heard (uncleaned).
     fn short_name(&self, node: u32) -> DeskResult<Option<String>>;
+    /// The number of the next location request (`LOC-<n>`).
+    fn next_locate(&self) -> DeskResult<i64>;
+    /// A location request by number.
+    fn locate(&self, id: i64) -> DeskResult<Option<LocateFacts>>;
 }
 
 /// The result of one input: the effects, and what the caller reports back.

@@ -70,6 +70,8 @@ pub(crate) struct Model {
     pub grouped: Vec<(GroupedAck, Option<i64>)>,
     /// Surges: (since, cause, ended_at).
     pub surges: Vec<(i64, String, Option<i64>)>,
+    /// Location requests by number.
+    pub locates: BTreeMap<i64, super::LocateFacts>,
 }
 
 impl Model {
@@ -280,6 +282,50 @@ impl Model {
                     self.teams.entry(team).or_insert((None, status)).1 = status;
                 }
                 Effect::OutboxState { row, state, .. } => self.row_mut(row).state = state,
+                Effect::LocateOpen(n) => {
+                    self.locates.insert(
+                        n.id,
+                        super::LocateFacts {
+                            id: n.id,
+                            requester: n.requester,
+                            people: n.people,
+                            place: n.place,
+                            lat: n.lat,
+                            lon: n.lon,
+                            radius_km: n.radius_km,
+                            last_seen_on: n.last_seen_on,
+                            state: super::LocateState::Open,
+                            team: None,
+                            outcome: None,
+                            found: 0,
+                            closed_at: None,
+                            reported_at: None,
+                        },
+                    );
+                }
+                Effect::LocateTask { id, team } => {
+                    let l = self.locates.get_mut(&id).expect("task: request");
+                    l.state = super::LocateState::Searching;
+                    l.team = Some(team);
+                }
+                Effect::LocateFound { id, found } => {
+                    self.locates.get_mut(&id).expect("found: request").found = found;
+                }
+                Effect::LocateClose { id, outcome, found } => {
+                    let l = self.locates.get_mut(&id).expect("close: request");
+                    l.state = super::LocateState::Closed;
+                    l.outcome = Some(outcome);
+                    l.closed_at = Some(at);
+                    if let Some(f) = found {
+                        l.found = f;
+                    }
+                }
+                Effect::LocateReported { id } => {
+                    self.locates
+                        .get_mut(&id)
+                        .expect("reported: request")
+                        .reported_at = Some(at);
+                }
                 Effect::Oriented { topic, language } => {
                     let day = at.div_euclid(86_400_000);
                     *self
@@ -660,6 +706,14 @@ impl Facts for Model {
                     .map_or(crate::lang::Lang::Es, |i| i.facts.language),
             })
             .collect())
+    }
+
+    fn next_locate(&self) -> DeskResult<i64> {
+        Ok(self.locates.keys().next_back().map_or(1, |n| n + 1))
+    }
+
+    fn locate(&self, id: i64) -> DeskResult<Option<super::LocateFacts>> {
+        Ok(self.locates.get(&id).cloned())
     }
 
     fn short_name(&self, node: u32) -> DeskResult<Option<String>> {

@@ -1,6 +1,6 @@
 //! Requests from the desk (`faroctl`, the control socket): manual reports, transitions,
-//! notes, positions, free text to a node, and ambulance requests. A refusal changes nothing
-//! and says why in one line.
+//! notes, positions, free text to a node, ambulance requests, and location requests (their
+//! rules are in `locate`). A refusal changes nothing and says why in one line.
 
 use faro_proto::mesh::{self, NodeId};
 
@@ -46,6 +46,14 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 return self
                     .enroll(&who, &kind, &name, node, key)
                     .map(|()| String::new())
+            }
+            OperatorRequest::LocateOpen(r) => return self.locate_open(&who, &r),
+            OperatorRequest::LocateTask(id, team) => return self.locate_task(&who, id, &team),
+            OperatorRequest::LocateClose(id, outcome, found) => {
+                return self.locate_close(&who, id, outcome, found)
+            }
+            OperatorRequest::LocateReported(id, how) => {
+                return self.locate_reported(&who, id, &how)
             }
             OperatorRequest::Answer(row, confirm) => {
                 return self

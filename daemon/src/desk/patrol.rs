@@ -1,8 +1,9 @@
 //! Patrol commands typed in a stock Meshtastic app (`ACK`, `RUTA`, `LLEGUE`, `CERRAR`, `NOTA`,
-//! `ESTADO`, `AMB`). Only configured teams' nodes get here (ingest checks the sender). Every
-//! command is answered: a confirmation, the reason for a refusal, or a usage hint (never for
-//! the same mistake twice within `hint_interval`, and at most three in it, so a confused
-//! patrol is not flooded but a first mistake is never met with silence).
+//! `ESTADO`, `AMB`, and a search's report `LOC-5 HALLADOS 2` / `LOC-5 NADA`, see `locate`).
+//! Only configured teams' nodes get here (ingest checks the sender). Every command is answered:
+//! a confirmation, the reason for a refusal, or a usage hint (never for the same mistake twice
+//! within `hint_interval`, and at most three in it, so a confused patrol is not flooded but a
+//! first mistake is never met with silence).
 //!
 //! A patrol's free text (no command) is a report from the field: noted on the team's open
 //! incidents, and read like a reporter's follow-up when there is exactly one; the patrol's own
@@ -53,6 +54,9 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             PatrolCommand::Close(id, o) => (id, Transition::Close(o)),
             PatrolCommand::Note(id, text) => return self.patrol_note(rx, node, team, &id, &text),
             PatrolCommand::Ambulance(named) => return self.patrol_ambulance(rx, node, team, named),
+            PatrolCommand::Locate(seq, report) => {
+                return self.patrol_locate(rx, node, team, seq, report)
+            }
             PatrolCommand::Status => {
                 let list: Vec<String> = self
                     .facts

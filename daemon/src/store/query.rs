@@ -812,6 +812,24 @@ impl Reader {
     }
 }
 
+/// Location requests (`casework::locate`), read here because the connection is the reader's.
+impl Reader {
+    /// Location requests, open ones first, at most `limit`.
+    pub fn locate_list(&self, limit: usize) -> Res<Vec<crate::casework::locate::LocateView>> {
+        Ok(crate::casework::locate::list(&self.conn, limit)?)
+    }
+
+    /// One location request with its audit trail.
+    pub fn locate(&self, id: i64) -> Res<Option<crate::casework::locate::LocateView>> {
+        Ok(crate::casework::locate::show(&self.conn, id)?)
+    }
+
+    /// The incidents and assistance records that may concern a location request's people.
+    pub fn locate_matches(&self, id: i64) -> Res<Vec<crate::casework::locate::Candidate>> {
+        crate::casework::locate::matches(&self.conn, id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,5 +30,8 @@ pub use municipality::{
     USAGE_EXAMPLE_ID,
 };
 pub use outcome::{Outcome, UnknownOutcome};
-pub use patrol::{parse_command, CommandError, PatrolCommand, MAX_NOTE_BYTES};
+pub use patrol::{
+    parse_command, CommandError, LocateReport, PatrolCommand, LOCATE_PREFIX, MAX_FOUND,
+    MAX_NOTE_BYTES,
+};
 pub use words::BELL;

@@ -1,5 +1,9 @@
 //! Patrol commands: `ACK SAS-17`, `CERRAR SAS-17 rescatado`, `NOTA SAS-17 <text>`… and the
 //! short Spanish usage hints sent back when their arguments do not fit.
+//!
+//! A search for missing people (a location request, `LOC-5`) is answered the other way round,
+//! id first: `LOC-5 HALLADOS 2` (the team has found 2 of the people sought so far) or
+//! `LOC-5 NADA` (searched, nothing found).
 
 use std::fmt;
 
@@ -30,7 +34,24 @@ pub enum PatrolCommand {
     Sos(Option<String>),
     /// `AMB [id]`: ambulance for the incident, or for the patrol's current one.
     Ambulance(Option<IncidentId>),
+    /// `LOC-5 HALLADOS 2` / `LOC-5 NADA`: what the team's search for location request 5 gave.
+    Locate(u32, LocateReport),
 }
+
+/// What a patrol reports on its search task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocateReport {
+    /// `HALLADOS <n>` (`FOUND <n>`): the team has found `n` of the people sought so far
+    /// (1..=[`MAX_FOUND`]).
+    Found(u32),
+    /// `NADA` (`NOTHING`): searched, nobody found.
+    Nothing,
+}
+
+/// The prefix of a location request's id (`LOC-5`); no station may use it as its code.
+pub const LOCATE_PREFIX: &str = "LOC";
+/// Most people a patrol can report found in one command.
+pub const MAX_FOUND: u32 = 10_000;
 
 /// A command verb with arguments that do not fit it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +76,10 @@ pub enum CommandError {
     MissingNote,
     /// The note is longer than [`MAX_NOTE_BYTES`].
     TooLong,
+    /// `LOC-5` without `HALLADOS <n>` or `NADA` after it (the word found, quoted short).
+    BadLocateReport(String),
+    /// `LOC-5 HALLADOS` without a number of people from 1 to [`MAX_FOUND`] (the word found).
+    BadFoundCount(String),
 }
 
 impl fmt::Display for CommandError {
@@ -74,6 +99,14 @@ impl fmt::Display for CommandError {
             }
             CommandError::MissingNote => write!(f, "NOTA needs a text: {}", Verb::Note.example()),
             CommandError::TooLong => write!(f, "NOTA text is longer than {MAX_NOTE_BYTES} bytes"),
+            CommandError::BadLocateReport(got) => write!(
+                f,
+                "{LOCATE_PREFIX}-<n> needs HALLADOS <n> or NADA, got {got:?}: LOC-5 HALLADOS 2"
+            ),
+            CommandError::BadFoundCount(got) => write!(
+                f,
+                "HALLADOS needs a number of people from 1 to {MAX_FOUND}, got {got:?}: LOC-5 HALLADOS 2"
+            ),
         }
     }
 }
@@ -89,12 +122,39 @@ impl CommandError {
             }
             CommandError::MissingOutcome | CommandError::BadOutcome(_) => Verb::Close.usage(),
             CommandError::MissingNote | CommandError::TooLong => Verb::Note.usage(),
+            CommandError::BadLocateReport(_) | CommandError::BadFoundCount(_) => USAGE_LOCATE,
         }
     }
 }
 
 /// Usage of every verb, for a verb Faro does not know.
 const USAGE_ALL: &str = "Uso: ACK, RUTA, LLEGUE, CERRAR, NOTA, ESTADO, SOS, AMB";
+
+/// Usage of a search report.
+const USAGE_LOCATE: &str = "Uso: LOC-<n> HALLADOS <n> | LOC-<n> NADA";
+
+/// Accepted spellings of a search report's word, compacted: found (the count follows) ...
+const FOUND_WORDS: [&str; 17] = [
+    "hallados",
+    "hallado",
+    "halladas",
+    "hallada",
+    "halle",
+    "encontrados",
+    "encontrado",
+    "encontradas",
+    "encontrada",
+    "encontre",
+    "found",
+    "trouves",
+    "trouve",
+    "trouvees",
+    "jwenn",
+    "achados",
+    "achado",
+];
+/// ... and nothing found.
+const NOTHING_WORDS: [&str; 6] = ["nada", "nothing", "none", "rien", "anyen", "ninguno"];
 
 /// An example of the verb in use, for error messages.
 fn example(verb: &str) -> &'static str {
@@ -245,8 +305,36 @@ impl Verb {
 pub fn parse_command(text: &str) -> Option<Result<PatrolCommand, CommandError>> {
     let text = text.trim_matches(|c: char| c.is_whitespace() || c == BELL);
     let (first, rest) = split_word(text);
-    let verb = Verb::parse(first)?;
-    Some(verb.command(rest))
+    match Verb::parse(first) {
+        Some(verb) => Some(verb.command(rest)),
+        None => {
+            let id = id_word(first)
+                .ok()
+                .filter(|id| id.station == LOCATE_PREFIX)?;
+            Some(locate_report(rest).map(|r| PatrolCommand::Locate(id.seq, r)))
+        }
+    }
+}
+
+/// `HALLADOS <n>` or `NADA` (any case, accents, punctuation around the words; words after
+/// them are ignored).
+fn locate_report(rest: &str) -> Result<LocateReport, CommandError> {
+    let (word, rest) = split_word(rest);
+    let key = compact(word);
+    if NOTHING_WORDS.contains(&key.as_str()) {
+        return Ok(LocateReport::Nothing);
+    }
+    if !FOUND_WORDS.contains(&key.as_str()) {
+        return Err(CommandError::BadLocateReport(quote(word)));
+    }
+    let (count, _) = split_word(rest);
+    let digits = count.trim_matches(|c: char| !c.is_alphanumeric());
+    match digits.parse::<u32>() {
+        Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_FOUND).contains(&n) => {
+            Ok(LocateReport::Found(n))
+        }
+        _ => Err(CommandError::BadFoundCount(quote(count))),
+    }
 }
 
 /// The closing outcome at the start of `rest`: one word, or two (`no encontrado`).
@@ -503,11 +591,98 @@ mod tests {
         }
     }
 
+    #[test]
+    fn search_reports_name_the_request_first() {
+        let found = |n| PatrolCommand::Locate(5, LocateReport::Found(n));
+        for t in [
+            "LOC-5 HALLADOS 2",
+            "loc-5 hallados 2",
+            "LOC-5 FOUND 2",
+            "Loc-5 encontrados: 2 personas",
+            "\u{7}LOC-5  Hallados  2.",
+            "LOC-5 trouvés 2",
+        ] {
+            assert_eq!(ok(t), found(2), "{t}");
+        }
+        for t in [
+            "LOC-5 NADA",
+            "loc-5 nothing",
+            "LOC-5 Nada.",
+            "LOC-5 rien",
+            "LOC-5 NADA, seguimos",
+        ] {
+            assert_eq!(
+                ok(t),
+                PatrolCommand::Locate(5, LocateReport::Nothing),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            ok("LOC-10000 found 10000"),
+            PatrolCommand::Locate(10_000, LocateReport::Found(10_000))
+        );
+    }
+
+    #[test]
+    fn search_reports_refuse_a_missing_word_or_count() {
+        assert_eq!(err("LOC-5"), CommandError::BadLocateReport(String::new()));
+        assert_eq!(
+            err("LOC-5 hola"),
+            CommandError::BadLocateReport("hola".into())
+        );
+        assert_eq!(
+            err("LOC-5 HALLADOS"),
+            CommandError::BadFoundCount(String::new())
+        );
+        assert_eq!(
+            err("LOC-5 HALLADOS dos"),
+            CommandError::BadFoundCount("dos".into())
+        );
+        assert_eq!(
+            err("LOC-5 HALLADOS 0"),
+            CommandError::BadFoundCount("0".into())
+        );
+        assert_eq!(
+            err("LOC-5 HALLADOS 10001"),
+            CommandError::BadFoundCount("10001".into())
+        );
+        assert_eq!(err("LOC-5 x").usage(), USAGE_LOCATE);
+        assert_eq!(err("LOC-5 found").usage(), USAGE_LOCATE);
+        assert!(!err("LOC-5 x").to_string().contains('\n'));
+        // Another prefix, or an id not written in full, is chat.
+        for t in [
+            "SAS-5 HALLADOS 2",
+            "LOC5 HALLADOS 2",
+            "LOC HALLADOS 2",
+            "LOCA-5 NADA",
+        ] {
+            assert_eq!(parse_command(t), None, "{t:?}");
+        }
+    }
+
     fn any_id() -> impl Strategy<Value = IncidentId> {
         ("[A-Z]{2,5}", any::<u32>()).prop_map(|(station, seq)| IncidentId { station, seq })
     }
 
     proptest! {
+        #[test]
+        fn search_reports_carry_any_request_and_count(seq in any::<u32>(), n in 1u32..=MAX_FOUND) {
+            prop_assert_eq!(
+                parse_command(&format!("loc-{seq} hallados {n}")),
+                Some(Ok(PatrolCommand::Locate(seq, LocateReport::Found(n))))
+            );
+            prop_assert_eq!(
+                parse_command(&format!("LOC-{seq} NADA")),
+                Some(Ok(PatrolCommand::Locate(seq, LocateReport::Nothing)))
+            );
+        }
+
+        #[test]
+        fn search_report_shapes_never_panic(rest in "[ \\-a-zA-Z0-9ñé.,:!\u{7}]{0,40}") {
+            let text = format!("LOC-1 {rest}");
+            prop_assert!(parse_command(&text).is_some());
+        }
+
         #[test]
         fn parse_command_never_panics(s in ".*") {
             let _ = parse_command(&s);

@@ -9,6 +9,7 @@
 
 mod casework;
 mod http;
+mod locate;
 mod render;
 
 use std::io::{BufRead, Write};
@@ -330,6 +331,11 @@ enum Command {
         /// Its number (faroctl answers).
         id: i64,
     },
+    /// Location requests for missing people: add, list, show, task, close, reported, matches.
+    Locate {
+        #[command(subcommand)]
+        cmd: locate::LocateCmd,
+    },
     /// Send a text message to a mesh node (queued in farod's outbox).
     Send {
         /// !xxxxxxxx or a decimal node number.
@@ -546,7 +552,10 @@ fn say(line: String) -> Result<(), Failure> {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let writes = !matches!(
+    let writes = match &cli.command {
+        Command::Locate { cmd } => cmd.writes(),
+        _ => true,
+    } && !matches!(
         cli.command,
         Command::Status { .. }
             | Command::Incidents { .. }
@@ -797,6 +806,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Personal { cmd } => casework::personal(&ctl, cmd),
         Command::Disclose(d) => casework::disclose(&ctl, d),
         Command::WipeKey { confirm } => casework::wipe_key(&ctl, confirm),
+        Command::Locate { cmd } => locate::run(&ctl, cmd),
         Command::Send { node, text } => {
             let node = node.trim();
             // Decimal numbers go as numbers, everything else as farod's node syntax.

@@ -266,6 +266,50 @@ impl Worker {
                     params![row, state, next_attempt_at, error, at],
                 )?;
             }
+            Effect::LocateOpen(l) => {
+                self.exec(
+                    "INSERT INTO location_requests(id, at, requester_kind, people_sought, place, lat, lon,
+                         radius_km, last_seen_on, state, recorded_by, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'open', ?10, ?2)",
+                    params![
+                        l.id,
+                        at,
+                        l.requester.as_str(),
+                        l.people,
+                        l.place,
+                        l.lat,
+                        l.lon,
+                        l.radius_km,
+                        l.last_seen_on,
+                        l.recorded_by
+                    ],
+                )?;
+            }
+            Effect::LocateTask { id, team } => {
+                self.exec(
+                    "UPDATE location_requests SET state = 'searching', team = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, team, at],
+                )?;
+            }
+            Effect::LocateFound { id, found } => {
+                self.exec(
+                    "UPDATE location_requests SET found = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, found, at],
+                )?;
+            }
+            Effect::LocateClose { id, outcome, found } => {
+                self.exec(
+                    "UPDATE location_requests SET state = 'closed', outcome = ?2, found = COALESCE(?3, found),
+                     closed_at = ?4, updated_at = ?4 WHERE id = ?1",
+                    params![id, outcome.as_str(), found, at],
+                )?;
+            }
+            Effect::LocateReported { id } => {
+                self.exec(
+                    "UPDATE location_requests SET reported_at = ?2, updated_at = ?2 WHERE id = ?1",
+                    params![id, at],
+                )?;
+            }
         }
         Ok(())
     }

@@ -445,4 +445,12 @@ impl Facts for SqlFacts<'_> {
             .optional()?
             .flatten())
     }
+
+    fn next_locate(&self) -> DeskResult<i64> {
+        Ok(crate::casework::locate::next_id(self.0)?)
+    }
+
+    fn locate(&self, id: i64) -> DeskResult<Option<crate::desk::LocateFacts>> {
+        Ok(crate::casework::locate::facts(self.0, id)?)
+    }
 }
