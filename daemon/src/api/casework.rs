@@ -398,3 +398,37 @@ pub(super) async fn wipe_key(
     let b: WipeBody = parse_body(body)?;
     case(&st, &who, CaseRequest::WipeKey { confirm: b.confirm }).await
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExportQuery {
+    profile: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /v1/export?profile=headquarters&from=&to=`: what headquarters may have of a period.
+/// A single case's export (consulate, authority, relative, municipality) is a disclosure:
+/// `POST /v1/disclose`, recorded.
+pub(super) async fn export(
+    State(st): State<Shared>,
+    q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    match q.profile.as_deref().map(str::trim) {
+        None | Some("headquarters" | "hq") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "profile {:?}: only headquarters is exported in bulk; a case goes to a consulate, an authority, a relative or a municipality with `disclose`, which records it",
+                super::request::quote(other)
+            )))
+        }
+    }
+    let now = st.api.clock.now_ms();
+    let span = crate::casework::stats::Span::parse(q.from.as_deref(), q.to.as_deref(), None, now)
+        .map_err(ApiError::bad_request)?;
+    let station = st.api.station.clone();
+    Ok(Json(
+        read(&st, move |r| r.headquarters_export(&station, &span, now)).await?,
+    ))
+}

@@ -35,7 +35,7 @@
 //! - `events`: `/v1/events`, the live event stream;
 //! - `casework`: consents, personal records, notes, aid, complaints and referrals,
 //!   disclosures, the data key (`/v1/consents`, `/v1/personal`, `/v1/notes`, `/v1/assist`,
-//!   `/v1/complaints`, `/v1/referrals`, `/v1/disclose`, `/v1/wipe-key`);
+//!   `/v1/complaints`, `/v1/referrals`, `/v1/disclose`, `/v1/wipe-key`, `/v1/export`);
 //! - `locate`: `/v1/locate` and `/v1/locate/{id}` (open, list, show, task, close, reported,
 //!   matches), location requests for missing people;
 //! - `request`: what the handlers share: the operator, JSON bodies, incident ids from the URL,
@@ -258,6 +258,7 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/referrals", get(casework::referrals))
         .route("/v1/disclose", post(casework::disclose))
         .route("/v1/wipe-key", post(casework::wipe_key))
+        .route("/v1/export", get(casework::export))
         .route("/v1/locate", get(locate::list).post(locate::open))
         .route("/v1/locate/{id}", get(locate::show))
         .route("/v1/locate/{id}/task", post(locate::task))

@@ -81,6 +81,22 @@ enum Command {
     /// Give a record's export to an authority, a relative, a consulate, headquarters or a
     /// municipality, within the person's consent; the disclosure is recorded.
     Disclose(casework::DiscloseArgs),
+    /// What headquarters may have of a period: the figures and every record with no personal
+    /// data (JSON). A single case's export goes with `disclose`, which records it.
+    Export {
+        /// Only headquarters is exported in bulk.
+        #[arg(long, default_value = "headquarters", value_parser = ["headquarters", "hq"])]
+        profile: String,
+        /// First day (YYYY-MM-DD; default: the first of this month).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day, inclusive (default: today).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Write it here (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Destroy the personal-data key (a station overrun): personal records become unreadable
     /// for good; the incident queue keeps working.
     WipeKey {
@@ -572,6 +588,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Where { .. }
             | Command::Places { .. }
             | Command::Aid { .. }
+            | Command::Export { .. }
             | Command::Referrals { .. }
             | Command::Complaint {
                 cmd: casework::ComplaintCmd::List { .. }
@@ -806,6 +823,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Personal { cmd } => casework::personal(&ctl, cmd),
         Command::Disclose(d) => casework::disclose(&ctl, d),
         Command::WipeKey { confirm } => casework::wipe_key(&ctl, confirm),
+        Command::Export {
+            profile,
+            from,
+            to,
+            output,
+        } => {
+            let mut q = format!("/v1/export?profile={profile}");
+            for (k, v) in [("from", from), ("to", to)] {
+                if let Some(v) = v {
+                    q.push_str(&format!("&{k}={}", query_value(&v)));
+                }
+            }
+            let raw = ctl.get(&q)?;
+            match output {
+                Some(path) => Ok(std::fs::write(path, &raw)?),
+                None => print(&raw, true, |_| String::new()),
+            }
+        }
         Command::Locate { cmd } => locate::run(&ctl, cmd),
         Command::Send { node, text } => {
             let node = node.trim();

@@ -433,6 +433,19 @@ fn casework_from_aid_to_a_destroyed_key() {
         );
     }
 
+    // Headquarters gets the period's records and figures, nothing personal.
+    let hq = st.ok(&["export", "--from", "2020-01-01"]);
+    let v: Value = serde_json::from_str(&hq).unwrap();
+    assert_eq!(v["profile"], "headquarters");
+    assert_eq!(v["incidents"][0]["id"], "SAS-1");
+    assert_eq!(v["aid"].as_array().unwrap().len(), 2);
+    assert_eq!(v["complaints"][0]["category"], "extortion");
+    assert_eq!(v["figures"]["assisted"], 16, "{hq}");
+    for secret in [NAME, NOTE, ACCOUNT, "hondureña", "reporter", "Honduras"] {
+        assert!(!hq.contains(secret), "{secret} in {hq}");
+    }
+    assert!(st.ctl(&["export", "--profile", "consulate"]).status.code() == Some(2));
+
     // The key destroyed: personal records unreadable, the queue goes on.
     assert!(st
         .refused(&["wipe-key", "--confirm", "XYZ"], "")

@@ -130,3 +130,105 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+/// Coordinates as the headquarters profile gives them: two decimals (about a kilometre), the
+/// place of an event and never the track of a phone.
+fn coarse(v: Option<f64>) -> Option<f64> {
+    v.map(|x| (x * 100.0).round() / 100.0)
+}
+
+impl Reader {
+    /// The headquarters export of a period: the figures, and every incident, aid record,
+    /// complaint and location request of the period with no personal data (no personal
+    /// record, no message text, no node number, no name; positions to two decimals).
+    pub fn headquarters_export(
+        &self,
+        station: &str,
+        span: &crate::casework::stats::Span,
+        now: i64,
+    ) -> Res<serde_json::Value> {
+        use serde_json::json;
+        let figures = crate::casework::stats::compute(&self.conn, span)?;
+        let (from, to) = (span.from, span.to);
+        let mut st = self.conn.prepare(
+            "SELECT id, kind, priority, flags, people, lat, lon, created_at, state, outcome,
+                    closed_at, team, source
+             FROM incidents WHERE (created_at >= ?1 AND created_at < ?2)
+                               OR (closed_at >= ?1 AND closed_at < ?2)
+             ORDER BY seq",
+        )?;
+        let incidents: Vec<serde_json::Value> = st
+            .query_map(params![from, to], |r| {
+                let flags: String = r.get(3)?;
+                Ok(json!({
+                    "id": r.get::<_, String>(0)?, "kind": r.get::<_, String>(1)?,
+                    "priority": r.get::<_, i64>(2)?,
+                    "flags": flags.split(',').filter(|f| !f.is_empty()).collect::<Vec<_>>(),
+                    "people": r.get::<_, Option<i64>>(4)?,
+                    "lat": coarse(r.get(5)?), "lon": coarse(r.get(6)?),
+                    "opened_at": rfc3339(r.get(7)?), "state": r.get::<_, String>(8)?,
+                    "outcome": r.get::<_, Option<String>>(9)?,
+                    "closed_at": r.get::<_, Option<i64>>(10)?.map(rfc3339),
+                    "team": r.get::<_, Option<String>>(11)?,
+                    "source": r.get::<_, String>(12)?,
+                }))
+            })?
+            .collect::<Result<_, _>>()?;
+        let aid: Vec<serde_json::Value> = self
+            .assistance(from, to, usize::MAX >> 1)?
+            .into_iter()
+            .map(|a| {
+                json!({
+                    "id": a.id, "at": a.at, "incident": a.incident, "kinds": a.kinds,
+                    "people": a.people, "adults": a.adults, "minors": a.minors,
+                    "unaccompanied_minors": a.unaccompanied_minors, "women": a.women,
+                    "pregnant": a.pregnant, "place": a.place, "team": a.team,
+                })
+            })
+            .collect();
+        let mut st = self.conn.prepare(
+            "SELECT id, at, category, people, occurred_on, referred_kind, status
+             FROM complaints WHERE at >= ?1 AND at < ?2 ORDER BY id",
+        )?;
+        let complaints: Vec<serde_json::Value> = st
+            .query_map(params![from, to], |r| {
+                Ok(json!({
+                    "id": format!("CMP-{}", r.get::<_, i64>(0)?), "at": rfc3339(r.get(1)?),
+                    "category": r.get::<_, String>(2)?, "people": r.get::<_, i64>(3)?,
+                    "occurred_on": r.get::<_, Option<String>>(4)?,
+                    "referred_kind": r.get::<_, Option<String>>(5)?,
+                    "status": r.get::<_, String>(6)?,
+                }))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut st = self.conn.prepare(
+            "SELECT id, at, requester_kind, people_sought, place, lat, lon, state, outcome, found
+             FROM location_requests WHERE at >= ?1 AND at < ?2 ORDER BY id",
+        )?;
+        let locate: Vec<serde_json::Value> = st
+            .query_map(params![from, to], |r| {
+                Ok(json!({
+                    "id": format!("LOC-{}", r.get::<_, i64>(0)?), "at": rfc3339(r.get(1)?),
+                    "requester_kind": r.get::<_, String>(2)?,
+                    "people_sought": r.get::<_, i64>(3)?, "place": r.get::<_, Option<String>>(4)?,
+                    "lat": coarse(r.get(5)?), "lon": coarse(r.get(6)?),
+                    "state": r.get::<_, String>(7)?, "outcome": r.get::<_, Option<String>>(8)?,
+                    "found": r.get::<_, i64>(9)?,
+                }))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(json!({
+            "faro_export": 1,
+            "profile": "headquarters",
+            "station": station,
+            "generated_at": rfc3339(now),
+            "from": crate::casework::stats::date_of(from),
+            "to": crate::casework::stats::date_of(to - 86_400_000),
+            "figures": figures,
+            "incidents": incidents,
+            "aid": aid,
+            "complaints": complaints,
+            "location_requests": locate,
+        }))
+    }
+}
