@@ -123,7 +123,7 @@ impl Worker {
             )?;
         }
         let keys = casework::Keys::load(&conn, cfg.personal_key.clone())?;
-        Ok(Worker {
+        let mut w = Worker {
             conn,
             cfg,
             events,
@@ -134,7 +134,12 @@ impl Worker {
             scrub: false,
             wiped: false,
             new_key: None,
-        })
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        w.seal_legacy_notes(now)?;
+        Ok(w)
     }
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Job>) {

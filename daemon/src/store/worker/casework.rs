@@ -977,6 +977,84 @@ impl Worker {
         Ok(json!({ "destroyed": keys, "unreadable": records }))
     }
 
+    /// Notes written by farod before notes were personal records sit in the audit trail as
+    /// `note: <text>`. With the station key, each is sealed into a personal record and its
+    /// event rewritten to say only that a note was added (the one change the append-only
+    /// trail ever gets, in one transaction at start-up, its triggers put back as they were);
+    /// then the WAL is checkpointed so the old text is left nowhere. Without the key they
+    /// stay, and the log says how many (never what).
+    pub(super) fn seal_legacy_notes(&mut self, at: i64) -> Res<()> {
+        let legacy: Vec<(i64, String, i64, String, String)> = {
+            let mut st = self.conn.prepare(
+                "SELECT id, incident, at, who, what FROM events
+                 WHERE incident IS NOT NULL AND what LIKE 'note: %' ORDER BY id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        if legacy.is_empty() {
+            return Ok(());
+        }
+        if self.keys.station.is_none() || self.keys.problem.is_some() {
+            tracing::warn!(
+                notes = legacy.len(),
+                "operator notes from an older farod are still in the audit trail: give farod its personal-data key to seal them"
+            );
+            return Ok(());
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let r = (|| -> Res<()> {
+            self.conn.execute_batch(
+                "DROP TRIGGER events_append_only_u; DROP TRIGGER events_append_only_d;",
+            )?;
+            for (id, incident, when, who, what) in &legacy {
+                let text = what.trim_start_matches("note: ");
+                let subject = Subject::Incident(incident.clone());
+                let rec = self.personal_insert(&subject, Field::Note, text, None, who, *when)?;
+                self.exec(
+                    "UPDATE events SET what = ?2 WHERE id = ?1",
+                    params![
+                        id,
+                        format!(
+                            "note added (personal record {rec}, {} bytes; sealed on upgrade)",
+                            text.len()
+                        )
+                    ],
+                )?;
+            }
+            self.conn.execute_batch(
+                "CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                 CREATE TRIGGER events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;",
+            )?;
+            self.event(
+                None,
+                at,
+                "system",
+                "upgrade",
+                &format!("{} operator notes moved from the audit trail into sealed personal records", legacy.len()),
+            )?;
+            Ok(())
+        })();
+        match r {
+            Ok(()) => {
+                self.conn.execute_batch("COMMIT")?;
+                self.pending_events.clear();
+                self.keys_after(true);
+                self.scrub_wal();
+                tracing::info!(notes = legacy.len(), "operator notes sealed into personal records");
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.pending_events.clear();
+                self.keys_after(false);
+                Err(e)
+            }
+        }
+    }
+
     /// After a commit: forget a destroyed key; after a rollback: forget a key never committed.
     pub(super) fn keys_after(&mut self, committed: bool) {
         if committed && self.wiped {
