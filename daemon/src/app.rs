@@ -110,6 +110,7 @@ pub fn station_config(config: &Config) -> StationConfig {
     store.auto_ambulance_kinds = config.ambulance.auto_for_p1.clone();
     store.surge = config.surge.clone();
     store.broadcasts = config.broadcasts.clone();
+    store.retention = config.retention;
     StationConfig {
         store,
         keywords: config.keywords.clone(),

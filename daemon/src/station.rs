@@ -293,7 +293,7 @@ impl Station {
             tick(
                 store.clone(),
                 clock,
-                cfg.store.surge.group_every,
+                (cfg.store.surge.group_every, cfg.store.retention.every),
                 stop_rx.clone(),
             ),
         );
@@ -445,15 +445,37 @@ pub const INJECT_PANIC: &str = "FARO_INJECT_PANIC";
 #[cfg(debug_assertions)]
 pub const INJECT_SLOW: &str = "FARO_INJECT_SLOW_SUPERVISOR";
 
-async fn tick(store: Store, clock: Clock, group_every: Duration, mut stop: watch::Receiver<bool>) {
+/// The station's timers: upkeep, ambulance deadlines, surge mode (every `group_every`) and the
+/// retention purge (every `purge_every`, the first at the start).
+async fn tick(
+    store: Store,
+    clock: Clock,
+    (group_every, purge_every): (Duration, Duration),
+    mut stop: watch::Receiver<bool>,
+) {
     let mut upkeep = tokio::time::interval(TICK);
     let mut dispatch = tokio::time::interval(DISPATCH_TICK);
     let mut surge = tokio::time::interval(group_every);
+    let mut purge = tokio::time::interval(purge_every);
+    // A purge missed (a suspended box) runs once, not once per period missed.
+    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let r = tokio::select! {
             _ = upkeep.tick() => store.tick(clock.now_ms()).await,
             _ = dispatch.tick() => store.dispatch_tick(clock.now_ms()).await,
             _ = surge.tick() => store.surge_tick(clock.now_ms()).await,
+            _ = purge.tick() => store.purge(clock.now_ms()).await.map(|r| {
+                if r.total() > 0 {
+                    tracing::info!(
+                        personal_records = r.personal_records,
+                        messages = r.messages,
+                        nodes = r.nodes,
+                        incident_positions = r.incident_positions,
+                        total = r.total(),
+                        "retention: purged what was due"
+                    );
+                }
+            }),
             _ = stop.changed() => return,
         };
         match r {

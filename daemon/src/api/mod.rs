@@ -31,6 +31,7 @@
 //! - `trust`: `/v1/keys` (a node's keys, enrolment) and `/v1/answers` (municipal answers
 //!   awaiting an operator's confirmation);
 //! - `events`: `/v1/events`, the live event stream;
+//! - `purge`: `/v1/purge`, the retention purge run now (what is due only);
 //! - `request`: what the handlers share: the operator, JSON bodies, incident ids from the URL,
 //!   read-only queries;
 //! - `peer`: who connected (`SO_PEERCRED`) and how the audit trail names an operator.
@@ -62,6 +63,7 @@ mod nodes;
 mod orientations;
 mod peer;
 mod places;
+mod purge;
 mod request;
 mod status;
 mod trust;
@@ -219,6 +221,7 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/answers/{id}/reject", post(trust::reject))
         .route("/v1/events", get(events::events))
         .route("/v1/send", post(nodes::send))
+        .route("/v1/purge", post(purge::purge))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -69,6 +69,36 @@ pub struct StoreConfig {
     pub surge: super::SurgeConfig,
     /// Scheduled broadcasts (`[[broadcast]]`): heat warnings, orientation.
     pub broadcasts: Vec<Broadcast>,
+    /// How long personal data is kept (`[retention]`).
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`: how long personal data outlives what it was about, and how often the purge
+/// runs (docs/ARCHITECTURE.md, "Retention").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Personal data of a closed incident or a finished casework record (personal records,
+    /// its conversation, the exact position) is purged this long after it ended.
+    pub personal: Duration,
+    /// Texts tied to no incident (questions, strangers' chat) and the names and positions of
+    /// phones outside the fleet are purged this long after they were heard or sent.
+    pub messages: Duration,
+    /// How often the purge runs.
+    pub every: Duration,
+}
+
+/// Days personal data is kept by default.
+pub const DEFAULT_RETENTION_DAYS: u64 = 90;
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let days = Duration::from_secs(DEFAULT_RETENTION_DAYS * 86_400);
+        RetentionConfig {
+            personal: days,
+            messages: days,
+            every: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// A broadcast the station sends on a schedule, one text per language, within the airtime
@@ -121,6 +151,7 @@ impl StoreConfig {
             orientation_interval: Duration::from_secs(10 * 60),
             surge: super::SurgeConfig::default(),
             broadcasts: Vec::new(),
+            retention: RetentionConfig::default(),
         }
     }
 }

@@ -49,8 +49,8 @@ pub use briefing::{
     flag_word, flags_text, kind_word, note_word, state_word, FLAGS_BUDGET, REPORTER_BUDGET,
 };
 pub use input::{
-    Broadcast, ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig, WaterPoint,
-    WATER_NAME_MAX,
+    Broadcast, ManualReport, OperatorRequest, RetentionConfig, Rx, StoreConfig, TeamConfig,
+    WaterPoint, DEFAULT_RETENTION_DAYS, WATER_NAME_MAX,
 };
 pub use orientation::{WATER_POINTS_BUDGET, WATER_RADIUS_KM};
 pub use surge::{

@@ -18,10 +18,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use crate::desk::{ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig};
+pub use crate::desk::{
+    ManualReport, OperatorRequest, RetentionConfig, Rx, StoreConfig, TeamConfig,
+};
 pub use crate::error::{Refusal, StoreError};
 use crate::ingest::Signal;
 use crate::radio::DeliveryOutcome;
+pub use worker::PurgeReport;
 
 /// Commands waiting for the writer thread. Senders wait when it is full (backpressure).
 pub const COMMAND_QUEUE: usize = 1024;
@@ -179,6 +182,11 @@ enum Cmd {
     SurgeTick {
         at: i64,
     },
+    /// Retention: purge what is due at `at`; `via`: `timer` or `faroctl`.
+    Purge {
+        at: i64,
+        via: &'static str,
+    },
     Ping,
 }
 
@@ -188,6 +196,7 @@ enum Reply {
     Operator(String),
     Claimed(Vec<OutboxItem>),
     Wanted(bool),
+    Purged(PurgeReport),
     Done,
 }
 
@@ -540,6 +549,25 @@ impl Store {
     /// `[surge] group_every`).
     pub async fn surge_tick(&self, at: i64) -> Result<(), StoreError> {
         self.call(Cmd::SurgeTick { at }).await.map(|_| ())
+    }
+
+    /// Retention (`[retention]`): purges the personal data that is due at `at` (never what is
+    /// not yet due), then empties the WAL; the timer's call. Returns what was purged, in counts.
+    pub async fn purge(&self, at: i64) -> Result<PurgeReport, StoreError> {
+        self.purge_via(at, "timer").await
+    }
+
+    /// [`Store::purge`] asked by an operator (`faroctl purge`): always recorded in the audit
+    /// trail, also when nothing was due.
+    pub async fn purge_now(&self, at: i64) -> Result<PurgeReport, StoreError> {
+        self.purge_via(at, "faroctl").await
+    }
+
+    async fn purge_via(&self, at: i64, via: &'static str) -> Result<PurgeReport, StoreError> {
+        match self.call(Cmd::Purge { at, via }).await? {
+            Reply::Purged(r) => Ok(r),
+            other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
+        }
     }
 
     /// Answers when the writer thread is alive and not stuck (the watchdog asks).

@@ -17,6 +17,9 @@ use facts::SqlFacts;
 
 mod apply;
 mod facts;
+mod purge;
+
+pub use purge::PurgeReport;
 
 /// `FARO_INJECT_READONLY=FILE` (debug builds only, for tests): once FILE exists, the writer's
 /// connection refuses every write (SQLite's `query_only`), which SQLite reports exactly as a
@@ -64,6 +67,10 @@ pub(super) fn open_write(path: &Path) -> Result<Connection, StoreError> {
     // 19.9 MiB, ~97k/s). Readers have connections of their own.
     conn.pragma_update(None, "cache_size", -1024)?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Deleted content is overwritten with zeros, not merely marked free: what retention purges
+    // (or a destroyed key) is gone from the file, not waiting to be reused. The WAL's old
+    // pages go at the checkpoint after a purge (`Worker::scrub`). Cost: see BENCHMARKS.md.
+    conn.pragma_update(None, "secure_delete", true)?;
     super::migrations::migrate(&mut conn).map_err(open_err)?;
     // Every statement the writer runs stays prepared (see `Worker::exec`).
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -78,6 +85,8 @@ pub(super) struct Worker {
     /// What goes to live watchers once the transaction commits.
     pending_events: Vec<Live>,
     health: super::Health,
+    /// A command of this batch removed personal data: empty the WAL once it has committed.
+    scrub_after_commit: bool,
 }
 
 type Res<T> = Result<T, StoreError>;
@@ -115,6 +124,7 @@ impl Worker {
             messages,
             pending_events: Vec::new(),
             health,
+            scrub_after_commit: false,
         })
     }
 
@@ -162,6 +172,7 @@ impl Worker {
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
             let mark = self.pending_events.len();
+            let scrub_before = self.scrub_after_commit;
             let r = self
                 .conn
                 .prepare_cached("SAVEPOINT job")
@@ -178,6 +189,8 @@ impl Worker {
                 Err(e) => {
                     let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
                     self.pending_events.truncate(mark);
+                    // A purge rolled back removed nothing.
+                    self.scrub_after_commit = scrub_before;
                     Err(e)
                 }
             };
@@ -208,6 +221,11 @@ impl Worker {
                 if db_error.is_some() || self.conn.total_changes() != changes_before {
                     self.health.set(db_error);
                 }
+                // After the commit, before anybody is answered: a purge's caller finds the WAL
+                // already emptied of what it purged.
+                if std::mem::take(&mut self.scrub_after_commit) {
+                    self.scrub();
+                }
                 for (reply, r) in results {
                     let _ = reply.send(r);
                 }
@@ -220,6 +238,7 @@ impl Worker {
                 }
             }
             Err(e) => {
+                self.scrub_after_commit = false;
                 let err = StoreError::from(e);
                 tracing::error!(error = %err, "commit failed: nothing in this batch is acknowledged");
                 self.health.set(Some(err.clone()));
@@ -368,6 +387,7 @@ impl Worker {
                 self.apply_effects(d.effects, at)?;
                 Ok(Reply::Done)
             }
+            Cmd::Purge { at, via } => self.purge(at, via).map(Reply::Purged),
             Cmd::Ping => Ok(Reply::Done),
         }
     }
