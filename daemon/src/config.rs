@@ -89,10 +89,10 @@ pub struct RawConfig {
 pub struct RawRetention {
     /// Days the personal data of a closed incident or finished casework record is kept after
     /// it ended (1..=3650, default 90).
-    pub personal_days: Option<u64>,
+    pub personal_days: Option<i64>,
     /// Days texts of no incident (questions, strangers) and the names and positions of
     /// phones outside the fleet are kept (1..=3650, default `personal_days`).
-    pub messages_days: Option<u64>,
+    pub messages_days: Option<i64>,
     /// How often the purge runs (`1h`; 1 min to 1 day).
     pub every: Option<String>,
 }
@@ -1127,10 +1127,11 @@ fn validate_surge(raw: &RawSurge) -> Result<crate::desk::SurgeConfig, ConfigErro
 }
 
 /// Days a `[retention]` setting may say.
-const RETENTION_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
+const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=3650;
 
 fn validate_retention(raw: &RawRetention) -> Result<crate::desk::RetentionConfig, ConfigError> {
-    let days = |name: &str, v: Option<u64>, default: u64| -> Result<Duration, ConfigError> {
+    // Signed, so that a negative number is refused naming its field.
+    let days = |name: &str, v: Option<i64>, default: i64| -> Result<Duration, ConfigError> {
         let d = v.unwrap_or(default);
         if !RETENTION_DAYS.contains(&d) {
             return Err(ConfigError(format!(
@@ -1139,11 +1140,11 @@ fn validate_retention(raw: &RawRetention) -> Result<crate::desk::RetentionConfig
                 RETENTION_DAYS.end()
             )));
         }
-        Ok(Duration::from_secs(d * 86_400))
+        Ok(Duration::from_secs(d.unsigned_abs() * 86_400))
     };
     let personal_days = raw
         .personal_days
-        .unwrap_or(crate::desk::DEFAULT_RETENTION_DAYS);
+        .unwrap_or(crate::desk::DEFAULT_RETENTION_DAYS as i64);
     let personal = days("personal_days", Some(personal_days), personal_days)?;
     let messages = days("messages_days", raw.messages_days, personal_days)?;
     let every = match &raw.every {
@@ -1521,7 +1522,7 @@ heartbeat_secs = 120
             ("every = \"soon\"", "retention.every"),
             ("every = \"10s\"", "retention.every"),
             ("every = \"2d\"", "retention.every"),
-            ("personal_days = -1", "personal_days"),
+            ("personal_days = -1", "retention.personal_days = -1"),
             ("keep = 3", "unknown field `keep`"),
         ] {
             let e = load(&format!("[retention]\n{bad}\n"))
