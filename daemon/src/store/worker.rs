@@ -69,7 +69,8 @@ pub(super) fn open_write(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", true)?;
     // Deleted content is overwritten with zeros, not merely marked free: what retention purges
     // (or a destroyed key) is gone from the file, not waiting to be reused. The WAL's old
-    // pages go at the checkpoint after a purge (`Worker::scrub`). Cost: see BENCHMARKS.md.
+    // pages go at the checkpoint after a purge (`Worker::scrub`). Cost: none measurable on
+    // faro-bench ingest (BENCHMARKS.md §1).
     conn.pragma_update(None, "secure_delete", true)?;
     super::migrations::migrate(&mut conn).map_err(open_err)?;
     // Every statement the writer runs stays prepared (see `Worker::exec`).
