@@ -1513,12 +1513,24 @@ heartbeat_secs = 120
             .unwrap()
             .retention;
         assert_eq!((c.personal, c.messages), (day * 365, day * 7));
-        assert_eq!(load("[retention]\npersonal_days = 3650").unwrap().retention.personal, day * 3650);
+        assert_eq!(
+            load("[retention]\npersonal_days = 3650")
+                .unwrap()
+                .retention
+                .personal,
+            day * 3650
+        );
         for (bad, field) in [
-            ("personal_days = 0", "retention.personal_days = 0: must be 1..=3650 days"),
+            (
+                "personal_days = 0",
+                "retention.personal_days = 0: must be 1..=3650 days",
+            ),
             ("personal_days = 3651", "retention.personal_days"),
             ("messages_days = 0", "retention.messages_days"),
-            ("personal_days = 4000\nmessages_days = 10", "retention.personal_days"),
+            (
+                "personal_days = 4000\nmessages_days = 10",
+                "retention.personal_days",
+            ),
             ("every = \"soon\"", "retention.every"),
             ("every = \"10s\"", "retention.every"),
             ("every = \"2d\"", "retention.every"),

@@ -1776,7 +1776,10 @@ async fn purge_runs_what_is_due_now_and_answers_counts() {
     };
     // Heard 100 days ago (the default keeps 90) and just now.
     let (rx, s) = chat(0x42, 1);
-    st.store.ingest(rx, s, now - 100 * 86_400_000).await.unwrap();
+    st.store
+        .ingest(rx, s, now - 100 * 86_400_000)
+        .await
+        .unwrap();
     let (rx, s) = chat(0x43, 2);
     st.store.ingest(rx, s, now).await.unwrap();
     let a = post(&st.sock, "/v1/purge", json!({})).await;

@@ -221,8 +221,14 @@ async fn fill(store: &Store) {
         ("AID-1", "description", "PURGEMARK-PR3", None),
         ("LOC-1", "description", "KEEPMARK-PR4", Some(2)),
     ] {
-        ins.execute(rusqlite::params![subject, field, sealed(marker), consent, T])
-            .unwrap();
+        ins.execute(rusqlite::params![
+            subject,
+            field,
+            sealed(marker),
+            consent,
+            T
+        ])
+        .unwrap();
     }
 }
 
@@ -245,7 +251,10 @@ async fn personal_data_goes_when_due_and_leaves_no_byte_behind() {
         let c = db(&store);
         assert_eq!(count(&c, "SELECT count(*) FROM personal_records"), 4);
         assert_eq!(
-            count(&c, "SELECT count(*) FROM messages WHERE text LIKE '%PURGEMARK%'"),
+            count(
+                &c,
+                "SELECT count(*) FROM messages WHERE text LIKE '%PURGEMARK%'"
+            ),
             3
         );
         assert_eq!(
@@ -257,7 +266,10 @@ async fn personal_data_goes_when_due_and_leaves_no_byte_behind() {
         );
         // The timer's purge that found nothing leaves no trace in the audit trail.
         assert_eq!(
-            count(&c, "SELECT count(*) FROM events WHERE what LIKE 'retention%'"),
+            count(
+                &c,
+                "SELECT count(*) FROM events WHERE what LIKE 'retention%'"
+            ),
             0
         );
     }
@@ -291,9 +303,15 @@ async fn personal_data_goes_when_due_and_leaves_no_byte_behind() {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .unwrap();
-        assert_eq!((state.as_str(), lat, lon, bits), ("closed", 31.44, -111.8, 16));
         assert_eq!(
-            count(&c, "SELECT count(*) FROM incidents WHERE id = 'SAS-2' AND state != 'closed'"),
+            (state.as_str(), lat, lon, bits),
+            ("closed", 31.44, -111.8, 16)
+        );
+        assert_eq!(
+            count(
+                &c,
+                "SELECT count(*) FROM incidents WHERE id = 'SAS-2' AND state != 'closed'"
+            ),
             1
         );
         let kept: Vec<String> = c
@@ -305,11 +323,17 @@ async fn personal_data_goes_when_due_and_leaves_no_byte_behind() {
             .unwrap();
         assert_eq!(kept, ["KEEPMARK-FLEET P1", "KEEPMARK-NAME Rosa"]);
         assert_eq!(
-            count(&c, &format!("SELECT count(*) FROM nodes WHERE num = {PHONE2} AND lat IS NOT NULL")),
+            count(
+                &c,
+                &format!("SELECT count(*) FROM nodes WHERE num = {PHONE2} AND lat IS NOT NULL")
+            ),
             1
         );
         assert_eq!(
-            count(&c, "SELECT count(*) FROM messages WHERE text LIKE '%KEEPMARK-TXT%'"),
+            count(
+                &c,
+                "SELECT count(*) FROM messages WHERE text LIKE '%KEEPMARK-TXT%'"
+            ),
             1
         );
         assert_eq!(
@@ -320,7 +344,10 @@ async fn personal_data_goes_when_due_and_leaves_no_byte_behind() {
         assert_eq!(count(&c, "SELECT count(*) FROM disclosures"), 1);
         assert_eq!(count(&c, "SELECT count(*) FROM assistance"), 1);
         assert_eq!(
-            count(&c, "SELECT count(*) FROM personal_records WHERE subject = 'LOC-1'"),
+            count(
+                &c,
+                "SELECT count(*) FROM personal_records WHERE subject = 'LOC-1'"
+            ),
             1
         );
         // One event says what went, in counts only.
@@ -336,7 +363,10 @@ async fn personal_data_goes_when_due_and_leaves_no_byte_behind() {
         assert!(!what.contains("PURGEMARK"), "{what}");
         // The outbox rows of what was said are still there (their delivery is history), empty.
         assert_eq!(
-            count(&c, "SELECT count(*) FROM outbox WHERE incident = 'SAS-1' AND length(payload) > 0"),
+            count(
+                &c,
+                "SELECT count(*) FROM outbox WHERE incident = 'SAS-1' AND length(payload) > 0"
+            ),
             0
         );
         // The reader still lists the closed incident.
@@ -379,12 +409,18 @@ async fn nothing_is_purged_that_is_not_due() {
     assert_eq!(lat, 31.512_345, "an open incident keeps its exact position");
     assert_ne!(bits, Some(16));
     assert_eq!(
-        count(&c, "SELECT count(*) FROM messages WHERE text LIKE '%KEEPMARK-TXT%'"),
+        count(
+            &c,
+            "SELECT count(*) FROM messages WHERE text LIKE '%KEEPMARK-TXT%'"
+        ),
         1
     );
     // The open location request keeps its record; the closed incident's went.
     assert_eq!(
-        count(&c, "SELECT group_concat(subject) = 'LOC-1' FROM personal_records"),
+        count(
+            &c,
+            "SELECT group_concat(subject) = 'LOC-1' FROM personal_records"
+        ),
         1
     );
 }

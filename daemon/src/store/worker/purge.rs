@@ -129,7 +129,8 @@ impl Worker {
         // sent before the texts' cutoff. A message that went on air has its text in its outbox
         // row too: that payload is blanked once the row is done with (a row still to be sent
         // keeps it, and its message, until a later purge).
-        let due = "(m.incident IN (SELECT id FROM incidents WHERE state = 'closed' AND closed_at < ?1)
+        let due =
+            "(m.incident IN (SELECT id FROM incidents WHERE state = 'closed' AND closed_at < ?1)
                     OR (m.incident IS NULL AND m.at < ?2))";
         report.outbox_texts = self.exec(
             &format!(
@@ -234,7 +235,11 @@ impl Worker {
             let r = self
                 .conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
                 });
             match r {
                 Ok((0, frames, copied)) => {
@@ -242,7 +247,12 @@ impl Worker {
                     return true;
                 }
                 Ok((_, frames, copied)) => {
-                    tracing::debug!(attempt, frames, copied, "WAL checkpoint blocked by a reader");
+                    tracing::debug!(
+                        attempt,
+                        frames,
+                        copied,
+                        "WAL checkpoint blocked by a reader"
+                    );
                 }
                 Err(e) => tracing::debug!(attempt, error = %e, "WAL checkpoint failed"),
             }
