@@ -424,3 +424,60 @@ async fn nothing_is_purged_that_is_not_due() {
         1
     );
 }
+
+#[tokio::test]
+async fn casework_records_go_once_their_subject_ended_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faro.db");
+    let (store, _thread) = Store::open(&path, config()).unwrap();
+    fill(&store).await;
+    let later = T + 5 * DAY;
+    let c = db(&store);
+    c.execute_batch(&format!(
+        "INSERT INTO consents(id, subject, given_by, purposes, at, recorded_by)
+              VALUES (3, 'CMP-1', 'person', 'complaint', {T0}, 'operator:ana'),
+                     (4, 'CMP-2', 'person', 'complaint', {T0}, 'operator:ana');
+         INSERT INTO complaints(id, at, category, status, consent, recorded_by, updated_at)
+              VALUES (1, {T0}, 'robbery', 'closed', 3, 'operator:ana', {T}),
+                     (2, {T0}, 'extortion', 'referred', 4, 'operator:ana', {T});
+         INSERT INTO location_requests(id, at, requester_kind, people_sought, state, outcome,
+                                       closed_at, recorded_by, updated_at)
+              VALUES (2, {T0}, 'consulate', 1, 'closed', 'found_alive', {T}, 'operator:ana', {T}),
+                     (3, {T0}, 'relative', 1, 'closed', 'not_found', {later}, 'operator:ana', {later});
+         INSERT INTO assistance(id, at, incident, people, recorded_by, recorded_at)
+              VALUES (2, {T}, 'SAS-2', 2, 'operator:ana', {T}),
+                     (3, {T}, 'SAS-1', 1, 'operator:ana', {T});"
+    ))
+    .unwrap();
+    let mut ins = c
+        .prepare(
+            "INSERT INTO personal_records(subject, field, key, sealed, at, recorded_by)
+             VALUES (?1, 'note', 1, x'00', ?2, 'operator:ana')",
+        )
+        .unwrap();
+    for subject in ["CMP-1", "CMP-2", "LOC-2", "LOC-3", "AID-2", "AID-3"] {
+        ins.execute(rusqlite::params![subject, T]).unwrap();
+    }
+    let subjects = |c: &rusqlite::Connection| -> Vec<String> {
+        c.prepare("SELECT DISTINCT subject FROM personal_records ORDER BY subject")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    // Due for what ended at T: the closed complaint, the location request closed at T, aid
+    // given with no incident or with a closed one, the closed incident. Not: a complaint still
+    // referred, a request closed later, aid given during an incident still open, an open request.
+    store.purge(T + N * DAY + 1).await.unwrap();
+    assert_eq!(
+        subjects(&c),
+        ["AID-2", "CMP-2", "LOC-1", "LOC-3"],
+        "what is not yet due stays"
+    );
+    // Once the later request is due too, it goes.
+    store.purge(later + N * DAY + 1).await.unwrap();
+    assert_eq!(subjects(&c), ["AID-2", "CMP-2", "LOC-1"]);
+    // Consents stay: the accountability record.
+    assert_eq!(count(&c, "SELECT count(*) FROM consents"), 4);
+}
