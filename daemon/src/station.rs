@@ -783,4 +783,65 @@ mod tests {
         let q = mesh::packet(PortNum::StoreForwardApp, hb.encode_to_vec());
         assert_eq!(unwrap_store_forward(q.clone()), q);
     }
+
+    #[tokio::test]
+    async fn the_timers_purge_what_is_due_from_the_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, _writer) =
+            Store::open(&dir.path().join("faro.db"), StoreConfig::new("SAS")).expect("store");
+        let clock = Clock::start();
+        let chat = |at_days_ago: i64, from: u32| {
+            let rx = Rx {
+                radio: "r0".into(),
+                from,
+                packet_id: from,
+                text: Some("hola".into()),
+                ..Rx::default()
+            };
+            let s = ingest::Signal::Activity {
+                node: from,
+                portnum: 1,
+                bytes: 4,
+            };
+            (rx, s, clock.now_ms() - at_days_ago * 86_400_000)
+        };
+        // Heard 100 days ago (the default keeps 90) and today.
+        for (rx, s, at) in [chat(100, 0x42), chat(0, 0x43)] {
+            store.ingest(rx, s, at).await.expect("ingest");
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let timers = tokio::spawn(tick(
+            store.clone(),
+            clock,
+            (Duration::from_secs(30), Duration::from_secs(3600)),
+            stop_rx,
+        ));
+        let db = rusqlite::Connection::open(store.path()).expect("open");
+        let left = || -> i64 {
+            db.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+                .expect("count")
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while left() != 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not purged: {}",
+                left()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let what: String = db
+            .query_row(
+                "SELECT what FROM events WHERE who = 'system' AND via = 'timer'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("the purge's event");
+        assert!(
+            what.starts_with("retention: purged 0 personal records, 1 messages"),
+            "{what}"
+        );
+        let _ = stop.send(true);
+        timers.await.expect("the timers stop");
+    }
 }
