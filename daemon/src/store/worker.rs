@@ -34,6 +34,8 @@ const SEEN_KEEP_MS: i64 = 24 * 3600 * 1000;
 /// remembered this long: a captured packet played again within it does nothing, also after a
 /// restart. (Ids are 32-bit and random per packet; a row is about 30 bytes.)
 const SEEN_KEEP_COMMANDS_MS: i64 = 90 * 24 * 3600 * 1000;
+/// How long the writer waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements the writer keeps (it runs about 60 different ones).
 const STATEMENT_CACHE: usize = 128;
 
@@ -59,7 +61,7 @@ pub(super) fn open_write(path: &Path) -> Result<Connection, StoreError> {
     if conn.is_readonly(rusqlite::MAIN_DB)? {
         return Err(open_err(crate::error::readonly_cause(path)));
     }
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     // 1 MiB of page cache (SQLite's default is 2): with 1,024-packet transactions it kept
@@ -88,6 +90,9 @@ pub(super) struct Worker {
     health: super::Health,
     /// A command of this batch removed personal data: empty the WAL once it has committed.
     scrub_after_commit: bool,
+    /// The last scrub could not empty the WAL (a reader held old pages): the next purge
+    /// scrubs again, also when it finds nothing to purge.
+    scrub_owed: std::cell::Cell<bool>,
 }
 
 type Res<T> = Result<T, StoreError>;
@@ -126,6 +131,7 @@ impl Worker {
             pending_events: Vec::new(),
             health,
             scrub_after_commit: false,
+            scrub_owed: std::cell::Cell::new(false),
         })
     }
 

@@ -93,6 +93,9 @@ const OUTBOX_FINISHED: &str = "state NOT IN ('pending', 'sending', 'sent')";
 const SCRUB_TRIES: u32 = 3;
 /// Pause between checkpoint attempts.
 const SCRUB_PAUSE: Duration = Duration::from_millis(50);
+/// How long one attempt waits for readers (the writer stalls meanwhile: radio packets wait,
+/// so a few seconds in all at most, far within the watchdog's period).
+const SCRUB_WAIT: Duration = Duration::from_secs(1);
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -175,7 +178,7 @@ impl Worker {
                 &format!("retention: {}", report.summary()),
             )?;
         }
-        if report.total() > 0 {
+        if report.total() > 0 || self.scrub_owed.get() {
             self.scrub_after_commit = true;
         }
         Ok(report)
@@ -229,8 +232,16 @@ impl Worker {
     /// (`wal_checkpoint(TRUNCATE)`), so that old versions of pages (with what was just purged
     /// or destroyed) are left nowhere. Call it after the transaction that removed them has
     /// committed, never inside one. Retries a few times while readers still need old pages;
-    /// returns whether the WAL was emptied.
+    /// returns whether the WAL was emptied (if not, the next purge scrubs again).
     pub(super) fn scrub(&self) -> bool {
+        let _ = self.conn.busy_timeout(SCRUB_WAIT);
+        let done = self.checkpoint();
+        let _ = self.conn.busy_timeout(super::BUSY_TIMEOUT);
+        self.scrub_owed.set(!done);
+        done
+    }
+
+    fn checkpoint(&self) -> bool {
         for attempt in 1..=SCRUB_TRIES {
             let r = self
                 .conn
@@ -260,9 +271,7 @@ impl Worker {
                 std::thread::sleep(SCRUB_PAUSE);
             }
         }
-        tracing::warn!(
-            "the WAL could not be emptied after a purge; it will be at the next checkpoint"
-        );
+        tracing::warn!("the WAL could not be emptied after a purge (a reader held old pages); the next purge tries again");
         false
     }
 }
