@@ -112,6 +112,7 @@ pub fn station_config(config: &Config) -> StationConfig {
     store.broadcasts = config.broadcasts.clone();
     store.referrals = config.referrals.clone();
     store.personal_key = config.personal_key.clone();
+    store.retention = config.retention;
     StationConfig {
         store,
         keywords: config.keywords.clone(),

@@ -81,6 +81,9 @@ pub struct RawConfig {
     /// `[[referral]]` where complaints are channelled.
     #[serde(default)]
     pub referral: Vec<RawReferral>,
+    /// `[retention]`.
+    #[serde(default)]
+    pub retention: RawRetention,
 }
 
 /// `[[referral]]`: an institution complaints are channelled to, with the contact the operator
@@ -96,6 +99,20 @@ pub struct RawReferral {
     pub contact: String,
     /// For a consulate: the country it represents (two letters, ISO 3166).
     pub country: Option<String>,
+}
+
+/// `[retention]`: how long personal data is kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// Days the personal data of a closed incident or finished casework record is kept after
+    /// it ended (1..=3650, default 90).
+    pub personal_days: Option<i64>,
+    /// Days texts of no incident (questions, strangers) and the names and positions of
+    /// phones outside the fleet are kept (1..=3650, default `personal_days`).
+    pub messages_days: Option<i64>,
+    /// How often the purge runs (`1h`; 1 min to 1 day).
+    pub every: Option<String>,
 }
 
 /// `[[broadcast]]`: a text the station broadcasts on a schedule, per language.
@@ -411,6 +428,8 @@ pub struct Config {
     /// The station key of personal records: never from the configuration file, only from
     /// systemd's credentials (`farod run` reads `$CREDENTIALS_DIRECTORY/faro-personal-key`).
     pub personal_key: Option<crate::casework::seal::Key>,
+    /// Retention of personal data (`[retention]`).
+    pub retention: crate::desk::RetentionConfig,
 }
 
 /// Validated `[ambulance]`.
@@ -707,10 +726,12 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
     surge.radios = radios.len().max(1) as u32;
     let broadcasts = validate_broadcasts(&raw.broadcast)?;
     let referrals = validate_referrals(&raw.referral)?;
+    let retention = validate_retention(&raw.retention)?;
     Ok(Config {
         personal_key: None,
         referrals,
         broadcasts,
+        retention,
         air,
         surge,
         municipalities,
@@ -1189,6 +1210,46 @@ fn validate_surge(raw: &RawSurge) -> Result<crate::desk::SurgeConfig, ConfigErro
     })
 }
 
+/// Days a `[retention]` setting may say.
+const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=3650;
+
+fn validate_retention(raw: &RawRetention) -> Result<crate::desk::RetentionConfig, ConfigError> {
+    // Signed, so that a negative number is refused naming its field.
+    let days = |name: &str, v: Option<i64>, default: i64| -> Result<Duration, ConfigError> {
+        let d = v.unwrap_or(default);
+        if !RETENTION_DAYS.contains(&d) {
+            return Err(ConfigError(format!(
+                "retention.{name} = {d}: must be {}..={} days",
+                RETENTION_DAYS.start(),
+                RETENTION_DAYS.end()
+            )));
+        }
+        Ok(Duration::from_secs(d.unsigned_abs() * 86_400))
+    };
+    let personal_days = raw
+        .personal_days
+        .unwrap_or(crate::desk::DEFAULT_RETENTION_DAYS as i64);
+    let personal = days("personal_days", Some(personal_days), personal_days)?;
+    let messages = days("messages_days", raw.messages_days, personal_days)?;
+    let every = match &raw.every {
+        None => crate::desk::RetentionConfig::default().every,
+        Some(text) => {
+            let bad = |why: &str| ConfigError(format!("retention.every = {text:?}: {why}"));
+            let t = humantime::parse_duration(text.trim())
+                .map_err(|_| bad("expected a duration such as 30m, 1h or 6h"))?;
+            if t < Duration::from_secs(60) || t > Duration::from_secs(86_400) {
+                return Err(bad("must be 1 min to 1 day"));
+            }
+            t
+        }
+    };
+    Ok(crate::desk::RetentionConfig {
+        personal,
+        messages,
+        every,
+    })
+}
+
 fn validate_ambulance(raw: &RawAmbulance) -> Result<AmbulanceConfig, ConfigError> {
     let deadline = Duration::from_secs(
         raw.deadline_secs
@@ -1423,6 +1484,7 @@ heartbeat_secs = 120
         assert_eq!(printed.air, builtin.air);
         assert_eq!(printed.ambulance.reminder, builtin.ambulance.reminder);
         assert_eq!(printed.surge, builtin.surge);
+        assert_eq!(printed.retention, builtin.retention);
         let l = parse(DEFAULT_CONFIG).unwrap().link;
         let d = RawLink::default();
         assert_eq!(
@@ -1564,6 +1626,59 @@ heartbeat_secs = 120
         ] {
             let e = load(&format!("[surge]\n{bad}\n")).unwrap_err().to_string();
             assert!(e.contains(field), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn retention_is_read_defaulted_and_bad_values_refused() {
+        let d = load("").unwrap().retention;
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            (d.personal, d.messages, d.every),
+            (day * 90, day * 90, Duration::from_secs(3600))
+        );
+        // messages_days follows personal_days unless given.
+        let c = load("[retention]\npersonal_days = 30\nevery = \"15m\"\n")
+            .unwrap()
+            .retention;
+        assert_eq!(
+            (c.personal, c.messages, c.every),
+            (day * 30, day * 30, Duration::from_secs(900))
+        );
+        let c = load("[retention]\npersonal_days = 365\nmessages_days = 7\n")
+            .unwrap()
+            .retention;
+        assert_eq!((c.personal, c.messages), (day * 365, day * 7));
+        assert_eq!(
+            load("[retention]\npersonal_days = 3650")
+                .unwrap()
+                .retention
+                .personal,
+            day * 3650
+        );
+        for (bad, field) in [
+            (
+                "personal_days = 0",
+                "retention.personal_days = 0: must be 1..=3650 days",
+            ),
+            ("personal_days = 3651", "retention.personal_days"),
+            ("messages_days = 0", "retention.messages_days"),
+            (
+                "personal_days = 4000\nmessages_days = 10",
+                "retention.personal_days",
+            ),
+            ("every = \"soon\"", "retention.every"),
+            ("every = \"10s\"", "retention.every"),
+            ("every = \"2d\"", "retention.every"),
+            ("personal_days = -1", "retention.personal_days = -1"),
+            ("keep = 3", "unknown field `keep`"),
+        ] {
+            let e = load(&format!("[retention]\n{bad}\n"))
+                .err()
+                .unwrap_or_else(|| panic!("{bad} must fail"))
+                .to_string();
+            assert!(e.contains(field), "{bad}: {e}");
+            assert!(!e.contains('\n'), "{e:?} is one line");
         }
     }
 

@@ -293,7 +293,7 @@ impl Station {
             tick(
                 store.clone(),
                 clock,
-                cfg.store.surge.group_every,
+                (cfg.store.surge.group_every, cfg.store.retention.every),
                 stop_rx.clone(),
             ),
         );
@@ -446,15 +446,37 @@ pub const INJECT_PANIC: &str = "FARO_INJECT_PANIC";
 #[cfg(debug_assertions)]
 pub const INJECT_SLOW: &str = "FARO_INJECT_SLOW_SUPERVISOR";
 
-async fn tick(store: Store, clock: Clock, group_every: Duration, mut stop: watch::Receiver<bool>) {
+/// The station's timers: upkeep, ambulance deadlines, surge mode (every `group_every`) and the
+/// retention purge (every `purge_every`, the first at the start).
+async fn tick(
+    store: Store,
+    clock: Clock,
+    (group_every, purge_every): (Duration, Duration),
+    mut stop: watch::Receiver<bool>,
+) {
     let mut upkeep = tokio::time::interval(TICK);
     let mut dispatch = tokio::time::interval(DISPATCH_TICK);
     let mut surge = tokio::time::interval(group_every);
+    let mut purge = tokio::time::interval(purge_every);
+    // A purge missed (a suspended box) runs once, not once per period missed.
+    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let r = tokio::select! {
             _ = upkeep.tick() => store.tick(clock.now_ms()).await,
             _ = dispatch.tick() => store.dispatch_tick(clock.now_ms()).await,
             _ = surge.tick() => store.surge_tick(clock.now_ms()).await,
+            _ = purge.tick() => store.purge(clock.now_ms()).await.map(|r| {
+                if r.total() > 0 {
+                    tracing::info!(
+                        personal_records = r.personal_records,
+                        messages = r.messages,
+                        nodes = r.nodes,
+                        incident_positions = r.incident_positions,
+                        total = r.total(),
+                        "retention: purged what was due"
+                    );
+                }
+            }),
             _ = stop.changed() => return,
         };
         match r {
@@ -761,5 +783,66 @@ mod tests {
         };
         let q = mesh::packet(PortNum::StoreForwardApp, hb.encode_to_vec());
         assert_eq!(unwrap_store_forward(q.clone()), q);
+    }
+
+    #[tokio::test]
+    async fn the_timers_purge_what_is_due_from_the_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, _writer) =
+            Store::open(&dir.path().join("faro.db"), StoreConfig::new("SAS")).expect("store");
+        let clock = Clock::start();
+        let chat = |at_days_ago: i64, from: u32| {
+            let rx = Rx {
+                radio: "r0".into(),
+                from,
+                packet_id: from,
+                text: Some("hola".into()),
+                ..Rx::default()
+            };
+            let s = ingest::Signal::Activity {
+                node: from,
+                portnum: 1,
+                bytes: 4,
+            };
+            (rx, s, clock.now_ms() - at_days_ago * 86_400_000)
+        };
+        // Heard 100 days ago (the default keeps 90) and today.
+        for (rx, s, at) in [chat(100, 0x42), chat(0, 0x43)] {
+            store.ingest(rx, s, at).await.expect("ingest");
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let timers = tokio::spawn(tick(
+            store.clone(),
+            clock,
+            (Duration::from_secs(30), Duration::from_secs(3600)),
+            stop_rx,
+        ));
+        let db = rusqlite::Connection::open(store.path()).expect("open");
+        let left = || -> i64 {
+            db.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+                .expect("count")
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while left() != 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not purged: {}",
+                left()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let what: String = db
+            .query_row(
+                "SELECT what FROM events WHERE who = 'system' AND via = 'timer'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("the purge's event");
+        assert!(
+            what.starts_with("retention: purged 0 personal records, 1 messages"),
+            "{what}"
+        );
+        let _ = stop.send(true);
+        timers.await.expect("the timers stop");
     }
 }

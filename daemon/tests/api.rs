@@ -1758,3 +1758,65 @@ fn peer_client() {
     let status = raw.split(' ').nth(1).unwrap_or("?");
     println!("peer client: {status}");
 }
+
+#[tokio::test]
+async fn purge_runs_what_is_due_now_and_answers_counts() {
+    use farod::ingest::Signal;
+    use farod::store::Rx;
+    let st = start().await;
+    let now = Clock::start().now_ms();
+    let chat = |from: u32, packet_id: u32| {
+        (
+            Rx {
+                radio: "r0".into(),
+                from,
+                packet_id,
+                hops: Some(1),
+                channel: 0,
+                snr: None,
+                text: Some("hola".into()),
+                auth: Default::default(),
+            },
+            Signal::Activity {
+                node: from,
+                portnum: 1,
+                bytes: 4,
+            },
+        )
+    };
+    // Heard 100 days ago (the default keeps 90) and just now.
+    let (rx, s) = chat(0x42, 1);
+    st.store
+        .ingest(rx, s, now - 100 * 86_400_000)
+        .await
+        .unwrap();
+    let (rx, s) = chat(0x43, 2);
+    st.store.ingest(rx, s, now).await.unwrap();
+    let a = post(&st.sock, "/v1/purge", json!({})).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["messages"], 1, "{}", a.json);
+    assert_eq!(a.json["personal_records"], 0, "{}", a.json);
+    assert!(
+        a.json["messages_before"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{}",
+        a.json
+    );
+    // Nothing more is due.
+    let a = post(&st.sock, "/v1/purge", json!({})).await;
+    assert_eq!(a.json["messages"], 0, "{}", a.json);
+    assert_eq!(get(&st.sock, "/v1/purge").await.status, 405);
+    let left = get(&st.sock, "/v1/messages").await;
+    assert_eq!(left.json.as_array().map(Vec::len), Some(1), "{}", left.json);
+    // Each run asked by an operator is in the audit trail, in counts.
+    let c = rusqlite::Connection::open(st.store.path()).unwrap();
+    let n: i64 = c
+        .query_row(
+            "SELECT count(*) FROM events WHERE via = 'faroctl' AND what LIKE 'retention: purged%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 2);
+}

@@ -38,6 +38,7 @@
 //!   `/v1/complaints`, `/v1/referrals`, `/v1/disclose`, `/v1/wipe-key`, `/v1/export`);
 //! - `locate`: `/v1/locate` and `/v1/locate/{id}` (open, list, show, task, close, reported,
 //!   matches), location requests for missing people;
+//! - `purge`: `/v1/purge`, the retention purge run now (what is due only);
 //! - `request`: what the handlers share: the operator, JSON bodies, incident ids from the URL,
 //!   read-only queries;
 //! - `peer`: who connected (`SO_PEERCRED`) and how the audit trail names an operator.
@@ -71,6 +72,7 @@ mod nodes;
 mod orientations;
 mod peer;
 mod places;
+mod purge;
 mod request;
 mod stats;
 mod status;
@@ -265,6 +267,7 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/locate/{id}/close", post(locate::close))
         .route("/v1/locate/{id}/reported", post(locate::reported))
         .route("/v1/locate/{id}/matches", get(locate::matches))
+        .route("/v1/purge", post(purge::purge))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))

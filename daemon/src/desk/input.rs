@@ -74,6 +74,36 @@ pub struct StoreConfig {
     /// The station key that seals personal records' data key (a systemd credential; None:
     /// personal records are off).
     pub personal_key: Option<crate::casework::seal::Key>,
+    /// How long personal data is kept (`[retention]`).
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`: how long personal data outlives what it was about, and how often the purge
+/// runs (docs/ARCHITECTURE.md, "Retention").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Personal data of a closed incident or a finished casework record (personal records,
+    /// its conversation, the exact position) is purged this long after it ended.
+    pub personal: Duration,
+    /// Texts tied to no incident (questions, strangers' chat) and the names and positions of
+    /// phones outside the fleet are purged this long after they were heard or sent.
+    pub messages: Duration,
+    /// How often the purge runs.
+    pub every: Duration,
+}
+
+/// Days personal data is kept by default.
+pub const DEFAULT_RETENTION_DAYS: u64 = 90;
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let days = Duration::from_secs(DEFAULT_RETENTION_DAYS * 86_400);
+        RetentionConfig {
+            personal: days,
+            messages: days,
+            every: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// A broadcast the station sends on a schedule, one text per language, within the airtime
@@ -128,6 +158,7 @@ impl StoreConfig {
             broadcasts: Vec::new(),
             referrals: Vec::new(),
             personal_key: None,
+            retention: RetentionConfig::default(),
         }
     }
 }

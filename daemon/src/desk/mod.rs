@@ -53,8 +53,8 @@ pub use briefing::{
     flag_word, flags_text, kind_word, note_word, state_word, FLAGS_BUDGET, REPORTER_BUDGET,
 };
 pub use input::{
-    take_note, Broadcast, LocateRequest, ManualReport, OperatorRequest, Rx, StoreConfig,
-    TeamConfig, WaterPoint, WATER_NAME_MAX,
+    take_note, Broadcast, LocateRequest, ManualReport, OperatorRequest, RetentionConfig, Rx,
+    StoreConfig, TeamConfig, WaterPoint, DEFAULT_RETENTION_DAYS, WATER_NAME_MAX,
 };
 pub use locate::{
     LocateFacts, LocateState, NewLocate, DEFAULT_RADIUS_KM, LOCATE_PLACE_MAX, MAX_RADIUS_KM,

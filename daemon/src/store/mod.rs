@@ -20,10 +20,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use crate::desk::{ManualReport, OperatorRequest, Rx, StoreConfig, TeamConfig};
+pub use crate::desk::{
+    ManualReport, OperatorRequest, RetentionConfig, Rx, StoreConfig, TeamConfig,
+};
 pub use crate::error::{Refusal, StoreError};
 use crate::ingest::Signal;
 use crate::radio::DeliveryOutcome;
+pub use worker::PurgeReport;
 
 /// Commands waiting for the writer thread. Senders wait when it is full (backpressure).
 pub const COMMAND_QUEUE: usize = 1024;
@@ -186,6 +189,11 @@ enum Cmd {
         req: crate::casework::request::CaseRequest,
         at: i64,
     },
+    /// Retention: purge what is due at `at`; `via`: `timer` or `faroctl`.
+    Purge {
+        at: i64,
+        via: &'static str,
+    },
     Ping,
 }
 
@@ -196,6 +204,7 @@ enum Reply {
     Claimed(Vec<OutboxItem>),
     Wanted(bool),
     Case(serde_json::Value),
+    Purged(PurgeReport),
     Done,
 }
 
@@ -567,6 +576,25 @@ impl Store {
             .await?
         {
             Reply::Case(v) => Ok(v),
+            other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Retention (`[retention]`): purges the personal data that is due at `at` (never what is
+    /// not yet due), then empties the WAL; the timer's call. Returns what was purged, in counts.
+    pub async fn purge(&self, at: i64) -> Result<PurgeReport, StoreError> {
+        self.purge_via(at, "timer").await
+    }
+
+    /// [`Store::purge`] asked by an operator (`faroctl purge`): always recorded in the audit
+    /// trail, also when nothing was due.
+    pub async fn purge_now(&self, at: i64) -> Result<PurgeReport, StoreError> {
+        self.purge_via(at, "faroctl").await
+    }
+
+    async fn purge_via(&self, at: i64, via: &'static str) -> Result<PurgeReport, StoreError> {
+        match self.call(Cmd::Purge { at, via }).await? {
+            Reply::Purged(r) => Ok(r),
             other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
         }
     }

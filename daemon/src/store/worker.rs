@@ -18,6 +18,9 @@ use facts::SqlFacts;
 mod apply;
 mod casework;
 mod facts;
+mod purge;
+
+pub use purge::PurgeReport;
 
 pub use casework::NO_KEY;
 
@@ -34,6 +37,8 @@ const SEEN_KEEP_MS: i64 = 24 * 3600 * 1000;
 /// remembered this long: a captured packet played again within it does nothing, also after a
 /// restart. (Ids are 32-bit and random per packet; a row is about 30 bytes.)
 const SEEN_KEEP_COMMANDS_MS: i64 = 90 * 24 * 3600 * 1000;
+/// How long the writer waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements the writer keeps (it runs about 60 different ones).
 const STATEMENT_CACHE: usize = 128;
 
@@ -59,7 +64,7 @@ pub(super) fn open_write(path: &Path) -> Result<Connection, StoreError> {
     if conn.is_readonly(rusqlite::MAIN_DB)? {
         return Err(open_err(crate::error::readonly_cause(path)));
     }
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     // 1 MiB of page cache (SQLite's default is 2): with 1,024-packet transactions it kept
@@ -67,8 +72,10 @@ pub(super) fn open_write(path: &Path) -> Result<Connection, StoreError> {
     // 19.9 MiB, ~97k/s). Readers have connections of their own.
     conn.pragma_update(None, "cache_size", -1024)?;
     conn.pragma_update(None, "foreign_keys", true)?;
-    // Erased rows (personal records, purged texts) are overwritten with zeros in the file,
-    // not merely unlinked: what was erased cannot be read back from the database's bytes.
+    // Deleted content is overwritten with zeros, not merely marked free: what retention purges
+    // (or a destroyed key) is gone from the file, not waiting to be reused. The WAL's old
+    // pages go at the checkpoint after a purge (`Worker::scrub`). Cost: none measurable on
+    // faro-bench ingest (BENCHMARKS.md §1).
     conn.pragma_update(None, "secure_delete", true)?;
     super::migrations::migrate(&mut conn).map_err(open_err)?;
     // Every statement the writer runs stays prepared (see `Worker::exec`).
@@ -86,12 +93,15 @@ pub(super) struct Worker {
     health: super::Health,
     /// The keys of personal records.
     keys: casework::Keys,
-    /// Personal data was erased in this batch: checkpoint the WAL after the commit.
-    scrub: bool,
     /// The data key was destroyed in this batch: forget it once committed.
     wiped: bool,
     /// A data key made in this batch (forgotten if the batch does not commit).
     new_key: Option<i64>,
+    /// A command of this batch removed personal data: empty the WAL once it has committed.
+    scrub_after_commit: bool,
+    /// The last scrub could not empty the WAL (a reader held old pages): the next purge
+    /// scrubs again, also when it finds nothing to purge.
+    scrub_owed: std::cell::Cell<bool>,
 }
 
 type Res<T> = Result<T, StoreError>;
@@ -131,9 +141,10 @@ impl Worker {
             pending_events: Vec::new(),
             health,
             keys,
-            scrub: false,
             wiped: false,
             new_key: None,
+            scrub_after_commit: false,
+            scrub_owed: std::cell::Cell::new(false),
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -187,6 +198,7 @@ impl Worker {
         for job in batch {
             let mark = self.pending_events.len();
             let (new_key, wiped) = (self.new_key, self.wiped);
+            let scrub_before = self.scrub_after_commit;
             let r = self
                 .conn
                 .prepare_cached("SAVEPOINT job")
@@ -209,6 +221,8 @@ impl Worker {
                         self.new_key = new_key;
                     }
                     self.wiped = wiped;
+                    // A purge rolled back removed nothing.
+                    self.scrub_after_commit = scrub_before;
                     Err(e)
                 }
             };
@@ -240,8 +254,10 @@ impl Worker {
                     self.health.set(db_error);
                 }
                 self.keys_after(true);
-                if std::mem::take(&mut self.scrub) {
-                    self.scrub_wal();
+                // After the commit, before anybody is answered: a purge's caller finds the WAL
+                // already emptied of what it purged.
+                if std::mem::take(&mut self.scrub_after_commit) {
+                    self.scrub();
                 }
                 for (reply, r) in results {
                     let _ = reply.send(r);
@@ -255,13 +271,13 @@ impl Worker {
                 }
             }
             Err(e) => {
+                self.scrub_after_commit = false;
                 let err = StoreError::from(e);
                 tracing::error!(error = %err, "commit failed: nothing in this batch is acknowledged");
                 self.health.set(Some(err.clone()));
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.pending_events.clear();
                 self.keys_after(false);
-                self.scrub = false;
                 for (reply, _) in results {
                     let _ = reply.send(Err(err.clone()));
                 }
@@ -413,6 +429,7 @@ impl Worker {
                 self.apply_effects(d.effects, at)?;
                 Ok(Reply::Done)
             }
+            Cmd::Purge { at, via } => self.purge(at, via).map(Reply::Purged),
             Cmd::Ping => Ok(Reply::Done),
         }
     }

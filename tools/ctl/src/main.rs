@@ -352,6 +352,13 @@ enum Command {
         #[command(subcommand)]
         cmd: locate::LocateCmd,
     },
+    /// Purge now the personal data that `[retention]` says is due (the timer does it every
+    /// `retention.every`; nothing not yet due is purged). Prints the counts.
+    Purge {
+        /// Print farod's JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Send a text message to a mesh node (queued in farod's outbox).
     Send {
         /// !xxxxxxxx or a decimal node number.
@@ -842,6 +849,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Locate { cmd } => locate::run(&ctl, cmd),
+        Command::Purge { json } => {
+            let v = ctl.post("/v1/purge", json!({}))?;
+            say(if json {
+                v.to_string()
+            } else {
+                render::purge(&v)
+            })
+        }
         Command::Send { node, text } => {
             let node = node.trim();
             // Decimal numbers go as numbers, everything else as farod's node syntax.

@@ -788,6 +788,23 @@ pub fn stats(v: &Value) -> String {
     out
 }
 
+/// `faroctl purge`: what the retention purge removed, in counts, on one line.
+pub fn purge(v: &Value) -> String {
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    clean(&format!(
+        "purged {} personal records, {} messages, {} outbox texts, {} municipal answers, {} grouped acknowledgements, {} node names and positions, {} incident positions rounded (personal data ended before {}, texts and phones heard before {})",
+        n("personal_records"),
+        n("messages"),
+        n("outbox_texts"),
+        n("answers"),
+        n("grouped_acks"),
+        n("nodes"),
+        n("incident_positions"),
+        s(v, "personal_before"),
+        s(v, "messages_before"),
+    ))
+}
+
 /// A radio's channel as its device reports it: busy in the last minute / its own transmit
 /// share in the last hour, `-` when unknown.
 fn air(r: &Value) -> String {

@@ -1096,3 +1096,45 @@ fn a_hostile_node_name_is_shown_escaped_by_nodes_show_and_watch() {
     let v = f.ctl(&["nodes", "--json"]).json();
     assert_eq!(v[0]["long_name"], hostile, "{v}");
 }
+
+#[test]
+fn purge_prints_its_counts_on_one_line_or_farods_json() {
+    use farod::ingest::Signal;
+    use farod::store::Rx;
+    let f = Farod::start();
+    let rt = f.rt.as_ref().expect("runtime");
+    let now = Clock::start().now_ms();
+    let chat = |from: u32, at: i64| {
+        let rx = Rx {
+            radio: "r0".into(),
+            from,
+            packet_id: from,
+            hops: Some(1),
+            channel: 0,
+            snr: None,
+            text: Some("hola".into()),
+            auth: Default::default(),
+        };
+        let s = Signal::Activity {
+            node: from,
+            portnum: 1,
+            bytes: 4,
+        };
+        rt.block_on(f.store.ingest(rx, s, at)).expect("ingest");
+    };
+    // Heard 100 days ago (the default keeps 90 days), and now.
+    chat(0x42, now - 100 * 86_400_000);
+    chat(0x43, now);
+    let out = f.ctl(&["purge"]).ok().to_string();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with("purged 0 personal records, 1 messages, "),
+        "{out}"
+    );
+    assert!(out.contains("texts and phones heard before 20"), "{out}");
+    let v = f.ctl(&["purge", "--json"]).json();
+    assert_eq!(v["messages"], 0, "{v}");
+    assert_eq!(v["personal_records"], 0, "{v}");
+    let left = f.ctl(&["messages", "--json"]).json();
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+}

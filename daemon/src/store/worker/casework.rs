@@ -131,7 +131,7 @@ impl Worker {
                     "DELETE FROM personal_records WHERE subject = ?1",
                     [subject.to_string()],
                 )?;
-                self.scrub = true;
+                self.scrub_after_commit = true;
                 self.case_event(
                     &subject,
                     who,
@@ -308,7 +308,7 @@ impl Worker {
         )?;
         // What rested on this consent goes with it.
         let erased = self.exec("DELETE FROM personal_records WHERE consent = ?1", [consent])?;
-        self.scrub = erased > 0;
+        self.scrub_after_commit |= erased > 0;
         let subject: Subject = subject.parse().map_err(|e: String| StoreError::Db(e))?;
         self.case_event(
             &subject,
@@ -963,7 +963,7 @@ impl Worker {
             "UPDATE keyring SET wrapped = NULL, destroyed_at = ?1, destroyed_by = ?2 WHERE wrapped IS NOT NULL",
             params![at, who],
         )?;
-        self.scrub = true;
+        self.scrub_after_commit = true;
         self.wiped = true;
         self.event(
             None,
@@ -1033,7 +1033,10 @@ impl Worker {
                 at,
                 "system",
                 "upgrade",
-                &format!("{} operator notes moved from the audit trail into sealed personal records", legacy.len()),
+                &format!(
+                    "{} operator notes moved from the audit trail into sealed personal records",
+                    legacy.len()
+                ),
             )?;
             Ok(())
         })();
@@ -1042,8 +1045,11 @@ impl Worker {
                 self.conn.execute_batch("COMMIT")?;
                 self.pending_events.clear();
                 self.keys_after(true);
-                self.scrub_wal();
-                tracing::info!(notes = legacy.len(), "operator notes sealed into personal records");
+                let _ = self.scrub();
+                tracing::info!(
+                    notes = legacy.len(),
+                    "operator notes sealed into personal records"
+                );
                 Ok(())
             }
             Err(e) => {
@@ -1070,26 +1076,5 @@ impl Worker {
         }
         self.wiped = false;
         self.new_key = None;
-    }
-
-    /// Rewrites the WAL into the database and truncates it, so that erased personal data
-    /// (zeroed in the database by `secure_delete`) leaves no old page in the `-wal` file.
-    /// Runs after a commit that erased something; readers may hold the WAL for a moment.
-    pub(super) fn scrub_wal(&mut self) {
-        for _ in 0..50 {
-            match self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    r.get::<_, i64>(0)
-                }) {
-                Ok(0) => return,
-                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot checkpoint the WAL after an erasure");
-                    return;
-                }
-            }
-        }
-        tracing::warn!("the WAL stayed busy: erased data leaves it at the next checkpoint");
     }
 }
