@@ -208,8 +208,8 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     String::new()
                 };
                 format!(
-                    " at {}{} ({}{age})",
-                    coords(fix.lat, fix.lon),
+                    " near {}{} ({}{age})",
+                    area(fix.lat, fix.lon),
                     precision_note(fix.precision_bits),
                     src.as_str()
                 )
@@ -411,6 +411,14 @@ pub(super) fn fix_placed(fix: &Fix, at: i64) -> Placed {
 /// `31.47463,-111.54485`.
 pub(super) fn coords(lat: f64, lon: f64) -> String {
     format!("{lat:.5},{lon:.5}")
+}
+
+/// `31.47,-111.54`: where a person was, as the audit trail keeps it for good. The trail is
+/// append-only and outlives retention, so it holds the area (two decimals, about a
+/// kilometre), never a phone's exact fix; the incident itself has the exact position until
+/// it is purged (docs/PRIVACY.md).
+pub(super) fn area(lat: f64, lon: f64) -> String {
+    format!("{lat:.2},{lon:.2}")
 }
 
 /// ` ±1.5 km` for a position the sender rounded; nothing for an exact one.

@@ -5,7 +5,7 @@
 use faro_proto::mesh::{self, NodeId};
 
 use super::{
-    check_budget, intake::coords, Desk, DeskResult, Effect, Facts, Message, NewIncident, Placed,
+    check_budget, intake::area, Desk, DeskResult, Effect, Facts, Message, NewIncident, Placed,
     Refusal, CLASS_OPERATOR,
 };
 use super::{ManualReport, OperatorRequest};
@@ -81,7 +81,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     Some(&inc.id),
                     &who,
                     VIA,
-                    format!("position set by hand: {}", coords(lat, lon)),
+                    format!("position set by hand: near {}", area(lat, lon)),
                 );
                 self.push_update(&inc.id, true, &who, VIA)?;
                 return Ok(inc.id);
@@ -185,7 +185,7 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
             .map(|p| format!(" ({p})"))
             .unwrap_or_default();
         let at_s = pos.map_or(" with no position".to_string(), |(p, _)| {
-            format!(" at {}{place}", coords(p.lat, p.lon))
+            format!(" near {}{place}", area(p.lat, p.lon))
         });
         self.event(
             Some(&inc.id),

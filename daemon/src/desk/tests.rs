@@ -254,7 +254,7 @@ fn positions_keep_the_precision_their_sender_chose() {
     assert_eq!(inc.source, Some(PositionSource::LastKnown));
     assert_eq!(inc.facts.position.unwrap().precision_bits, 13);
     assert!(
-        events(&d)[0].contains("31.45000,-111.55000 ±2.9 km (last_known, 60 s old)"),
+        events(&d)[0].contains("near 31.45,-111.55 ±2.9 km (last_known, 60 s old)"),
         "{:?}",
         events(&d)
     );
