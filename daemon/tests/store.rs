@@ -720,6 +720,83 @@ fn migration_6_adds_the_conversation_to_a_database_with_rows() {
         .is_err());
 }
 
+/// Notes an older farod wrote into the audit trail (`note: <text>`) are sealed into personal
+/// records the first time farod starts with its key; the event says only that a note was
+/// added, and the text is nowhere in the file or its WAL. Without the key they wait.
+#[test]
+fn notes_an_older_farod_wrote_into_the_trail_are_sealed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faro.db");
+    {
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        farod::store::migrations::migrate(&mut c).unwrap();
+        c.execute_batch(
+            "INSERT INTO incidents(id, seq, state, kind, priority, priority_why, source, language,
+                                   created_at, updated_at, last_heard_at)
+             VALUES ('SAS-1', 1, 'new', 'lost', 2, '[]', 'manual', 'es', 0, 0, 0);
+             INSERT INTO events(incident, at, who, via, what)
+             VALUES ('SAS-1', 5, 'operator:ana', 'faroctl', 'note: VIEJOZAFIRO llamó su hermana'),
+                    ('SAS-1', 6, 'operator:ana', 'faroctl', 'acknowledged');",
+        )
+        .unwrap();
+    }
+    let whats = |c: &rusqlite::Connection| -> Vec<String> {
+        let mut st = c
+            .prepare("SELECT what FROM events WHERE incident = 'SAS-1' ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    // No key: nothing moves.
+    let (store, t) = open(&dir);
+    drop(store);
+    t.join().unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(whats(&c)[0], "note: VIEJOZAFIRO llamó su hermana");
+    drop(c);
+    // With the key: sealed, the event rewritten, the trail append-only again.
+    let mut cfg = config();
+    cfg.personal_key = Some(farod::casework::seal::Key::random());
+    let (store, t) = Store::open(&path, cfg).unwrap();
+    drop(store);
+    t.join().unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let w = whats(&c);
+    assert_eq!(
+        w,
+        [
+            format!(
+                "note added (personal record 1, {} bytes; sealed on upgrade)",
+                "VIEJOZAFIRO llamó su hermana".len()
+            ),
+            "acknowledged".to_string()
+        ]
+    );
+    let (subject, field, by): (String, String, String) = c
+        .query_row(
+            "SELECT subject, field, recorded_by FROM personal_records",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (subject.as_str(), field.as_str(), by.as_str()),
+        ("SAS-1", "note", "operator:ana")
+    );
+    assert!(c.execute("UPDATE events SET what = 'x'", []).is_err());
+    assert!(c.execute("DELETE FROM events", []).is_err());
+    drop(c);
+    let mut raw = std::fs::read(&path).unwrap();
+    raw.extend(std::fs::read(dir.path().join("faro.db-wal")).unwrap_or_default());
+    assert!(
+        !raw.windows(11).any(|w| w == b"VIEJOZAFIRO"),
+        "the old note is still in the file"
+    );
+}
+
 #[tokio::test]
 async fn a_patrols_command_belongs_to_the_incident_it_names() {
     let dir = tempfile::tempdir().unwrap();
