@@ -39,6 +39,9 @@ impl Keys {
             ..Default::default()
         };
         let Some(sk) = &keys.station else {
+            tracing::warn!(
+                "personal records are off: no personal-data key (systemd credential faro-personal-key; docs/PRIVACY.md)"
+            );
             return Ok(keys);
         };
         let live: Option<(i64, Vec<u8>)> = conn
