@@ -90,6 +90,76 @@ async fn message_texts_are_in_the_conversation_and_never_in_the_logs() {
         )
         .await
         .unwrap();
+    // An operator's note, a consent and a personal record, shown and disclosed: sealed values,
+    // and the trail says only that they exist.
+    let at = d.station.clock.now_ms();
+    d.station
+        .store
+        .operator(
+            "ana",
+            OperatorRequest::Note("SAS-1".into(), format!("la madre llamó {MARKER}")),
+            at,
+        )
+        .await
+        .unwrap();
+    {
+        use farod::casework::request::{CaseRequest, Disclosure};
+        use farod::casework::{Field, GivenBy, Purpose, RecipientKind, Subject};
+        let subject = Subject::Incident("SAS-1".into());
+        let store = &d.station.store;
+        let consent = store
+            .casework(
+                "ana",
+                CaseRequest::Consent {
+                    subject: subject.clone(),
+                    given_by: GivenBy::Person,
+                    purposes: vec![Purpose::Record, Purpose::Consulate],
+                },
+                at,
+            )
+            .await
+            .unwrap()["consent"]
+            .as_i64()
+            .unwrap();
+        let req = |field, value: String| CaseRequest::PersonalAdd {
+            subject: subject.clone(),
+            field,
+            value,
+            consent,
+        };
+        store
+            .casework("ana", req(Field::Name, format!("Rosa {MARKER}")), at)
+            .await
+            .unwrap();
+        let shown = store
+            .casework(
+                "ana",
+                CaseRequest::PersonalShow {
+                    subject: subject.clone(),
+                },
+                at,
+            )
+            .await
+            .unwrap();
+        assert_eq!(shown["records"][1]["value"], format!("Rosa {MARKER}"));
+        let given = store
+            .casework(
+                "ana",
+                CaseRequest::Disclose(Disclosure {
+                    subject: subject.clone(),
+                    recipient_kind: RecipientKind::Consulate,
+                    recipient: "Consulado".into(),
+                    reason: "familia".into(),
+                    fields: None,
+                }),
+                at,
+            )
+            .await
+            .unwrap();
+        assert!(given["export"].as_str().unwrap().contains(MARKER));
+        let trail = show(&d, "SAS-1").events.unwrap();
+        assert!(trail.iter().all(|e| !e.what.contains(MARKER)), "{trail:?}");
+    }
     // A question (answered: the station has no position for this phone) and a patrol's note.
     sim.act(Action::Text {
         from: OTHER_PHONE,
