@@ -72,6 +72,21 @@ pub struct IncidentView {
     /// The conversation, oldest first (only in `show`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<MessageView>>,
+    /// Its casework, in counts (only in `show`): aid records, complaints, sealed personal
+    /// records (notes included; `faroctl personal show` opens them, on the record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub casework: Option<CaseCounts>,
+}
+
+/// How much casework an incident has, in counts: no value of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseCounts {
+    /// Aid records tied to it.
+    pub aid: i64,
+    /// Complaints that came from it.
+    pub complaints: i64,
+    /// Sealed personal records about it (notes included).
+    pub personal_records: i64,
 }
 
 /// A key enrolled at the desk.
@@ -408,6 +423,7 @@ impl Reader {
             events: None,
             ambulance: None,
             messages: None,
+            casework: None,
         })
     }
 
@@ -453,6 +469,19 @@ impl Reader {
         v.events = Some(self.events(Some(&id), 0, 10_000)?);
         v.ambulance = Some(self.ambulance(&id)?);
         v.messages = Some(self.conversation(&id, 10_000)?);
+        v.casework = Some(self.conn.query_row(
+            "SELECT (SELECT count(*) FROM assistance WHERE incident = ?1),
+                    (SELECT count(*) FROM complaints WHERE incident = ?1),
+                    (SELECT count(*) FROM personal_records WHERE subject = ?1)",
+            [&id],
+            |r| {
+                Ok(CaseCounts {
+                    aid: r.get(0)?,
+                    complaints: r.get(1)?,
+                    personal_records: r.get(2)?,
+                })
+            },
+        )?);
         Ok(Some(v))
     }
 

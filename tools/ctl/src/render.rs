@@ -208,6 +208,23 @@ pub fn incident(i: &Value) -> String {
         let _ = writeln!(out, "ambulance (UTC)");
         out.push_str(&ambulance_table(attempts));
     }
+    let c = &i["casework"];
+    let count = |k: &str| c[k].as_i64().unwrap_or(0);
+    if count("aid") + count("complaints") + count("personal_records") > 0 {
+        let id = s(i, "id");
+        let _ = writeln!(
+            out,
+            "casework: {} aid records, {} complaints, {} sealed personal records{}",
+            count("aid"),
+            count("complaints"),
+            count("personal_records"),
+            if count("personal_records") > 0 {
+                format!(" (faroctl personal show {id}: the showing is recorded)")
+            } else {
+                String::new()
+            }
+        );
+    }
     let _ = writeln!(out, "events (UTC)");
     for e in array(&i["events"]) {
         let _ = writeln!(

@@ -242,6 +242,12 @@ fn casework_from_aid_to_a_destroyed_key() {
         "{trail:?}"
     );
 
+    let sheet = st.ok(&["show", "SAS-1"]);
+    assert!(
+        sheet.contains("casework: 1 aid records, 0 complaints, 0 sealed personal records"),
+        "{sheet}"
+    );
+
     // A complaint needs the person's consent to be kept; its referral shows the contact.
     let err = st.refused(
         &[
