@@ -247,6 +247,8 @@ impl WorstCase {
             ),
             // A tower's name, cut to the budget like the daemon does.
             ("reporter", "ñ".repeat(farod::desk::REPORTER_BUDGET / 2)),
+            // A location request's last-seen day, day/month.
+            ("date", "31/12".into()),
         ]
     }
 }
@@ -283,6 +285,7 @@ fn typical_args(msg: Msg) -> Vec<(&'static str, String)> {
         ("kind", "calor".into()),
         ("flags", "niños".into()),
         ("reporter", "tel !5a5a0301".into()),
+        ("date", "28/11".into()),
     ]
 }
 
