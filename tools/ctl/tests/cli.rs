@@ -446,6 +446,16 @@ fn times_are_shown_in_the_stations_zone_or_in_utc_with_utc() {
         );
         assert!(!out.contains("MST") && !out.contains("Hermosillo"), "{out}");
     }
+
+    // watch: the time of day in the zone, or in UTC with --utc.
+    let local = Watch::start(&f.sock, &["--after", "0"]);
+    let line = local.next();
+    let time = &in_zone(&utc[0])[11..];
+    assert!(line.starts_with(&format!("{time}  SAS-1 ")), "{line:?}");
+    let plain = Watch::start(&f.sock, &["--utc", "--after", "0"]);
+    let line = plain.next();
+    let time = &as_utc(&utc[0])[11..];
+    assert!(line.starts_with(&format!("{time}  SAS-1 ")), "{line:?}");
 }
 
 #[test]
