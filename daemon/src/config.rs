@@ -312,6 +312,14 @@ pub struct RawStation {
     pub code: String,
     /// Name shown to operators.
     pub name: String,
+    /// The station's time zone, an IANA name (`America/Hermosillo`): faroctl shows times in
+    /// it. The database and the API stay UTC.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
 }
 
 impl Default for RawStation {
@@ -319,6 +327,7 @@ impl Default for RawStation {
         Self {
             code: "FARO".into(),
             name: "Faro station".into(),
+            timezone: default_timezone(),
         }
     }
 }
@@ -395,6 +404,9 @@ pub struct Config {
     pub station_code_set: bool,
     /// Station name.
     pub station_name: String,
+    /// The station's time zone (IANA name, e.g. `America/Hermosillo`; `UTC` by default), for
+    /// display only: what is stored and what the API says stays UTC.
+    pub timezone: String,
     /// Radios.
     pub radios: Vec<RadioConfig>,
     /// State directory.
@@ -600,6 +612,7 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
             "station.code {code:?}: reserved for casework records (AID-3, CMP-2, LOC-5); choose another"
         )));
     }
+    let timezone = validate_timezone(&raw.station.timezone)?;
     let l = &raw.link;
     if !(10..=300).contains(&l.heartbeat_secs) {
         return Err(ConfigError(format!(
@@ -739,6 +752,7 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         station_code: code,
         station_code_set,
         station_name: raw.station.name,
+        timezone,
         radios,
         data_dir,
         socket,
@@ -749,6 +763,18 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         keywords,
         repeat_window,
     })
+}
+
+/// `station.timezone`: an IANA time zone name this farod knows (the system's zoneinfo, else the
+/// database built in), returned as the database spells it.
+fn validate_timezone(name: &str) -> Result<String, ConfigError> {
+    let name = name.trim();
+    let tz = jiff::tz::TimeZone::get(name).map_err(|_| {
+        ConfigError(format!(
+            "station.timezone {name:?}: not a known IANA time zone (e.g. \"America/Hermosillo\", \"America/Panama\", \"UTC\")"
+        ))
+    })?;
+    Ok(tz.iana_name().unwrap_or(name).to_string())
 }
 
 /// The first path given, naming where it came from: the command line, the environment, the
@@ -1347,9 +1373,44 @@ heartbeat_secs = 120
     }
 
     #[test]
+    fn the_station_time_zone_is_an_iana_name_utc_by_default() {
+        assert_eq!(load("").unwrap().timezone, "UTC");
+        for zone in [
+            "America/Hermosillo",
+            "America/Panama",
+            "America/Mexico_City",
+            "UTC",
+        ] {
+            let c = load(&format!(
+                "[station]\ncode = \"SAS\"\nname = \"x\"\ntimezone = \"{zone}\""
+            ))
+            .unwrap();
+            assert_eq!(c.timezone, zone);
+        }
+        for bad in [
+            "America/Sasabe",
+            "",
+            "Mars/Olympus_Mons",
+            "../../etc/passwd",
+        ] {
+            let e = load(&format!(
+                "[station]\ncode = \"SAS\"\nname = \"x\"\ntimezone = \"{bad}\""
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.starts_with("station.timezone "), "{bad}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
     fn errors_name_the_field_in_one_line() {
         for (text, want) in [
             ("[station]\ncode = \"sas\"\nname = \"x\"", "station.code"),
+            (
+                "[station]\ncode = \"SAS\"\nname = \"x\"\ntimezone = \"America/Sasabe\"",
+                "station.timezone \"America/Sasabe\": not a known IANA time zone",
+            ),
             ("[[radio]]\nname = \"a\"\nuri = \"usb:/dev/x\"", "radio[0].uri"),
             ("[[radio]]\nname = \"a\"\nuri = \"sim:default\"\nchannel = 9", "radio[0].channel"),
             ("[[radio]]\nname = \"a\"\nuri = \"sim:default\"\n[[radio]]\nname = \"a\"\nuri = \"sim:default\"", "used twice"),
@@ -1477,6 +1538,7 @@ heartbeat_secs = 120
         let builtin = validate(RawConfig::default(), &Overrides::default()).unwrap();
         assert_eq!(printed.station_code, builtin.station_code);
         assert_eq!(printed.station_name, builtin.station_name);
+        assert_eq!(printed.timezone, builtin.timezone);
         assert_eq!(printed.repeat_window, builtin.repeat_window);
         assert_eq!(printed.data_dir, builtin.data_dir);
         assert_eq!(printed.socket, builtin.socket);

@@ -54,6 +54,8 @@ pub struct StationConfig {
     pub socket: Option<PathBuf>,
     /// The airtime budget of each radio.
     pub air: crate::outbox::plan::Budget,
+    /// The station's time zone (IANA name), told to faroctl for display; stored times are UTC.
+    pub timezone: String,
 }
 
 /// Why a station did not start.
@@ -307,6 +309,7 @@ impl Station {
                 municipalities: cfg.store.municipalities.clone(),
                 surge: cfg.store.surge.clone(),
                 referrals: cfg.store.referrals.clone(),
+                timezone: cfg.timezone.clone(),
             };
             let mut stop_api = stop_rx;
             let shutdown = async move {

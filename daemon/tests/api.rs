@@ -97,6 +97,7 @@ async fn start() -> Station {
         municipalities: municipalities(),
         surge: Default::default(),
         referrals: Vec::new(),
+        timezone: "UTC".into(),
     };
     // The socket's directory does not exist yet: serve creates it.
     let sock = dir.path().join("run/faro.sock");
@@ -634,6 +635,9 @@ async fn status_teams_nodes_and_send() {
     let s = get(sock, "/v1/status").await;
     assert_eq!(s.status, 200);
     assert_eq!(s.json["station"], "SAS");
+    // The station's zone is said for display; the time itself stays RFC 3339 UTC.
+    assert_eq!(s.json["timezone"], "UTC");
+    assert!(s.json["time"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert_eq!(s.json["radios"], json!([]));
     assert_eq!(s.json["counts"]["open_incidents"], 1);
     assert_eq!(s.json["counts"]["open_by_priority"], json!([1, 0, 0, 0]));
@@ -694,6 +698,7 @@ async fn the_socket_is_group_only_replaces_stale_files_and_goes_away_on_shutdown
         municipalities: vec![],
         surge: Default::default(),
         referrals: Vec::new(),
+        timezone: "UTC".into(),
     };
     let e = timeout(
         WAIT,

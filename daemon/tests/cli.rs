@@ -147,6 +147,15 @@ fn bad_configuration_exits_78_naming_the_field() {
     assert!(one_line(&out).contains("radio[0].uri"));
     let out = farod(&["run", "--config", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(78));
+    // A time zone the IANA database does not have.
+    std::fs::write(
+        &file,
+        "[station]\ncode = \"SAS\"\nname = \"x\"\ntimezone = \"America/Sasabe\"\n",
+    )
+    .unwrap();
+    let out = farod(&["check-config", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(one_line(&out).contains("station.timezone \"America/Sasabe\""));
     std::fs::write(&file, "[station]\ncode = \"SAS\"\nname = \"x\"\n").unwrap();
     let out = farod(&["check-config", "--config", file.to_str().unwrap()]);
     assert!(out.status.success());
@@ -782,6 +791,34 @@ fn farod_in_mount_namespace(mounts: &str, args: &[&str]) -> Option<Output> {
             .output()
             .unwrap(),
     )
+}
+
+/// A station without the system's time zone database (`/usr/share/zoneinfo` hidden under an
+/// empty mount): `[station] timezone` is still known, from the database built into farod, and
+/// a zone that does not exist is still refused.
+#[test]
+fn the_station_time_zone_is_known_without_the_systems_zoneinfo() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("faro.toml");
+    let f = file.to_str().unwrap();
+    let hide = "if [ -d /usr/share/zoneinfo ]; then mount -t tmpfs none /usr/share/zoneinfo; fi";
+    std::fs::write(
+        &file,
+        "[station]\ncode = \"SAS\"\nname = \"x\"\ntimezone = \"America/Hermosillo\"\n",
+    )
+    .unwrap();
+    let Some(out) = farod_in_mount_namespace(hide, &["check-config", "--config", f]) else {
+        return;
+    };
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(
+        &file,
+        "[station]\ncode = \"SAS\"\nname = \"x\"\ntimezone = \"America/Sasabe\"\n",
+    )
+    .unwrap();
+    let out = farod_in_mount_namespace(hide, &["check-config", "--config", f]).unwrap();
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    assert!(one_line(&out).contains("station.timezone"), "{out:?}");
 }
 
 /// A database farod can only read (its file on a read-only mount, as after a disk error

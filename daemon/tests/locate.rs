@@ -94,6 +94,7 @@ async fn start() -> Station {
         municipalities: municipalities(),
         surge: Default::default(),
         referrals: Vec::new(),
+        timezone: "UTC".into(),
     };
     // The socket's directory does not exist yet: serve creates it.
     let sock = dir.path().join("run/faro.sock");

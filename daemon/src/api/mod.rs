@@ -111,6 +111,8 @@ pub struct ApiState {
     pub surge: crate::desk::SurgeConfig,
     /// Where complaints are referred, with their contacts (`/v1/referrals`).
     pub referrals: Vec<crate::casework::request::Referral>,
+    /// The station's time zone (IANA name), for faroctl's display; the API's times stay UTC.
+    pub timezone: String,
 }
 
 /// The state handlers see: the caller's, plus the server's stop signal (event streams end on it).

@@ -37,7 +37,10 @@ struct RadioView {
 pub(super) struct StatusView {
     station: String,
     version: &'static str,
+    /// UTC, RFC 3339, like every time in the API.
     time: String,
+    /// The station's time zone (IANA name): faroctl shows times in it.
+    timezone: String,
     /// Why the database refused the last transaction (locked, full, read-only); null when
     /// it commits.
     database_error: Option<String>,
@@ -90,6 +93,7 @@ pub(super) async fn status(State(st): State<Shared>) -> ApiResult<Json<StatusVie
         station: st.api.station.clone(),
         version: env!("CARGO_PKG_VERSION"),
         time: rfc3339(st.api.clock.now_ms()),
+        timezone: st.api.timezone.clone(),
         database_error: st.api.store.last_error(),
         radios,
         counts,

@@ -229,7 +229,7 @@ pub fn aid_list(ctl: &Ctl, days: u32, as_json: bool) -> Result<(), Failure> {
                 .map(|a| {
                     vec![
                         s(a, "id"),
-                        s(a, "at"),
+                        render::at(&s(a, "at")),
                         s(a, "incident"),
                         a["kinds"]
                             .as_array()
@@ -311,7 +311,7 @@ pub fn complaint(ctl: &Ctl, cmd: ComplaintCmd) -> Result<(), Failure> {
                 .map(|c| {
                     vec![
                         s(c, "id"),
-                        s(c, "at"),
+                        render::at(&s(c, "at")),
                         s(c, "category"),
                         s(c, "people"),
                         s(c, "occurred_on"),
@@ -466,7 +466,7 @@ fn render_personal(v: &Value) -> String {
             s(&r, "field"),
             value,
             s(&r, "consent"),
-            s(&r, "at"),
+            render::at(&s(&r, "at")),
             s(&r, "recorded_by"),
         ));
     }
@@ -486,11 +486,11 @@ fn render_personal(v: &Value) -> String {
             s(&c, "id"),
             s(&c, "given_by"),
             render::clean(&purposes),
-            s(&c, "at"),
+            render::at(&s(&c, "at")),
             if c["withdrawn_at"].is_null() {
                 String::new()
             } else {
-                format!("  WITHDRAWN {}", s(&c, "withdrawn_at"))
+                format!("  WITHDRAWN {}", render::at(&s(&c, "withdrawn_at")))
             }
         ));
     }
@@ -499,7 +499,7 @@ fn render_personal(v: &Value) -> String {
         out.push_str(&format!(
             "  {:>4} {} to {} ({}): {}  by {}  sha256 {}\n",
             s(&d, "id"),
-            s(&d, "at"),
+            render::at(&s(&d, "at")),
             s(&d, "recipient"),
             s(&d, "recipient_kind"),
             s(&d, "fields"),

@@ -5,7 +5,7 @@
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::render::{clean, table};
+use crate::render::{at, clean, table};
 use crate::{id_path, print, say, Ctl, Failure};
 
 #[derive(Debug, Subcommand)]
@@ -254,10 +254,10 @@ fn sheet(v: &Value) -> String {
         ("radius", format!("{} km", text(v, "radius_km"))),
         (
             "opened",
-            format!("{} by {}", text(v, "at"), text(v, "recorded_by")),
+            format!("{} by {}", at(&text(v, "at")), text(v, "recorded_by")),
         ),
-        ("closed", text(v, "closed_at")),
-        ("reported", text(v, "reported_at")),
+        ("closed", at(&text(v, "closed_at"))),
+        ("reported", at(&text(v, "reported_at"))),
     ] {
         out.push_str(&format!("  {label:<10} {value}\n"));
     }
@@ -267,7 +267,7 @@ fn sheet(v: &Value) -> String {
         for e in events {
             out.push_str(&format!(
                 "  {}  {}  {}\n",
-                text(e, "at"),
+                at(&text(e, "at")),
                 text(e, "who"),
                 text(e, "what")
             ));
@@ -285,7 +285,7 @@ fn matches(v: &Value) -> String {
             vec![
                 text(m, "id"),
                 text(m, "kind"),
-                text(m, "at"),
+                at(&text(m, "at")),
                 format!("{} km", text(m, "distance_km")),
                 text(m, "people"),
                 if m["consent_to_locate"].as_bool() == Some(true) {

@@ -39,6 +39,9 @@ struct Cli {
     /// run faroctl as; the label is recorded too when it differs, e.g. a shift's name).
     #[arg(long, global = true, env = "FARO_OPERATOR", value_name = "NAME")]
     operator: Option<String>,
+    /// Show times in UTC instead of the station's time zone (`[station] timezone`).
+    #[arg(long, global = true)]
+    utc: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -527,6 +530,17 @@ fn query_value(s: &str) -> String {
         .collect()
 }
 
+/// The station's time zone as farod says it (`/v1/status`); None from a farod that does not.
+fn station_zone(client: &Client) -> Option<String> {
+    let raw = client
+        .request("GET", "/v1/status", None, None)
+        .ok()?
+        .read_all()
+        .ok()?;
+    let v: Value = serde_json::from_slice(&raw).ok()?;
+    v["timezone"].as_str().map(str::to_string)
+}
+
 /// One request and its whole body.
 struct Ctl {
     client: Client,
@@ -602,6 +616,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
     );
     let who = if writes { operator(&cli) } else { None };
+    if !cli.utc {
+        // Asked of farod only when a time is printed (not for --json).
+        let station = Client::new(&cli.socket);
+        render::zone_from(move || station_zone(&station));
+    }
     let ctl = Ctl {
         client: Client::new(&cli.socket),
         who,

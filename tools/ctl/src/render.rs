@@ -1,9 +1,12 @@
 //! What people read: aligned tables and the incident sheet, from farod's JSON. Scripts use
 //! `--json` instead, which prints farod's answer untouched.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 use serde_json::Value;
 
 /// A field, or `-`, escaped for a terminal ([`clean`]): every string farod sends may carry
@@ -45,9 +48,135 @@ pub fn age(rfc3339: &str) -> String {
     }
 }
 
-/// `2025-03-01T14:05:09Z` as `2025-03-01 14:05:09`.
+/// The time zone times are shown in: the station's (farod's `/v1/status` says which), or UTC
+/// (`faroctl --utc`, or a farod that does not say). farod stores and sends UTC; only what is
+/// printed here changes.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    tz: TimeZone,
+    /// The IANA name, for headings: `events (America/Hermosillo)`.
+    name: String,
+}
+
+impl Zone {
+    /// UTC: times as farod sends them.
+    pub fn utc() -> Zone {
+        Zone {
+            tz: TimeZone::UTC,
+            name: "UTC".into(),
+        }
+    }
+
+    /// An IANA zone this faroctl knows (the system's zoneinfo, else the bundled database).
+    pub fn named(name: &str) -> Option<Zone> {
+        let tz = TimeZone::get(name).ok()?;
+        let name = tz.iana_name().unwrap_or(name).to_string();
+        Some(Zone { tz, name })
+    }
+
+    fn is_utc(&self) -> bool {
+        matches!(self.name.as_str(), "UTC" | "Etc/UTC")
+    }
+
+    /// An RFC 3339 time in this zone with its abbreviation (or offset):
+    /// `2026-12-06 09:30:05 MST`; None when it is not a time.
+    fn local(&self, rfc3339: &str, format: &str) -> Option<String> {
+        let t: Timestamp = rfc3339.parse().ok()?;
+        jiff::fmt::strtime::format(format, &t.to_zoned_datetime(self.tz.clone())).ok()
+    }
+}
+
+/// Where the zone comes from: known, or asked of farod the first time a time is printed (once
+/// per command, and never for `--json`, which prints no time of its own).
+enum ZoneSource {
+    Known(Zone),
+    Ask(Box<dyn FnOnce() -> Option<String>>),
+}
+
+thread_local! {
+    static ZONE: RefCell<ZoneSource> = RefCell::new(ZoneSource::Known(Zone::utc()));
+}
+
+/// Times are shown in `zone` from now on.
+#[cfg(test)]
+pub fn set_zone(zone: Zone) {
+    ZONE.with(|z| *z.borrow_mut() = ZoneSource::Known(zone));
+}
+
+/// Times are shown in the zone `ask` names (an IANA name), asked the first time one is
+/// printed; UTC if it names none or one this faroctl does not know.
+pub fn zone_from(ask: impl FnOnce() -> Option<String> + 'static) {
+    ZONE.with(|z| *z.borrow_mut() = ZoneSource::Ask(Box::new(ask)));
+}
+
+/// The zone times are shown in.
+fn zone() -> Zone {
+    ZONE.with(|z| {
+        let source = std::mem::replace(&mut *z.borrow_mut(), ZoneSource::Known(Zone::utc()));
+        let zone = match source {
+            ZoneSource::Known(zone) => zone,
+            ZoneSource::Ask(ask) => ask()
+                .and_then(|name| Zone::named(&name))
+                .unwrap_or_else(Zone::utc),
+        };
+        *z.borrow_mut() = ZoneSource::Known(zone.clone());
+        zone
+    })
+}
+
+/// What headings say times are in: `UTC`, or the station's zone (`America/Hermosillo`).
+fn zone_name() -> String {
+    zone().name
+}
+
+/// `2025-03-01T14:05:09Z` as `2025-03-01 14:05:09` in UTC (the heading says UTC), or in the
+/// station's zone with its abbreviation: `2025-03-01 07:05:09 MST`.
 fn when(rfc3339: &str) -> String {
-    rfc3339.trim_end_matches('Z').replacen('T', " ", 1)
+    let zone = zone();
+    match zone.is_utc() {
+        true => None,
+        false => zone.local(rfc3339, "%Y-%m-%d %H:%M:%S %Z"),
+    }
+    .unwrap_or_else(|| rfc3339.trim_end_matches('Z').replacen('T', " ", 1))
+}
+
+/// A time on its own, always with its zone: `2025-03-01 14:05:09 UTC`,
+/// `2025-03-01 07:05:09 MST`.
+fn stamp(rfc3339: &str) -> String {
+    let zone = zone();
+    match zone.is_utc() {
+        true => None,
+        false => zone.local(rfc3339, "%Y-%m-%d %H:%M:%S %Z"),
+    }
+    .unwrap_or_else(|| format!("{} UTC", when(rfc3339)))
+}
+
+/// A time farod sent as RFC 3339, shown as sent in UTC or in the station's zone
+/// (`2025-03-01 07:05:09 MST`): for lines that always showed farod's text.
+pub fn at(rfc3339: &str) -> String {
+    let zone = zone();
+    match zone.is_utc() {
+        true => None,
+        false => zone.local(rfc3339, "%Y-%m-%d %H:%M:%S %Z"),
+    }
+    .unwrap_or_else(|| rfc3339.to_string())
+}
+
+/// The time of day of a live line: `14:05:09` in UTC, `07:05:09 MST` in the station's zone.
+fn clock(rfc3339: &str) -> String {
+    let zone = zone();
+    match zone.is_utc() {
+        true => None,
+        false => zone.local(rfc3339, "%H:%M:%S %Z"),
+    }
+    .unwrap_or_else(|| {
+        rfc3339
+            .split('T')
+            .nth(1)
+            .unwrap_or(rfc3339)
+            .trim_end_matches('Z')
+            .to_string()
+    })
 }
 
 /// Columns padded to their widest cell; the last column is not padded.
@@ -174,9 +303,9 @@ pub fn incident(i: &Value) -> String {
     let created = s(i, "created_at");
     field(
         "opened",
-        format!("{} UTC ({} ago)", when(&created), age(&created)),
+        format!("{} ({} ago)", stamp(&created), age(&created)),
     );
-    field("updated", format!("{} UTC", when(&s(i, "updated_at"))));
+    field("updated", stamp(&s(i, "updated_at")));
     let _ = writeln!(out, "priority P{}", s(i, "priority"));
     for why in array(&i["priority_why"]).iter().filter_map(Value::as_str) {
         let _ = writeln!(out, "  - {why}");
@@ -205,7 +334,7 @@ pub fn incident(i: &Value) -> String {
     }
     let attempts = array(&i["ambulance"]);
     if !attempts.is_empty() {
-        let _ = writeln!(out, "ambulance (UTC)");
+        let _ = writeln!(out, "ambulance ({})", zone_name());
         out.push_str(&ambulance_table(attempts));
     }
     let c = &i["casework"];
@@ -225,7 +354,7 @@ pub fn incident(i: &Value) -> String {
             }
         );
     }
-    let _ = writeln!(out, "events (UTC)");
+    let _ = writeln!(out, "events ({})", zone_name());
     for e in array(&i["events"]) {
         let _ = writeln!(
             out,
@@ -238,7 +367,7 @@ pub fn incident(i: &Value) -> String {
     }
     // Last: what was said, heard and sent (text from the air, escaped).
     if let Some(messages) = i["messages"].as_array() {
-        let _ = writeln!(out, "conversation (UTC)");
+        let _ = writeln!(out, "conversation ({})", zone_name());
         if messages.is_empty() {
             let _ = writeln!(out, "  no messages");
         } else {
@@ -331,7 +460,7 @@ fn ambulance_line(id: &str, a: &Value) -> String {
         s(a, "municipality"),
         s(a, "municipality_state")
     );
-    let due = format!("answer due {} UTC", when(&s(a, "deadline_at")));
+    let due = format!("answer due {}", stamp(&s(a, "deadline_at")));
     match a["state"].as_str().unwrap_or("?") {
         "call" => format!(
             "{head}: no mesh contact: call {} and record the answer (faroctl ambulance {id} --accepted MIN | --declined); {due}",
@@ -844,7 +973,7 @@ pub fn status(v: &Value) -> String {
         "station {}  farod {}  {}",
         s(v, "station"),
         s(v, "version"),
-        s(v, "time")
+        at(&s(v, "time"))
     );
     let radios: Vec<Vec<String>> = array(&v["radios"])
         .iter()
@@ -905,7 +1034,7 @@ pub fn status(v: &Value) -> String {
         let _ = writeln!(
             out,
             "surge since {}: {}; P3/P4 grouped: {} acknowledged, {} waiting; estimate {} s",
-            s(surge, "since"),
+            at(&s(surge, "since")),
             s(surge, "cause"),
             s(surge, "grouped"),
             s(surge, "grouped_waiting"),
@@ -992,7 +1121,7 @@ pub fn messages(list: &Value) -> String {
     if messages.is_empty() {
         return "no messages\n".into();
     }
-    let mut out = String::from("messages of no incident (UTC)\n");
+    let mut out = format!("messages of no incident ({})\n", zone_name());
     out.push_str(&message_rows(messages, ""));
     out
 }
@@ -1000,13 +1129,7 @@ pub fn messages(list: &Value) -> String {
 /// A live message in `faroctl watch`: time, direction, node, incident, what it was, language,
 /// and the text, escaped.
 fn message_line(m: &Value) -> String {
-    let at = s(m, "at");
-    let time = at
-        .split('T')
-        .nth(1)
-        .unwrap_or(&at)
-        .trim_end_matches('Z')
-        .to_string();
+    let time = clock(&s(m, "at"));
     format!(
         "{time}  {:<8}  {} {}  {}  {}: {}",
         s(m, "incident"),
@@ -1038,13 +1161,7 @@ pub fn event_line(v: &Value) -> Option<String> {
     if let Some(m) = v.get("message") {
         return Some(message_line(m));
     }
-    let at = s(v, "at");
-    let time = at
-        .split('T')
-        .nth(1)
-        .unwrap_or(&at)
-        .trim_end_matches('Z')
-        .to_string();
+    let time = clock(&s(v, "at"));
     Some(format!(
         "{time}  {:<8}  {}  {}  {}",
         s(v, "incident"),
@@ -1257,6 +1374,112 @@ mod tests {
         let shown = incident(&i);
         assert!(!shown.contains('\u{1b}'), "{shown}");
         assert!(!shown.contains("\n2025-03-01 14:06:00"), "{shown}");
+    }
+
+    /// 2026-12-06 16:30:05 UTC, on a sheet, a watch line and the status line.
+    const INSTANT: &str = "2026-12-06T16:30:05Z";
+
+    fn sheet_at(at: &str) -> Value {
+        json!({"id": "SAS-1", "priority": 1, "state": "new", "kind": "distress",
+            "created_at": at, "updated_at": at, "last_heard_at": at, "heard_count": 1,
+            "events": [{"at": at, "who": "operator:ana", "via": "faroctl", "what": "acknowledged"}],
+            "messages": [{"at": at, "direction": "in", "node": "!5a5a0301", "text": "AUXILIO",
+                "language": "es", "understood": "distress", "delivery": null}]})
+    }
+
+    #[test]
+    fn times_are_shown_in_the_stations_zone_with_its_abbreviation() {
+        for (name, local, abbr) in [
+            // UTC-7 all year (Sonora keeps no daylight saving time).
+            ("America/Hermosillo", "2026-12-06 09:30:05", "MST"),
+            // UTC-5 all year.
+            ("America/Panama", "2026-12-06 11:30:05", "EST"),
+            // UTC-6 (no daylight saving time since 2022).
+            ("America/Mexico_City", "2026-12-06 10:30:05", "CST"),
+        ] {
+            set_zone(Zone::named(name).unwrap());
+            assert_eq!(when(INSTANT), format!("{local} {abbr}"));
+            assert_eq!(stamp(INSTANT), format!("{local} {abbr}"));
+            assert_eq!(at(INSTANT), format!("{local} {abbr}"));
+            let out = incident(&sheet_at(INSTANT));
+            assert!(out.contains(&format!("events ({name})\n")), "{out}");
+            assert!(out.contains(&format!("conversation ({name})\n")), "{out}");
+            assert!(
+                out.contains(&format!(
+                    "  {local} {abbr}  operator:ana  faroctl  acknowledged"
+                )),
+                "{out}"
+            );
+            assert!(
+                out.contains(&format!("opened     {local} {abbr} (")),
+                "{out}"
+            );
+            assert!(
+                out.contains(&format!("updated    {local} {abbr}\n")),
+                "{out}"
+            );
+            assert!(!out.contains("UTC") && !out.contains("16:30"), "{out}");
+            let e = json!({"incident": "SAS-1", "at": INSTANT, "who": "operator:ana",
+                "via": "faroctl", "what": "acknowledged"});
+            let time = &local[11..];
+            assert_eq!(
+                event_line(&e).as_deref(),
+                Some(
+                    format!("{time} {abbr}  SAS-1     operator:ana  faroctl  acknowledged")
+                        .as_str()
+                )
+            );
+            let v = json!({"station": "SAS", "version": "0.1.0", "time": INSTANT,
+                "counts": {}, "teams": [], "surge": null, "radios": []});
+            assert!(status(&v).starts_with(&format!("station SAS  farod 0.1.0  {local} {abbr}\n")));
+        }
+        // Mexico City keeps standard time in summer too.
+        set_zone(Zone::named("America/Mexico_City").unwrap());
+        assert_eq!(when("2026-07-01T16:30:05Z"), "2026-07-01 10:30:05 CST");
+        // What is not a time is shown as it came.
+        assert_eq!(when("-"), "-");
+        assert_eq!(at("-"), "-");
+        set_zone(Zone::utc());
+    }
+
+    #[test]
+    fn utc_is_shown_as_before() {
+        // The default, and what --utc sets.
+        set_zone(Zone::utc());
+        assert_eq!(when(INSTANT), "2026-12-06 16:30:05");
+        assert_eq!(stamp(INSTANT), "2026-12-06 16:30:05 UTC");
+        assert_eq!(at(INSTANT), INSTANT);
+        let out = incident(&sheet_at(INSTANT));
+        assert!(out.contains("events (UTC)\n"), "{out}");
+        assert!(out.contains("  2026-12-06 16:30:05  operator:ana"), "{out}");
+        assert!(
+            out.contains("updated    2026-12-06 16:30:05 UTC\n"),
+            "{out}"
+        );
+        set_zone(Zone::named("Etc/UTC").unwrap());
+        assert_eq!(when(INSTANT), "2026-12-06 16:30:05");
+        set_zone(Zone::utc());
+    }
+
+    #[test]
+    fn the_zone_is_asked_once_and_unknown_or_missing_zones_are_utc() {
+        let asked = std::rc::Rc::new(std::cell::Cell::new(0));
+        let count = asked.clone();
+        zone_from(move || {
+            count.set(count.get() + 1);
+            Some("America/Hermosillo".into())
+        });
+        assert_eq!(asked.get(), 0, "asked only when a time is shown");
+        assert_eq!(when(INSTANT), "2026-12-06 09:30:05 MST");
+        assert_eq!(clock(INSTANT), "09:30:05 MST");
+        assert_eq!(asked.get(), 1);
+        // An older farod says no zone; a zone this faroctl does not know is not guessed.
+        zone_from(|| None);
+        assert_eq!(when(INSTANT), "2026-12-06 16:30:05");
+        zone_from(|| Some("Mars/Olympus_Mons".into()));
+        assert_eq!(stamp(INSTANT), "2026-12-06 16:30:05 UTC");
+        assert!(Zone::named("Mars/Olympus_Mons").is_none());
+        set_zone(Zone::utc());
     }
 
     #[test]

@@ -58,6 +58,11 @@ struct Farod {
 
 impl Farod {
     fn start() -> Farod {
+        Farod::start_in("UTC")
+    }
+
+    /// A farod whose station is in `timezone` (`[station] timezone`).
+    fn start_in(timezone: &str) -> Farod {
         let dir = tempfile::tempdir().expect("temp dir");
         let sock = dir.path().join("faro.sock");
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -89,6 +94,7 @@ impl Farod {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let path = sock.clone();
         let writer = store.clone();
+        let timezone = timezone.to_string();
         rt.spawn(async move {
             let state = ApiState {
                 store,
@@ -99,6 +105,7 @@ impl Farod {
                 municipalities: municipalities(),
                 surge: Default::default(),
                 referrals: Vec::new(),
+                timezone,
             };
             api::serve(&path, state, async {
                 let _ = stopped.await;
@@ -360,6 +367,95 @@ fn the_desk_flow_by_command_line() {
             .ok(),
         "queued\n"
     );
+}
+
+#[test]
+fn times_are_shown_in_the_stations_zone_or_in_utc_with_utc() {
+    let f = Farod::start_in("America/Hermosillo");
+    assert_eq!(
+        f.ctl(&["report", "--at", "31.4746,-111.5449", "--kind", "heat"])
+            .ok(),
+        "SAS-1\n"
+    );
+    assert_eq!(f.ctl(&["ack", "SAS-1"]).ok(), "SAS-1: acknowledged\n");
+    // Scripts: farod's answer untouched, its times RFC 3339 UTC.
+    assert_eq!(
+        f.ctl(&["status", "--json"]).json()["timezone"],
+        "America/Hermosillo"
+    );
+    let sheet = f.ctl(&["show", "SAS-1", "--json"]).json();
+    let events = sheet["events"].as_array().expect("events");
+    assert!(events.len() >= 2, "{sheet}");
+    let utc: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let at = e["at"].as_str().expect("at");
+            assert!(at.ends_with('Z'), "{at}");
+            at.to_string()
+        })
+        .collect();
+    // Hermosillo is UTC-7 all year: the time 7 hours earlier, written as UTC.
+    let in_zone = |at: &str| {
+        let t: jiff::Timestamp = at.parse().expect("RFC 3339");
+        let local = t - jiff::SignedDuration::from_hours(7);
+        format!("{} MST", local.strftime("%Y-%m-%d %H:%M:%S"))
+    };
+    let as_utc = |at: &str| at.trim_end_matches('Z').replacen('T', " ", 1);
+
+    let out = f.ctl(&["show", "SAS-1"]);
+    let out = out.ok();
+    let events_part = out
+        .split("events (America/Hermosillo)\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    for at in &utc {
+        assert!(
+            events_part.contains(&format!("  {}  ", in_zone(at))),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains(&format!("opened     {} (", in_zone(&utc[0]))),
+        "{out}"
+    );
+    assert!(
+        !out.contains("UTC") && !out.contains(&as_utc(&utc[0])),
+        "{out}"
+    );
+
+    // --utc, anywhere on the line: as before, in UTC.
+    for args in [
+        &["--utc", "show", "SAS-1"][..],
+        &["show", "SAS-1", "--utc"][..],
+    ] {
+        let out = f.ctl(args);
+        let out = out.ok();
+        let events_part = out
+            .split("events (UTC)\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{out}"));
+        for at in &utc {
+            assert!(
+                events_part.contains(&format!("  {}  ", as_utc(at))),
+                "{out}"
+            );
+        }
+        assert!(
+            out.contains(&format!("opened     {} UTC (", as_utc(&utc[0]))),
+            "{out}"
+        );
+        assert!(!out.contains("MST") && !out.contains("Hermosillo"), "{out}");
+    }
+
+    // watch: the time of day in the zone, or in UTC with --utc.
+    let local = Watch::start(&f.sock, &["--after", "0"]);
+    let line = local.next();
+    let time = &in_zone(&utc[0])[11..];
+    assert!(line.starts_with(&format!("{time}  SAS-1 ")), "{line:?}");
+    let plain = Watch::start(&f.sock, &["--utc", "--after", "0"]);
+    let line = plain.next();
+    let time = &as_utc(&utc[0])[11..];
+    assert!(line.starts_with(&format!("{time}  SAS-1 ")), "{line:?}");
 }
 
 #[test]

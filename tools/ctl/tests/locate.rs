@@ -95,6 +95,7 @@ impl Farod {
                 municipalities: municipalities(),
                 surge: Default::default(),
                 referrals: Vec::new(),
+                timezone: "UTC".into(),
             };
             api::serve(&path, state, async {
                 let _ = stopped.await;

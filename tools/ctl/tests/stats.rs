@@ -62,6 +62,7 @@ impl Farod {
                 municipalities: vec![],
                 surge: Default::default(),
                 referrals: Vec::new(),
+                timezone: "UTC".into(),
             };
             api::serve(&path, state, async {
                 let _ = stopped.await;
