@@ -46,6 +46,33 @@ fn municipalities() -> Vec<Municipality> {
     ]
 }
 
+fn teams() -> Vec<TeamConfig> {
+    vec![
+        TeamConfig {
+            name: "P1".into(),
+            nodes: vec![0xa1b2_c3d4],
+            interval: Duration::from_secs(300),
+            keys: Vec::new(),
+            language: farod::lang::Lang::Es,
+        },
+        TeamConfig {
+            name: "P2".into(),
+            nodes: vec![0x0000_beef],
+            interval: Duration::from_secs(300),
+            keys: Vec::new(),
+            language: farod::lang::Lang::Es,
+        },
+    ]
+}
+
+fn store_config(key: &farod::casework::seal::Key) -> StoreConfig {
+    let mut cfg = StoreConfig::new("SAS");
+    cfg.teams = teams();
+    cfg.municipalities = municipalities();
+    cfg.personal_key = Some(key.clone());
+    cfg
+}
+
 /// farod's store and control socket on a runtime of their own; stopped on drop.
 struct Farod {
     dir: tempfile::TempDir,
@@ -54,38 +81,29 @@ struct Farod {
     store: Store,
     rt: Option<tokio::runtime::Runtime>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The personal-data key, kept for a restart.
+    key: farod::casework::seal::Key,
 }
 
 impl Farod {
     fn start() -> Farod {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Farod::start_in(
+            tempfile::tempdir().expect("temp dir"),
+            farod::casework::seal::Key::random(),
+        )
+    }
+
+    /// farod on the database and socket in `dir` (a restart when they are an earlier one's).
+    fn start_in(dir: tempfile::TempDir, key: farod::casework::seal::Key) -> Farod {
         let sock = dir.path().join("faro.sock");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        let teams = vec![
-            TeamConfig {
-                name: "P1".into(),
-                nodes: vec![0xa1b2_c3d4],
-                interval: Duration::from_secs(300),
-                keys: Vec::new(),
-                language: farod::lang::Lang::Es,
-            },
-            TeamConfig {
-                name: "P2".into(),
-                nodes: vec![0x0000_beef],
-                interval: Duration::from_secs(300),
-                keys: Vec::new(),
-                language: farod::lang::Lang::Es,
-            },
-        ];
-        let mut cfg = StoreConfig::new("SAS");
-        cfg.teams = teams.clone();
-        cfg.municipalities = municipalities();
-        cfg.personal_key = Some(farod::casework::seal::Key::random());
-        let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("store");
+        let teams = teams();
+        let (store, _writer) =
+            Store::open(&dir.path().join("faro.db"), store_config(&key)).expect("store");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let path = sock.clone();
         let writer = store.clone();
@@ -117,22 +135,38 @@ impl Farod {
             store: writer,
             rt: Some(rt),
             stop: Some(stop),
+            key,
         }
     }
 
     fn ctl(&self, args: &[&str]) -> Out {
         run(faroctl(&self.sock).args(args))
     }
-}
 
-impl Drop for Farod {
-    fn drop(&mut self) {
+    fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(rt) = self.rt.take() {
             rt.shutdown_timeout(Duration::from_secs(5));
         }
+    }
+
+    /// Stops farod (its streams end, its socket goes away) and hands back its directory, the
+    /// database kept.
+    fn stop(mut self) -> (tempfile::TempDir, farod::casework::seal::Key) {
+        self.shutdown();
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        (
+            std::mem::replace(&mut self.dir, placeholder),
+            self.key.clone(),
+        )
+    }
+}
+
+impl Drop for Farod {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 
@@ -586,6 +620,8 @@ fn an_unreachable_socket_exits_69_with_a_hint() {
 struct Watch {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// Everything it wrote to stderr so far.
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl Watch {
@@ -595,7 +631,7 @@ impl Watch {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
         let out = child.stdout.take().expect("stdout");
@@ -607,13 +643,49 @@ impl Watch {
                 }
             }
         });
-        Watch { child, lines }
+        let mut err = child.stderr.take().expect("stderr");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                sink.lock()
+                    .expect("stderr buffer")
+                    .extend_from_slice(&buf[..n]);
+            }
+        });
+        Watch {
+            child,
+            lines,
+            stderr,
+        }
     }
 
     fn next(&self) -> String {
         self.lines
             .recv_timeout(WAIT)
             .expect("a watch line within the bound")
+    }
+
+    /// Its stderr so far.
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().expect("stderr buffer")).into_owned()
+    }
+
+    /// Waits (bounded) until its stderr holds `what`.
+    fn wait_stderr(&self, what: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let err = self.stderr();
+            if err.contains(what) {
+                return err;
+            }
+            assert!(Instant::now() < deadline, "no {what:?} on stderr: {err:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -665,6 +737,137 @@ fn watch_replays_then_follows_live() {
     assert!(people.next().contains("message queued to !00000042"));
     let m: Value = serde_json::from_str(&json.next()).expect("JSON");
     assert_eq!(m["message"]["text"], "hola\u{1b}[2J");
+}
+
+/// A distress text from a node on the air, as farod's radio side records it (an audit event
+/// `opened: P2 text from ...`), committed straight into `store`.
+fn distress_from_the_air(store: &Store, rt: &tokio::runtime::Runtime, node: u32, text: &str) {
+    use farod::ingest::{Distress, DistressKind, Signal};
+    use farod::store::Rx;
+    let rx = Rx {
+        radio: "r0".into(),
+        from: node,
+        packet_id: 7,
+        hops: Some(1),
+        channel: 0,
+        snr: None,
+        text: Some(text.into()),
+        auth: Default::default(),
+    };
+    let distress = Signal::Distress(Distress {
+        node,
+        packet_id: 7,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: text.into(),
+        position: None,
+        channel: 0,
+    });
+    rt.block_on(store.ingest(rx, distress, Clock::start().now_ms()))
+        .expect("ingest the distress");
+}
+
+/// The audit events of a `watch --json` line list: (id, what), messages left out.
+fn events_of(lines: &[String]) -> Vec<(i64, String)> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter_map(|v| Some((v["id"].as_i64()?, v["what"].as_str()?.to_string())))
+        .collect()
+}
+
+#[test]
+fn watch_reconnects_after_a_restart_and_loses_no_event() {
+    let f = Farod::start();
+    let sock = f.sock.clone();
+    f.ctl(&["report", "--kind", "lost"]).ok();
+    let watch = Watch::start(&sock, &["--json", "--after", "0"]);
+    let mut seen = vec![watch.next()];
+    assert_eq!(events_of(&seen).len(), 1, "{seen:?}");
+
+    // farod stops (its stream ends, its socket goes away); while it is down, something
+    // commits that watch never saw: the last commit of the old farod or a first one of the
+    // new, here written to the database with no control socket up.
+    let (dir, key) = f.stop();
+    watch.wait_stderr("faroctl: farod went away; reconnecting...\n");
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (store, writer) =
+            Store::open(&dir.path().join("faro.db"), store_config(&key)).expect("store");
+        distress_from_the_air(&store, &rt, 0x5a5a_0301, "AUXILIO perdidos");
+        drop(store);
+        writer.join().expect("the writer stops");
+    }
+    // Stays away a while: watch keeps trying, and says so only once.
+    std::thread::sleep(Duration::from_millis(1200));
+    let f = Farod::start_in(dir, key);
+    watch.wait_stderr("missed meanwhile");
+    f.ctl(&["ack", "SAS-1"]).ok();
+    loop {
+        seen.push(watch.next());
+        if events_of(&seen).iter().any(|(_, w)| w == "acknowledged") {
+            break;
+        }
+    }
+    let err = watch.stderr();
+    assert_eq!(
+        err.matches("faroctl: farod went away; reconnecting...\n")
+            .count(),
+        1,
+        "{err:?}"
+    );
+    let shown = events_of(&seen);
+    let missed = shown.len() - 2;
+    assert!(missed >= 1, "{shown:?}");
+    let noun = if missed == 1 { "event" } else { "events" };
+    assert!(
+        err.ends_with(&format!(
+            "faroctl: reconnected; {missed} {noun} missed meanwhile shown below\n"
+        )),
+        "{err:?} {shown:?}"
+    );
+    assert!(
+        shown[1].1.starts_with("opened: P2 text from !5a5a0301"),
+        "{shown:?}"
+    );
+    // Each event once, in order, none missing: what a fresh watch replays from the start.
+    let all = Watch::start(&f.sock, &["--json", "--after", "0"]);
+    let mut replay = Vec::new();
+    while replay.len() < shown.len() {
+        replay.extend(events_of(&[all.next()]));
+    }
+    assert_eq!(shown, replay);
+}
+
+#[test]
+fn watch_bell_rings_once_for_a_live_p1_opening() {
+    let f = Farod::start();
+    f.ctl(&["report", "--kind", "heat"]).ok();
+    // The backlog is stamped before the second watch starts in: old news, no bell.
+    let stamped = std::time::SystemTime::now();
+    let second = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+    };
+    while second(std::time::SystemTime::now()) == second(stamped) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let watch = Watch::start(&f.sock, &["--bell", "--after", "0"]);
+    assert!(watch.next().contains("opened by hand: P1 heat"));
+    // Five people asking for information: P3.
+    f.ctl(&["report", "--kind", "info", "--people", "5"]).ok();
+    assert!(watch.next().contains("opened by hand: P3 info"));
+    f.ctl(&["report", "--kind", "medical"]).ok();
+    assert!(watch.next().contains("opened by hand: P1 medical"));
+    watch.wait_stderr("\u{7}");
+    // Something after it, so a second bell would have been written by now.
+    f.ctl(&["ack", "SAS-2"]).ok();
+    assert!(watch.next().contains("acknowledged"));
+    assert_eq!(watch.stderr(), "\u{7}");
 }
 
 #[test]
