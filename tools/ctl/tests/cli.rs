@@ -847,15 +847,7 @@ fn watch_bell_rings_once_for_a_live_p1_opening() {
     let f = Farod::start();
     f.ctl(&["report", "--kind", "heat"]).ok();
     // The backlog is stamped before the second watch starts in: old news, no bell.
-    let stamped = std::time::SystemTime::now();
-    let second = |t: std::time::SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs()
-    };
-    while second(std::time::SystemTime::now()) == second(stamped) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    next_second();
     let watch = Watch::start(&f.sock, &["--bell", "--after", "0"]);
     assert!(watch.next().contains("opened by hand: P1 heat"));
     // Five people asking for information: P3.
@@ -868,6 +860,116 @@ fn watch_bell_rings_once_for_a_live_p1_opening() {
     f.ctl(&["ack", "SAS-2"]).ok();
     assert!(watch.next().contains("acknowledged"));
     assert_eq!(watch.stderr(), "\u{7}");
+}
+
+/// Waits (bounded) until the second of the wall clock turns: what was stamped before is older
+/// than a watch started after.
+fn next_second() {
+    let second = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+    };
+    let now = second();
+    while second() == now {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn watch_started_live_rings_for_a_p1_opened_while_farod_was_away() {
+    use farod::ingest::Signal;
+    use farod::store::Rx;
+    let f = Farod::start();
+    // Before watch: a live watch never shows it, even after reading the trail again.
+    f.ctl(&["report", "--kind", "heat"]).ok();
+    next_second();
+    let watch = Watch::start(&f.sock, &["--json", "--bell"]);
+    // Connected once a text heard comes through: a message, no event id known to resume from.
+    let rt = f.rt.as_ref().expect("runtime");
+    let deadline = Instant::now() + WAIT;
+    for packet_id in 100.. {
+        let rx = Rx {
+            radio: "r0".into(),
+            from: 0x0000_0042,
+            packet_id,
+            hops: Some(1),
+            channel: 0,
+            snr: None,
+            text: Some("hola".into()),
+            auth: Default::default(),
+        };
+        let chatter = Signal::Activity {
+            node: 0x0000_0042,
+            portnum: 1,
+            bytes: 4,
+        };
+        rt.block_on(f.store.ingest(rx, chatter, Clock::start().now_ms()))
+            .expect("ingest");
+        if let Ok(line) = watch.lines.recv_timeout(Duration::from_millis(200)) {
+            assert!(line.starts_with("{\"message\":"), "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "watch did not connect");
+    }
+    let (dir, key) = f.stop();
+    watch.wait_stderr("faroctl: farod went away; reconnecting...\n");
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (store, writer) =
+            Store::open(&dir.path().join("faro.db"), store_config(&key)).expect("store");
+        distress_from_the_air(&store, &rt, 0x5a5a_0301, "AUXILIO somos 3, una niña");
+        drop(store);
+        writer.join().expect("the writer stops");
+    }
+    let f = Farod::start_in(dir, key);
+    watch.wait_stderr("faroctl: reconnected; 1 event missed meanwhile shown below\n");
+    let next_event = || loop {
+        let line = watch.next();
+        if let [(_, what)] = &events_of(std::slice::from_ref(&line))[..] {
+            return what.clone();
+        }
+    };
+    let opened = next_event();
+    assert!(
+        opened.starts_with("opened: P1 text from !5a5a0301"),
+        "{opened}"
+    );
+    f.ctl(&["ack", "SAS-2"]).ok();
+    assert_eq!(next_event(), "acknowledged");
+    assert_eq!(
+        watch.stderr(),
+        "faroctl: farod went away; reconnecting...\n\
+         faroctl: reconnected; 1 event missed meanwhile shown below\n\u{7}"
+    );
+}
+
+#[test]
+fn watch_gives_up_when_told() {
+    let f = Farod::start();
+    let mut watch = Watch::start(&f.sock, &["--give-up-after", "1s", "--after", "0"]);
+    f.ctl(&["report", "--kind", "lost"]).ok();
+    assert!(watch.next().contains("opened by hand: P2 lost"));
+    drop(f);
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(s) = watch.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "watch did not give up");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(69));
+    let err = watch.wait_stderr("is farod running?");
+    assert!(
+        err.starts_with("faroctl: farod went away; reconnecting...\nfaroctl: cannot connect: "),
+        "{err:?}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err:?}");
 }
 
 #[test]
