@@ -741,13 +741,18 @@ fn watch_replays_then_follows_live() {
 
 /// A distress text from a node on the air, as farod's radio side records it (an audit event
 /// `opened: P2 text from ...`), committed straight into `store`.
-fn distress_from_the_air(store: &Store, rt: &tokio::runtime::Runtime, node: u32, text: &str) {
+fn distress_from_the_air(
+    store: &Store,
+    rt: &tokio::runtime::Runtime,
+    (node, packet_id): (u32, u32),
+    text: &str,
+) {
     use farod::ingest::{Distress, DistressKind, Signal};
     use farod::store::Rx;
     let rx = Rx {
         radio: "r0".into(),
         from: node,
-        packet_id: 7,
+        packet_id,
         hops: Some(1),
         channel: 0,
         snr: None,
@@ -756,7 +761,7 @@ fn distress_from_the_air(store: &Store, rt: &tokio::runtime::Runtime, node: u32,
     };
     let distress = Signal::Distress(Distress {
         node,
-        packet_id: 7,
+        packet_id,
         kind: DistressKind::Text,
         language: Lang::Es,
         text: text.into(),
@@ -797,7 +802,7 @@ fn watch_reconnects_after_a_restart_and_loses_no_event() {
             .expect("runtime");
         let (store, writer) =
             Store::open(&dir.path().join("faro.db"), store_config(&key)).expect("store");
-        distress_from_the_air(&store, &rt, 0x5a5a_0301, "AUXILIO perdidos");
+        distress_from_the_air(&store, &rt, (0x5a5a_0301, 7), "AUXILIO perdidos");
         drop(store);
         writer.join().expect("the writer stops");
     }
@@ -843,7 +848,7 @@ fn watch_reconnects_after_a_restart_and_loses_no_event() {
 }
 
 #[test]
-fn watch_bell_rings_once_for_a_live_p1_opening() {
+fn watch_bell_rings_once_for_a_live_p1_opening_and_a_rise_to_p1() {
     let f = Farod::start();
     f.ctl(&["report", "--kind", "heat"]).ok();
     // The backlog is stamped before the second watch starts in: old news, no bell.
@@ -860,6 +865,28 @@ fn watch_bell_rings_once_for_a_live_p1_opening() {
     f.ctl(&["ack", "SAS-2"]).ok();
     assert!(watch.next().contains("acknowledged"));
     assert_eq!(watch.stderr(), "\u{7}");
+    // A P2 from the air, no bell; heard again with a child among them, it rises to P1: a bell.
+    let rt = f.rt.as_ref().expect("runtime");
+    distress_from_the_air(&f.store, rt, (0x5a5a_0301, 1), "AUXILIO perdidos");
+    let mut lines = vec![watch.next()];
+    while !lines.iter().any(|l| l.contains("opened: P2 text")) {
+        lines.push(watch.next());
+    }
+    distress_from_the_air(&f.store, rt, (0x5a5a_0301, 2), "AUXILIO somos 3, una niña");
+    while !lines.iter().any(|l| l.contains("follow-up: ")) {
+        lines.push(watch.next());
+    }
+    let rise = lines.iter().find(|l| l.contains("follow-up: "));
+    assert!(rise.is_some_and(|l| l.contains("P2 -> P1")), "{lines:#?}");
+    watch.wait_stderr("\u{7}\u{7}");
+    f.ctl(&["ack", "SAS-3"]).ok();
+    while !lines
+        .last()
+        .is_some_and(|l| l.contains("SAS-3") && l.contains("acknowledged"))
+    {
+        lines.push(watch.next());
+    }
+    assert_eq!(watch.stderr(), "\u{7}\u{7}", "{lines:#?}");
 }
 
 /// Waits (bounded) until the second of the wall clock turns: what was stamped before is older
@@ -922,7 +949,7 @@ fn watch_started_live_rings_for_a_p1_opened_while_farod_was_away() {
             .expect("runtime");
         let (store, writer) =
             Store::open(&dir.path().join("faro.db"), store_config(&key)).expect("store");
-        distress_from_the_air(&store, &rt, 0x5a5a_0301, "AUXILIO somos 3, una niña");
+        distress_from_the_air(&store, &rt, (0x5a5a_0301, 7), "AUXILIO somos 3, una niña");
         drop(store);
         writer.join().expect("the writer stops");
     }
