@@ -296,7 +296,8 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
-    /// Follow the audit trail and the messages heard and sent, live, until interrupted.
+    /// Follow the audit trail and the messages heard and sent, live, until interrupted;
+    /// when farod restarts, wait for it and carry on after the last event shown.
     Watch {
         /// Print farod's JSON lines.
         #[arg(long)]

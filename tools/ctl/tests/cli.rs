@@ -1000,6 +1000,31 @@ fn watch_gives_up_when_told() {
 }
 
 #[test]
+fn ctrl_c_ends_a_watch_waiting_for_farod_at_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let f = Farod::start();
+    let mut watch = Watch::start(&f.sock, &["--after", "0"]);
+    f.ctl(&["report", "--kind", "lost"]).ok();
+    assert!(watch.next().contains("opened by hand"));
+    drop(f);
+    watch.wait_stderr("reconnecting...");
+    let sent = Command::new("kill")
+        .args(["-INT", &watch.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let status = loop {
+        if let Some(s) = watch.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "watch outlived Ctrl-C");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.signal(), Some(2), "{status:?}");
+}
+
+#[test]
 fn report_by_place_position_ambulance_and_where() {
     let f = Farod::start();
     // No --at: farod finds the place in its gazetteer.
