@@ -8,6 +8,14 @@
 //!   On reconnection, `faroctl: reconnected; N events missed meanwhile shown below` and the
 //!   stream resumes after the last event id printed: no event lost, none shown twice. With
 //!   `--json` stdout stays farod's JSON lines; the notices are on stderr in every mode.
+//!   N counts the events farod sends back to back on reconnecting (those committed after the
+//!   last one printed); a live event in that same burst may be counted among them.
+//!   Started without `--after` and gone before any event came, there is no id to resume
+//!   from: the trail is read again and shown from the second watch started (farod and
+//!   faroctl read the same clock, the socket being local).
+//! - The first connection must succeed (exit 69 otherwise: a wrong socket is no restart), and
+//!   an `{"error": ...}` line from farod (its database refused the read) still ends the watch
+//!   (exit 1).
 //! - `--bell` writes BEL (`\x07`) to stderr (never stdout, so `--json` output and a redirected
 //!   log stay clean; stderr is the terminal in ordinary use) when an event says a priority-1
 //!   incident opened or rose to P1. Not for the backlog replayed at start (events stamped
