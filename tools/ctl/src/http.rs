@@ -76,7 +76,7 @@ pub struct Answer {
     pub status: u16,
     headers: Vec<(String, String)>,
     /// The body, de-chunked.
-    pub body: Box<dyn BufRead>,
+    pub body: Box<dyn BufRead + Send>,
 }
 
 impl Answer {

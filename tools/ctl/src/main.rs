@@ -11,8 +11,9 @@ mod casework;
 mod http;
 mod locate;
 mod render;
+mod watch;
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -298,7 +299,8 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
-    /// Follow the audit trail and the messages heard and sent, live, until interrupted.
+    /// Follow the audit trail and the messages heard and sent, live, until interrupted;
+    /// when farod restarts, wait for it and carry on after the last event shown.
     Watch {
         /// Print farod's JSON lines.
         #[arg(long)]
@@ -306,6 +308,14 @@ enum Command {
         /// First replay the stored events after this event id (0: all).
         #[arg(long, value_name = "N")]
         after: Option<i64>,
+        /// Ring the terminal bell (BEL on stderr) when a P1 incident opens or rises to P1
+        /// (not for the backlog replayed at start).
+        #[arg(long)]
+        bell: bool,
+        /// Stop waiting for farod after it has been away this long (30s, 5m); forever when
+        /// not given.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        give_up_after: Option<Duration>,
     },
     /// Pin the key of a patrol's or municipality's radio: shows the key the station's radio
     /// holds for the node, asks you to compare it with the radio itself (Meshtastic app: the
@@ -840,7 +850,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
             ctl.post(&format!("/v1/answers/{id}/reject"), json!({}))?;
             say(format!("answer {id} rejected"))
         }
-        Command::Watch { json, after } => watch(ctl.client, json, after),
+        Command::Watch {
+            json,
+            after,
+            bell,
+            give_up_after,
+        } => watch::run(
+            ctl.client,
+            watch::Options {
+                json,
+                after,
+                bell,
+                give_up_after,
+            },
+        ),
         Command::Assist(a) => casework::assist(&ctl, a),
         Command::Aid { days, json } => casework::aid_list(&ctl, days, json),
         Command::Complaint { cmd } => casework::complaint(&ctl, cmd),
@@ -950,46 +973,4 @@ fn changed(ctl: &Ctl, id: &str, action: &str, body: Value) -> Result<(), Failure
         line.push_str(&format!(" ({t})"));
     }
     say(render::clean(&line))
-}
-
-/// Follows the event stream. farod sends a keepalive every 20 s, so a silent minute means it
-/// is gone: that ends the watch with exit 69 instead of hanging.
-fn watch(mut client: Client, as_json: bool, after: Option<i64>) -> Result<(), Failure> {
-    client.timeout = Duration::from_secs(65);
-    // Messages heard and sent come live too (they are not in the backlog).
-    let path = match after {
-        Some(n) => format!("/v1/events?messages=true&after={n}"),
-        None => "/v1/events?messages=true".to_string(),
-    };
-    let mut body = client.request("GET", &path, None, None)?.body;
-    let mut out = std::io::stdout().lock();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if body.read_line(&mut line)? == 0 {
-            return Err(Failure::Http(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "farod ended the event stream",
-            ))));
-        }
-        let text = line.trim_end();
-        if text.is_empty() {
-            continue;
-        }
-        let v = json(text.as_bytes())?;
-        if let Some(reason) = v.get("error").and_then(Value::as_str) {
-            return Err(Failure::Http(Error::Refused {
-                reason: reason.to_string(),
-            }));
-        }
-        if as_json {
-            // Keepalives are transport, not events: scripts see events and lag notices only.
-            if v.get("keepalive").is_none() {
-                writeln!(out, "{text}")?;
-            }
-        } else if let Some(l) = render::event_line(&v) {
-            writeln!(out, "{l}")?;
-        }
-        out.flush()?;
-    }
 }

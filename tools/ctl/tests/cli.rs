@@ -46,6 +46,33 @@ fn municipalities() -> Vec<Municipality> {
     ]
 }
 
+fn teams() -> Vec<TeamConfig> {
+    vec![
+        TeamConfig {
+            name: "P1".into(),
+            nodes: vec![0xa1b2_c3d4],
+            interval: Duration::from_secs(300),
+            keys: Vec::new(),
+            language: farod::lang::Lang::Es,
+        },
+        TeamConfig {
+            name: "P2".into(),
+            nodes: vec![0x0000_beef],
+            interval: Duration::from_secs(300),
+            keys: Vec::new(),
+            language: farod::lang::Lang::Es,
+        },
+    ]
+}
+
+fn store_config(key: &farod::casework::seal::Key) -> StoreConfig {
+    let mut cfg = StoreConfig::new("SAS");
+    cfg.teams = teams();
+    cfg.municipalities = municipalities();
+    cfg.personal_key = Some(key.clone());
+    cfg
+}
+
 /// farod's store and control socket on a runtime of their own; stopped on drop.
 struct Farod {
     dir: tempfile::TempDir,
@@ -54,43 +81,43 @@ struct Farod {
     store: Store,
     rt: Option<tokio::runtime::Runtime>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The personal-data key, kept for a restart.
+    key: farod::casework::seal::Key,
 }
 
 impl Farod {
     fn start() -> Farod {
-        Farod::start_in("UTC")
+        Farod::open(
+            tempfile::tempdir().expect("temp dir"),
+            farod::casework::seal::Key::random(),
+            "UTC",
+        )
     }
 
     /// A farod whose station is in `timezone` (`[station] timezone`).
-    fn start_in(timezone: &str) -> Farod {
-        let dir = tempfile::tempdir().expect("temp dir");
+    fn start_zoned(timezone: &str) -> Farod {
+        Farod::open(
+            tempfile::tempdir().expect("temp dir"),
+            farod::casework::seal::Key::random(),
+            timezone,
+        )
+    }
+
+    /// farod on the database and socket in `dir` (a restart when they are an earlier one's).
+    fn start_in(dir: tempfile::TempDir, key: farod::casework::seal::Key) -> Farod {
+        Farod::open(dir, key, "UTC")
+    }
+
+    fn open(dir: tempfile::TempDir, key: farod::casework::seal::Key, timezone: &str) -> Farod {
         let sock = dir.path().join("faro.sock");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        let teams = vec![
-            TeamConfig {
-                name: "P1".into(),
-                nodes: vec![0xa1b2_c3d4],
-                interval: Duration::from_secs(300),
-                keys: Vec::new(),
-                language: farod::lang::Lang::Es,
-            },
-            TeamConfig {
-                name: "P2".into(),
-                nodes: vec![0x0000_beef],
-                interval: Duration::from_secs(300),
-                keys: Vec::new(),
-                language: farod::lang::Lang::Es,
-            },
-        ];
-        let mut cfg = StoreConfig::new("SAS");
-        cfg.teams = teams.clone();
-        cfg.municipalities = municipalities();
-        cfg.personal_key = Some(farod::casework::seal::Key::random());
-        let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("store");
+        let teams = teams();
+        let (store, _writer) =
+            Store::open(&dir.path().join("faro.db"), store_config(&key)).expect("store");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let path = sock.clone();
         let writer = store.clone();
@@ -124,22 +151,38 @@ impl Farod {
             store: writer,
             rt: Some(rt),
             stop: Some(stop),
+            key,
         }
     }
 
     fn ctl(&self, args: &[&str]) -> Out {
         run(faroctl(&self.sock).args(args))
     }
-}
 
-impl Drop for Farod {
-    fn drop(&mut self) {
+    fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(rt) = self.rt.take() {
             rt.shutdown_timeout(Duration::from_secs(5));
         }
+    }
+
+    /// Stops farod (its streams end, its socket goes away) and hands back its directory, the
+    /// database kept.
+    fn stop(mut self) -> (tempfile::TempDir, farod::casework::seal::Key) {
+        self.shutdown();
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        (
+            std::mem::replace(&mut self.dir, placeholder),
+            self.key.clone(),
+        )
+    }
+}
+
+impl Drop for Farod {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 
@@ -371,7 +414,7 @@ fn the_desk_flow_by_command_line() {
 
 #[test]
 fn times_are_shown_in_the_stations_zone_or_in_utc_with_utc() {
-    let f = Farod::start_in("America/Hermosillo");
+    let f = Farod::start_zoned("America/Hermosillo");
     assert_eq!(
         f.ctl(&["report", "--at", "31.4746,-111.5449", "--kind", "heat"])
             .ok(),
@@ -682,6 +725,8 @@ fn an_unreachable_socket_exits_69_with_a_hint() {
 struct Watch {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// Everything it wrote to stderr so far.
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl Watch {
@@ -691,7 +736,7 @@ impl Watch {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
         let out = child.stdout.take().expect("stdout");
@@ -703,13 +748,49 @@ impl Watch {
                 }
             }
         });
-        Watch { child, lines }
+        let mut err = child.stderr.take().expect("stderr");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                sink.lock()
+                    .expect("stderr buffer")
+                    .extend_from_slice(&buf[..n]);
+            }
+        });
+        Watch {
+            child,
+            lines,
+            stderr,
+        }
     }
 
     fn next(&self) -> String {
         self.lines
             .recv_timeout(WAIT)
             .expect("a watch line within the bound")
+    }
+
+    /// Its stderr so far.
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().expect("stderr buffer")).into_owned()
+    }
+
+    /// Waits (bounded) until its stderr holds `what`.
+    fn wait_stderr(&self, what: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let err = self.stderr();
+            if err.contains(what) {
+                return err;
+            }
+            assert!(Instant::now() < deadline, "no {what:?} on stderr: {err:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -761,6 +842,291 @@ fn watch_replays_then_follows_live() {
     assert!(people.next().contains("message queued to !00000042"));
     let m: Value = serde_json::from_str(&json.next()).expect("JSON");
     assert_eq!(m["message"]["text"], "hola\u{1b}[2J");
+}
+
+/// A distress text from a node on the air, as farod's radio side records it (an audit event
+/// `opened: P2 text from ...`), committed straight into `store`.
+fn distress_from_the_air(
+    store: &Store,
+    rt: &tokio::runtime::Runtime,
+    (node, packet_id): (u32, u32),
+    text: &str,
+) {
+    use farod::ingest::{Distress, DistressKind, Signal};
+    use farod::store::Rx;
+    let rx = Rx {
+        radio: "r0".into(),
+        from: node,
+        packet_id,
+        hops: Some(1),
+        channel: 0,
+        snr: None,
+        text: Some(text.into()),
+        auth: Default::default(),
+    };
+    let distress = Signal::Distress(Distress {
+        node,
+        packet_id,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: text.into(),
+        position: None,
+        channel: 0,
+    });
+    rt.block_on(store.ingest(rx, distress, Clock::start().now_ms()))
+        .expect("ingest the distress");
+}
+
+/// The audit events of a `watch --json` line list: (id, what), messages left out.
+fn events_of(lines: &[String]) -> Vec<(i64, String)> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter_map(|v| Some((v["id"].as_i64()?, v["what"].as_str()?.to_string())))
+        .collect()
+}
+
+#[test]
+fn watch_reconnects_after_a_restart_and_loses_no_event() {
+    let f = Farod::start();
+    let sock = f.sock.clone();
+    f.ctl(&["report", "--kind", "lost"]).ok();
+    let watch = Watch::start(&sock, &["--json", "--after", "0"]);
+    let mut seen = vec![watch.next()];
+    assert_eq!(events_of(&seen).len(), 1, "{seen:?}");
+
+    // farod stops (its stream ends, its socket goes away); while it is down, something
+    // commits that watch never saw: the last commit of the old farod or a first one of the
+    // new, here written to the database with no control socket up.
+    let (dir, key) = f.stop();
+    watch.wait_stderr("faroctl: farod went away; reconnecting...\n");
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (store, writer) =
+            Store::open(&dir.path().join("faro.db"), store_config(&key)).expect("store");
+        distress_from_the_air(&store, &rt, (0x5a5a_0301, 7), "AUXILIO perdidos");
+        drop(store);
+        writer.join().expect("the writer stops");
+    }
+    // Stays away a while: watch keeps trying, and says so only once.
+    std::thread::sleep(Duration::from_millis(1200));
+    let f = Farod::start_in(dir, key);
+    watch.wait_stderr("missed meanwhile");
+    f.ctl(&["ack", "SAS-1"]).ok();
+    loop {
+        seen.push(watch.next());
+        if events_of(&seen).iter().any(|(_, w)| w == "acknowledged") {
+            break;
+        }
+    }
+    let err = watch.stderr();
+    assert_eq!(
+        err.matches("faroctl: farod went away; reconnecting...\n")
+            .count(),
+        1,
+        "{err:?}"
+    );
+    let shown = events_of(&seen);
+    let missed = shown.len() - 2;
+    assert!(missed >= 1, "{shown:?}");
+    let noun = if missed == 1 { "event" } else { "events" };
+    assert!(
+        err.ends_with(&format!(
+            "faroctl: reconnected; {missed} {noun} missed meanwhile shown below\n"
+        )),
+        "{err:?} {shown:?}"
+    );
+    assert!(
+        shown[1].1.starts_with("opened: P2 text from !5a5a0301"),
+        "{shown:?}"
+    );
+    // Each event once, in order, none missing: what a fresh watch replays from the start.
+    let all = Watch::start(&f.sock, &["--json", "--after", "0"]);
+    let mut replay = Vec::new();
+    while replay.len() < shown.len() {
+        replay.extend(events_of(&[all.next()]));
+    }
+    assert_eq!(shown, replay);
+}
+
+#[test]
+fn watch_bell_rings_once_for_a_live_p1_opening_and_a_rise_to_p1() {
+    let f = Farod::start();
+    f.ctl(&["report", "--kind", "heat"]).ok();
+    // The backlog is stamped before the second watch starts in: old news, no bell.
+    next_second();
+    let watch = Watch::start(&f.sock, &["--bell", "--after", "0"]);
+    assert!(watch.next().contains("opened by hand: P1 heat"));
+    // Five people asking for information: P3.
+    f.ctl(&["report", "--kind", "info", "--people", "5"]).ok();
+    assert!(watch.next().contains("opened by hand: P3 info"));
+    f.ctl(&["report", "--kind", "medical"]).ok();
+    assert!(watch.next().contains("opened by hand: P1 medical"));
+    watch.wait_stderr("\u{7}");
+    // Something after it, so a second bell would have been written by now.
+    f.ctl(&["ack", "SAS-2"]).ok();
+    assert!(watch.next().contains("acknowledged"));
+    assert_eq!(watch.stderr(), "\u{7}");
+    // A P2 from the air, no bell; heard again with a child among them, it rises to P1: a bell.
+    let rt = f.rt.as_ref().expect("runtime");
+    distress_from_the_air(&f.store, rt, (0x5a5a_0301, 1), "AUXILIO perdidos");
+    let mut lines = vec![watch.next()];
+    while !lines.iter().any(|l| l.contains("opened: P2 text")) {
+        lines.push(watch.next());
+    }
+    distress_from_the_air(&f.store, rt, (0x5a5a_0301, 2), "AUXILIO somos 3, una niña");
+    while !lines.iter().any(|l| l.contains("follow-up: ")) {
+        lines.push(watch.next());
+    }
+    let rise = lines.iter().find(|l| l.contains("follow-up: "));
+    assert!(rise.is_some_and(|l| l.contains("P2 -> P1")), "{lines:#?}");
+    watch.wait_stderr("\u{7}\u{7}");
+    f.ctl(&["ack", "SAS-3"]).ok();
+    while !lines
+        .last()
+        .is_some_and(|l| l.contains("SAS-3") && l.contains("acknowledged"))
+    {
+        lines.push(watch.next());
+    }
+    assert_eq!(watch.stderr(), "\u{7}\u{7}", "{lines:#?}");
+}
+
+/// Waits (bounded) until the second of the wall clock turns: what was stamped before is older
+/// than a watch started after.
+fn next_second() {
+    let second = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+    };
+    let now = second();
+    while second() == now {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn watch_started_live_rings_for_a_p1_opened_while_farod_was_away() {
+    use farod::ingest::Signal;
+    use farod::store::Rx;
+    let f = Farod::start();
+    // Before watch: a live watch never shows it, even after reading the trail again.
+    f.ctl(&["report", "--kind", "heat"]).ok();
+    next_second();
+    let watch = Watch::start(&f.sock, &["--json", "--bell"]);
+    // Connected once a text heard comes through: a message, no event id known to resume from.
+    let rt = f.rt.as_ref().expect("runtime");
+    let deadline = Instant::now() + WAIT;
+    for packet_id in 100.. {
+        let rx = Rx {
+            radio: "r0".into(),
+            from: 0x0000_0042,
+            packet_id,
+            hops: Some(1),
+            channel: 0,
+            snr: None,
+            text: Some("hola".into()),
+            auth: Default::default(),
+        };
+        let chatter = Signal::Activity {
+            node: 0x0000_0042,
+            portnum: 1,
+            bytes: 4,
+        };
+        rt.block_on(f.store.ingest(rx, chatter, Clock::start().now_ms()))
+            .expect("ingest");
+        if let Ok(line) = watch.lines.recv_timeout(Duration::from_millis(200)) {
+            assert!(line.starts_with("{\"message\":"), "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "watch did not connect");
+    }
+    let (dir, key) = f.stop();
+    watch.wait_stderr("faroctl: farod went away; reconnecting...\n");
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (store, writer) =
+            Store::open(&dir.path().join("faro.db"), store_config(&key)).expect("store");
+        distress_from_the_air(&store, &rt, (0x5a5a_0301, 7), "AUXILIO somos 3, una niña");
+        drop(store);
+        writer.join().expect("the writer stops");
+    }
+    let f = Farod::start_in(dir, key);
+    watch.wait_stderr("faroctl: reconnected; 1 event missed meanwhile shown below\n");
+    let next_event = || loop {
+        let line = watch.next();
+        if let [(_, what)] = &events_of(std::slice::from_ref(&line))[..] {
+            return what.clone();
+        }
+    };
+    let opened = next_event();
+    assert!(
+        opened.starts_with("opened: P1 text from !5a5a0301"),
+        "{opened}"
+    );
+    f.ctl(&["ack", "SAS-2"]).ok();
+    assert_eq!(next_event(), "acknowledged");
+    assert_eq!(
+        watch.stderr(),
+        "faroctl: farod went away; reconnecting...\n\
+         faroctl: reconnected; 1 event missed meanwhile shown below\n\u{7}"
+    );
+}
+
+#[test]
+fn watch_gives_up_when_told() {
+    let f = Farod::start();
+    let mut watch = Watch::start(&f.sock, &["--give-up-after", "1s", "--after", "0"]);
+    f.ctl(&["report", "--kind", "lost"]).ok();
+    assert!(watch.next().contains("opened by hand: P2 lost"));
+    drop(f);
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(s) = watch.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "watch did not give up");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(69));
+    let err = watch.wait_stderr("is farod running?");
+    assert!(
+        err.starts_with("faroctl: farod went away; reconnecting...\nfaroctl: cannot connect: "),
+        "{err:?}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err:?}");
+}
+
+#[test]
+fn ctrl_c_ends_a_watch_waiting_for_farod_at_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let f = Farod::start();
+    let mut watch = Watch::start(&f.sock, &["--after", "0"]);
+    f.ctl(&["report", "--kind", "lost"]).ok();
+    assert!(watch.next().contains("opened by hand"));
+    drop(f);
+    watch.wait_stderr("reconnecting...");
+    let sent = Command::new("kill")
+        .args(["-INT", &watch.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let status = loop {
+        if let Some(s) = watch.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "watch outlived Ctrl-C");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.signal(), Some(2), "{status:?}");
 }
 
 #[test]
