@@ -119,6 +119,7 @@ pub fn station_config(config: &Config) -> StationConfig {
         db_path: config.data_dir.join("faro.db"),
         socket: Some(config.socket.clone()),
         air: config.air,
+        desk: config.desk.clone(),
     }
 }
 
@@ -514,6 +515,7 @@ pub fn scenario_station_config(
         db_path,
         socket: None,
         air: crate::outbox::plan::Budget::default(),
+        desk: crate::api::DeskConfig::default(),
     }
 }
 
