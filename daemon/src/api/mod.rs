@@ -91,7 +91,7 @@ pub use messages::DEFAULT_MESSAGES;
 pub use peer::{operator_name, user_name, Peer, PeerCred};
 pub use places::MAX_PLACES;
 pub use request::{MAX_OPERATOR_CHARS, OPERATOR_HEADER};
-pub use session::{CSRF_HEADER, FAILURE_WINDOW, IDLE, MAX_FAILURES};
+pub use session::{hash_password, CSRF_HEADER, FAILURE_WINDOW, IDLE, MAX_FAILURES};
 
 /// Largest request body (a manual report is a few hundred bytes).
 pub const MAX_BODY: usize = 64 * 1024;
