@@ -11,6 +11,7 @@ mod casework;
 mod http;
 mod locate;
 mod render;
+mod user;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -358,6 +359,11 @@ enum Command {
         /// Print farod's JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The desk's users: add (password from standard input), list, disable, password.
+    User {
+        #[command(subcommand)]
+        cmd: user::UserCmd,
     },
     /// Send a text message to a mesh node (queued in farod's outbox).
     Send {
@@ -849,6 +855,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Locate { cmd } => locate::run(&ctl, cmd),
+        Command::User { cmd } => user::run(&ctl, cmd),
         Command::Purge { json } => {
             let v = ctl.post("/v1/purge", json!({}))?;
             say(if json {
