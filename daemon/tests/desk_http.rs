@@ -248,10 +248,15 @@ async fn wrong_passwords_are_refused_then_rate_limited() {
     // And so is the address, for any name.
     let a = login(desk.addr, "olga", OLGA_PASSWORD).await;
     assert_eq!(a.status, 429);
-    // An unknown user is answered like a wrong password (on a fresh station).
+    // An unknown user, or a name that cannot be one, is answered like a wrong password (on a
+    // fresh station).
     let other = start(Duration::from_secs(3600)).await;
     let a = login(other.addr, "nobody", "whatever it is").await;
     assert_eq!((a.status, a.error()), (401, "wrong name or password"));
+    let a = login(other.addr, &"N".repeat(5000), "whatever it is").await;
+    assert_eq!((a.status, a.error()), (401, "wrong name or password"));
+    assert!(station_events(&other)
+        .contains(&("system".into(), "failed login (not a user name)".into())));
     let events = station_events(&desk);
     let failed: Vec<_> = events
         .iter()
@@ -324,7 +329,12 @@ async fn a_session_reads_writes_with_its_csrf_token_and_ends_at_logout() {
     assert!(whos.contains(&"operator:web:ana"), "{whos:?}");
     assert!(!whos.iter().any(|w| w.contains("mallory")), "{whos:?}");
     // A desk operator may not purge, wipe the key or manage users.
-    for path in ["/v1/purge", "/v1/wipe-key", "/v1/users"] {
+    for path in [
+        "/v1/purge",
+        "/v1/wipe-key",
+        "/v1/users",
+        "/v1/users/olga/disable",
+    ] {
         let a = call(desk.addr, "POST", path, &[cookie, csrf], Some("{}")).await;
         assert_eq!(a.status, 403, "{path}: {}", a.json);
     }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use super::session::{self, DeskSession, Limiter, COOKIE, CSRF_HEADER};
 use super::{ApiError, ApiResult, ApiState, DRAIN};
 use crate::store::query::Reader;
-use crate::store::users::UserRequest;
+use crate::store::users::{check_name, UserRequest};
 use crate::store::StoreError;
 
 /// The audit trail's name for the desk listener.
@@ -125,6 +125,7 @@ fn desk_router(state: ApiState, cfg: DeskConfig, stop: Arc<watch::Sender<bool>>)
             ));
     Router::new()
         .route("/login", post(login))
+        .layer(DefaultBodyLimit::max(super::MAX_BODY))
         .with_state(desk)
         .merge(behind)
 }
@@ -190,7 +191,12 @@ async fn require_session(State(desk): State<Desk>, mut req: Request, next: Next)
             .into_response();
         }
     }
-    if let Some(why) = session::refused_for(s.role, req.method(), req.uri().path()) {
+    // The route's pattern when one matched (what the handler will serve), else the path.
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| req.uri().path().to_string(), |m| m.as_str().to_string());
+    if let Some(why) = session::refused_for(s.role, req.method(), &path) {
         return ApiError::new(StatusCode::FORBIDDEN, why).into_response();
     }
     if now - s.last_seen_at >= session::TOUCH_EVERY.as_millis() as i64 {
@@ -254,7 +260,14 @@ async fn login(
             .0
     };
     let now = desk.api.clock.now_ms();
-    let keys = vec![format!("ip:{}", peer.ip()), format!("user:{}", body.name)];
+    // A name that cannot be a user's is not remembered (the map stays small): the address
+    // counts its failures.
+    let plausible =
+        check_name(&body.name).is_ok() && session::PASSWORD_LEN.contains(&body.password.len());
+    let mut keys = vec![format!("ip:{}", peer.ip())];
+    if check_name(&body.name).is_ok() {
+        keys.push(format!("user:{}", body.name));
+    }
     if let Some(secs) = desk.limiter.retry_after(&keys, now) {
         let mut res = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -266,7 +279,11 @@ async fn login(
         return Ok(res);
     }
     let name = body.name.clone();
-    let user = read(&desk.api, move |r| r.login_user(&name)).await?;
+    let user = if plausible {
+        read(&desk.api, move |r| r.login_user(&name)).await?
+    } else {
+        None
+    };
     let (role, phc) = match user {
         Some((role, phc)) => (Some(role), Some(phc)),
         None => (None, None),
@@ -288,7 +305,7 @@ async fn login(
             "wrong name or password",
         ));
     };
-    desk.limiter.clear(&keys[1]);
+    desk.limiter.clear(&format!("user:{}", body.name));
     let (token, csrf) = (session::new_token(), session::new_token());
     let start = UserRequest::Login {
         name: body.name.clone(),

@@ -71,8 +71,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What the writer does for users and sessions.
-#[derive(Debug)]
+/// What the writer does for users and sessions. Its `Debug` names the request and the user
+/// only: never a hash, a token or a CSRF token.
 pub enum UserRequest {
     /// A new user (refused if the name exists, also disabled).
     Add {
@@ -121,6 +121,25 @@ pub enum UserRequest {
         /// SHA-256 of the token, hex.
         token_hash: String,
     },
+}
+
+impl std::fmt::Debug for UserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, name) = match self {
+            UserRequest::Add { name, .. } => ("Add", Some(name)),
+            UserRequest::Disable { name } => ("Disable", Some(name)),
+            UserRequest::Password { name, .. } => ("Password", Some(name)),
+            UserRequest::Login { name, .. } => ("Login", Some(name)),
+            UserRequest::Logout { .. } => ("Logout", None),
+            UserRequest::LoginFailed { name } => ("LoginFailed", Some(name)),
+            UserRequest::Touch { .. } => ("Touch", None),
+        };
+        let mut d = f.debug_struct(what);
+        if let Some(n) = name {
+            d.field("name", n);
+        }
+        d.finish_non_exhaustive()
+    }
 }
 
 /// A user as listed.
@@ -230,6 +249,14 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad}");
         }
         assert_eq!(Role::parse("auditor"), Ok(Role::Auditor));
+        let req = UserRequest::Login {
+            name: "ana".into(),
+            token_hash: "secret-hash".into(),
+            csrf: "secret-csrf".into(),
+            expires_at: 1,
+        };
+        let shown = format!("{req:?}");
+        assert_eq!(shown, "Login { name: \"ana\", .. }");
         assert!(Role::parse("root").is_err());
     }
 }
