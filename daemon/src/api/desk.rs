@@ -126,6 +126,7 @@ fn desk_router(state: ApiState, cfg: DeskConfig, stop: Arc<watch::Sender<bool>>)
     Router::new()
         .route("/login", post(login))
         .layer(DefaultBodyLimit::max(super::MAX_BODY))
+        .layer(middleware::from_fn(log_login))
         .with_state(desk)
         .merge(behind)
 }
@@ -214,6 +215,19 @@ async fn require_session(State(desk): State<Desk>, mut req: Request, next: Next)
         token_hash: hash,
     });
     next.run(req).await
+}
+
+/// A login's status and source address: never its name, password or body (the audit trail
+/// has the name).
+async fn log_login(req: Request, next: Next) -> Response {
+    let from = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let res = next.run(req).await;
+    let status = res.status().as_u16();
+    tracing::info!(status, from = ?from, "desk login");
+    res
 }
 
 #[derive(Deserialize)]
