@@ -292,6 +292,9 @@ async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return Ok(res);
     }
+    // Counted before the password is checked, so that logins sent all at once cannot pass
+    // the limit together; taken back if the password is right.
+    desk.limiter.fail(&keys, now);
     let name = body.name.clone();
     let user = if plausible {
         read(&desk.api, move |r| r.login_user(&name)).await?
@@ -307,9 +310,7 @@ async fn login(
         tokio::task::spawn_blocking(move || session::verify_password(&password, phc.as_deref()))
             .await
             .unwrap_or(false);
-    let now = desk.api.clock.now_ms();
     let (true, Some(role)) = (ok, role) else {
-        desk.limiter.fail(&keys, now);
         let failed = UserRequest::LoginFailed {
             name: body.name.clone(),
         };
@@ -319,6 +320,7 @@ async fn login(
             "wrong name or password",
         ));
     };
+    desk.limiter.forgive(&keys, now);
     desk.limiter.clear(&format!("user:{}", body.name));
     let (token, csrf) = (session::new_token(), session::new_token());
     let start = UserRequest::Login {
@@ -354,4 +356,32 @@ async fn logout(
 
 async fn me(Extension(s): Extension<DeskSession>) -> Json<serde_json::Value> {
     Json(json!({"name": s.user, "role": s.role, "csrf": s.csrf}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_http_only_strict_and_secure_when_configured() {
+        let plain = cookie("tok", 3600, false).unwrap();
+        assert_eq!(
+            plain.to_str().unwrap(),
+            "faro_session=tok; HttpOnly; SameSite=Strict; Path=/; Max-Age=3600"
+        );
+        let secure = cookie("tok", 3600, true).unwrap();
+        assert!(secure.to_str().unwrap().ends_with("; Secure"));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; faro_session=abc ; b=2"),
+        );
+        assert_eq!(cookie_token(&h).as_deref(), Some("abc"));
+        h.insert(header::COOKIE, HeaderValue::from_static("faro_session="));
+        assert_eq!(cookie_token(&h), None);
+    }
 }

@@ -196,6 +196,22 @@ impl Limiter {
         }
     }
 
+    /// Takes back one failure counted at `at` for each key (a login counted before its
+    /// password was checked, that turned out right).
+    pub fn forgive(&self, keys: &[String], at: i64) {
+        let mut map = self.map();
+        for k in keys {
+            if let Some(q) = map.get_mut(k) {
+                if let Some(i) = q.iter().rposition(|t| *t == at) {
+                    q.remove(i);
+                }
+                if q.is_empty() {
+                    map.remove(k);
+                }
+            }
+        }
+    }
+
     /// Forgets the failures of `key` (a user who logged in).
     pub fn clear(&self, key: &str) {
         self.map().remove(key);
@@ -241,6 +257,9 @@ mod tests {
             l.fail(&keys, i);
         }
         assert_eq!(l.retry_after(&keys, 1000), Some(299));
+        l.forgive(&keys, 4);
+        assert_eq!(l.retry_after(&keys, 1000), None);
+        l.fail(&keys, 4);
         let later = FAILURE_WINDOW.as_millis() as i64 + 1;
         assert_eq!(l.retry_after(&keys, later), None);
         for i in 0..(MAX_TRACKED as i64 + 5) {
