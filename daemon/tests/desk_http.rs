@@ -20,6 +20,7 @@ use tokio::time::timeout;
 const WAIT: Duration = Duration::from_secs(20);
 const ANA_PASSWORD: &str = "correct horse battery";
 const OLGA_PASSWORD: &str = "auditora de guardia";
+const MARTA_PASSWORD: &str = "coordinadora general";
 
 struct Desk {
     dir: tempfile::TempDir,
@@ -35,6 +36,7 @@ async fn start(session: Duration) -> Desk {
     for (name, role, password) in [
         ("ana", Role::Desk, ANA_PASSWORD),
         ("olga", Role::Auditor, OLGA_PASSWORD),
+        ("marta", Role::Coordinator, MARTA_PASSWORD),
     ] {
         let req = UserRequest::Add {
             name: name.into(),
@@ -447,4 +449,78 @@ async fn a_form_login_works_and_an_expired_session_is_refused() {
     .await;
     assert_eq!(a.status, 401, "{}", a.json);
     assert!(a.error().contains("log in again"), "{}", a.error());
+}
+
+#[tokio::test]
+async fn a_coordinator_manages_users_and_a_disabled_user_is_logged_out() {
+    let desk = start(Duration::from_secs(3600)).await;
+    let marta = logged_in(desk.addr, "marta", MARTA_PASSWORD).await;
+    let ana = logged_in(desk.addr, "ana", ANA_PASSWORD).await;
+    let m = [
+        ("Cookie", marta.cookie.as_str()),
+        ("X-Faro-CSRF", marta.csrf.as_str()),
+    ];
+    let body = json!({"name": "luis", "role": "desk", "password": "otra clave bastante larga"});
+    let a = call(desk.addr, "POST", "/v1/users", &m, Some(&body.to_string())).await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    let a = call(desk.addr, "GET", "/v1/users", &m[..1], None).await;
+    let names: Vec<&str> = a.json["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(names, ["ana", "luis", "marta", "olga"]);
+    // Ana is disabled: her open session ends at once, and she cannot log in again.
+    let a = call(desk.addr, "POST", "/v1/users/ana/disable", &m, None).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let a = call(
+        desk.addr,
+        "GET",
+        "/v1/incidents",
+        &[("Cookie", &ana.cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    let a = login(desk.addr, "ana", ANA_PASSWORD).await;
+    assert_eq!(a.status, 401);
+    // A new password ends the user's sessions and the old password opens nothing.
+    let luis = logged_in(desk.addr, "luis", "otra clave bastante larga").await;
+    let a = call(
+        desk.addr,
+        "POST",
+        "/v1/users/luis/password",
+        &m,
+        Some(&json!({"password": "la clave nueva de luis"}).to_string()),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let a = call(
+        desk.addr,
+        "GET",
+        "/v1/incidents",
+        &[("Cookie", &luis.cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        login(desk.addr, "luis", "otra clave bastante larga")
+            .await
+            .status,
+        401
+    );
+    logged_in(desk.addr, "luis", "la clave nueva de luis").await;
+    let events = station_events(&desk);
+    for what in [
+        "user luis added (desk)",
+        "user ana disabled",
+        "password of user luis changed",
+    ] {
+        assert!(
+            events.contains(&("operator:web:marta".into(), what.into())),
+            "{what}: {events:?}"
+        );
+    }
 }

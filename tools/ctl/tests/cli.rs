@@ -1246,6 +1246,21 @@ fn desk_users_are_added_with_a_password_from_stdin_listed_and_disabled() {
         phc.starts_with("$argon2id$") && !phc.contains(password),
         "{phc}"
     );
+    // A new password, from standard input too.
+    let out = ctl_with_stdin(
+        &f,
+        &["user", "password", "olga"],
+        "la nueva clave de olga\n",
+    );
+    assert_eq!(out.ok(), "password of olga changed\n");
+    let after: String = db
+        .query_row(
+            "SELECT password_hash FROM users WHERE name = 'olga'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("olga");
+    assert!(after.starts_with("$argon2id$"), "{after}");
     // Disabled: listed as such, and once only.
     assert_eq!(
         f.ctl(&["user", "disable", "ana"]).ok(),
