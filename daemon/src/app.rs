@@ -120,6 +120,7 @@ pub fn station_config(config: &Config) -> StationConfig {
         socket: Some(config.socket.clone()),
         air: config.air,
         timezone: config.timezone.clone(),
+        desk: config.desk.clone(),
     }
 }
 
@@ -516,6 +517,7 @@ pub fn scenario_station_config(
         socket: None,
         air: crate::outbox::plan::Budget::default(),
         timezone: "UTC".into(),
+        desk: crate::api::DeskConfig::default(),
     }
 }
 

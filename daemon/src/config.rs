@@ -84,6 +84,21 @@ pub struct RawConfig {
     /// `[retention]`.
     #[serde(default)]
     pub retention: RawRetention,
+    /// `[desk]`: the desk listener (issue 15).
+    #[serde(default)]
+    pub desk: RawDesk,
+}
+
+/// `[desk]`: the desk on HTTP beside the control socket, off unless `listen` is set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDesk {
+    /// `address:port` (e.g. `127.0.0.1:8470`, or a LAN address of the station's own network).
+    pub listen: Option<String>,
+    /// Hours a session lasts after login (1..=24, default 12).
+    pub session_hours: Option<i64>,
+    /// Mark the session cookie `Secure` (behind an HTTPS reverse proxy).
+    pub secure_cookie: Option<bool>,
 }
 
 /// `[[referral]]`: an institution complaints are channelled to, with the contact the operator
@@ -442,6 +457,8 @@ pub struct Config {
     pub personal_key: Option<crate::casework::seal::Key>,
     /// Retention of personal data (`[retention]`).
     pub retention: crate::desk::RetentionConfig,
+    /// The desk listener (`[desk]`).
+    pub desk: crate::api::DeskConfig,
 }
 
 /// Validated `[ambulance]`.
@@ -740,8 +757,10 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
     let broadcasts = validate_broadcasts(&raw.broadcast)?;
     let referrals = validate_referrals(&raw.referral)?;
     let retention = validate_retention(&raw.retention)?;
+    let desk = validate_desk(&raw.desk)?;
     Ok(Config {
         personal_key: None,
+        desk,
         referrals,
         broadcasts,
         retention,
@@ -1239,6 +1258,36 @@ fn validate_surge(raw: &RawSurge) -> Result<crate::desk::SurgeConfig, ConfigErro
 /// Days a `[retention]` setting may say.
 const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=3650;
 
+/// Session hours allowed.
+const SESSION_HOURS: std::ops::RangeInclusive<i64> = 1..=24;
+
+fn validate_desk(raw: &RawDesk) -> Result<crate::api::DeskConfig, ConfigError> {
+    let listen = match &raw.listen {
+        None => None,
+        Some(text) => Some(text.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+            ConfigError(format!(
+                "desk.listen = {text:?}: expected an address and port, such as \"127.0.0.1:8470\""
+            ))
+        })?),
+    };
+    let session = match raw.session_hours {
+        None => crate::api::DeskConfig::default().session,
+        Some(h) if SESSION_HOURS.contains(&h) => Duration::from_secs(h.unsigned_abs() * 3600),
+        Some(h) => {
+            return Err(ConfigError(format!(
+                "desk.session_hours = {h}: must be {}..={} hours",
+                SESSION_HOURS.start(),
+                SESSION_HOURS.end()
+            )))
+        }
+    };
+    Ok(crate::api::DeskConfig {
+        listen,
+        session,
+        secure_cookie: raw.secure_cookie.unwrap_or(false),
+    })
+}
+
 fn validate_retention(raw: &RawRetention) -> Result<crate::desk::RetentionConfig, ConfigError> {
     // Signed, so that a negative number is refused naming its field.
     let days = |name: &str, v: Option<i64>, default: i64| -> Result<Duration, ConfigError> {
@@ -1547,6 +1596,7 @@ heartbeat_secs = 120
         assert_eq!(printed.ambulance.reminder, builtin.ambulance.reminder);
         assert_eq!(printed.surge, builtin.surge);
         assert_eq!(printed.retention, builtin.retention);
+        assert_eq!(printed.desk, builtin.desk);
         let l = parse(DEFAULT_CONFIG).unwrap().link;
         let d = RawLink::default();
         assert_eq!(
@@ -1736,6 +1786,41 @@ heartbeat_secs = 120
             ("keep = 3", "unknown field `keep`"),
         ] {
             let e = load(&format!("[retention]\n{bad}\n"))
+                .err()
+                .unwrap_or_else(|| panic!("{bad} must fail"))
+                .to_string();
+            assert!(e.contains(field), "{bad}: {e}");
+            assert!(!e.contains('\n'), "{e:?} is one line");
+        }
+    }
+
+    #[test]
+    fn the_desk_listener_is_off_by_default_and_bad_values_are_refused() {
+        let d = load("").unwrap().desk;
+        assert_eq!(d, crate::api::DeskConfig::default());
+        assert_eq!(d.listen, None);
+        assert_eq!(d.session, Duration::from_secs(12 * 3600));
+        let c = load(
+            "[desk]\nlisten = \"192.168.4.1:8470\"\nsession_hours = 8\nsecure_cookie = true\n",
+        )
+        .unwrap()
+        .desk;
+        assert_eq!(c.listen, Some("192.168.4.1:8470".parse().unwrap()));
+        assert_eq!(c.session, Duration::from_secs(8 * 3600));
+        assert!(c.secure_cookie);
+        assert!(load("[desk]\nlisten = \"[::1]:8470\"\n").is_ok());
+        for (bad, field) in [
+            ("listen = \"localhost\"", "desk.listen = \"localhost\""),
+            ("listen = \"127.0.0.1\"", "desk.listen"),
+            ("listen = \"127.0.0.1:99999\"", "desk.listen"),
+            (
+                "session_hours = 0",
+                "desk.session_hours = 0: must be 1..=24 hours",
+            ),
+            ("session_hours = 25", "desk.session_hours"),
+            ("password = \"x\"", "unknown field `password`"),
+        ] {
+            let e = load(&format!("[desk]\n{bad}\n"))
                 .err()
                 .unwrap_or_else(|| panic!("{bad} must fail"))
                 .to_string();

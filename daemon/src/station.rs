@@ -56,6 +56,8 @@ pub struct StationConfig {
     pub air: crate::outbox::plan::Budget,
     /// The station's time zone (IANA name), told to faroctl for display; stored times are UTC.
     pub timezone: String,
+    /// The desk listener (`[desk]`; off unless `listen` is set).
+    pub desk: crate::api::DeskConfig,
 }
 
 /// Why a station did not start.
@@ -67,6 +69,9 @@ pub enum StartError {
     /// The control socket could not be bound (the message names the path).
     #[error("control socket: {0}")]
     Socket(std::io::Error),
+    /// The desk listener could not be bound (the message names the address).
+    #[error("desk listener: {0}")]
+    Desk(std::io::Error),
 }
 
 /// A long-lived task of the station that ended while the station was not stopping: it
@@ -244,6 +249,18 @@ impl Station {
             },
             None => None,
         };
+        let desk_listener = match cfg.desk.listen {
+            Some(addr) => match crate::api::bind_desk(addr).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    drop(listener);
+                    drop(store);
+                    let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
+                    return Err(StartError::Desk(e));
+                }
+            },
+            None => None,
+        };
         let mut tasks = Tasks::new();
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let mut links = Vec::new();
@@ -299,18 +316,30 @@ impl Station {
                 stop_rx.clone(),
             ),
         );
-        if let Some((path, listener)) = listener {
-            let state = crate::api::ApiState {
-                store: store.clone(),
-                station: cfg.store.station.clone(),
-                teams: cfg.store.teams.clone(),
-                radios: links.clone(),
-                clock,
-                municipalities: cfg.store.municipalities.clone(),
-                surge: cfg.store.surge.clone(),
-                referrals: cfg.store.referrals.clone(),
-                timezone: cfg.timezone.clone(),
+        let state = crate::api::ApiState {
+            store: store.clone(),
+            station: cfg.store.station.clone(),
+            teams: cfg.store.teams.clone(),
+            radios: links.clone(),
+            clock,
+            municipalities: cfg.store.municipalities.clone(),
+            surge: cfg.store.surge.clone(),
+            referrals: cfg.store.referrals.clone(),
+            timezone: cfg.timezone.clone(),
+        };
+        if let Some(l) = desk_listener {
+            let (state, desk) = (state.clone(), cfg.desk.clone());
+            let mut stop_desk = stop_rx.clone();
+            let shutdown = async move {
+                let _ = stop_desk.changed().await;
             };
+            tasks.spawn("desk listener", async move {
+                if let Err(e) = crate::api::serve_desk(l, state, desk, shutdown).await {
+                    tracing::error!(error = %e, "desk listener failed: the desk cannot reach this station");
+                }
+            });
+        }
+        if let Some((path, listener)) = listener {
             let mut stop_api = stop_rx;
             let shutdown = async move {
                 let _ = stop_api.changed().await;

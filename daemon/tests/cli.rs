@@ -914,3 +914,73 @@ fn a_database_that_turns_read_only_ends_farod_with_its_cause() {
         "{err}"
     );
 }
+
+/// `[desk] listen`: a bad address is a configuration error (78); an address farod cannot bind
+/// fails the start with one line naming it; a free one serves the desk, which answers 401 to
+/// whoever has no session.
+#[test]
+fn the_desk_listener_is_checked_bound_and_serves_only_sessions() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("faro.toml");
+    std::fs::write(&file, "[desk]\nlisten = \"localhost\"\n").unwrap();
+    let out = farod(&["check-config", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    assert!(
+        one_line(&out).contains("desk.listen = \"localhost\""),
+        "{out:?}"
+    );
+    // Taken by another program.
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = other.local_addr().unwrap();
+    std::fs::write(&file, format!("[desk]\nlisten = \"{taken}\"\n")).unwrap();
+    let run = |data: &str, sock: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_farod"));
+        c.arg("run")
+            .arg("--config")
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(dir.path().join(data))
+            .arg("--socket")
+            .arg(dir.path().join(sock))
+            .env("FARO_LOG", "error")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM");
+        c
+    };
+    let out = run("data1", "one.sock").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let line = one_line(&out);
+    assert!(
+        line.starts_with(&format!("farod: desk listener: cannot listen on {taken}: ")),
+        "{line}"
+    );
+    // A free port: the desk answers, and nothing without a session.
+    drop(other);
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    std::fs::write(&file, format!("[desk]\nlisten = \"{free}\"\n")).unwrap();
+    let child = run("data2", "two.sock")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let farod = Background(child);
+    let mut answer = String::new();
+    wait_until("the desk answers", Duration::from_secs(60), || {
+        let Ok(mut s) = std::net::TcpStream::connect(free) else {
+            return false;
+        };
+        answer.clear();
+        s.write_all(b"GET /v1/incidents HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n\r\n")
+            .is_ok()
+            && s.read_to_string(&mut answer).is_ok()
+            && !answer.is_empty()
+    });
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("{\"error\":"), "{answer}");
+    assert!(farod.stop().success());
+}

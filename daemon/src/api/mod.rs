@@ -42,6 +42,9 @@
 //! - `request`: what the handlers share: the operator, JSON bodies, incident ids from the URL,
 //!   read-only queries;
 //! - `peer`: who connected (`SO_PEERCRED`) and how the audit trail names an operator.
+//! - `users`: `/v1/users` (list, add, disable, password), the desk's users;
+//! - `desk` and `session`: the desk listener (`[desk] listen`, TCP): the same routes behind
+//!   logins, sessions, CSRF tokens and roles ([`serve_desk`]).
 
 use std::future::{Future, IntoFuture};
 use std::os::unix::fs::FileTypeExt;
@@ -64,6 +67,7 @@ use crate::store::{Refusal, Store, StoreError, TeamConfig};
 
 mod ambulance;
 mod casework;
+mod desk;
 mod events;
 mod incidents;
 mod locate;
@@ -74,16 +78,20 @@ mod peer;
 mod places;
 mod purge;
 mod request;
+mod session;
 mod stats;
 mod status;
 mod trust;
+mod users;
 
 pub use ambulance::MAX_ETA_MINUTES;
+pub use desk::{bind_desk, serve_desk, DeskConfig};
 pub use events::KEEPALIVE;
 pub use messages::DEFAULT_MESSAGES;
 pub use peer::{operator_name, user_name, Peer, PeerCred};
 pub use places::MAX_PLACES;
 pub use request::{MAX_OPERATOR_CHARS, OPERATOR_HEADER};
+pub use session::{hash_password, CSRF_HEADER, FAILURE_WINDOW, IDLE, MAX_FAILURES};
 
 /// Largest request body (a manual report is a few hundred bytes).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -270,6 +278,9 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/locate/{id}/reported", post(locate::reported))
         .route("/v1/locate/{id}/matches", get(locate::matches))
         .route("/v1/purge", post(purge::purge))
+        .route("/v1/users", get(users::list).post(users::add))
+        .route("/v1/users/{name}/disable", post(users::disable))
+        .route("/v1/users/{name}/password", post(users::password))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))

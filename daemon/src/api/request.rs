@@ -30,6 +30,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        // On the desk listener: the logged-in user (`web:<user>`), never a header's word.
+        if let Some(s) = parts.extensions.get::<super::session::DeskSession>() {
+            return Ok(Operator(s.operator()));
+        }
         let label = match parts.headers.get(OPERATOR_HEADER) {
             None => None,
             Some(value) => Some(label(value.as_bytes())?),

@@ -415,6 +415,29 @@ CREATE TABLE disclosures (
 );
 CREATE INDEX disclosures_by_subject ON disclosures(subject);
 "#,
+    // 13: the desk's users and their sessions (issue 15; docs/SECURITY.md). A password is kept
+    //     only as its Argon2id PHC string, a session only as the SHA-256 of its token (hex):
+    //     a copy of the database gives neither a password nor a live session. A user is never
+    //     deleted (the audit trail names them), only disabled.
+    r#"
+CREATE TABLE users (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL CHECK (role IN ('desk', 'coordinator', 'auditor')),
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    created_by    TEXT NOT NULL,
+    disabled_at   INTEGER
+);
+CREATE TABLE sessions (
+    token_hash   TEXT PRIMARY KEY,                   -- SHA-256 of the token, hex
+    user         TEXT NOT NULL REFERENCES users(name),
+    csrf         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions(user);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -10,6 +10,7 @@
 
 pub mod migrations;
 pub mod query;
+pub mod users;
 mod worker;
 
 pub use worker::NO_KEY;
@@ -193,6 +194,13 @@ enum Cmd {
     Purge {
         at: i64,
         via: &'static str,
+    },
+    /// Users and sessions of the desk (`users`).
+    Users {
+        who: String,
+        via: &'static str,
+        req: users::UserRequest,
+        at: i64,
     },
     Ping,
 }
@@ -405,6 +413,29 @@ impl Store {
         })
         .await
         .map_err(|_| StoreError::Stopped)
+    }
+
+    /// Carries out a request about the desk's users or sessions for `who` (the operator, as
+    /// the audit trail names it after `operator:`), coming `via` (`faroctl`, `desk`).
+    pub async fn users(
+        &self,
+        who: &str,
+        via: &'static str,
+        req: users::UserRequest,
+        at: i64,
+    ) -> Result<serde_json::Value, StoreError> {
+        match self
+            .call(Cmd::Users {
+                who: who.to_string(),
+                via,
+                req,
+                at,
+            })
+            .await?
+        {
+            Reply::Case(v) => Ok(v),
+            other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
+        }
     }
 
     /// Carries out an operator's request; returns the incident id it concerns.

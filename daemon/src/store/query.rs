@@ -383,6 +383,11 @@ impl Reader {
         Ok(Reader { conn })
     }
 
+    /// The read-only connection, for queries kept beside the table they read ([`super::users`]).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentView> {
         let why: String = r.get(4)?;
         let flags: String = r.get(7)?;

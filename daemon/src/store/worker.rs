@@ -19,6 +19,7 @@ mod apply;
 mod casework;
 mod facts;
 mod purge;
+mod users;
 
 pub use purge::PurgeReport;
 
@@ -347,6 +348,7 @@ impl Worker {
                 Ok(Reply::Operator(id))
             }
             Cmd::Case { who, req, at } => self.casework(&who, req, at).map(Reply::Case),
+            Cmd::Users { who, via, req, at } => self.users(&who, via, req, at).map(Reply::Case),
             Cmd::OutboxClaim { at, limit, below } => {
                 self.claim(at, limit, below).map(Reply::Claimed)
             }

@@ -11,6 +11,7 @@ mod casework;
 mod http;
 mod locate;
 mod render;
+mod user;
 mod watch;
 
 use std::io::Write;
@@ -371,6 +372,11 @@ enum Command {
         /// Print farod's JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The desk's users: add (password from standard input), list, disable, password.
+    User {
+        #[command(subcommand)]
+        cmd: user::UserCmd,
     },
     /// Send a text message to a mesh node (queued in farod's outbox).
     Send {
@@ -891,6 +897,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Locate { cmd } => locate::run(&ctl, cmd),
+        Command::User { cmd } => user::run(&ctl, cmd),
         Command::Purge { json } => {
             let v = ctl.post("/v1/purge", json!({}))?;
             say(if json {

@@ -1600,3 +1600,142 @@ fn purge_prints_its_counts_on_one_line_or_farods_json() {
     let left = f.ctl(&["messages", "--json"]).json();
     assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
 }
+
+/// `faroctl ARGS` with `input` on standard input (a pipe, not a terminal).
+fn ctl_with_stdin(f: &Farod, args: &[&str], input: &str) -> Out {
+    use std::io::Write;
+    let mut child = faroctl(&f.sock)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn faroctl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    let (out, err) = (
+        drain(child.stdout.take().expect("stdout")),
+        drain(child.stderr.take().expect("stderr")),
+    );
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("faroctl {args:?} ran longer than {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let read = |rx: mpsc::Receiver<String>| rx.recv_timeout(WAIT).expect("output");
+    Out {
+        code: status.code(),
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+#[test]
+fn desk_users_are_added_with_a_password_from_stdin_listed_and_disabled() {
+    let f = Farod::start();
+    let password = "una clave bastante larga";
+    let out = ctl_with_stdin(
+        &f,
+        &["user", "add", "ana", "--role", "desk"],
+        &format!("{password}\n"),
+    );
+    assert_eq!(out.ok(), "user ana added (desk)\n");
+    // Twice the same name, a bad role, a short password: refused in one line.
+    let again = ctl_with_stdin(
+        &f,
+        &["user", "add", "ana", "--role", "desk"],
+        "otra clave muy larga\n",
+    );
+    assert!(again.failed(1).contains("user ana exists"), "{again:?}");
+    let bad = ctl_with_stdin(
+        &f,
+        &["user", "add", "olga", "--role", "root"],
+        "otra clave muy larga\n",
+    );
+    assert!(bad.failed(1).contains("unknown role"), "{bad:?}");
+    let short = ctl_with_stdin(&f, &["user", "add", "olga", "--role", "auditor"], "corta\n");
+    assert!(short.failed(1).contains("12 to 128 bytes"), "{short:?}");
+    let none = ctl_with_stdin(&f, &["user", "add", "olga", "--role", "auditor"], "");
+    assert!(none.failed(2).contains("no password"), "{none:?}");
+    let out = ctl_with_stdin(
+        &f,
+        &["user", "add", "olga", "--role", "auditor"],
+        "auditora de guardia",
+    );
+    assert_eq!(out.ok(), "user olga added (auditor)\n");
+    // The list: name, role, state, who added them; never a password or its hash.
+    let list = f.ctl(&["user", "list"]).ok().to_string();
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 3, "{list}");
+    assert!(lines[0].starts_with("NAME"), "{list}");
+    assert!(
+        lines[1].starts_with("ana") && lines[1].contains("desk") && lines[1].contains("enabled"),
+        "{list}"
+    );
+    assert!(lines[1].contains(&me()), "{list}");
+    assert!(
+        lines[2].starts_with("olga") && lines[2].contains("auditor"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("argon2") && !list.contains(password),
+        "{list}"
+    );
+    let v = f.ctl(&["user", "list", "--json"]).json();
+    assert_eq!(v["users"][0]["name"], "ana", "{v}");
+    assert!(v["users"][0].get("password_hash").is_none(), "{v}");
+    // The database holds the password only as Argon2id.
+    let db = rusqlite::Connection::open(f.dir.path().join("faro.db")).expect("open");
+    let phc: String = db
+        .query_row(
+            "SELECT password_hash FROM users WHERE name = 'ana'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("ana");
+    assert!(
+        phc.starts_with("$argon2id$") && !phc.contains(password),
+        "{phc}"
+    );
+    // A new password, from standard input too.
+    let out = ctl_with_stdin(
+        &f,
+        &["user", "password", "olga"],
+        "la nueva clave de olga\n",
+    );
+    assert_eq!(out.ok(), "password of olga changed\n");
+    let after: String = db
+        .query_row(
+            "SELECT password_hash FROM users WHERE name = 'olga'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("olga");
+    assert!(after.starts_with("$argon2id$"), "{after}");
+    // Disabled: listed as such, and once only.
+    assert_eq!(
+        f.ctl(&["user", "disable", "ana"]).ok(),
+        "user ana disabled\n"
+    );
+    assert!(f
+        .ctl(&["user", "disable", "ana"])
+        .failed(1)
+        .contains("no enabled user"));
+    let v = f.ctl(&["user", "list", "--json"]).json();
+    assert!(v["users"][0]["disabled_at"].is_string(), "{v}");
+    assert!(f
+        .ctl(&["user", "disable", "Ana/../x"])
+        .failed(2)
+        .contains("not a user name"));
+}

@@ -1,0 +1,527 @@
+//! The desk listener over real TCP (127.0.0.1, an ephemeral port) and a real SQLite file:
+//! nothing without a session, logins and their rate limit, cookies, CSRF, roles, logout,
+//! expiry, and what the database keeps of a session (its token's hash, never the token).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use farod::api::{self, ApiState, DeskConfig};
+use farod::clock::Clock;
+use farod::store::users::{Role, UserRequest};
+use farod::store::{Store, StoreConfig};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+
+/// Every wait in these tests is bounded by this.
+const WAIT: Duration = Duration::from_secs(20);
+const ANA_PASSWORD: &str = "correct horse battery";
+const OLGA_PASSWORD: &str = "auditora de guardia";
+const MARTA_PASSWORD: &str = "coordinadora general";
+
+struct Desk {
+    dir: tempfile::TempDir,
+    addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn start(session: Duration) -> Desk {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cfg = StoreConfig::new("SAS");
+    cfg.personal_key = Some(farod::casework::seal::Key::random());
+    let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).expect("open the store");
+    for (name, role, password) in [
+        ("ana", Role::Desk, ANA_PASSWORD),
+        ("olga", Role::Auditor, OLGA_PASSWORD),
+        ("marta", Role::Coordinator, MARTA_PASSWORD),
+    ] {
+        let req = UserRequest::Add {
+            name: name.into(),
+            role,
+            password_hash: api::hash_password(password).expect("hash"),
+        };
+        store.users("root", "faroctl", req, 1).await.expect("add");
+    }
+    let state = ApiState {
+        store,
+        station: "SAS".into(),
+        teams: vec![],
+        radios: vec![],
+        clock: Clock::start(),
+        municipalities: vec![],
+        surge: Default::default(),
+        referrals: Vec::new(),
+        timezone: "UTC".into(),
+    };
+    let listener = api::bind_desk("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let desk = DeskConfig {
+        listen: Some(addr),
+        session,
+        secure_cookie: false,
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(api::serve_desk(listener, state, desk, async {
+        let _ = stopped.await;
+    }));
+    Desk {
+        dir,
+        addr,
+        _stop: stop,
+    }
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    json: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or("")
+    }
+}
+
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Answer {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    timeout(WAIT, async {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.expect("read");
+        let text = String::from_utf8(raw).expect("UTF-8 answer");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a header block");
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let json =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body:?}"));
+        Answer {
+            status,
+            headers,
+            json,
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{method} {path}: no answer within {WAIT:?}"))
+}
+
+/// A logged-in client: its cookie header and CSRF token.
+struct Login {
+    cookie: String,
+    token: String,
+    csrf: String,
+}
+
+async fn login(addr: SocketAddr, name: &str, password: &str) -> Answer {
+    let body = json!({"name": name, "password": password}).to_string();
+    call(addr, "POST", "/login", &[], Some(&body)).await
+}
+
+async fn logged_in(addr: SocketAddr, name: &str, password: &str) -> Login {
+    let a = login(addr, name, password).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let set = a.header("set-cookie").expect("a cookie").to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    assert!(!set.contains("Secure"), "{set}");
+    let pair = set.split(';').next().expect("name=value").to_string();
+    let token = pair
+        .strip_prefix("faro_session=")
+        .expect("faro_session")
+        .to_string();
+    Login {
+        cookie: pair,
+        token,
+        csrf: a.json["csrf"].as_str().expect("csrf").to_string(),
+    }
+}
+
+fn report() -> String {
+    json!({"lat": 31.4746, "lon": -111.5449, "place": "Sásabe km 12", "kind": "heat", "people": 3})
+        .to_string()
+}
+
+/// The station's own audit events (no incident): (who, what).
+fn station_events(desk: &Desk) -> Vec<(String, String)> {
+    let c = rusqlite::Connection::open(desk.dir.path().join("faro.db")).expect("open");
+    let mut st = c
+        .prepare("SELECT who, what FROM events WHERE incident IS NULL ORDER BY id")
+        .expect("prepare");
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[tokio::test]
+async fn nothing_is_reachable_without_a_session() {
+    let desk = start(Duration::from_secs(3600)).await;
+    for (method, path) in [
+        ("GET", "/v1/incidents"),
+        ("GET", "/v1/me"),
+        ("GET", "/v1/no-such-thing"),
+        ("POST", "/logout"),
+    ] {
+        let a = call(desk.addr, method, path, &[], None).await;
+        assert_eq!(a.status, 401, "{method} {path}: {}", a.json);
+        assert!(!a.error().is_empty() && !a.error().contains('\n'));
+    }
+    // A made-up cookie is no session either.
+    let a = call(
+        desk.addr,
+        "GET",
+        "/v1/incidents",
+        &[("Cookie", "faro_session=forged")],
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    // The X-Faro-Operator header opens nothing.
+    let a = call(
+        desk.addr,
+        "POST",
+        "/v1/incidents",
+        &[("X-Faro-Operator", "ana")],
+        Some(&report()),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_then_rate_limited() {
+    let desk = start(Duration::from_secs(3600)).await;
+    for _ in 0..api::MAX_FAILURES {
+        let a = login(desk.addr, "ana", "not her password").await;
+        assert_eq!(a.status, 401, "{}", a.json);
+        assert_eq!(a.error(), "wrong name or password");
+        assert!(a.header("set-cookie").is_none());
+    }
+    // Now even the right password waits: the name is blocked.
+    let a = login(desk.addr, "ana", ANA_PASSWORD).await;
+    assert_eq!(a.status, 429, "{}", a.json);
+    let after: u64 = a
+        .header("retry-after")
+        .and_then(|s| s.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=300).contains(&after), "{after}");
+    // And so is the address, for any name.
+    let a = login(desk.addr, "olga", OLGA_PASSWORD).await;
+    assert_eq!(a.status, 429);
+    // An unknown user, or a name that cannot be one, is answered like a wrong password (on a
+    // fresh station).
+    let other = start(Duration::from_secs(3600)).await;
+    let a = login(other.addr, "nobody", "whatever it is").await;
+    assert_eq!((a.status, a.error()), (401, "wrong name or password"));
+    let a = login(other.addr, &"N".repeat(5000), "whatever it is").await;
+    assert_eq!((a.status, a.error()), (401, "wrong name or password"));
+    assert!(station_events(&other)
+        .contains(&("system".into(), "failed login (not a user name)".into())));
+    let events = station_events(&desk);
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|(_, what)| what == "failed login as ana")
+        .collect();
+    assert_eq!(failed.len(), api::MAX_FAILURES, "{events:?}");
+    assert!(events
+        .iter()
+        .all(|(_, what)| !what.contains("not her password")));
+}
+
+#[tokio::test]
+async fn a_session_reads_writes_with_its_csrf_token_and_ends_at_logout() {
+    let desk = start(Duration::from_secs(3600)).await;
+    let ana = logged_in(desk.addr, "ana", ANA_PASSWORD).await;
+    let cookie = ("Cookie", ana.cookie.as_str());
+    let a = call(desk.addr, "GET", "/v1/incidents", &[cookie], None).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let me = call(desk.addr, "GET", "/v1/me", &[cookie], None).await;
+    assert_eq!(
+        me.json,
+        json!({"name": "ana", "role": "desk", "csrf": ana.csrf})
+    );
+    // A write without the CSRF token, or with another, is refused.
+    let a = call(
+        desk.addr,
+        "POST",
+        "/v1/incidents",
+        &[cookie],
+        Some(&report()),
+    )
+    .await;
+    assert_eq!(a.status, 403, "{}", a.json);
+    assert!(a.error().contains("X-Faro-CSRF"), "{}", a.error());
+    let wrong = call(
+        desk.addr,
+        "POST",
+        "/v1/incidents",
+        &[cookie, ("X-Faro-CSRF", "not-the-token")],
+        Some(&report()),
+    )
+    .await;
+    assert_eq!(wrong.status, 403);
+    // With it, it works, and the audit trail names the web user, whatever the label header.
+    let csrf = ("X-Faro-CSRF", ana.csrf.as_str());
+    let a = call(
+        desk.addr,
+        "POST",
+        "/v1/incidents",
+        &[cookie, csrf, ("X-Faro-Operator", "mallory")],
+        Some(&report()),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    let id = a.json["id"].as_str().expect("id").to_string();
+    let shown = call(
+        desk.addr,
+        "GET",
+        &format!("/v1/incidents/{id}"),
+        &[cookie],
+        None,
+    )
+    .await;
+    let whos: Vec<&str> = shown.json["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["who"].as_str())
+        .collect();
+    assert!(whos.contains(&"operator:web:ana"), "{whos:?}");
+    assert!(!whos.iter().any(|w| w.contains("mallory")), "{whos:?}");
+    // A desk operator may not purge, wipe the key or manage users.
+    for path in [
+        "/v1/purge",
+        "/v1/wipe-key",
+        "/v1/users",
+        "/v1/users/olga/disable",
+    ] {
+        let a = call(desk.addr, "POST", path, &[cookie, csrf], Some("{}")).await;
+        assert_eq!(a.status, 403, "{path}: {}", a.json);
+    }
+    // The database keeps the token's hash, never the token; the password only as Argon2id.
+    let db = rusqlite::Connection::open(desk.dir.path().join("faro.db")).expect("open");
+    let (hash, user): (String, String) = db
+        .query_row("SELECT token_hash, user FROM sessions", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("one session");
+    let expect: String = Sha256::digest(ana.token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!((hash.as_str(), user.as_str()), (expect.as_str(), "ana"));
+    let dump: Vec<String> = db
+        .prepare("SELECT quote(token_hash) || quote(user) || quote(csrf) FROM sessions UNION ALL SELECT quote(password_hash) FROM users UNION ALL SELECT who || what FROM events")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    for row in &dump {
+        assert!(!row.contains(&ana.token), "{row}");
+        assert!(!row.contains(ANA_PASSWORD), "{row}");
+    }
+    let phc: String = db
+        .query_row(
+            "SELECT password_hash FROM users WHERE name = 'ana'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("ana");
+    assert!(phc.starts_with("$argon2id$"), "{phc}");
+    // Logout needs the CSRF token too, then the cookie opens nothing.
+    let a = call(desk.addr, "POST", "/logout", &[cookie], None).await;
+    assert_eq!(a.status, 403);
+    let a = call(desk.addr, "POST", "/logout", &[cookie, csrf], None).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert!(a
+        .header("set-cookie")
+        .is_some_and(|c| c.contains("Max-Age=0")));
+    let a = call(desk.addr, "GET", "/v1/incidents", &[cookie], None).await;
+    assert_eq!(a.status, 401);
+    let events = station_events(&desk);
+    assert!(
+        events.contains(&("operator:web:ana".into(), "login".into())),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&("operator:web:ana".into(), "logout".into())),
+        "{events:?}"
+    );
+    assert!(events.contains(&("operator:root".into(), "user ana added (desk)".into())));
+}
+
+#[tokio::test]
+async fn an_auditor_only_reads() {
+    let desk = start(Duration::from_secs(3600)).await;
+    let olga = logged_in(desk.addr, "olga", OLGA_PASSWORD).await;
+    let cookie = ("Cookie", olga.cookie.as_str());
+    let a = call(desk.addr, "GET", "/v1/incidents", &[cookie], None).await;
+    assert_eq!(a.status, 200);
+    let a = call(
+        desk.addr,
+        "POST",
+        "/v1/incidents",
+        &[cookie, ("X-Faro-CSRF", olga.csrf.as_str())],
+        Some(&report()),
+    )
+    .await;
+    assert_eq!(a.status, 403, "{}", a.json);
+    assert_eq!(a.error(), "an auditor may only read");
+}
+
+#[tokio::test]
+async fn a_form_login_works_and_an_expired_session_is_refused() {
+    let desk = start(Duration::from_secs(1)).await;
+    let a = call(
+        desk.addr,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some("name=ana&password=correct+horse+battery"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let cookie = a
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_string();
+    let a = call(
+        desk.addr,
+        "GET",
+        "/v1/incidents",
+        &[("Cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let a = call(
+        desk.addr,
+        "GET",
+        "/v1/incidents",
+        &[("Cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.json);
+    assert!(a.error().contains("log in again"), "{}", a.error());
+}
+
+#[tokio::test]
+async fn a_coordinator_manages_users_and_a_disabled_user_is_logged_out() {
+    let desk = start(Duration::from_secs(3600)).await;
+    let marta = logged_in(desk.addr, "marta", MARTA_PASSWORD).await;
+    let ana = logged_in(desk.addr, "ana", ANA_PASSWORD).await;
+    let m = [
+        ("Cookie", marta.cookie.as_str()),
+        ("X-Faro-CSRF", marta.csrf.as_str()),
+    ];
+    let body = json!({"name": "luis", "role": "desk", "password": "otra clave bastante larga"});
+    let a = call(desk.addr, "POST", "/v1/users", &m, Some(&body.to_string())).await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    let a = call(desk.addr, "GET", "/v1/users", &m[..1], None).await;
+    let names: Vec<&str> = a.json["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(names, ["ana", "luis", "marta", "olga"]);
+    // Ana is disabled: her open session ends at once, and she cannot log in again.
+    let a = call(desk.addr, "POST", "/v1/users/ana/disable", &m, None).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let a = call(
+        desk.addr,
+        "GET",
+        "/v1/incidents",
+        &[("Cookie", &ana.cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    let a = login(desk.addr, "ana", ANA_PASSWORD).await;
+    assert_eq!(a.status, 401);
+    // A new password ends the user's sessions and the old password opens nothing.
+    let luis = logged_in(desk.addr, "luis", "otra clave bastante larga").await;
+    let a = call(
+        desk.addr,
+        "POST",
+        "/v1/users/luis/password",
+        &m,
+        Some(&json!({"password": "la clave nueva de luis"}).to_string()),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let a = call(
+        desk.addr,
+        "GET",
+        "/v1/incidents",
+        &[("Cookie", &luis.cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        login(desk.addr, "luis", "otra clave bastante larga")
+            .await
+            .status,
+        401
+    );
+    logged_in(desk.addr, "luis", "la clave nueva de luis").await;
+    let events = station_events(&desk);
+    for what in [
+        "user luis added (desk)",
+        "user ana disabled",
+        "password of user luis changed",
+    ] {
+        assert!(
+            events.contains(&("operator:web:marta".into(), what.into())),
+            "{what}: {events:?}"
+        );
+    }
+}
