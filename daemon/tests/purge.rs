@@ -275,7 +275,10 @@ async fn personal_data_goes_when_due_and_leaves_no_byte_behind() {
     }
 
     // Just past it: everything due goes, and the WAL is emptied.
-    let report = store.purge_now(T + N * DAY + 1).await.unwrap();
+    let report = store
+        .purge_now(T + N * DAY + 1, "operator:ana")
+        .await
+        .unwrap();
     assert_eq!(report.personal_records, 3, "{report:?}");
     assert!(report.messages >= 4, "{report:?}"); // SAS-1's text and reply, the chat, the text sent
     assert_eq!(report.nodes, 2, "{report:?}");
@@ -354,7 +357,7 @@ async fn personal_data_goes_when_due_and_leaves_no_byte_behind() {
         let what: String = c
             .query_row(
                 "SELECT what FROM events WHERE what LIKE 'retention%' AND incident IS NULL
-                    AND who = 'system' AND via = 'faroctl'",
+                    AND who = 'operator:ana' AND via = 'faroctl'",
                 [],
                 |r| r.get(0),
             )
@@ -492,7 +495,10 @@ async fn a_reader_holding_old_pages_delays_the_scrub_to_the_next_purge() {
     let reader = db(&store);
     reader.execute_batch("BEGIN").unwrap();
     assert!(count(&reader, "SELECT count(*) FROM personal_records") > 0);
-    let report = store.purge_now(T + N * DAY + 1).await.unwrap();
+    let report = store
+        .purge_now(T + N * DAY + 1, "operator:ana")
+        .await
+        .unwrap();
     assert!(report.total() > 0);
     let wal = || std::fs::metadata(format!("{}-wal", path.display())).map_or(0, |m| m.len());
     assert!(wal() > 0, "the reader kept the WAL");

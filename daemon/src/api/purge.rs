@@ -11,7 +11,10 @@ use crate::store::PurgeReport;
 pub(super) async fn purge(
     State(st): State<Shared>,
     // A write: only a caller with peer credentials (the socket's group) may ask.
-    Operator(_who): Operator,
+    Operator(who): Operator,
 ) -> ApiResult<Json<PurgeReport>> {
-    Ok(Json(st.api.store.purge_now(st.api.clock.now_ms()).await?))
+    let who = crate::incident::Actor::Operator(who).to_string();
+    Ok(Json(
+        st.api.store.purge_now(st.api.clock.now_ms(), &who).await?,
+    ))
 }

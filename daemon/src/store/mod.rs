@@ -194,6 +194,8 @@ enum Cmd {
     Purge {
         at: i64,
         via: &'static str,
+        /// Who asked: `system` for the timer, the operator for `faroctl purge`.
+        who: String,
     },
     /// Users and sessions of the desk (`users`).
     Users {
@@ -614,17 +616,24 @@ impl Store {
     /// Retention (`[retention]`): purges the personal data that is due at `at` (never what is
     /// not yet due), then empties the WAL; the timer's call. Returns what was purged, in counts.
     pub async fn purge(&self, at: i64) -> Result<PurgeReport, StoreError> {
-        self.purge_via(at, "timer").await
+        self.purge_via(at, "timer", "system").await
     }
 
-    /// [`Store::purge`] asked by an operator (`faroctl purge`): always recorded in the audit
-    /// trail, also when nothing was due.
-    pub async fn purge_now(&self, at: i64) -> Result<PurgeReport, StoreError> {
-        self.purge_via(at, "faroctl").await
+    /// [`Store::purge`] asked by an operator (`faroctl purge`; `who` as the audit trail names
+    /// operators, e.g. `operator:ana`): always recorded in the audit trail with who asked, also
+    /// when nothing was due.
+    pub async fn purge_now(&self, at: i64, who: &str) -> Result<PurgeReport, StoreError> {
+        self.purge_via(at, "faroctl", who).await
     }
 
-    async fn purge_via(&self, at: i64, via: &'static str) -> Result<PurgeReport, StoreError> {
-        match self.call(Cmd::Purge { at, via }).await? {
+    async fn purge_via(
+        &self,
+        at: i64,
+        via: &'static str,
+        who: &str,
+    ) -> Result<PurgeReport, StoreError> {
+        let who = who.to_string();
+        match self.call(Cmd::Purge { at, via, who }).await? {
             Reply::Purged(r) => Ok(r),
             other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
         }

@@ -431,7 +431,7 @@ impl Worker {
                 self.apply_effects(d.effects, at)?;
                 Ok(Reply::Done)
             }
-            Cmd::Purge { at, via } => self.purge(at, via).map(Reply::Purged),
+            Cmd::Purge { at, via, who } => self.purge(at, via, &who).map(Reply::Purged),
             Cmd::Ping => Ok(Reply::Done),
         }
     }

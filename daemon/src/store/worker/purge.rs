@@ -105,7 +105,7 @@ impl Worker {
     /// Purges what is due at `at` (never what is not yet due) and records it, in counts, in the
     /// audit trail (`via`: `timer` or `faroctl`; a timer's purge that found nothing is not
     /// recorded). The caller scrubs the WAL after the commit (`scrub_after_commit`).
-    pub(super) fn purge(&mut self, at: i64, via: &str) -> Res<PurgeReport> {
+    pub(super) fn purge(&mut self, at: i64, via: &str, who: &str) -> Res<PurgeReport> {
         let r = self.cfg.retention;
         let personal = at.saturating_sub(ms(r.personal));
         let texts = at.saturating_sub(ms(r.messages));
@@ -173,7 +173,7 @@ impl Worker {
             self.event(
                 None,
                 at,
-                "system",
+                who,
                 via,
                 &format!("retention: {}", report.summary()),
             )?;
