@@ -351,6 +351,14 @@ async fn a_location_request_from_opening_to_reported_back() {
         texts.contains(&"Faro LOC-1: búsqueda terminada, gracias"),
         "{texts:?}"
     );
+    // No radio here: the task never went on air, and the close dropped it unsent.
+    let trail = r.events(None, 0, 1000).expect("events");
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.what == "locate_task to !a1b2c3d4 dropped unsent: LOC-1 was closed"),
+        "{trail:?}"
+    );
     stop(st).await;
 }
 

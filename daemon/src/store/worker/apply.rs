@@ -298,6 +298,21 @@ impl Worker {
                 )?;
             }
             Effect::LocateClose { id, outcome, found } => {
+                // A search task still waiting for the air is pointless now: dropped unsent,
+                // like an incident's replies at its close. Its text names the request
+                // (`... LOC-5: ...`, every language's template).
+                let name = crate::casework::Subject::Locate(id).to_string();
+                self.drop_unsent(
+                    "o.incident IS NULL AND m.understood = ?1 AND CAST(o.payload AS TEXT) LIKE ?2
+                     AND o.created_at < ?3",
+                    params![
+                        crate::catalog::Msg::LocateTask.as_str(),
+                        format!("% {name}:%"),
+                        at
+                    ],
+                    &format!("{name} was closed"),
+                    at,
+                )?;
                 self.exec(
                     "UPDATE location_requests SET state = 'closed', outcome = ?2, found = COALESCE(?3, found),
                      closed_at = ?4, updated_at = ?4 WHERE id = ?1",
