@@ -440,9 +440,9 @@ async fn casework_records_go_once_their_subject_ended_and_not_before() {
         "INSERT INTO consents(id, subject, given_by, purposes, at, recorded_by)
               VALUES (3, 'CMP-1', 'person', 'complaint', {T0}, 'operator:ana'),
                      (4, 'CMP-2', 'person', 'complaint', {T0}, 'operator:ana');
-         INSERT INTO complaints(id, at, category, status, consent, recorded_by, updated_at)
-              VALUES (1, {T0}, 'robbery', 'closed', 3, 'operator:ana', {T}),
-                     (2, {T0}, 'extortion', 'referred', 4, 'operator:ana', {T});
+         INSERT INTO complaints(id, at, category, status, consent, recorded_by, updated_at, lat, lon)
+              VALUES (1, {T0}, 'robbery', 'closed', 3, 'operator:ana', {T}, 31.47463, -111.54485),
+                     (2, {T0}, 'extortion', 'referred', 4, 'operator:ana', {T}, 31.47463, -111.54485);
          INSERT INTO location_requests(id, at, requester_kind, people_sought, state, outcome,
                                        closed_at, recorded_by, updated_at)
               VALUES (2, {T0}, 'consulate', 1, 'closed', 'found_alive', {T}, 'operator:ana', {T}),
@@ -478,6 +478,15 @@ async fn casework_records_go_once_their_subject_ended_and_not_before() {
         ["AID-2", "CMP-2", "LOC-1", "LOC-3"],
         "what is not yet due stays"
     );
+    // Where a closed complaint happened is kept as its area; an open one's stays exact.
+    let at = |id: i64| -> (f64, f64) {
+        c.query_row("SELECT lat, lon FROM complaints WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    };
+    assert_eq!(at(1), (31.47, -111.54));
+    assert_eq!(at(2), (31.47463, -111.54485));
     // Once the later request is due too, it goes.
     store.purge(later + N * DAY + 1).await.unwrap();
     assert_eq!(subjects(&c), ["AID-2", "CMP-2", "LOC-1"]);

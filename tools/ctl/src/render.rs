@@ -938,7 +938,7 @@ pub fn stats(v: &Value) -> String {
 pub fn purge(v: &Value) -> String {
     let n = |k: &str| v[k].as_u64().unwrap_or(0);
     clean(&format!(
-        "purged {} personal records, {} messages, {} outbox texts, {} municipal answers, {} grouped acknowledgements, {} node names and positions, {} incident positions rounded (personal data ended before {}, texts and phones heard before {})",
+        "purged {} personal records, {} messages, {} outbox texts, {} municipal answers, {} grouped acknowledgements, {} node names and positions, {} incident and {} casework positions rounded (personal data ended before {}, texts and phones heard before {})",
         n("personal_records"),
         n("messages"),
         n("outbox_texts"),
@@ -946,6 +946,7 @@ pub fn purge(v: &Value) -> String {
         n("grouped_acks"),
         n("nodes"),
         n("incident_positions"),
+        n("casework_positions"),
         s(v, "personal_before"),
         s(v, "messages_before"),
     ))

@@ -49,6 +49,10 @@ pub struct PurgeReport {
     pub nodes: u64,
     /// Closed incidents whose position was rounded to about 1 km.
     pub incident_positions: u64,
+    /// Aid records, closed complaints and closed location requests whose position was rounded
+    /// the same way.
+    #[serde(default)]
+    pub casework_positions: u64,
 }
 
 impl PurgeReport {
@@ -61,14 +65,16 @@ impl PurgeReport {
             + self.grouped_acks
             + self.nodes
             + self.incident_positions
+            + self.casework_positions
     }
 
     /// One line of counts for the audit trail and `faroctl purge`.
     pub fn summary(&self) -> String {
         format!(
             "purged {} personal records, {} messages, {} outbox texts, {} municipal answers, \
-             {} grouped acknowledgements, {} node names and positions, {} incident positions \
-             rounded (personal data of items ended before {}, texts and phones heard before {})",
+             {} grouped acknowledgements, {} node names and positions, {} incident and {} \
+             casework positions rounded (personal data of items ended before {}, texts and \
+             phones heard before {})",
             self.personal_records,
             self.messages,
             self.outbox_texts,
@@ -76,6 +82,7 @@ impl PurgeReport {
             self.grouped_acks,
             self.nodes,
             self.incident_positions,
+            self.casework_positions,
             self.personal_before,
             self.messages_before,
         )
@@ -169,6 +176,20 @@ impl Worker {
                 AND (coalesce(precision_bits, 32) > ?2 OR lat != round(lat, 2) OR lon != round(lon, 2))",
             params![personal, ROUNDED_PRECISION_BITS],
         )? as u64;
+        // Where aid was given, a complaint happened or people were last seen: the same
+        // rounding once the record is over (aid: given; complaints and requests: closed).
+        let round = "lat = round(lat, 2), lon = round(lon, 2)";
+        let exact = "lat IS NOT NULL AND lon IS NOT NULL AND (lat != round(lat, 2) OR lon != round(lon, 2))";
+        for (table, over) in [
+            ("assistance", "at < ?1"),
+            ("complaints", "status = 'closed' AND updated_at < ?1"),
+            ("location_requests", "state = 'closed' AND closed_at < ?1"),
+        ] {
+            report.casework_positions += self.exec(
+                &format!("UPDATE {table} SET {round} WHERE {over} AND {exact}"),
+                [personal],
+            )? as u64;
+        }
         if report.total() > 0 || via != "timer" {
             self.event(
                 None,
