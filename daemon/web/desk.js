@@ -3,6 +3,7 @@
 "use strict";
 
 const DEBOUNCE_MS = 300;
+const RETRY_MS = 5000;
 
 function el(tag, text, attrs) {
   const node = document.createElement(tag);
@@ -171,6 +172,14 @@ function subscribe() {
   source.addEventListener("error", () => {
     live.textContent = "sin conexión";
     live.classList.remove("on");
+    // EventSource retries by itself (with Last-Event-ID) unless the answer was not a stream,
+    // such as a 401 once the session has ended: then ask who we are (a 401 goes to /login)
+    // and open a new one a little later.
+    if (source.readyState === EventSource.CLOSED) {
+      getJson("/v1/me")
+        .then(() => setTimeout(subscribe, RETRY_MS))
+        .catch(() => setTimeout(subscribe, RETRY_MS));
+    }
   });
 }
 
