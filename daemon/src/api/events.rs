@@ -85,7 +85,11 @@ pub(super) async fn stream(
     q: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(q) = q.map_err(|r| ApiError::bad_request(r.body_text()))?;
-    let after = match headers.get("last-event-id") {
+    // An empty Last-Event-ID is none (the spec's reset).
+    let last_event_id = headers
+        .get("last-event-id")
+        .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace));
+    let after = match last_event_id {
         Some(v) => Some(
             v.to_str()
                 .ok()
