@@ -78,7 +78,9 @@ pub(super) struct StreamQuery {
 /// `GET /v1/stream`: the audit events of `/v1/events` as server-sent events. The backlog after
 /// `Last-Event-ID` or `after` (if given), then live; each event `id: <id>\nevent: audit\ndata:
 /// <json>\n\n`; `event: lagged` (`data: {"lagged": n}`) when this watcher fell behind (what it
-/// missed follows); `: ka` every [`KEEPALIVE`]. No messages: the desk refetches what it shows.
+/// missed follows); `event: stream_error` (`data: {"error": ...}`, not EventSource's own
+/// `error`) before it ends when the database cannot be read; `: ka` every [`KEEPALIVE`]. No
+/// messages: the desk refetches what it shows.
 pub(super) async fn stream(
     State(st): State<Shared>,
     headers: HeaderMap,
@@ -195,7 +197,7 @@ impl Feed {
             let page = match read(&self.st, move |r| r.events(None, after, BACKLOG_PAGE)).await {
                 Ok(page) => page,
                 Err(e) => {
-                    self.line("error", None, &json!({ "error": e.message }))
+                    self.line("stream_error", None, &json!({ "error": e.message }))
                         .await;
                     return false;
                 }
