@@ -515,8 +515,12 @@ struct EventStream {
 
 impl EventStream {
     async fn open(sock: &Path, query: &str) -> EventStream {
+        Self::open_at(sock, &format!("/v1/events{query}"), "application/x-ndjson").await
+    }
+
+    async fn open_at(sock: &Path, path: &str, content_type: &str) -> EventStream {
         let mut s = UnixStream::connect(sock).await.expect("connect");
-        s.write_all(request("GET", &format!("/v1/events{query}"), None, None).as_bytes())
+        s.write_all(request("GET", path, None, None).as_bytes())
             .await
             .expect("write");
         let mut r = BufReader::new(s);
@@ -536,7 +540,7 @@ impl EventStream {
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         assert!(
             head.to_ascii_lowercase()
-                .contains("content-type: application/x-ndjson"),
+                .contains(&format!("content-type: {content_type}")),
             "{head}"
         );
         assert!(
@@ -552,12 +556,18 @@ impl EventStream {
 
     /// The next JSON line, waiting at most `WAIT`.
     async fn next(&mut self) -> Value {
+        let line = self.until("\n").await;
+        serde_json::from_str(&line).expect("a JSON line")
+    }
+
+    /// What comes before the next `end`, waiting at most `WAIT`.
+    async fn until(&mut self, end: &str) -> String {
         timeout(WAIT, async {
             loop {
-                if let Some((line, rest)) = self.pending.split_once('\n') {
-                    let v = serde_json::from_str(line).expect("a JSON line");
+                if let Some((line, rest)) = self.pending.split_once(end) {
+                    let line = line.to_string();
                     self.pending = rest.to_string();
-                    return v;
+                    return line;
                 }
                 let mut size = String::new();
                 self.r.read_line(&mut size).await.expect("chunk size");
@@ -572,6 +582,33 @@ impl EventStream {
         .await
         .expect("an event line within the bound")
     }
+}
+
+#[tokio::test]
+async fn the_server_sent_stream_carries_the_same_events_on_the_socket() {
+    let st = start().await;
+    let sock = &st.sock;
+    let id = report(sock).await;
+    let mut lines = EventStream::open(sock, "?after=0").await;
+    let mut sse = EventStream::open_at(sock, "/v1/stream?after=0", "text/event-stream").await;
+    for _ in 0..3 {
+        let line = lines.until("\n").await;
+        let ev: Value = serde_json::from_str(&line).expect("a JSON line");
+        let frame = sse.until("\n\n").await;
+        assert_eq!(
+            frame,
+            format!("id: {}\nevent: audit\ndata: {line}", ev["id"])
+        );
+    }
+    // Live: the next event on both, in the same form.
+    post(sock, &format!("/v1/incidents/{id}/ack"), json!({})).await;
+    let line = lines.until("\n").await;
+    let frame = sse.until("\n\n").await;
+    assert!(line.contains("acknowledged"), "{line}");
+    assert!(
+        frame.ends_with(&format!("event: audit\ndata: {line}")),
+        "{frame}"
+    );
 }
 
 #[tokio::test]

@@ -96,13 +96,8 @@ impl Answer {
     }
 }
 
-async fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Answer {
+/// A request's text: `Connection: close`, JSON unless a content type is given.
+fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> String {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n");
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
@@ -118,33 +113,62 @@ async fn call(
     }
     req.push_str("\r\n");
     req.push_str(body.unwrap_or(""));
+    req
+}
+
+/// A status line and header block: the status and the headers (names in lower case).
+fn head(head: &str) -> (u16, Vec<(String, String)>) {
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers)
+}
+
+/// One request: the status, the headers and the body as text.
+async fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Vec<(String, String)>, String) {
+    let req = request(method, path, headers, body);
     timeout(WAIT, async {
         let mut s = TcpStream::connect(addr).await.expect("connect");
         s.write_all(req.as_bytes()).await.expect("write");
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).await.expect("read");
         let text = String::from_utf8(raw).expect("UTF-8 answer");
-        let (head, body) = text.split_once("\r\n\r\n").expect("a header block");
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        let json =
-            serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body:?}"));
-        Answer {
-            status,
-            headers,
-            json,
-        }
+        let (top, body) = text.split_once("\r\n\r\n").expect("a header block");
+        let (status, headers) = head(top);
+        (status, headers, body.to_string())
     })
     .await
     .unwrap_or_else(|_| panic!("{method} {path}: no answer within {WAIT:?}"))
+}
+
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Answer {
+    let (status, headers, body) = raw(addr, method, path, headers, body).await;
+    let json =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body:?}"));
+    Answer {
+        status,
+        headers,
+        json,
+    }
 }
 
 /// A logged-in client: its cookie header and CSRF token.
@@ -523,5 +547,255 @@ async fn a_coordinator_manages_users_and_a_disabled_user_is_logged_out() {
             events.contains(&("operator:web:marta".into(), what.into())),
             "{what}: {events:?}"
         );
+    }
+}
+
+/// A server-sent event: its id, name and data (a comment-only frame has neither).
+#[derive(Debug, Default)]
+struct Sse {
+    id: Option<i64>,
+    event: Option<String>,
+    data: String,
+}
+
+/// An open `GET /v1/stream`: the connection, its chunked bytes not yet decoded, its body.
+struct EventStream {
+    s: TcpStream,
+    raw: Vec<u8>,
+    body: String,
+}
+
+async fn open_stream(addr: SocketAddr, headers: &[(&str, &str)], path: &str) -> EventStream {
+    let req = request("GET", path, headers, None);
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    let top = timeout(WAIT, async {
+        loop {
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let top = String::from_utf8(raw[..end].to_vec()).expect("UTF-8 head");
+                raw.drain(..end + 4);
+                return top;
+            }
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the stream closed before its headers");
+            raw.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the stream's headers in time");
+    let (status, headers) = head(&top);
+    assert_eq!(status, 200, "{top}");
+    let h = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    assert_eq!(h("content-type").as_deref(), Some("text/event-stream"));
+    assert_eq!(h("transfer-encoding").as_deref(), Some("chunked"));
+    EventStream {
+        s,
+        raw,
+        body: String::new(),
+    }
+}
+
+impl EventStream {
+    /// Moves the whole chunks received into the body.
+    fn decode(&mut self) {
+        loop {
+            let Some(eol) = self.raw.windows(2).position(|w| w == b"\r\n") else {
+                return;
+            };
+            let size = std::str::from_utf8(&self.raw[..eol]).expect("chunk size");
+            let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+            if self.raw.len() < eol + 2 + size + 2 {
+                return;
+            }
+            let data = self.raw[eol + 2..eol + 2 + size].to_vec();
+            self.body
+                .push_str(&String::from_utf8(data).expect("UTF-8 chunk"));
+            self.raw.drain(..eol + 2 + size + 2);
+        }
+    }
+
+    /// The next frame (`…\n\n`).
+    async fn next(&mut self) -> Sse {
+        timeout(WAIT, async {
+            loop {
+                self.decode();
+                if let Some(end) = self.body.find("\n\n") {
+                    let frame: String = self.body.drain(..end + 2).collect();
+                    let mut ev = Sse::default();
+                    for line in frame.lines() {
+                        if let Some(id) = line.strip_prefix("id: ") {
+                            ev.id = Some(id.parse().expect("a numeric id"));
+                        } else if let Some(name) = line.strip_prefix("event: ") {
+                            ev.event = Some(name.to_string());
+                        } else if let Some(data) = line.strip_prefix("data: ") {
+                            ev.data.push_str(data);
+                        } else {
+                            assert!(line.is_empty() || line.starts_with(':'), "{line:?}");
+                        }
+                    }
+                    return ev;
+                }
+                let mut buf = [0u8; 4096];
+                let n = self.s.read(&mut buf).await.expect("read");
+                assert!(n > 0, "the stream ended");
+                self.raw.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await
+        .expect("an event in time")
+    }
+
+    /// Audit events until one about `incident`; each checked: `event: audit`, its id the
+    /// id of its data.
+    async fn until(&mut self, incident: &str) -> Vec<(i64, Value)> {
+        let mut seen = Vec::new();
+        loop {
+            let ev = self.next().await;
+            if ev.event.is_none() {
+                continue;
+            }
+            assert_eq!(ev.event.as_deref(), Some("audit"), "{ev:?}");
+            let data: Value = serde_json::from_str(&ev.data).expect("JSON data");
+            let id = ev.id.expect("an id");
+            assert_eq!(data["id"].as_i64(), Some(id), "{ev:?}");
+            let about = data["incident"].as_str() == Some(incident);
+            seen.push((id, data));
+            if about {
+                return seen;
+            }
+        }
+    }
+}
+
+async fn report_as(desk: &Desk, who: &Login) -> String {
+    let a = call(
+        desk.addr,
+        "POST",
+        "/v1/incidents",
+        &[
+            ("Cookie", who.cookie.as_str()),
+            ("X-Faro-CSRF", who.csrf.as_str()),
+        ],
+        Some(&report()),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    a.json["id"].as_str().expect("id").to_string()
+}
+
+#[tokio::test]
+async fn the_event_stream_is_server_sent_events_and_resumes_after_last_event_id() {
+    let desk = start(Duration::from_secs(3600)).await;
+    let ana = logged_in(desk.addr, "ana", ANA_PASSWORD).await;
+    let cookie = ("Cookie", ana.cookie.as_str());
+    // Without a session: 401, as everything else.
+    let (status, _, _) = raw(desk.addr, "GET", "/v1/stream", &[], None).await;
+    assert_eq!(status, 401);
+
+    let mut stream = open_stream(desk.addr, &[cookie], "/v1/stream").await;
+    let first = report_as(&desk, &ana).await;
+    let seen = stream.until(&first).await;
+    let last = seen.last().expect("an event").0;
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+    drop(stream);
+
+    // Missed while away: reconnecting with Last-Event-ID gives what came after, once.
+    let second = report_as(&desk, &ana).await;
+    let last_id = last.to_string();
+    let mut again = open_stream(
+        desk.addr,
+        &[cookie, ("Last-Event-ID", last_id.as_str())],
+        "/v1/stream",
+    )
+    .await;
+    let resumed = again.until(&second).await;
+    assert!(resumed.iter().all(|(id, _)| *id > last), "{resumed:?}");
+    assert!(resumed.windows(2).all(|w| w[0].0 < w[1].0), "{resumed:?}");
+    assert!(
+        resumed.iter().all(|(_, d)| d["incident"] != json!(first)),
+        "{resumed:?}"
+    );
+    drop(again);
+
+    // `?after=0` replays the backlog from the start: the first report is there.
+    let mut all = open_stream(desk.addr, &[cookie], "/v1/stream?after=0").await;
+    let from_start = all.until(&first).await;
+    assert!(from_start.iter().all(|(id, _)| *id <= last));
+}
+
+fn has_header(headers: &[(String, String)], name: &str, value: &str) -> bool {
+    headers.iter().any(|(n, v)| n == name && v == value)
+}
+
+#[tokio::test]
+async fn the_pages_are_served_with_a_strict_policy_and_the_queue_needs_a_session() {
+    let desk = start(Duration::from_secs(3600)).await;
+    // `/` without a session, or with a made-up one: to the login page.
+    for headers in [&[][..], &[("Cookie", "faro_session=forged")][..]] {
+        let (status, h, _) = raw(desk.addr, "GET", "/", headers, None).await;
+        assert_eq!(status, 303);
+        assert!(has_header(&h, "location", "/login"), "{h:?}");
+    }
+    // The login page and the assets hold no data: served without a session.
+    for (path, kind) in [
+        ("/login", "text/html; charset=utf-8"),
+        ("/desk.js", "text/javascript; charset=utf-8"),
+        ("/desk.css", "text/css; charset=utf-8"),
+    ] {
+        let (status, h, body) = raw(desk.addr, "GET", path, &[], None).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(has_header(&h, "content-type", kind), "{path}: {h:?}");
+        assert!(has_header(&h, "content-security-policy", api::CSP), "{h:?}");
+        assert!(has_header(&h, "x-content-type-options", "nosniff"));
+        if kind.starts_with("text/html") {
+            assert!(has_header(&h, "cache-control", "no-store"), "{h:?}");
+        }
+        assert!(!body.is_empty());
+    }
+    assert!(api::CSP.contains("default-src 'self'") && api::CSP.contains("frame-ancestors 'none'"));
+    let (_, _, login_page) = raw(desk.addr, "GET", "/login", &[], None).await;
+    assert!(login_page.contains(r#"action="/login""#) && login_page.contains(r#"method="post""#));
+
+    // With a session, `/` is the queue page, in Spanish.
+    let ana = logged_in(desk.addr, "ana", ANA_PASSWORD).await;
+    let (status, h, index) = raw(desk.addr, "GET", "/", &[("Cookie", &ana.cookie)], None).await;
+    assert_eq!(status, 200);
+    assert!(has_header(&h, "content-type", "text/html; charset=utf-8"));
+    assert!(has_header(&h, "content-security-policy", api::CSP));
+    assert!(has_header(&h, "cache-control", "no-store"));
+    assert!(index.contains("Cola de incidentes") && index.contains("Cerrar sesión"));
+
+    // Nothing in them asks for anything elsewhere; text goes in as text, never as markup.
+    let (_, _, js) = raw(desk.addr, "GET", "/desk.js", &[], None).await;
+    let (_, _, css) = raw(desk.addr, "GET", "/desk.css", &[], None).await;
+    for (name, text) in [
+        ("index", &index),
+        ("login", &login_page),
+        ("js", &js),
+        ("css", &css),
+    ] {
+        assert!(
+            !text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"),
+            "{name} names an outside URL"
+        );
+    }
+    for word in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+    ] {
+        assert!(!js.contains(word), "desk.js uses {word}");
+    }
+    for label in [
+        "Reconocer",
+        "personas",
+        "EventSource(\"/v1/stream\")",
+        "X-Faro-CSRF",
+    ] {
+        assert!(js.contains(label), "desk.js lacks {label}");
     }
 }

@@ -10,6 +10,11 @@
 //!   a role that may make it ([`session::refused_for`], 403).
 //! - The audit trail names the logged-in user as `operator:web:<user>`; the `X-Faro-Operator`
 //!   header is ignored here.
+//! - The desk's own pages (`daemon/web/`, embedded): `GET /` the incident queue (a redirect to
+//!   `/login` without a session), `GET /login` the login form, `GET /desk.js` and
+//!   `GET /desk.css` (no data in them: reachable without a session). Every page carries a
+//!   strict Content-Security-Policy ([`CSP`]) and `X-Content-Type-Options: nosniff`; HTML is
+//!   `Cache-Control: no-store`. Nothing in them asks for anything outside this listener.
 //! - TLS is not built in: the listener is for the station's own network or a reverse proxy.
 
 use std::future::{Future, IntoFuture};
@@ -20,7 +25,7 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Json, Router};
 use serde::Deserialize;
@@ -37,6 +42,16 @@ use crate::store::StoreError;
 pub const VIA: &str = "desk";
 /// Default session length.
 pub const DEFAULT_SESSION: Duration = Duration::from_secs(12 * 3600);
+
+/// The Content-Security-Policy of the desk's pages: only this listener, no inline script or
+/// style, no framing.
+pub const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+                       style-src 'self'; script-src 'self'; frame-ancestors 'none'";
+
+const INDEX_HTML: &str = include_str!("../../web/index.html");
+const LOGIN_HTML: &str = include_str!("../../web/login.html");
+const DESK_JS: &str = include_str!("../../web/desk.js");
+const DESK_CSS: &str = include_str!("../../web/desk.css");
 
 /// `[desk]`: the listener and its sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +128,7 @@ fn desk_router(state: ApiState, cfg: DeskConfig, stop: Arc<watch::Sender<bool>>)
         limiter: Arc::new(Limiter::default()),
     };
     let behind = Router::new()
+        .route("/", get(index))
         .route("/v1/me", get(me))
         .route("/logout", post(logout))
         .with_state(desk.clone());
@@ -124,11 +140,51 @@ fn desk_router(state: ApiState, cfg: DeskConfig, stop: Arc<watch::Sender<bool>>)
                 require_session,
             ));
     Router::new()
-        .route("/login", post(login))
+        .route("/login", get(login_page).post(login))
+        .route("/desk.js", get(desk_js))
+        .route("/desk.css", get(desk_css))
         .layer(DefaultBodyLimit::max(super::MAX_BODY))
         .layer(middleware::from_fn(log_login))
         .with_state(desk)
         .merge(behind)
+}
+
+/// One of the desk's embedded files, with its security headers.
+fn page(body: &'static str, content_type: &'static str) -> Response {
+    let mut res = (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+        body,
+    )
+        .into_response();
+    if content_type.starts_with("text/html") {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// `GET /`: the incident queue (behind a session; [`require_session`] sends the rest to
+/// `/login`).
+async fn index() -> Response {
+    page(INDEX_HTML, "text/html; charset=utf-8")
+}
+
+async fn login_page() -> Response {
+    page(LOGIN_HTML, "text/html; charset=utf-8")
+}
+
+async fn desk_js() -> Response {
+    page(DESK_JS, "text/javascript; charset=utf-8")
+}
+
+async fn desk_css() -> Response {
+    page(DESK_CSS, "text/css; charset=utf-8")
 }
 
 /// A read-only query on the blocking pool.
@@ -163,7 +219,12 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// Every route but `/login`: a live session, the CSRF token on writes, a role that may.
 async fn require_session(State(desk): State<Desk>, mut req: Request, next: Next) -> Response {
+    // The queue page without a session: the login page instead of a 401.
+    let page = req.uri().path() == "/" && matches!(*req.method(), Method::GET | Method::HEAD);
     let Some(token) = cookie_token(req.headers()) else {
+        if page {
+            return Redirect::to("/login").into_response();
+        }
         return unauthorized("log in first (POST /login)");
     };
     let hash = session::token_hash(&token);
@@ -176,6 +237,9 @@ async fn require_session(State(desk): State<Desk>, mut req: Request, next: Next)
     let Some(s) = found
         .filter(|s| now < s.expires_at && now - s.last_seen_at < session::IDLE.as_millis() as i64)
     else {
+        if page {
+            return Redirect::to("/login").into_response();
+        }
         return unauthorized("the session has ended: log in again");
     };
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -220,6 +284,9 @@ async fn require_session(State(desk): State<Desk>, mut req: Request, next: Next)
 /// A login's status and source address: never its name, password or body (the audit trail
 /// has the name).
 async fn log_login(req: Request, next: Next) -> Response {
+    if req.method() != Method::POST || req.uri().path() != "/login" {
+        return next.run(req).await;
+    }
     let from = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -1,7 +1,10 @@
 //! The event stream: `GET /v1/events`, newline-delimited JSON of the audit events, the backlog
 //! then live, with keepalives; with `messages=true`, also the texts heard and queued as they
 //! commit (`{"message": {...}}`, live only); it ends when the client goes away or the server
-//! stops.
+//! stops. `GET /v1/stream` is the same feed as server-sent events (`text/event-stream`) for a
+//! browser's `EventSource`: the backlog after `Last-Event-ID` (or `?after=ID`), then live, each
+//! event as `id: <id>`, `event: audit`, `data: <the JSON of /v1/events>`, with `: ka` comment
+//! lines as keepalives.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -10,7 +13,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -56,12 +59,67 @@ pub(super) async fn events(
     let live = st.api.store.subscribe();
     let messages = q.messages.then(|| st.api.store.subscribe_messages());
     let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-    tokio::spawn(feed(st, q.after, (live, messages), tx));
+    tokio::spawn(feed(st, q.after, Format::Lines, (live, messages), tx));
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(Lines(rx)),
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StreamQuery {
+    /// Send the stored events after this id first (`Last-Event-ID` wins when both are given:
+    /// it is what a reconnecting `EventSource` sends with its first URL).
+    after: Option<i64>,
+}
+
+/// `GET /v1/stream`: the audit events of `/v1/events` as server-sent events. The backlog after
+/// `Last-Event-ID` or `after` (if given), then live; each event `id: <id>\nevent: audit\ndata:
+/// <json>\n\n`; `event: lagged` (`data: {"lagged": n}`) when this watcher fell behind (what it
+/// missed follows); `event: stream_error` (`data: {"error": ...}`, not EventSource's own
+/// `error`) before it ends when the database cannot be read; `: ka` every [`KEEPALIVE`]. No
+/// messages: the desk refetches what it shows.
+pub(super) async fn stream(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    q: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = q.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    // An empty Last-Event-ID is none (the spec's reset).
+    let last_event_id = headers
+        .get("last-event-id")
+        .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace));
+    let after = match last_event_id {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be an event id"))?,
+        ),
+        None => q.after,
+    };
+    let live = st.api.store.subscribe();
+    let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+    tokio::spawn(feed(st, after, Format::Sse, (live, None), tx));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::from_stream(Lines(rx)),
+    )
+        .into_response())
+}
+
+/// How a feed writes what it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Newline-delimited JSON (`/v1/events`).
+    Lines,
+    /// Server-sent events (`/v1/stream`).
+    Sse,
 }
 
 /// The response body of an event stream: lines from its feeder task.
@@ -75,24 +133,53 @@ impl futures_core::Stream for Lines {
     }
 }
 
-/// Where an event stream stands: the last id sent, and its way out.
+/// Where an event stream stands: the last id sent, its format, and its way out.
 struct Feed {
     st: Shared,
     last: i64,
+    format: Format,
     tx: mpsc::Sender<Bytes>,
 }
 
 impl Feed {
-    /// Queues one JSON line; false when the watcher is gone or stopped reading.
-    async fn line(&self, value: &impl Serialize) -> bool {
-        let Ok(mut line) = serde_json::to_vec(value) else {
-            return false;
-        };
-        line.push(b'\n');
+    /// Queues bytes; false when the watcher is gone or stopped reading.
+    async fn send(&self, bytes: Vec<u8>) -> bool {
         matches!(
-            tokio::time::timeout(STREAM_SEND_TIMEOUT, self.tx.send(line.into())).await,
+            tokio::time::timeout(STREAM_SEND_TIMEOUT, self.tx.send(bytes.into())).await,
             Ok(Ok(()))
         )
+    }
+
+    /// Queues one JSON value: a line, or a server-sent event named `kind` (with `id`).
+    async fn line(&self, kind: &str, id: Option<i64>, value: &impl Serialize) -> bool {
+        let Ok(json) = serde_json::to_vec(value) else {
+            return false;
+        };
+        let mut out = Vec::with_capacity(json.len() + 48);
+        if self.format == Format::Sse {
+            if let Some(id) = id {
+                out.extend_from_slice(format!("id: {id}\n").as_bytes());
+            }
+            out.extend_from_slice(format!("event: {kind}\ndata: ").as_bytes());
+        }
+        // serde_json writes no raw newline, so the JSON is one `data:` line.
+        out.extend_from_slice(&json);
+        out.push(b'\n');
+        if self.format == Format::Sse {
+            out.push(b'\n');
+        }
+        self.send(out).await
+    }
+
+    async fn keepalive(&self) -> bool {
+        match self.format {
+            Format::Lines => {
+                let now = rfc3339(self.st.api.clock.now_ms());
+                self.line("keepalive", None, &json!({ "keepalive": now }))
+                    .await
+            }
+            Format::Sse => self.send(b": ka\n\n".to_vec()).await,
+        }
     }
 
     async fn event(&mut self, ev: &EventView) -> bool {
@@ -100,7 +187,7 @@ impl Feed {
             return true;
         }
         self.last = ev.id;
-        self.line(ev).await
+        self.line("audit", Some(ev.id), ev).await
     }
 
     /// Sends every stored event after the last one sent.
@@ -110,7 +197,8 @@ impl Feed {
             let page = match read(&self.st, move |r| r.events(None, after, BACKLOG_PAGE)).await {
                 Ok(page) => page,
                 Err(e) => {
-                    self.line(&json!({ "error": e.message })).await;
+                    self.line("stream_error", None, &json!({ "error": e.message }))
+                        .await;
                     return false;
                 }
             };
@@ -129,6 +217,7 @@ impl Feed {
 async fn feed(
     st: Shared,
     after: Option<i64>,
+    format: Format,
     (mut live, mut messages): (
         broadcast::Receiver<EventView>,
         Option<broadcast::Receiver<MessageLive>>,
@@ -139,6 +228,7 @@ async fn feed(
     let mut f = Feed {
         st,
         last: after.unwrap_or(0),
+        format,
         tx,
     };
     if after.is_some() && !f.catch_up().await {
@@ -155,20 +245,20 @@ async fn feed(
             _ = f.tx.closed() => false,
             _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => false,
             r = next_message(&mut messages) => match r {
-                Ok(m) => f.line(&json!({ "message": m })).await,
+                Ok(m) => f.line("message", None, &json!({ "message": m })).await,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    f.line(&json!({ "lagged_messages": n })).await
+                    f.line("lagged_messages", None, &json!({ "lagged_messages": n })).await
                 }
                 Err(broadcast::error::RecvError::Closed) => false,
             },
             r = live.recv() => match r {
                 Ok(ev) => f.event(&ev).await,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    f.line(&json!({ "lagged": n })).await && f.catch_up().await
+                    f.line("lagged", None, &json!({ "lagged": n })).await && f.catch_up().await
                 }
                 Err(broadcast::error::RecvError::Closed) => false,
             },
-            _ = beat.tick() => f.line(&json!({ "keepalive": rfc3339(f.st.api.clock.now_ms()) })).await,
+            _ = beat.tick() => f.keepalive().await,
         };
         if !alive {
             return;

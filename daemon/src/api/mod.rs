@@ -32,7 +32,8 @@
 //!   (the monthly report, HTML), computed from the records;
 //! - `trust`: `/v1/keys` (a node's keys, enrolment) and `/v1/answers` (municipal answers
 //!   awaiting an operator's confirmation);
-//! - `events`: `/v1/events`, the live event stream;
+//! - `events`: `/v1/events`, the live event stream, and `/v1/stream`, the same as
+//!   server-sent events;
 //! - `casework`: consents, personal records, notes, aid, complaints and referrals,
 //!   disclosures, the data key (`/v1/consents`, `/v1/personal`, `/v1/notes`, `/v1/assist`,
 //!   `/v1/complaints`, `/v1/referrals`, `/v1/disclose`, `/v1/wipe-key`, `/v1/export`);
@@ -85,7 +86,7 @@ mod trust;
 mod users;
 
 pub use ambulance::MAX_ETA_MINUTES;
-pub use desk::{bind_desk, serve_desk, DeskConfig};
+pub use desk::{bind_desk, serve_desk, DeskConfig, CSP};
 pub use events::KEEPALIVE;
 pub use messages::DEFAULT_MESSAGES;
 pub use peer::{operator_name, user_name, Peer, PeerCred};
@@ -244,6 +245,7 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/answers/{id}/confirm", post(trust::confirm))
         .route("/v1/answers/{id}/reject", post(trust::reject))
         .route("/v1/events", get(events::events))
+        .route("/v1/stream", get(events::stream))
         .route("/v1/send", post(nodes::send))
         .route("/v1/consents", post(casework::consent))
         .route("/v1/consents/{id}/withdraw", post(casework::withdraw))
