@@ -1340,42 +1340,7 @@ fn purge_prints_its_counts_on_one_line_or_farods_json() {
 
 /// `faroctl ARGS` with `input` on standard input (a pipe, not a terminal).
 fn ctl_with_stdin(f: &Farod, args: &[&str], input: &str) -> Out {
-    use std::io::Write;
-    let mut child = faroctl(&f.sock)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn faroctl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    let (out, err) = (
-        drain(child.stdout.take().expect("stdout")),
-        drain(child.stderr.take().expect("stderr")),
-    );
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("faroctl {args:?} ran longer than {WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let read = |rx: mpsc::Receiver<String>| rx.recv_timeout(WAIT).expect("output");
-    Out {
-        code: status.code(),
-        stdout: read(out),
-        stderr: read(err),
-    }
+    run_with_input(faroctl(&f.sock).args(args), Some(input))
 }
 
 #[test]

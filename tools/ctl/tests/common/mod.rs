@@ -248,14 +248,33 @@ pub fn drain(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
-/// Runs to completion within `WAIT` (killed and failed otherwise).
+/// Runs to completion within `WAIT` (killed and failed otherwise), with nothing on its
+/// standard input.
 pub fn run(cmd: &mut Command) -> Out {
+    run_with_input(cmd, None)
+}
+
+/// [`run`], with `input` written to its standard input (a pipe, not a terminal) when given.
+pub fn run_with_input(cmd: &mut Command, input: Option<&str>) -> Out {
+    use std::io::Write;
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn faroctl");
+    if let Some(input) = input {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
     let (out, err) = (
         drain(child.stdout.take().expect("stdout")),
         drain(child.stderr.take().expect("stderr")),
