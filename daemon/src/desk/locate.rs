@@ -15,7 +15,8 @@
 //!   nothing; a larger one than sought records the number sought and says so). Neither report
 //!   closes the request: only the operator knows how it ended;
 //! - **close**: with its outcome (`found_alive` and `found_dead` need at least one person
-//!   found, given now or reported; `not_found` and `withdrawn` any time); the team still
+//!   found, given now or reported, and a number given now is never below what the patrol
+//!   reported: found never falls; `not_found` and `withdrawn` any time); the team still
 //!   searching is told the search is over;
 //! - **reported**: the outcome was told back to the requester, and how; only once, and only
 //!   after closing.
@@ -428,6 +429,12 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                 return Err(invalid(format!(
                     "found = {f}: expected 1..{} (the people sought)",
                     req.people
+                )));
+            }
+            if f < req.found {
+                return Err(invalid(format!(
+                    "found = {f}: the patrol already reported {}; expected {}..{}",
+                    req.found, req.found, req.people
                 )));
             }
         }

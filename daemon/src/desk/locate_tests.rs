@@ -729,3 +729,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn closing_never_records_fewer_found_than_the_patrol_reported() {
+    // Found by a random sequence in CI: a patrol reported 2, the operator closed with 1.
+    let (c, mut m) = (cfg(), Model::default());
+    let id = opened(&mut m, &c);
+    op(
+        &mut m,
+        &c,
+        NOW,
+        OperatorRequest::LocateTask(id, "P1".into()),
+    )
+    .expect("task");
+    report(
+        &mut m,
+        &c,
+        NOW,
+        P1_NODE,
+        Auth::pki(key_of(P1_NODE)),
+        "LOC-1 HALLADOS 2",
+    );
+    assert_eq!(m.locates[&id].found, 2);
+    let before = m.locates.clone();
+    let err = op(
+        &mut m,
+        &c,
+        NOW,
+        OperatorRequest::LocateClose(id, LocateOutcome::FoundAlive, Some(1)),
+    )
+    .expect_err("fewer than reported");
+    assert!(
+        err.to_string()
+            .contains("found = 1: the patrol already reported 2; expected 2..3"),
+        "{err}"
+    );
+    assert_eq!(m.locates, before);
+    op(
+        &mut m,
+        &c,
+        NOW,
+        OperatorRequest::LocateClose(id, LocateOutcome::FoundAlive, Some(3)),
+    )
+    .expect("more than reported");
+    assert_eq!(m.locates[&id].found, 3);
+}
