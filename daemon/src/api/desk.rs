@@ -10,11 +10,12 @@
 //!   a role that may make it ([`session::refused_for`], 403).
 //! - The audit trail names the logged-in user as `operator:web:<user>`; the `X-Faro-Operator`
 //!   header is ignored here.
-//! - The desk's own pages (`daemon/web/`, embedded): `GET /` the incident queue (a redirect to
-//!   `/login` without a session), `GET /login` the login form, `GET /desk.js` and
-//!   `GET /desk.css` (no data in them: reachable without a session). Every page carries a
-//!   strict Content-Security-Policy ([`CSP`]) and `X-Content-Type-Options: nosniff`; HTML is
-//!   `Cache-Control: no-store`. Nothing in them asks for anything outside this listener.
+//! - The desk's own pages (`daemon/web/`, embedded, listed in [`super::assets`]): `GET /` the
+//!   incident queue (a redirect to `/login` without a session), `GET /login` the login form
+//!   and the files it needs (no data in them: reachable without a session); every other page
+//!   and file needs a session. Every one carries a strict Content-Security-Policy ([`CSP`])
+//!   and `X-Content-Type-Options: nosniff`. Nothing in them asks for anything outside this
+//!   listener.
 //! - TLS is not built in: the listener is for the station's own network or a reverse proxy.
 
 use std::future::{Future, IntoFuture};
@@ -32,6 +33,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
 
+use super::assets;
 use super::session::{self, DeskSession, Limiter, COOKIE, CSRF_HEADER};
 use super::{ApiError, ApiResult, ApiState, DRAIN};
 use crate::store::query::Reader;
@@ -47,11 +49,6 @@ pub const DEFAULT_SESSION: Duration = Duration::from_secs(12 * 3600);
 /// style, no framing.
 pub const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
                        style-src 'self'; script-src 'self'; frame-ancestors 'none'";
-
-const INDEX_HTML: &str = include_str!("../../web/index.html");
-const LOGIN_HTML: &str = include_str!("../../web/login.html");
-const DESK_JS: &str = include_str!("../../web/desk.js");
-const DESK_CSS: &str = include_str!("../../web/desk.css");
 
 /// `[desk]`: the listener and its sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,9 +124,11 @@ fn desk_router(state: ApiState, cfg: DeskConfig, stop: Arc<watch::Sender<bool>>)
         cfg,
         limiter: Arc::new(Limiter::default()),
     };
-    let behind = Router::new()
-        .route("/", get(index))
-        .route("/v1/me", get(me))
+    let mut behind = Router::new().route("/v1/me", get(me));
+    for a in assets::PAGES {
+        behind = behind.route(a.path, get(move || async move { assets::respond(a) }));
+    }
+    let behind = behind
         .route("/logout", post(logout))
         .with_state(desk.clone());
     let behind =
@@ -139,52 +138,19 @@ fn desk_router(state: ApiState, cfg: DeskConfig, stop: Arc<watch::Sender<bool>>)
                 desk.clone(),
                 require_session,
             ));
-    Router::new()
-        .route("/login", get(login_page).post(login))
-        .route("/desk.js", get(desk_js))
-        .route("/desk.css", get(desk_css))
+    let mut public = Router::new().route(
+        "/login",
+        get(|| async { assets::respond(assets::find(assets::PUBLIC, "/login").expect("login")) })
+            .post(login),
+    );
+    for a in assets::PUBLIC.iter().filter(|a| a.path != "/login") {
+        public = public.route(a.path, get(move || async move { assets::respond(a) }));
+    }
+    public
         .layer(DefaultBodyLimit::max(super::MAX_BODY))
         .layer(middleware::from_fn(log_login))
         .with_state(desk)
         .merge(behind)
-}
-
-/// One of the desk's embedded files, with its security headers.
-fn page(body: &'static str, content_type: &'static str) -> Response {
-    let mut res = (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_SECURITY_POLICY, CSP),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (header::X_FRAME_OPTIONS, "DENY"),
-        ],
-        body,
-    )
-        .into_response();
-    if content_type.starts_with("text/html") {
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    res
-}
-
-/// `GET /`: the incident queue (behind a session; [`require_session`] sends the rest to
-/// `/login`).
-async fn index() -> Response {
-    page(INDEX_HTML, "text/html; charset=utf-8")
-}
-
-async fn login_page() -> Response {
-    page(LOGIN_HTML, "text/html; charset=utf-8")
-}
-
-async fn desk_js() -> Response {
-    page(DESK_JS, "text/javascript; charset=utf-8")
-}
-
-async fn desk_css() -> Response {
-    page(DESK_CSS, "text/css; charset=utf-8")
 }
 
 /// A read-only query on the blocking pool.
@@ -219,8 +185,10 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// Every route but `/login`: a live session, the CSRF token on writes, a role that may.
 async fn require_session(State(desk): State<Desk>, mut req: Request, next: Next) -> Response {
-    // The queue page without a session: the login page instead of a 401.
-    let page = req.uri().path() == "/" && matches!(*req.method(), Method::GET | Method::HEAD);
+    // A page without a session: the login page instead of a 401.
+    let page = matches!(*req.method(), Method::GET | Method::HEAD)
+        && assets::find(assets::PAGES, req.uri().path())
+            .is_some_and(|a| a.content_type.starts_with("text/html"));
     let Some(token) = cookie_token(req.headers()) else {
         if page {
             return Redirect::to("/login").into_response();

@@ -67,6 +67,7 @@ use crate::radio::link::LinkHandle;
 use crate::store::{Refusal, Store, StoreError, TeamConfig};
 
 mod ambulance;
+mod assets;
 mod casework;
 mod desk;
 mod events;
