@@ -208,6 +208,8 @@ pub struct Station {
     pub links: Vec<LinkHandle>,
     /// The clock everything uses.
     pub clock: Clock,
+    /// Where the desk listens (`[desk] listen`, with the port the system gave for port 0).
+    pub desk: Option<std::net::SocketAddr>,
     waker: OutboxWaker,
     stop: watch::Sender<bool>,
     tasks: Tasks,
@@ -327,6 +329,7 @@ impl Station {
             referrals: cfg.store.referrals.clone(),
             timezone: cfg.timezone.clone(),
         };
+        let desk_addr = desk_listener.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(l) = desk_listener {
             let (state, desk) = (state.clone(), cfg.desk.clone());
             let mut stop_desk = stop_rx.clone();
@@ -354,6 +357,7 @@ impl Station {
             store,
             links,
             clock,
+            desk: desk_addr,
             waker,
             stop,
             tasks,
