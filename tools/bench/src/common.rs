@@ -405,7 +405,7 @@ pub fn http_get(socket: &Path, path: &str) -> Result<String> {
     Ok(body.to_string())
 }
 
-fn dechunk(mut body: &str) -> String {
+pub fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
         let Ok(n) = usize::from_str_radix(size.trim(), 16) else {

@@ -7,10 +7,12 @@
 //! target/release/faro-bench all --smoke    # small sizes, seconds each (CI)
 //! target/release/faro-bench ingest --runs 5
 //! target/release/faro-bench intake          # understanding, on tests/data/intake/
+//! target/release/faro-bench desk            # the desk in headless Chromium
 //! ```
 
 mod airtime;
 mod common;
+mod desk;
 mod ingest;
 mod intake;
 mod latency;
@@ -75,6 +77,9 @@ enum What {
     Surge,
     /// 6. Intake: recall, precision and F1 of understanding on the labelled corpus, per language.
     Intake,
+    /// 7. The desk in headless Chromium: 1,000 open incidents and 50 teams; page usable, event
+    ///    to page, bytes loaded.
+    Desk,
 }
 
 /// A benchmark: its name and what runs it.
@@ -111,6 +116,7 @@ fn main() -> ExitCode {
         ("scale", scale::run),
         ("surge", surge::run),
         ("intake", intake::run),
+        ("desk", desk::run),
     ];
     let chosen: Vec<&Bench> = match cli.what {
         What::All => all.iter().collect(),
@@ -120,6 +126,7 @@ fn main() -> ExitCode {
         What::Scale => vec![&all[3]],
         What::Surge => vec![&all[4]],
         What::Intake => vec![&all[5]],
+        What::Desk => vec![&all[6]],
     };
     let mut failed = false;
     for (name, run) in chosen {
