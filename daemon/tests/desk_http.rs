@@ -669,6 +669,67 @@ impl EventStream {
     }
 }
 
+impl EventStream {
+    /// Reads until the server ends the stream (bounded); panics if it does not.
+    async fn ends(&mut self) {
+        timeout(WAIT, async {
+            loop {
+                let mut buf = [0u8; 4096];
+                match self.s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => self.raw.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await
+        .expect("the stream ended in time");
+    }
+}
+
+#[tokio::test]
+async fn a_logout_ends_the_sessions_open_streams_and_only_those() {
+    let desk = start(Duration::from_secs(3600)).await;
+    let ana = logged_in(desk.addr, "ana", ANA_PASSWORD).await;
+    let marta = logged_in(desk.addr, "marta", MARTA_PASSWORD).await;
+    let mut anas = open_stream(desk.addr, &[("Cookie", ana.cookie.as_str())], "/v1/stream").await;
+    let mut martas = open_stream(
+        desk.addr,
+        &[("Cookie", marta.cookie.as_str())],
+        "/v1/stream",
+    )
+    .await;
+    let first = report_as(&desk, &ana).await;
+    anas.until(&first).await;
+    martas.until(&first).await;
+
+    let out = call(
+        desk.addr,
+        "POST",
+        "/logout",
+        &[
+            ("Cookie", ana.cookie.as_str()),
+            ("X-Faro-CSRF", ana.csrf.as_str()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.status, 200, "{}", out.json);
+    // Her stream ends at once; marta's goes on and still hears what happens.
+    anas.ends().await;
+    let second = report_as(&desk, &marta).await;
+    martas.until(&second).await;
+    // And a new stream with the old cookie is refused.
+    let (status, _, _) = raw(
+        desk.addr,
+        "GET",
+        "/v1/stream",
+        &[("Cookie", ana.cookie.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+}
+
 async fn report_as(desk: &Desk, who: &Login) -> String {
     let a = call(
         desk.addr,

@@ -8,6 +8,9 @@
 //! - Every other route needs a live session (401 otherwise, also for an unknown path), every
 //!   write (anything but GET and HEAD) the session's CSRF token in `X-Faro-CSRF` (403), and
 //!   a role that may make it ([`session::refused_for`], 403).
+//! - An event stream (`/v1/stream`, `/v1/events`) lasts as long as its session: it ends at
+//!   logout at once, and within 15 s when the user is disabled or the session expires; while
+//!   open it keeps the session from idling out (a screen waiting for the next P1 is in use).
 //! - The audit trail names the logged-in user as `operator:web:<user>`; the `X-Faro-Operator`
 //!   header is ignored here.
 //! - The desk's own pages (`daemon/web/`, embedded, listed in [`super::assets`]): `GET /` the
@@ -77,6 +80,8 @@ struct Desk {
     api: ApiState,
     cfg: DeskConfig,
     limiter: Arc<Limiter>,
+    /// Bumped when a session ends here (logout), so that its open streams end at once.
+    ended: Arc<watch::Sender<u64>>,
 }
 
 /// Binds the desk listener's address (a failure names it).
@@ -123,6 +128,7 @@ fn desk_router(state: ApiState, cfg: DeskConfig, stop: Arc<watch::Sender<bool>>)
         api: state.clone(),
         cfg,
         limiter: Arc::new(Limiter::default()),
+        ended: Arc::new(watch::channel(0).0),
     };
     let mut behind = Router::new().route("/v1/me", get(me));
     for a in assets::PAGES {
@@ -240,13 +246,99 @@ async fn require_session(State(desk): State<Desk>, mut req: Request, next: Next)
             return ApiError::from(e).into_response();
         }
     }
+    let streams = matches!(req.uri().path(), "/v1/stream" | "/v1/events");
     req.extensions_mut().insert(DeskSession {
         user: s.user,
         role: s.role,
         csrf: s.csrf,
-        token_hash: hash,
+        token_hash: hash.clone(),
     });
-    next.run(req).await
+    let res = next.run(req).await;
+    if streams && res.status().is_success() {
+        return held_by_session(desk, hash, res);
+    }
+    res
+}
+
+/// How often an open stream looks at its session again.
+const STREAM_CHECK: Duration = Duration::from_secs(15);
+
+/// An event stream that lasts as long as its session: it ends at logout (at once), when the
+/// user is disabled or the session expires (within [`STREAM_CHECK`]). An open stream is a desk
+/// in use (a screen waiting for the next P1), so it keeps its session from idling out; the
+/// session's absolute expiry still ends it.
+fn held_by_session(desk: Desk, hash: String, res: Response) -> Response {
+    let (parts, body) = res.into_parts();
+    let mut inner = body.into_data_stream();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, axum::Error>>(16);
+    let mut ended = desk.ended.subscribe();
+    tokio::spawn(async move {
+        let mut check = tokio::time::interval(STREAM_CHECK);
+        check.tick().await;
+        loop {
+            let next = std::future::poll_fn(|cx| {
+                futures_core::Stream::poll_next(std::pin::Pin::new(&mut inner), cx)
+            });
+            tokio::select! {
+                chunk = next => match chunk {
+                    Some(c) => {
+                        if tx.send(c).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                () = tx.closed() => return,
+                _ = ended.changed() => {
+                    if !still_live(&desk, &hash, false).await {
+                        return;
+                    }
+                }
+                _ = check.tick() => {
+                    if !still_live(&desk, &hash, true).await {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let stream = Received(rx);
+    Response::from_parts(parts, axum::body::Body::from_stream(stream))
+}
+
+/// Whether the session behind a stream is still live; `touch` keeps it from idling out.
+async fn still_live(desk: &Desk, hash: &str, touch: bool) -> bool {
+    let lookup = hash.to_string();
+    let Ok(Some(s)) = read(&desk.api, move |r| r.session(&lookup)).await else {
+        return false;
+    };
+    let now = desk.api.clock.now_ms();
+    if now >= s.expires_at {
+        return false;
+    }
+    if touch && now - s.last_seen_at >= session::TOUCH_EVERY.as_millis() as i64 {
+        let req = UserRequest::Touch {
+            token_hash: hash.to_string(),
+        };
+        if desk.api.store.users("system", VIA, req, now).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// The chunks a held stream forwards.
+struct Received(tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, axum::Error>>);
+
+impl futures_core::Stream for Received {
+    type Item = Result<axum::body::Bytes, axum::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 /// A login's status and source address: never its name, password or body (the audit trail
@@ -383,6 +475,7 @@ async fn logout(
     };
     let now = desk.api.clock.now_ms();
     desk.api.store.users(&s.operator(), VIA, end, now).await?;
+    desk.ended.send_modify(|n| *n += 1);
     let mut res = Json(json!({"name": s.user, "logged_out": true})).into_response();
     res.headers_mut()
         .insert(header::SET_COOKIE, cookie("", 0, desk.cfg.secure_cookie)?);

@@ -94,13 +94,21 @@ async fn measure(opts: &Opts, base: &str, farod: &Farod, open: usize, events: us
     let mut weight = 0.0;
     for _ in 0..opts.runs {
         c.goto(&format!("{base}/")).await?;
-        let (ms, bytes) = drawn(&c, "document.querySelectorAll('#queue li[data-id]').length", open)
-            .await
-            .context("the queue")?;
+        let (ms, bytes) = drawn(
+            &c,
+            "document.querySelectorAll('#queue li[data-id]').length",
+            open,
+        )
+        .await
+        .context("the queue")?;
         usable.push(ms);
         weight = bytes;
     }
-    verdict("usable (navigation to every card drawn)", &usable, USABLE_TARGET_MS);
+    verdict(
+        "usable (navigation to every card drawn)",
+        &usable,
+        USABLE_TARGET_MS,
+    );
     weigh("weight of the queue page", weight);
 
     println!("\n-- an event reaching the open queue");
@@ -164,7 +172,11 @@ async fn measure(opts: &Opts, base: &str, farod: &Farod, open: usize, events: us
         p99,
         lat.iter().copied().fold(0.0, f64::max),
         lat.len(),
-        if p99 <= EVENT_TARGET_MS { "target met" } else { "MISS" }
+        if p99 <= EVENT_TARGET_MS {
+            "target met"
+        } else {
+            "MISS"
+        }
     );
 
     println!("\n-- the map");
@@ -229,7 +241,11 @@ fn verdict(label: &str, ms: &[f64], target: f64) {
     println!(
         "  {label:<LABEL$} {} {}",
         s.show(0, "ms"),
-        if s.median <= target { "target met" } else { "MISS" }
+        if s.median <= target {
+            "target met"
+        } else {
+            "MISS"
+        }
     );
 }
 
@@ -237,7 +253,11 @@ fn weigh(label: &str, bytes: f64) {
     println!(
         "  {label:<LABEL$} {:.0} KiB {}",
         bytes / 1024.0,
-        if bytes <= WEIGHT_TARGET { "target met" } else { "MISS" }
+        if bytes <= WEIGHT_TARGET {
+            "target met"
+        } else {
+            "MISS"
+        }
     );
 }
 
@@ -379,7 +399,10 @@ fn post(socket: &Path, path: &str, body: &str) -> Result<String> {
     if !status.starts_with('2') {
         bail!("POST {path}: HTTP {status}: {}", rest.trim());
     }
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         return Ok(crate::common::dechunk(rest));
     }
     Ok(rest.to_string())
