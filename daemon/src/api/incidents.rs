@@ -55,6 +55,9 @@ pub(super) struct Detail {
     /// The position in words, from the nearest place ("14 km NO de Sásabe, Sáric, Sonora").
     #[serde(rename = "where", skip_serializing_if = "Option::is_none")]
     where_: Option<String>,
+    /// The same in English ("14 km NW of Sásabe, Sáric, Sonora"), for English screens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    where_en: Option<String>,
 }
 
 async fn detail(st: &Shared, id: String) -> ApiResult<Detail> {
@@ -63,19 +66,18 @@ async fn detail(st: &Shared, id: String) -> ApiResult<Detail> {
         let incident = r
             .incident(&id)?
             .ok_or_else(|| StoreError::from(Refusal::NotFound(format!("no incident {id}"))))?;
-        let (nearest_teams, where_) = match (incident.lat, incident.lon) {
+        let (nearest_teams, near) = match (incident.lat, incident.lon) {
             (Some(lat), Some(lon)) => (
                 Some(r.teams(&teams, Some((lat, lon)))?),
-                Gazetteer::builtin()
-                    .nearest(lat, lon)
-                    .map(|n| n.describe("es")),
+                Gazetteer::builtin().nearest(lat, lon),
             ),
             _ => (None, None),
         };
         Ok(Detail {
             incident,
             nearest_teams,
-            where_,
+            where_: near.as_ref().map(|n| n.describe("es")),
+            where_en: near.as_ref().map(|n| n.describe("en")),
         })
     })
     .await

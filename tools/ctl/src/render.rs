@@ -257,9 +257,11 @@ pub fn incident(i: &Value) -> String {
         .filter_map(Value::as_str)
         .map(clean)
         .collect();
-    let people = i["people"]
-        .as_u64()
-        .map_or("people unknown".to_string(), |n| format!("{n} people"));
+    let people = match i["people"].as_u64() {
+        None => "people unknown".to_string(),
+        Some(1) => "1 person".to_string(),
+        Some(n) => format!("{n} people"),
+    };
     let mut what = format!("{}, {people}", s(i, "kind"));
     if !flags.is_empty() {
         let _ = write!(what, " ({})", flags.join(", "));
@@ -285,7 +287,8 @@ pub fn incident(i: &Value) -> String {
         (Some(n), None) => format!("{n} via {}", s(i, "source")),
         _ => format!("{} (no mesh contact)", s(i, "source")),
     };
-    if let Some(w) = opt(i, "where") {
+    // The English description where farod gives one (faroctl speaks English).
+    if let Some(w) = opt(i, "where_en").or_else(|| opt(i, "where")) {
         field("where", w);
     }
     field("reporter", reporter);
@@ -507,7 +510,7 @@ pub fn ambulance_result(i: &Value, action: AmbAction) -> String {
 /// `faroctl position`: where the incident now is.
 pub fn position_line(i: &Value) -> String {
     let mut line = format!("{}: position {}", s(i, "id"), position(i));
-    if let Some(w) = opt(i, "where") {
+    if let Some(w) = opt(i, "where_en").or_else(|| opt(i, "where")) {
         let _ = write!(line, " ({w})");
     }
     line

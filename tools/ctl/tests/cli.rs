@@ -881,6 +881,7 @@ fn report_by_place_position_ambulance_and_where() {
         "{shown}"
     );
     assert_eq!(shown["where"], "en Sásabe, Sáric, Sonora");
+    assert_eq!(shown["where_en"], "at Sásabe, Sáric, Sonora");
     assert!(f
         .ctl(&["report", "--place", "Atlantis"])
         .failed(1)
@@ -901,7 +902,7 @@ fn report_by_place_position_ambulance_and_where() {
     );
     assert_eq!(
         f.ctl(&["position", "sas-2", "31.47463,-111.54485"]).ok(),
-        "SAS-2: position 31.47463,-111.54485 (en Sásabe, Sáric, Sonora)\n"
+        "SAS-2: position 31.47463,-111.54485 (at Sásabe, Sáric, Sonora)\n"
     );
     assert!(f
         .ctl(&["position", "SAS-2", "--place", "Altar, Sonora"])
@@ -943,7 +944,7 @@ fn report_by_place_position_ambulance_and_where() {
     let sheet = f.ctl(&["show", "SAS-2"]);
     let sheet = sheet.ok();
     assert!(
-        sheet.contains("  where      en Sásabe, Sáric, Sonora\n"),
+        sheet.contains("  where      at Sásabe, Sáric, Sonora\n"),
         "{sheet}"
     );
     let amb: Vec<&str> = sheet
