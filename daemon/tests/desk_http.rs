@@ -29,6 +29,15 @@ struct Desk {
 }
 
 async fn start(session: Duration) -> Desk {
+    start_with(DeskConfig {
+        session,
+        ..DeskConfig::default()
+    })
+    .await
+}
+
+/// A desk with `cfg` (its address is chosen here).
+async fn start_with(desk: DeskConfig) -> Desk {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cfg = StoreConfig::new("SAS");
     cfg.personal_key = Some(farod::casework::seal::Key::random());
@@ -62,8 +71,7 @@ async fn start(session: Duration) -> Desk {
     let addr = listener.local_addr().expect("local addr");
     let desk = DeskConfig {
         listen: Some(addr),
-        session,
-        secure_cookie: false,
+        ..desk
     };
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(api::serve_desk(listener, state, desk, async {
@@ -305,7 +313,7 @@ async fn a_session_reads_writes_with_its_csrf_token_and_ends_at_logout() {
     let me = call(desk.addr, "GET", "/v1/me", &[cookie], None).await;
     assert_eq!(
         me.json,
-        json!({"name": "ana", "role": "desk", "csrf": ana.csrf})
+        json!({"name": "ana", "role": "desk", "csrf": ana.csrf, "p1_realert_secs": 120})
     );
     // A write without the CSRF token, or with another, is refused.
     let a = call(
@@ -798,4 +806,25 @@ async fn the_pages_are_served_with_a_strict_policy_and_the_queue_needs_a_session
     ] {
         assert!(js.contains(label), "desk.js lacks {label}");
     }
+}
+
+#[tokio::test]
+async fn me_tells_the_p1_realert_period_from_the_config() {
+    let desk = start_with(DeskConfig {
+        p1_realert_secs: 30,
+        ..DeskConfig::default()
+    })
+    .await;
+    let olga = logged_in(desk.addr, "olga", OLGA_PASSWORD).await;
+    let me = call(
+        desk.addr,
+        "GET",
+        "/v1/me",
+        &[("Cookie", olga.cookie.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json["p1_realert_secs"], 30);
+    assert_eq!(me.json["role"], "auditor");
 }

@@ -4,7 +4,8 @@
 //! - `POST /login` (JSON or form `{name, password}`) answers `{name, role, csrf}` and sets
 //!   the cookie `faro_session` (HttpOnly, SameSite=Strict, Path=/, Secure when
 //!   `[desk] secure_cookie`); `POST /logout` ends the session; `GET /v1/me` tells who is
-//!   logged in, with the session's CSRF token.
+//!   logged in, with the session's CSRF token and the pages' P1 re-alert period
+//!   (`p1_realert_secs`).
 //! - Every other route needs a live session (401 otherwise, also for an unknown path), every
 //!   write (anything but GET and HEAD) the session's CSRF token in `X-Faro-CSRF` (403), and
 //!   a role that may make it ([`session::refused_for`], 403).
@@ -44,6 +45,8 @@ use crate::store::StoreError;
 pub const VIA: &str = "desk";
 /// Default session length.
 pub const DEFAULT_SESSION: Duration = Duration::from_secs(12 * 3600);
+/// Default seconds between repeated alerts for an unacknowledged P1 at the desk.
+pub const DEFAULT_P1_REALERT_SECS: u64 = 120;
 
 /// The Content-Security-Policy of the desk's pages: only this listener, no inline script or
 /// style, no framing.
@@ -59,6 +62,9 @@ pub struct DeskConfig {
     pub session: Duration,
     /// Whether the cookie is marked `Secure` (behind an HTTPS reverse proxy).
     pub secure_cookie: bool,
+    /// Seconds between the desk's repeated alerts for a P1 nobody acknowledged
+    /// (`p1_realert_secs`, 0: alert once); the pages read it from `GET /v1/me`.
+    pub p1_realert_secs: u64,
 }
 
 impl Default for DeskConfig {
@@ -67,6 +73,7 @@ impl Default for DeskConfig {
             listen: None,
             session: DEFAULT_SESSION,
             secure_cookie: false,
+            p1_realert_secs: DEFAULT_P1_REALERT_SECS,
         }
     }
 }
@@ -389,8 +396,16 @@ async fn logout(
     Ok(res)
 }
 
-async fn me(Extension(s): Extension<DeskSession>) -> Json<serde_json::Value> {
-    Json(json!({"name": s.user, "role": s.role, "csrf": s.csrf}))
+async fn me(
+    State(desk): State<Desk>,
+    Extension(s): Extension<DeskSession>,
+) -> Json<serde_json::Value> {
+    Json(json!({
+        "name": s.user,
+        "role": s.role,
+        "csrf": s.csrf,
+        "p1_realert_secs": desk.cfg.p1_realert_secs,
+    }))
 }
 
 #[cfg(test)]
