@@ -12,7 +12,8 @@
 //! - The audit trail names the logged-in user as `operator:web:<user>`; the `X-Faro-Operator`
 //!   header is ignored here.
 //! - The desk's own pages (`daemon/web/`, embedded, listed in [`super::assets`]): `GET /` the
-//!   incident queue (a redirect to `/login` without a session), `GET /login` the login form
+//!   incident queue, `GET /incident?id=SAS-12` one incident, `GET /teams` the patrol teams
+//!   (each a redirect to `/login` without a session), `GET /login` the login form
 //!   and the files it needs (no data in them: reachable without a session); every other page
 //!   and file needs a session. Every one carries a strict Content-Security-Policy ([`CSP`])
 //!   and `X-Content-Type-Options: nosniff`. Nothing in them asks for anything outside this
