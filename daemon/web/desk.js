@@ -461,6 +461,12 @@ function fmtTime(value) {
   return timeFormat.format(date);
 }
 
+// A team's state for people: `ok` with an open incident is busy.
+function teamState(team) {
+  const busy = team.status === "ok" && Array.isArray(team.assigned) && team.assigned.length > 0;
+  return busy ? "busy" : team.status;
+}
+
 // ---- Small helpers ----
 
 function el(tag, text, attrs) {
@@ -576,7 +582,9 @@ function notifyButton() {
   if (!button) {
     return;
   }
-  if (!("Notification" in window)) {
+  // Browsers notify only from a secure context (localhost or HTTPS): elsewhere the banner
+  // and the beep remain, and the button would do nothing.
+  if (!("Notification" in window) || window.isSecureContext === false) {
     button.hidden = true;
     return;
   }

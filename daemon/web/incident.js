@@ -168,7 +168,7 @@ async function fillTeams() {
   }
   const options = [el("option", t("nearest_team"), { value: "" })];
   for (const team of teams) {
-    options.push(el("option", team.name + " · " + tName("team_states", team.status), { value: team.name }));
+    options.push(el("option", team.name + " · " + tName("team_states", teamState(team)), { value: team.name }));
   }
   select.replaceChildren(...options);
   select.value = teams.some((x) => x.name === keep) ? keep : "";

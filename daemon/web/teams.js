@@ -3,9 +3,10 @@
 "use strict";
 
 function teamRow(team) {
-  const tr = el("tr", null, { "data-team": team.name, "data-status": team.status });
+  const state = teamState(team);
+  const tr = el("tr", null, { "data-team": team.name, "data-status": state });
   tr.append(el("td", team.name, { class: "name" }));
-  tr.append(el("td", tName("team_states", team.status), { class: "status " + team.status }));
+  tr.append(el("td", tName("team_states", state), { class: "status " + state }));
   const known = team.lat !== null && team.lat !== undefined && team.lon !== null && team.lon !== undefined;
   tr.append(el("td", known ? Number(team.lat).toFixed(5) + ", " + Number(team.lon).toFixed(5) : t("none")));
   tr.append(el("td", fmtTime(team.last_position_at)));
