@@ -99,6 +99,9 @@ pub struct RawDesk {
     pub session_hours: Option<i64>,
     /// Mark the session cookie `Secure` (behind an HTTPS reverse proxy).
     pub secure_cookie: Option<bool>,
+    /// Seconds between repeated desk alerts for an unacknowledged P1 (0..=3600, default
+    /// 120; 0: alert once).
+    pub p1_realert_secs: Option<i64>,
 }
 
 /// `[[referral]]`: an institution complaints are channelled to, with the contact the operator
@@ -1261,6 +1264,9 @@ const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=3650;
 /// Session hours allowed.
 const SESSION_HOURS: std::ops::RangeInclusive<i64> = 1..=24;
 
+/// Seconds between P1 re-alerts allowed (0: none).
+const P1_REALERT_SECS: std::ops::RangeInclusive<i64> = 0..=3600;
+
 fn validate_desk(raw: &RawDesk) -> Result<crate::api::DeskConfig, ConfigError> {
     let listen = match &raw.listen {
         None => None,
@@ -1281,10 +1287,22 @@ fn validate_desk(raw: &RawDesk) -> Result<crate::api::DeskConfig, ConfigError> {
             )))
         }
     };
+    let p1_realert_secs = match raw.p1_realert_secs {
+        None => crate::api::DEFAULT_P1_REALERT_SECS,
+        Some(s) if P1_REALERT_SECS.contains(&s) => s.unsigned_abs(),
+        Some(s) => {
+            return Err(ConfigError(format!(
+                "desk.p1_realert_secs = {s}: must be {}..={} seconds (0: no repeated alerts)",
+                P1_REALERT_SECS.start(),
+                P1_REALERT_SECS.end()
+            )))
+        }
+    };
     Ok(crate::api::DeskConfig {
         listen,
         session,
         secure_cookie: raw.secure_cookie.unwrap_or(false),
+        p1_realert_secs,
     })
 }
 
@@ -1800,14 +1818,18 @@ heartbeat_secs = 120
         assert_eq!(d, crate::api::DeskConfig::default());
         assert_eq!(d.listen, None);
         assert_eq!(d.session, Duration::from_secs(12 * 3600));
+        assert_eq!(d.p1_realert_secs, 120);
         let c = load(
-            "[desk]\nlisten = \"192.168.4.1:8470\"\nsession_hours = 8\nsecure_cookie = true\n",
+            "[desk]\nlisten = \"192.168.4.1:8470\"\nsession_hours = 8\nsecure_cookie = true\np1_realert_secs = 45\n",
         )
         .unwrap()
         .desk;
         assert_eq!(c.listen, Some("192.168.4.1:8470".parse().unwrap()));
         assert_eq!(c.session, Duration::from_secs(8 * 3600));
         assert!(c.secure_cookie);
+        assert_eq!(c.p1_realert_secs, 45);
+        let once = load("[desk]\np1_realert_secs = 0\n").unwrap().desk;
+        assert_eq!(once.p1_realert_secs, 0);
         assert!(load("[desk]\nlisten = \"[::1]:8470\"\n").is_ok());
         for (bad, field) in [
             ("listen = \"localhost\"", "desk.listen = \"localhost\""),
@@ -1818,6 +1840,12 @@ heartbeat_secs = 120
                 "desk.session_hours = 0: must be 1..=24 hours",
             ),
             ("session_hours = 25", "desk.session_hours"),
+            (
+                "p1_realert_secs = -1",
+                "desk.p1_realert_secs = -1: must be 0..=3600 seconds",
+            ),
+            ("p1_realert_secs = 3601", "desk.p1_realert_secs = 3601"),
+            ("p1_realert_secs = \"2m\"", "expected i64"),
             ("password = \"x\"", "unknown field `password`"),
         ] {
             let e = load(&format!("[desk]\n{bad}\n"))

@@ -1,6 +1,8 @@
 //! The desk listener over real TCP (127.0.0.1, an ephemeral port) and a real SQLite file:
 //! nothing without a session, logins and their rate limit, cookies, CSRF, roles, logout,
-//! expiry, and what the database keeps of a session (its token's hash, never the token).
+//! expiry, and what the database keeps of a session (its token's hash, never the token); the
+//! desk's pages (queue, incident, teams): behind a session, under the strict policy, with the
+//! elements and attributes the pages' scripts and the browser tests rely on.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,6 +31,15 @@ struct Desk {
 }
 
 async fn start(session: Duration) -> Desk {
+    start_with(DeskConfig {
+        session,
+        ..DeskConfig::default()
+    })
+    .await
+}
+
+/// A desk with `cfg` (its address is chosen here).
+async fn start_with(desk: DeskConfig) -> Desk {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cfg = StoreConfig::new("SAS");
     cfg.personal_key = Some(farod::casework::seal::Key::random());
@@ -62,8 +73,7 @@ async fn start(session: Duration) -> Desk {
     let addr = listener.local_addr().expect("local addr");
     let desk = DeskConfig {
         listen: Some(addr),
-        session,
-        secure_cookie: false,
+        ..desk
     };
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(api::serve_desk(listener, state, desk, async {
@@ -305,7 +315,7 @@ async fn a_session_reads_writes_with_its_csrf_token_and_ends_at_logout() {
     let me = call(desk.addr, "GET", "/v1/me", &[cookie], None).await;
     assert_eq!(
         me.json,
-        json!({"name": "ana", "role": "desk", "csrf": ana.csrf})
+        json!({"name": "ana", "role": "desk", "csrf": ana.csrf, "p1_realert_secs": 120})
     );
     // A write without the CSRF token, or with another, is refused.
     let a = call(
@@ -859,4 +869,228 @@ async fn the_pages_are_served_with_a_strict_policy_and_the_queue_needs_a_session
     ] {
         assert!(js.contains(label), "desk.js lacks {label}");
     }
+}
+
+#[tokio::test]
+async fn the_incident_and_teams_pages_need_a_session_and_hold_their_contract() {
+    let desk = start(Duration::from_secs(3600)).await;
+    // Without a session: the pages go to the login page, their scripts are refused.
+    for path in ["/incident?id=SAS-1", "/incident", "/teams"] {
+        let (status, h, _) = raw(desk.addr, "GET", path, &[], None).await;
+        assert_eq!(status, 303, "{path}");
+        assert!(has_header(&h, "location", "/login"), "{path}: {h:?}");
+    }
+    for path in ["/incident.js", "/teams.js"] {
+        let (status, _, _) = raw(desk.addr, "GET", path, &[], None).await;
+        assert_eq!(status, 401, "{path}");
+    }
+    let ana = logged_in(desk.addr, "ana", ANA_PASSWORD).await;
+    let cookie = [("Cookie", ana.cookie.as_str())];
+    let mut bodies = std::collections::HashMap::new();
+    for (path, kind) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/incident?id=SAS-1", "text/html; charset=utf-8"),
+        ("/teams", "text/html; charset=utf-8"),
+        ("/incident.js", "text/javascript; charset=utf-8"),
+        ("/teams.js", "text/javascript; charset=utf-8"),
+        ("/desk.js", "text/javascript; charset=utf-8"),
+    ] {
+        let (status, h, body) = raw(desk.addr, "GET", path, &cookie, None).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(has_header(&h, "content-type", kind), "{path}: {h:?}");
+        assert!(
+            has_header(&h, "content-security-policy", api::CSP),
+            "{path}"
+        );
+        assert!(
+            has_header(&h, "x-content-type-options", "nosniff"),
+            "{path}"
+        );
+        if kind.starts_with("text/html") {
+            assert!(has_header(&h, "cache-control", "no-store"), "{path}");
+        }
+        bodies.insert(path, body);
+    }
+    // Every page of the desk: Spanish first, the nav, the language, the alert banner, the
+    // status line; no inline script or style (the policy would block them).
+    for path in ["/", "/incident?id=SAS-1", "/teams"] {
+        let page = &bodies[path];
+        for part in [
+            r#"<html lang="es">"#,
+            r#"<a href="/" data-i18n="nav_queue""#,
+            r#"<a href="/teams" data-i18n="nav_teams""#,
+            r#"<a href="/map" data-i18n="nav_map""#,
+            r#"<select id="lang">"#,
+            r#"<button id="notify" type="button""#,
+            r#"<div id="alert" class="alert" role="alert" hidden></div>"#,
+            r#"<p id="status" role="status"></p>"#,
+            r#"<span id="tz""#,
+            r#"<script src="/desk.js" defer></script>"#,
+        ] {
+            assert!(page.contains(part), "{path} lacks {part}");
+        }
+        for bad in [
+            "style=",
+            "<style",
+            "onclick",
+            "onload",
+            "javascript:",
+            "http://",
+            "https://",
+        ] {
+            assert!(!page.contains(bad), "{path} has {bad}");
+        }
+        for script in page.match_indices("<script").map(|(i, _)| &page[i..]) {
+            assert!(
+                script.starts_with("<script src=\"/"),
+                "{path}: inline script"
+            );
+        }
+    }
+    let queue = &bodies["/"];
+    assert!(queue.contains(r#"<ol id="queue" class="queue"></ol>"#));
+    let incident = &bodies["/incident?id=SAS-1"];
+    assert!(incident.contains(r#"<script src="/incident.js" defer></script>"#));
+    for action in ["ack", "assign", "ambulance", "note", "position", "close"] {
+        assert!(
+            incident.contains(&format!(r#"<button type="button" data-action="{action}""#)),
+            "no {action} button"
+        );
+    }
+    for part in [
+        r#"<ol id="audit" class="audit"></ol>"#,
+        r#"<ol id="conversation""#,
+        r#"<ol id="ambulance""#,
+        r#"<textarea id="note-text""#,
+        r#"<select id="assign-team"></select>"#,
+        r#"<select id="close-outcome"></select>"#,
+        r#"<input id="position-text""#,
+        r#"<p id="missing""#,
+    ] {
+        assert!(incident.contains(part), "the incident page lacks {part}");
+    }
+    let teams = &bodies["/teams"];
+    assert!(teams.contains(r#"<script src="/teams.js" defer></script>"#));
+    assert!(teams.contains(r#"<table id="teams""#));
+    // The scripts: text as text, the words in both languages, the contract's attributes.
+    let js = format!(
+        "{}{}{}",
+        bodies["/desk.js"], bodies["/incident.js"], bodies["/teams.js"]
+    );
+    for word in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "http://",
+        "https://",
+    ] {
+        assert!(!js.contains(word), "the scripts use {word}");
+    }
+    for part in [
+        r#"people_one: "{n} persona""#,
+        r#"people_other: "{n} personas""#,
+        r#"people_one: "{n} person""#,
+        r#"people_other: "{n} people""#,
+        "Intl.PluralRules",
+        "timeZone: name",
+        "\"/v1/status\"",
+        "p1_realert_secs",
+        "dataset.incidents",
+        r#""data-id": inc.id"#,
+        "\"/incident?id=\"",
+        "createOscillator",
+        "Notification.requestPermission",
+        "X-Faro-CSRF",
+        "PAGES.incident = incidentPage",
+        "PAGES.teams = teamsPage",
+    ] {
+        assert!(js.contains(part), "the scripts lack {part}");
+    }
+}
+
+#[tokio::test]
+async fn me_tells_the_p1_realert_period_from_the_config() {
+    let desk = start_with(DeskConfig {
+        p1_realert_secs: 30,
+        ..DeskConfig::default()
+    })
+    .await;
+    let olga = logged_in(desk.addr, "olga", OLGA_PASSWORD).await;
+    let me = call(
+        desk.addr,
+        "GET",
+        "/v1/me",
+        &[("Cookie", olga.cookie.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json["p1_realert_secs"], 30);
+    assert_eq!(me.json["role"], "auditor");
+}
+
+#[tokio::test]
+async fn an_auditor_cannot_acknowledge_and_a_desk_operator_can_on_the_record() {
+    let desk = start(Duration::from_secs(3600)).await;
+    let ana = logged_in(desk.addr, "ana", ANA_PASSWORD).await;
+    let olga = logged_in(desk.addr, "olga", OLGA_PASSWORD).await;
+    let id = report_as(&desk, &ana).await;
+    let ack = format!("/v1/incidents/{id}/ack");
+    let a = call(
+        desk.addr,
+        "POST",
+        &ack,
+        &[
+            ("Cookie", olga.cookie.as_str()),
+            ("X-Faro-CSRF", olga.csrf.as_str()),
+        ],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(a.status, 403, "{}", a.json);
+    assert_eq!(a.error(), "an auditor may only read");
+    let whos = |json: &Value| -> Vec<(String, String)> {
+        json["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| {
+                (
+                    e["who"].as_str().unwrap_or("").to_string(),
+                    e["what"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let before = call(
+        desk.addr,
+        "GET",
+        &format!("/v1/incidents/{id}"),
+        &[("Cookie", olga.cookie.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(before.json["state"], "new");
+    // The page's button: the same POST, with the session's token and an empty JSON body.
+    let a = call(
+        desk.addr,
+        "POST",
+        &ack,
+        &[
+            ("Cookie", ana.cookie.as_str()),
+            ("X-Faro-CSRF", ana.csrf.as_str()),
+        ],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["state"], "acknowledged");
+    let after = whos(&a.json);
+    assert_eq!(after.len(), whos(&before.json).len() + 1, "{after:?}");
+    let last = after.last().expect("the acknowledgement");
+    assert_eq!(last.0, "operator:web:ana", "{after:?}");
+    assert!(!after.iter().any(|(w, _)| w.contains("olga")), "{after:?}");
 }

@@ -46,7 +46,13 @@ pub const PUBLIC: &[Asset] = &[
 ];
 
 /// Served only with a live session.
-pub const PAGES: &[Asset] = &[asset!("/", HTML, "index.html")];
+pub const PAGES: &[Asset] = &[
+    asset!("/", HTML, "index.html"),
+    asset!("/incident", HTML, "incident.html"),
+    asset!("/incident.js", JS, "incident.js"),
+    asset!("/teams", HTML, "teams.html"),
+    asset!("/teams.js", JS, "teams.js"),
+];
 
 /// The file served at `path` from `table`, if any.
 pub fn find(table: &'static [Asset], path: &str) -> Option<&'static Asset> {

@@ -4,7 +4,8 @@
 //! - `POST /login` (JSON or form `{name, password}`) answers `{name, role, csrf}` and sets
 //!   the cookie `faro_session` (HttpOnly, SameSite=Strict, Path=/, Secure when
 //!   `[desk] secure_cookie`); `POST /logout` ends the session; `GET /v1/me` tells who is
-//!   logged in, with the session's CSRF token.
+//!   logged in, with the session's CSRF token and the pages' P1 re-alert period
+//!   (`p1_realert_secs`).
 //! - Every other route needs a live session (401 otherwise, also for an unknown path), every
 //!   write (anything but GET and HEAD) the session's CSRF token in `X-Faro-CSRF` (403), and
 //!   a role that may make it ([`session::refused_for`], 403).
@@ -14,7 +15,8 @@
 //! - The audit trail names the logged-in user as `operator:web:<user>`; the `X-Faro-Operator`
 //!   header is ignored here.
 //! - The desk's own pages (`daemon/web/`, embedded, listed in [`super::assets`]): `GET /` the
-//!   incident queue (a redirect to `/login` without a session), `GET /login` the login form
+//!   incident queue, `GET /incident?id=SAS-12` one incident, `GET /teams` the patrol teams
+//!   (each a redirect to `/login` without a session), `GET /login` the login form
 //!   and the files it needs (no data in them: reachable without a session); every other page
 //!   and file needs a session. Every one carries a strict Content-Security-Policy ([`CSP`])
 //!   and `X-Content-Type-Options: nosniff`. Nothing in them asks for anything outside this
@@ -47,6 +49,8 @@ use crate::store::StoreError;
 pub const VIA: &str = "desk";
 /// Default session length.
 pub const DEFAULT_SESSION: Duration = Duration::from_secs(12 * 3600);
+/// Default seconds between repeated alerts for an unacknowledged P1 at the desk.
+pub const DEFAULT_P1_REALERT_SECS: u64 = 120;
 
 /// The Content-Security-Policy of the desk's pages: only this listener, no inline script or
 /// style, no framing.
@@ -62,6 +66,9 @@ pub struct DeskConfig {
     pub session: Duration,
     /// Whether the cookie is marked `Secure` (behind an HTTPS reverse proxy).
     pub secure_cookie: bool,
+    /// Seconds between the desk's repeated alerts for a P1 nobody acknowledged
+    /// (`p1_realert_secs`, 0: alert once); the pages read it from `GET /v1/me`.
+    pub p1_realert_secs: u64,
 }
 
 impl Default for DeskConfig {
@@ -70,6 +77,7 @@ impl Default for DeskConfig {
             listen: None,
             session: DEFAULT_SESSION,
             secure_cookie: false,
+            p1_realert_secs: DEFAULT_P1_REALERT_SECS,
         }
     }
 }
@@ -482,8 +490,16 @@ async fn logout(
     Ok(res)
 }
 
-async fn me(Extension(s): Extension<DeskSession>) -> Json<serde_json::Value> {
-    Json(json!({"name": s.user, "role": s.role, "csrf": s.csrf}))
+async fn me(
+    State(desk): State<Desk>,
+    Extension(s): Extension<DeskSession>,
+) -> Json<serde_json::Value> {
+    Json(json!({
+        "name": s.user,
+        "role": s.role,
+        "csrf": s.csrf,
+        "p1_realert_secs": desk.cfg.p1_realert_secs,
+    }))
 }
 
 #[cfg(test)]

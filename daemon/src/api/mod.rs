@@ -87,7 +87,7 @@ mod trust;
 mod users;
 
 pub use ambulance::MAX_ETA_MINUTES;
-pub use desk::{bind_desk, serve_desk, DeskConfig, CSP};
+pub use desk::{bind_desk, serve_desk, DeskConfig, CSP, DEFAULT_P1_REALERT_SECS};
 pub use events::KEEPALIVE;
 pub use messages::DEFAULT_MESSAGES;
 pub use peer::{operator_name, user_name, Peer, PeerCred};
