@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use faro_proto::mesh::BROADCAST;
 use faro_tests::desk::*;
+use faro_tests::nodes::*;
 use faro_tests::*;
 use farod::store::users::{Role, UserRequest};
 use serde_json::{json, Value};
@@ -158,13 +159,17 @@ async fn status_of(c: &Client, method: &str, path: &str) -> i64 {
 /// Clicks the incident page's action `action`, waiting until it is there and enabled.
 async fn act(c: &Client, action: &str) {
     let sel = format!("button[data-action=\"{action}\"]");
-    let b = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(&sel))
-        .await
-        .unwrap();
-    b.click().await.unwrap();
+    until_js(
+        c,
+        &format!("the {action} button shown and enabled"),
+        &format!(
+            "const b = document.querySelector('{}'); \
+             return !!b && !b.disabled && b.offsetParent !== null;",
+            sel.replace('"', "\\\"")
+        ),
+    )
+    .await;
+    c.find(Locator::Css(&sel)).await.unwrap().click().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,6 +245,14 @@ async fn an_operator_sees_acknowledges_assigns_maps_and_closes_a_plea_in_a_real_
         .await
         .unwrap();
 
+    // Patrol P1 is out, a few kilometres away, and heard; P2 has not been heard for hours.
+    sim.act(faro_sim::Action::Position {
+        node: P1,
+        lat: CEL1_AT.0 + 0.03,
+        lon: CEL1_AT.1 + 0.02,
+        alt: None,
+    })
+    .await;
     // A phone shares its position and pleads for help, in plain words, through the mesh.
     sim.act(faro_sim::Action::Position {
         node: CEL1,
@@ -290,8 +303,13 @@ async fn an_operator_sees_acknowledges_assigns_maps_and_closes_a_plea_in_a_real_
         show(d, "SAS-1").state != "new"
     })
     .await;
+    // The nearest available team is the default choice.
     act(&c, "assign").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!("DEBUG status {:?}", c.execute("return document.getElementById('status').textContent", vec![]).await);
+    eprintln!("DEBUG teams {:?}", reader(&d).teams(&[], None));
     until(&d, WAIT, "assigned", |d| show(d, "SAS-1").team.is_some()).await;
+    assert_eq!(show(&d, "SAS-1").team.as_deref(), Some("P1"));
     until_js(
         &c,
         "the audit trail on the page names ana",
