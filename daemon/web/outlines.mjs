@@ -1,0 +1,111 @@
+// Converts Natural Earth country outlines (world-atlas, TopoJSON) into the small GeoJSON the
+// desk map draws with no network: only the region Faro serves (Mexico, Central America,
+// Panama/Darién and the US border strip), clipped to a rectangle and rounded to 3 decimals
+// (about 100 m), so the file stays small and the same input always gives the same bytes.
+//
+// Usage: node outlines.mjs <node_modules> <out.json>  (run by vendor.sh, not by hand)
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createRequire } from "node:module";
+
+const [modules, out] = process.argv.slice(2);
+const require = createRequire(join(modules, "noop.js"));
+const topojson = require("topojson-client");
+
+// The region: west, south, east, north (degrees).
+const BOX = [-118, 6, -76, 34];
+const DECIMALS = 3;
+
+const topo = JSON.parse(readFileSync(join(modules, "world-atlas", "countries-10m.json"), "utf8"));
+const countries = topojson.feature(topo, topo.objects.countries).features;
+
+// Sutherland–Hodgman against one edge of the box at a time.
+function clipRing(ring) {
+  const edges = [
+    (p) => p[0] >= BOX[0], (p) => p[1] >= BOX[1], (p) => p[0] <= BOX[2], (p) => p[1] <= BOX[3],
+  ];
+  const cross = [
+    (a, b) => at(a, b, 0, BOX[0]), (a, b) => at(a, b, 1, BOX[1]),
+    (a, b) => at(a, b, 0, BOX[2]), (a, b) => at(a, b, 1, BOX[3]),
+  ];
+  let pts = ring.slice(0, -1);
+  for (let e = 0; e < 4 && pts.length; e++) {
+    const inside = edges[e];
+    const next = [];
+    for (let i = 0; i < pts.length; i++) {
+      const cur = pts[i];
+      const prev = pts[(i + pts.length - 1) % pts.length];
+      if (inside(cur)) {
+        if (!inside(prev)) next.push(cross[e](prev, cur));
+        next.push(cur);
+      } else if (inside(prev)) {
+        next.push(cross[e](prev, cur));
+      }
+    }
+    pts = next;
+  }
+  return pts;
+}
+
+// Where segment a-b meets the line coordinate `axis` = v.
+function at(a, b, axis, v) {
+  const t = (v - a[axis]) / (b[axis] - a[axis]);
+  const p = [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
+  p[axis] = v;
+  return p;
+}
+
+const scale = 10 ** DECIMALS;
+const round = (x) => Math.round(x * scale) / scale;
+
+// Clips, rounds and drops repeated points; null when nothing of the ring is left.
+function ring(r) {
+  const out = [];
+  for (const p of clipRing(r)) {
+    const q = [round(p[0]), round(p[1])];
+    const last = out[out.length - 1];
+    if (!last || last[0] !== q[0] || last[1] !== q[1]) out.push(q);
+  }
+  while (out.length > 1 && out[0][0] === out[out.length - 1][0] && out[0][1] === out[out.length - 1][1]) {
+    out.pop();
+  }
+  if (out.length < 3) return null;
+  out.push(out[0]);
+  return out;
+}
+
+function polygons(geom) {
+  if (!geom) return [];
+  if (geom.type === "Polygon") return [geom.coordinates];
+  if (geom.type === "MultiPolygon") return geom.coordinates;
+  return [];
+}
+
+const features = [];
+for (const f of countries) {
+  const polys = [];
+  for (const poly of polygons(f.geometry)) {
+    const outer = ring(poly[0]);
+    if (!outer) continue;
+    const holes = poly.slice(1).map(ring).filter(Boolean);
+    polys.push([outer, ...holes]);
+  }
+  if (!polys.length) continue;
+  features.push({
+    type: "Feature",
+    properties: { name: f.properties.name },
+    geometry: polys.length === 1
+      ? { type: "Polygon", coordinates: polys[0] }
+      : { type: "MultiPolygon", coordinates: polys },
+  });
+}
+features.sort((a, b) => (a.properties.name < b.properties.name ? -1 : a.properties.name > b.properties.name ? 1 : 0));
+
+const doc = {
+  type: "FeatureCollection",
+  // Where it comes from, for whoever opens the file.
+  source: "Natural Earth 1:10m admin-0 countries (public domain) via world-atlas 2.0.2, clipped and rounded by outlines.mjs",
+  bbox: BOX,
+  features,
+};
+writeFileSync(out, JSON.stringify(doc) + "\n");
