@@ -326,6 +326,11 @@ impl Station {
             surge: cfg.store.surge.clone(),
             referrals: cfg.store.referrals.clone(),
             timezone: cfg.timezone.clone(),
+            towers: {
+                let mut t: Vec<_> = cfg.store.towers.values().cloned().collect();
+                t.sort_by(|a, b| a.name.cmp(&b.name));
+                t
+            },
         };
         if let Some(l) = desk_listener {
             let (state, desk) = (state.clone(), cfg.desk.clone());

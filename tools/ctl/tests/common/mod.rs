@@ -134,6 +134,7 @@ impl Farod {
                 surge: Default::default(),
                 referrals: Vec::new(),
                 timezone,
+                towers: Vec::new(),
             };
             api::serve(&path, state, async {
                 let _ = stopped.await;
