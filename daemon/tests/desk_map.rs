@@ -344,3 +344,56 @@ async fn the_track_is_bounded_and_recent() {
     let lats: Vec<f64> = track.iter().map(|p| p["lat"].as_f64().unwrap()).collect();
     assert!(lats.windows(2).all(|w| w[0] < w[1]), "{lats:?}");
 }
+
+#[tokio::test]
+async fn the_map_page_and_its_files_come_from_the_desk_with_a_session() {
+    let desk = start().await;
+    let (olga, _) = login(desk.addr, "olga", "auditora de guardia").await;
+    let cookie = [("Cookie", olga.as_str())];
+    let mut bodies = Vec::new();
+    for (path, kind) in [
+        ("/map", "text/html; charset=utf-8"),
+        ("/map.js", "text/javascript; charset=utf-8"),
+        ("/map.css", "text/css; charset=utf-8"),
+        ("/vendor/leaflet.js", "text/javascript; charset=utf-8"),
+        ("/vendor/leaflet.css", "text/css; charset=utf-8"),
+        ("/vendor/outlines.json", "application/json"),
+    ] {
+        let (status, h, body) = raw(desk.addr, "GET", path, &cookie, None).await;
+        assert_eq!(status, 200, "{path}");
+        let header = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!(header("content-type"), Some(kind), "{path}");
+        assert_eq!(header("content-security-policy"), Some(api::CSP), "{path}");
+        assert_eq!(header("x-content-type-options"), Some("nosniff"), "{path}");
+        bodies.push((path, body));
+    }
+    let (_, page) = &bodies[0];
+    assert!(page.contains(r#"data-page="map""#) && page.contains("Mapa"));
+    for (path, text) in &bodies[..3] {
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{path} names an outside URL"
+        );
+    }
+    let (_, js) = &bodies[1];
+    for word in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "tileLayer",
+    ] {
+        assert!(!js.contains(word), "map.js uses {word}");
+    }
+    for needed in [
+        "EventSource(\"/v1/stream\")",
+        "\"/v1/map\"",
+        "window.faroMap",
+        "/incident?id=",
+    ] {
+        assert!(js.contains(needed), "map.js lacks {needed}");
+    }
+    let outlines: Value = serde_json::from_str(&bodies[5].1).unwrap();
+    assert_eq!(outlines["type"], "FeatureCollection");
+}
