@@ -1,7 +1,8 @@
 // Converts Natural Earth country outlines (world-atlas, TopoJSON) into the small GeoJSON the
 // desk map draws with no network: only the region Faro serves (Mexico, Central America,
-// Panama/Darién and the US border strip), clipped to a rectangle and rounded to 3 decimals
-// (about 100 m), so the file stays small and the same input always gives the same bytes.
+// Panama/Darién and the US border strip), clipped to a rectangle, simplified (Douglas–Peucker,
+// about 200 m) and rounded to 3 decimals (about 100 m), so the file stays small and the same
+// input always gives the same bytes.
 //
 // Usage: node outlines.mjs <node_modules> <out.json>  (run by vendor.sh, not by hand)
 import { readFileSync, writeFileSync } from "node:fs";
@@ -15,6 +16,9 @@ const topojson = require("topojson-client");
 // The region: west, south, east, north (degrees).
 const BOX = [-118, 6, -76, 34];
 const DECIMALS = 3;
+// Douglas–Peucker tolerance, degrees (about 200 m): a few pixels at the zoom of one sector,
+// nothing at the region's; the outlines are for orientation, positions are drawn exactly.
+const TOLERANCE = 0.002;
 
 const topo = JSON.parse(readFileSync(join(modules, "world-atlas", "countries-10m.json"), "utf8"));
 const countries = topojson.feature(topo, topo.objects.countries).features;
@@ -55,13 +59,68 @@ function at(a, b, axis, v) {
   return p;
 }
 
+// Distance from p to the segment a-b, degrees (flat: the tolerance is tiny).
+function offset(p, a, b) {
+  const dx = b[0] - a[0];
+  const dy = b[1] - a[1];
+  const len = dx * dx + dy * dy;
+  let t = len === 0 ? 0 : ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len;
+  t = Math.max(0, Math.min(1, t));
+  const x = a[0] + t * dx - p[0];
+  const y = a[1] + t * dy - p[1];
+  return Math.sqrt(x * x + y * y);
+}
+
+// Douglas–Peucker on an open path, without recursion.
+function simplifyPath(pts) {
+  if (pts.length < 3) return pts;
+  const keep = new Uint8Array(pts.length);
+  keep[0] = keep[pts.length - 1] = 1;
+  const stack = [[0, pts.length - 1]];
+  while (stack.length) {
+    const [i, j] = stack.pop();
+    let far = -1;
+    let best = TOLERANCE;
+    for (let k = i + 1; k < j; k++) {
+      const d = offset(pts[k], pts[i], pts[j]);
+      if (d > best) {
+        best = d;
+        far = k;
+      }
+    }
+    if (far >= 0) {
+      keep[far] = 1;
+      stack.push([i, far], [far, j]);
+    }
+  }
+  return pts.filter((_, k) => keep[k]);
+}
+
+// A closed ring (given open: no repeated first point), split at its point farthest from the
+// first so both halves are ordinary paths.
+function simplifyRing(pts) {
+  if (pts.length < 4) return pts;
+  let far = 1;
+  let best = -1;
+  for (let k = 1; k < pts.length; k++) {
+    const d = offset(pts[k], pts[0], pts[0]);
+    if (d > best) {
+      best = d;
+      far = k;
+    }
+  }
+  const a = simplifyPath(pts.slice(0, far + 1));
+  const b = simplifyPath(pts.slice(far).concat([pts[0]]));
+  return a.slice(0, -1).concat(b.slice(0, -1));
+}
+
 const scale = 10 ** DECIMALS;
 const round = (x) => Math.round(x * scale) / scale;
 
 // Clips, rounds and drops repeated points; null when nothing of the ring is left.
 function ring(r) {
   const out = [];
-  for (const p of clipRing(r)) {
+  for (const p of simplifyRing(clipRing(r))) {
     const q = [round(p[0]), round(p[1])];
     const last = out[out.length - 1];
     if (!last || last[0] !== q[0] || last[1] !== q[1]) out.push(q);
@@ -104,7 +163,7 @@ features.sort((a, b) => (a.properties.name < b.properties.name ? -1 : a.properti
 const doc = {
   type: "FeatureCollection",
   // Where it comes from, for whoever opens the file.
-  source: "Natural Earth 1:10m admin-0 countries (public domain) via world-atlas 2.0.2, clipped and rounded by outlines.mjs",
+  source: "Natural Earth 1:10m admin-0 countries (public domain) via world-atlas 2.0.2, clipped, simplified and rounded by outlines.mjs",
   bbox: BOX,
   features,
 };
