@@ -21,7 +21,6 @@ const DECIMALS = 3;
 const TOLERANCE = 0.002;
 
 const topo = JSON.parse(readFileSync(join(modules, "world-atlas", "countries-10m.json"), "utf8"));
-const countries = topojson.feature(topo, topo.objects.countries).features;
 
 // Sutherland–Hodgman against one edge of the box at a time.
 function clipRing(ring) {
@@ -96,23 +95,25 @@ function simplifyPath(pts) {
   return pts.filter((_, k) => keep[k]);
 }
 
-// A closed ring (given open: no repeated first point), split at its point farthest from the
-// first so both halves are ordinary paths.
-function simplifyRing(pts) {
-  if (pts.length < 4) return pts;
-  let far = 1;
-  let best = -1;
-  for (let k = 1; k < pts.length; k++) {
-    const d = offset(pts[k], pts[0], pts[0]);
-    if (d > best) {
-      best = d;
-      far = k;
-    }
-  }
-  const a = simplifyPath(pts.slice(0, far + 1));
-  const b = simplifyPath(pts.slice(far).concat([pts[0]]));
-  return a.slice(0, -1).concat(b.slice(0, -1));
+// Simplifies the topology's arcs, not each country's rings: a border two countries share is one
+// arc, so both sides stay on the same line. Arcs come quantized and delta-encoded.
+function simplifiedTopology(t) {
+  const [sx, sy] = t.transform.scale;
+  const [tx, ty] = t.transform.translate;
+  const arcs = t.arcs.map((arc) => {
+    let x = 0;
+    let y = 0;
+    const pts = arc.map(([dx, dy]) => {
+      x += dx;
+      y += dy;
+      return [x * sx + tx, y * sy + ty];
+    });
+    return simplifyPath(pts);
+  });
+  return { ...t, transform: undefined, arcs };
 }
+
+const countries = topojson.feature(simplifiedTopology(topo), topo.objects.countries).features;
 
 const scale = 10 ** DECIMALS;
 const round = (x) => Math.round(x * scale) / scale;
@@ -120,7 +121,7 @@ const round = (x) => Math.round(x * scale) / scale;
 // Clips, rounds and drops repeated points; null when nothing of the ring is left.
 function ring(r) {
   const out = [];
-  for (const p of simplifyRing(clipRing(r))) {
+  for (const p of clipRing(r)) {
     const q = [round(p[0]), round(p[1])];
     const last = out[out.length - 1];
     if (!last || last[0] !== q[0] || last[1] !== q[1]) out.push(q);
