@@ -58,6 +58,8 @@ pub struct StationConfig {
     pub timezone: String,
     /// The desk listener (`[desk]`; off unless `listen` is set).
     pub desk: crate::api::DeskConfig,
+    /// The station's name and position, for the desk's map.
+    pub place: crate::api::StationPlace,
 }
 
 /// Why a station did not start.
@@ -326,10 +328,13 @@ impl Station {
             surge: cfg.store.surge.clone(),
             referrals: cfg.store.referrals.clone(),
             timezone: cfg.timezone.clone(),
-            towers: {
-                let mut t: Vec<_> = cfg.store.towers.values().cloned().collect();
-                t.sort_by(|a, b| a.name.cmp(&b.name));
-                t
+            map: crate::api::MapConfig {
+                station: cfg.place.clone(),
+                towers: {
+                    let mut t: Vec<_> = cfg.store.towers.values().cloned().collect();
+                    t.sort_by(|a, b| a.name.cmp(&b.name));
+                    t
+                },
             },
         };
         if let Some(l) = desk_listener {

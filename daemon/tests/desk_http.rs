@@ -55,7 +55,7 @@ async fn start(session: Duration) -> Desk {
         surge: Default::default(),
         referrals: Vec::new(),
         timezone: "UTC".into(),
-        towers: Vec::new(),
+        map: Default::default(),
     };
     let listener = api::bind_desk("127.0.0.1:0".parse().expect("addr"))
         .await

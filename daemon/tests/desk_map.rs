@@ -76,7 +76,13 @@ async fn start() -> Desk {
         surge: Default::default(),
         referrals: Vec::new(),
         timezone: "UTC".into(),
-        towers: vec![tower()],
+        map: api::MapConfig {
+            station: api::StationPlace {
+                name: "Casa del Migrante".into(),
+                position: Some((31.4720, -111.5470)),
+            },
+            towers: vec![tower()],
+        },
     };
     let listener = api::bind_desk("127.0.0.1:0".parse().unwrap())
         .await
@@ -252,7 +258,10 @@ async fn an_auditor_sees_incidents_teams_towers_and_search_areas_and_no_message_
     );
     let map: Value = serde_json::from_str(&body).unwrap();
 
-    assert_eq!(map["station"]["code"], "SAS");
+    assert_eq!(
+        map["station"],
+        json!({"code": "SAS", "name": "Casa del Migrante", "lat": 31.472, "lon": -111.547})
+    );
     let inc = &map["incidents"][0];
     assert_eq!(inc["id"], "SAS-1", "{map}");
     assert_eq!(inc["lat"], 31.4746);

@@ -159,6 +159,21 @@
     for (const t of data.towers || []) {
       drawPlace(t.name, t.lat, t.lon, "#6a1b9a", "tower", ["torre con botón de pánico"]);
     }
+    const st = data.station || {};
+    if (st.lat !== null && st.lat !== undefined) {
+      L.circleMarker([st.lat, st.lon], {
+        radius: 7,
+        color: "#263238",
+        weight: 3,
+        fillColor: "#ffffff",
+        fillOpacity: 1,
+        className: "station",
+      })
+        .bindPopup(popup(st.name || st.code, ["estación " + st.code]))
+        .bindTooltip(el("span", st.name || st.code))
+        .addTo(state.layers);
+      bounds.push([st.lat, st.lon]);
+    }
     for (const team of data.teams || []) {
       drawTeam(team, bounds);
     }
@@ -166,10 +181,6 @@
     const incidents = (data.incidents || []).slice().sort((a, b) => b.priority - a.priority);
     for (const inc of incidents) {
       drawIncident(inc, bounds);
-    }
-    const st = data.station || {};
-    if (st.lat !== null && st.lat !== undefined) {
-      bounds.push([st.lat, st.lon]);
     }
     if (!state.fitted && bounds.length) {
       state.map.fitBounds(bounds, { padding: [40, 40], maxZoom: 12 });

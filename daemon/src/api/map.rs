@@ -2,7 +2,7 @@
 //! the auditor included):
 //!
 //! ```json
-//! {"station": {"code": "SAS", "lat": null, "lon": null},
+//! {"station": {"code": "SAS", "name": "Casa del Migrante", "lat": 31.47, "lon": -111.54},
 //!  "incidents": [{"id": "SAS-1", "priority": 1, "kind": "heat", "state": "new",
 //!                 "people": 3, "team": null, "lat": 31.47, "lon": -111.54,
 //!                 "last_heard_at": "…"}],
@@ -23,8 +23,9 @@
 //!   ones with an ambulance contact, at their seats;
 //! - `search_areas`: the location requests not closed that have a position.
 //!
+//! - `station`: its code, name and position (`[station] lat`, `lon`; null when not set).
+//!
 //! No personal data: no node names, no message or note text, no phone numbers, no requester.
-//! The station has no configured position yet: its `lat`/`lon` are null.
 
 use axum::extract::State;
 use axum::Json;
@@ -33,6 +34,24 @@ use serde::Serialize;
 use super::request::read;
 use super::{ApiResult, Shared, MAX_LIST};
 use crate::store::query::{Filter, TrackPoint};
+
+/// What the map shows that is configured rather than recorded.
+#[derive(Debug, Clone, Default)]
+pub struct MapConfig {
+    /// The station itself.
+    pub station: StationPlace,
+    /// Towers with a panic button, by name.
+    pub towers: Vec<crate::ingest::Tower>,
+}
+
+/// The station's name and, if configured (`[station] lat`, `lon`), its position.
+#[derive(Debug, Clone, Default)]
+pub struct StationPlace {
+    /// Shown to operators.
+    pub name: String,
+    /// Latitude and longitude, degrees.
+    pub position: Option<(f64, f64)>,
+}
 
 /// A team's track covers this many hours back from now.
 pub const TRACK_HOURS: i64 = 6;
@@ -52,6 +71,7 @@ pub(super) struct MapView {
 #[derive(Debug, Serialize)]
 struct StationPin {
     code: String,
+    name: String,
     lat: Option<f64>,
     lon: Option<f64>,
 }
@@ -161,6 +181,7 @@ pub(super) async fn map(State(st): State<Shared>) -> ApiResult<Json<MapView>> {
     .await?;
     let towers = st
         .api
+        .map
         .towers
         .iter()
         .map(|t| Pin {
@@ -183,8 +204,9 @@ pub(super) async fn map(State(st): State<Shared>) -> ApiResult<Json<MapView>> {
     Ok(Json(MapView {
         station: StationPin {
             code: st.api.station.clone(),
-            lat: None,
-            lon: None,
+            name: st.api.map.station.name.clone(),
+            lat: st.api.map.station.position.map(|p| p.0),
+            lon: st.api.map.station.position.map(|p| p.1),
         },
         incidents,
         teams,

@@ -92,7 +92,9 @@ mod users;
 pub use ambulance::MAX_ETA_MINUTES;
 pub use desk::{bind_desk, serve_desk, DeskConfig, CSP};
 pub use events::KEEPALIVE;
-pub use map::{TRACK_HOURS as MAP_TRACK_HOURS, TRACK_POINTS as MAP_TRACK_POINTS};
+pub use map::{
+    MapConfig, StationPlace, TRACK_HOURS as MAP_TRACK_HOURS, TRACK_POINTS as MAP_TRACK_POINTS,
+};
 pub use messages::DEFAULT_MESSAGES;
 pub use peer::{operator_name, user_name, Peer, PeerCred};
 pub use places::MAX_PLACES;
@@ -127,8 +129,8 @@ pub struct ApiState {
     pub referrals: Vec<crate::casework::request::Referral>,
     /// The station's time zone (IANA name), for faroctl's display; the API's times stay UTC.
     pub timezone: String,
-    /// Towers with a panic button, for the desk's map (`/v1/map`).
-    pub towers: Vec<crate::ingest::Tower>,
+    /// What the desk's map shows that is configured rather than recorded (`/v1/map`).
+    pub map: MapConfig,
 }
 
 /// The state handlers see: the caller's, plus the server's stop signal (event streams end on it).

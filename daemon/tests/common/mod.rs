@@ -98,7 +98,7 @@ pub async fn start() -> Station {
         surge: Default::default(),
         referrals: Vec::new(),
         timezone: "UTC".into(),
-        towers: Vec::new(),
+        map: Default::default(),
     };
     // The socket's directory does not exist yet: serve creates it.
     let sock = dir.path().join("run/faro.sock");
