@@ -121,6 +121,10 @@ pub fn station_config(config: &Config) -> StationConfig {
         air: config.air,
         timezone: config.timezone.clone(),
         desk: config.desk.clone(),
+        place: crate::api::StationPlace {
+            name: config.station_name.clone(),
+            position: config.station_position,
+        },
     }
 }
 
@@ -518,6 +522,7 @@ pub fn scenario_station_config(
         air: crate::outbox::plan::Budget::default(),
         timezone: "UTC".into(),
         desk: crate::api::DeskConfig::default(),
+        place: Default::default(),
     }
 }
 

@@ -334,6 +334,12 @@ pub struct RawStation {
     /// it. The database and the API stay UTC.
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// The station's latitude, degrees (with `lon`): the desk's map shows it.
+    #[serde(default)]
+    pub lat: Option<f64>,
+    /// The station's longitude, degrees.
+    #[serde(default)]
+    pub lon: Option<f64>,
 }
 
 fn default_timezone() -> String {
@@ -346,6 +352,8 @@ impl Default for RawStation {
             code: "FARO".into(),
             name: "Faro station".into(),
             timezone: default_timezone(),
+            lat: None,
+            lon: None,
         }
     }
 }
@@ -422,6 +430,8 @@ pub struct Config {
     pub station_code_set: bool,
     /// Station name.
     pub station_name: String,
+    /// Where the station is (`[station] lat`, `lon`), if set: shown on the desk's map.
+    pub station_position: Option<(f64, f64)>,
     /// The station's time zone (IANA name, e.g. `America/Hermosillo`; `UTC` by default), for
     /// display only: what is stored and what the API says stays UTC.
     pub timezone: String,
@@ -633,6 +643,20 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         )));
     }
     let timezone = validate_timezone(&raw.station.timezone)?;
+    let station_position = match (raw.station.lat, raw.station.lon) {
+        (None, None) => None,
+        (Some(lat), Some(lon)) if faro_proto::mesh::valid_coordinates(lat, lon) => Some((lat, lon)),
+        (Some(lat), Some(lon)) => {
+            return Err(ConfigError(format!(
+                "station: {lat},{lon} is not a valid position"
+            )))
+        }
+        _ => {
+            return Err(ConfigError(
+                "station: lat and lon go together (both or neither)".into(),
+            ))
+        }
+    };
     let l = &raw.link;
     if !(10..=300).contains(&l.heartbeat_secs) {
         return Err(ConfigError(format!(
@@ -774,6 +798,7 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         station_code: code,
         station_code_set,
         station_name: raw.station.name,
+        station_position,
         timezone,
         radios,
         data_dir,
@@ -1437,6 +1462,18 @@ heartbeat_secs = 120
             c.radios[1].link.session.heartbeat_interval,
             Duration::from_secs(120)
         );
+    }
+
+    #[test]
+    fn the_station_position_is_optional_and_both_or_neither() {
+        assert_eq!(load("").unwrap().station_position, None);
+        let at = |extra: &str| load(&format!("[station]\ncode = \"SAS\"\nname = \"x\"\n{extra}"));
+        let c = at("lat = 31.472\nlon = -111.547").unwrap();
+        assert_eq!(c.station_position, Some((31.472, -111.547)));
+        for bad in ["lat = 31.472", "lon = -111.547", "lat = 91.0\nlon = 0.0"] {
+            let e = at(bad).unwrap_err().to_string();
+            assert!(e.starts_with("station: "), "{bad}: {e}");
+        }
     }
 
     #[test]

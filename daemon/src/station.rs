@@ -58,6 +58,8 @@ pub struct StationConfig {
     pub timezone: String,
     /// The desk listener (`[desk]`; off unless `listen` is set).
     pub desk: crate::api::DeskConfig,
+    /// The station's name and position, for the desk's map.
+    pub place: crate::api::StationPlace,
 }
 
 /// Why a station did not start.
@@ -328,6 +330,14 @@ impl Station {
             surge: cfg.store.surge.clone(),
             referrals: cfg.store.referrals.clone(),
             timezone: cfg.timezone.clone(),
+            map: crate::api::MapConfig {
+                station: cfg.place.clone(),
+                towers: {
+                    let mut t: Vec<_> = cfg.store.towers.values().cloned().collect();
+                    t.sort_by(|a, b| a.name.cmp(&b.name));
+                    t
+                },
+            },
         };
         let desk_addr = desk_listener.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(l) = desk_listener {

@@ -532,6 +532,7 @@ async fn the_socket_is_group_only_replaces_stale_files_and_goes_away_on_shutdown
         surge: Default::default(),
         referrals: Vec::new(),
         timezone: "UTC".into(),
+        map: Default::default(),
     };
     let e = timeout(
         WAIT,

@@ -66,6 +66,7 @@ async fn start_with(desk: DeskConfig) -> Desk {
         surge: Default::default(),
         referrals: Vec::new(),
         timezone: "UTC".into(),
+        map: Default::default(),
     };
     let listener = api::bind_desk("127.0.0.1:0".parse().expect("addr"))
         .await

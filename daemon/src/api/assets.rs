@@ -27,6 +27,7 @@ pub struct Asset {
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const JSON: &str = "application/json";
 
 macro_rules! asset {
     ($path:literal, $ty:expr, $file:literal) => {
@@ -52,6 +53,12 @@ pub const PAGES: &[Asset] = &[
     asset!("/incident.js", JS, "incident.js"),
     asset!("/teams", HTML, "teams.html"),
     asset!("/teams.js", JS, "teams.js"),
+    asset!("/map", HTML, "map.html"),
+    asset!("/map.js", JS, "map.js"),
+    asset!("/map.css", CSS, "map.css"),
+    asset!("/vendor/leaflet.js", JS, "vendor/leaflet.js"),
+    asset!("/vendor/leaflet.css", CSS, "vendor/leaflet.css"),
+    asset!("/vendor/outlines.json", JSON, "vendor/outlines.json"),
 ];
 
 /// The file served at `path` from `table`, if any.
@@ -87,6 +94,21 @@ pub fn respond(asset: &'static Asset) -> Response {
 mod tests {
     use super::*;
 
+    /// What the map page loads, all of it: the issue's budget is 2 MB.
+    const MAP_PAGE: &[&str] = &[
+        "/map",
+        "/desk.css",
+        "/vendor/leaflet.css",
+        "/map.css",
+        "/vendor/leaflet.js",
+        "/desk.js",
+        "/map.js",
+        "/vendor/outlines.json",
+    ];
+
+    /// The most the map page may weigh, bytes.
+    const MAP_BUDGET: usize = 2 * 1024 * 1024;
+
     #[test]
     fn every_path_is_served_once_and_public_files_are_not_pages() {
         let mut seen = std::collections::HashSet::new();
@@ -104,15 +126,73 @@ mod tests {
         assert_eq!(html, ["/login"]);
     }
 
+    /// `text` without its `/* ... */` comments (Leaflet's stylesheet cites bug trackers in
+    /// them; a comment loads nothing).
+    fn without_comments(text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("/*") {
+            out.push_str(&rest[..start]);
+            rest = rest[start + 2..]
+                .find("*/")
+                .map_or("", |end| &rest[start + 2 + end + 2..]);
+        }
+        out.push_str(rest);
+        out
+    }
+
     #[test]
     fn no_embedded_file_names_an_outside_address() {
         for a in PUBLIC.iter().chain(PAGES) {
             if a.content_type == HTML || a.content_type == CSS {
-                let text = String::from_utf8_lossy(a.body);
+                let text = without_comments(&String::from_utf8_lossy(a.body));
                 for bad in ["http://", "https://", "//fonts.", "@import"] {
                     assert!(!text.contains(bad), "{} names {bad}", a.path);
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_map_page_fits_its_budget() {
+        let mut total = 0;
+        for path in MAP_PAGE {
+            let a = find(PUBLIC, path)
+                .or_else(|| find(PAGES, path))
+                .unwrap_or_else(|| panic!("{path} is not embedded"));
+            total += a.body.len();
+        }
+        assert!(total <= MAP_BUDGET, "the map page weighs {total} bytes");
+    }
+
+    #[test]
+    fn the_map_page_loads_only_what_is_embedded() {
+        let page = find(PAGES, "/map").expect("the map page");
+        let text = String::from_utf8_lossy(page.body);
+        for part in text.split(['"', '\'']) {
+            if part.starts_with('/') && part.len() > 1 && !part.contains(' ') {
+                let path = part.split('?').next().unwrap_or(part);
+                assert!(
+                    find(PUBLIC, path).is_some() || find(PAGES, path).is_some(),
+                    "map.html names {path}, which is not embedded"
+                );
+            }
+        }
+        // The page loads the rest; its script loads the outlines.
+        let script = String::from_utf8_lossy(find(PAGES, "/map.js").expect("map.js").body);
+        for path in MAP_PAGE {
+            let loads = match *path {
+                "/map" => true,
+                "/vendor/outlines.json" => script.contains(&format!("\"{path}\"")),
+                _ => text.contains(&format!("\"{path}\"")),
+            };
+            assert!(loads, "the map page does not load {path}");
+        }
+        let outlines = find(PAGES, "/vendor/outlines.json").expect("outlines");
+        let geo: serde_json::Value = serde_json::from_slice(outlines.body).expect("JSON");
+        assert_eq!(geo["type"], "FeatureCollection");
+        assert!(geo["features"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|c| c["properties"]["name"] == "Mexico")));
     }
 }

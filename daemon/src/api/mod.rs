@@ -24,6 +24,8 @@
 //! - `ambulance`: `/v1/incidents/{id}/ambulance`, ambulance requests and answers;
 //! - `places`: `/v1/where` and `/v1/places`, the gazetteer lookups (also used by `incidents`);
 //! - `status`: `/v1/status` and `/v1/teams`;
+//! - `map`: `/v1/map`, what the desk's map draws (open incidents and search areas with a
+//!   position, teams with their tracks, towers, municipalities);
 //! - `nodes`: `/v1/nodes` and `/v1/send`, the mesh nodes heard and a text to one of them;
 //! - `messages`: `/v1/messages`, the texts heard and sent that belong to no incident (an
 //!   incident's own are in its detail);
@@ -73,6 +75,7 @@ mod desk;
 mod events;
 mod incidents;
 mod locate;
+mod map;
 mod messages;
 mod nodes;
 mod orientations;
@@ -89,6 +92,9 @@ mod users;
 pub use ambulance::MAX_ETA_MINUTES;
 pub use desk::{bind_desk, serve_desk, DeskConfig, CSP, DEFAULT_P1_REALERT_SECS};
 pub use events::KEEPALIVE;
+pub use map::{
+    MapConfig, StationPlace, TRACK_HOURS as MAP_TRACK_HOURS, TRACK_POINTS as MAP_TRACK_POINTS,
+};
 pub use messages::DEFAULT_MESSAGES;
 pub use peer::{operator_name, user_name, Peer, PeerCred};
 pub use places::MAX_PLACES;
@@ -123,6 +129,8 @@ pub struct ApiState {
     pub referrals: Vec<crate::casework::request::Referral>,
     /// The station's time zone (IANA name), for faroctl's display; the API's times stay UTC.
     pub timezone: String,
+    /// What the desk's map shows that is configured rather than recorded (`/v1/map`).
+    pub map: MapConfig,
 }
 
 /// The state handlers see: the caller's, plus the server's stop signal (event streams end on it).
@@ -235,6 +243,7 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/where", get(places::where_is))
         .route("/v1/places", get(places::places))
         .route("/v1/teams", get(status::teams))
+        .route("/v1/map", get(map::map))
         .route("/v1/nodes", get(nodes::nodes))
         .route("/v1/messages", get(messages::messages))
         .route("/v1/orientations", get(orientations::orientations))

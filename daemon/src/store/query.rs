@@ -12,7 +12,9 @@ use serde::Serialize;
 use super::{rfc3339, EventView, Refusal, StoreError, TeamConfig};
 
 mod casework;
+mod map;
 pub use casework::{AidView, ComplaintView};
+pub use map::TrackPoint;
 
 type Res<T> = Result<T, StoreError>;
 

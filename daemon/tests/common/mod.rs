@@ -98,6 +98,7 @@ pub async fn start() -> Station {
         surge: Default::default(),
         referrals: Vec::new(),
         timezone: "UTC".into(),
+        map: Default::default(),
     };
     // The socket's directory does not exist yet: serve creates it.
     let sock = dir.path().join("run/faro.sock");

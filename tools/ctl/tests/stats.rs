@@ -63,6 +63,7 @@ impl Farod {
                 surge: Default::default(),
                 referrals: Vec::new(),
                 timezone: "UTC".into(),
+                map: Default::default(),
             };
             api::serve(&path, state, async {
                 let _ = stopped.await;

@@ -134,6 +134,7 @@ impl Farod {
                 surge: Default::default(),
                 referrals: Vec::new(),
                 timezone,
+                map: Default::default(),
             };
             api::serve(&path, state, async {
                 let _ = stopped.await;

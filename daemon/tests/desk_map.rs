@@ -1,0 +1,408 @@
+//! `GET /v1/map` through the desk listener (real TCP on 127.0.0.1, a real SQLite file): no
+//! session, no map; an auditor reads it; it carries the open incidents and location requests
+//! with a position, the teams with their tracks, the towers and the municipalities, and no
+//! message text.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use farod::api::{self, ApiState, DeskConfig};
+use farod::clock::Clock;
+use farod::ingest::{Distress, DistressKind, Fix, Signal, Tower};
+use farod::lang::Lang;
+use farod::store::users::{Role, UserRequest};
+use farod::store::{Rx, Store, StoreConfig};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+
+use common::WAIT;
+
+const PHONE: u32 = 0x5a5a_0301;
+const TOWER: u32 = 0x5a5a_0201;
+/// Team P1's radio (tests/common).
+const PATROL: u32 = 0xa1b2_c3d4;
+const SECRET: &str = "estamos junto al pozo viejo";
+
+struct Desk {
+    _dir: tempfile::TempDir,
+    addr: SocketAddr,
+    store: Store,
+    clock: Clock,
+    _stop: oneshot::Sender<()>,
+}
+
+fn tower() -> Tower {
+    Tower {
+        name: "Torre El Sásabe".into(),
+        lat: 31.4387,
+        lon: -111.7976,
+    }
+}
+
+async fn start() -> Desk {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new("SAS");
+    cfg.teams = common::teams();
+    cfg.municipalities = common::municipalities();
+    cfg.towers.insert(TOWER, tower());
+    cfg.personal_key = Some(farod::casework::seal::Key::random());
+    let (store, _writer) = Store::open(&dir.path().join("faro.db"), cfg).unwrap();
+    for (name, role, password) in [
+        ("ana", Role::Desk, "correct horse battery"),
+        ("olga", Role::Auditor, "auditora de guardia"),
+    ] {
+        let req = UserRequest::Add {
+            name: name.into(),
+            role,
+            password_hash: api::hash_password(password).unwrap(),
+        };
+        store.users("root", "faroctl", req, 1).await.unwrap();
+    }
+    let clock = Clock::start();
+    let state = ApiState {
+        store: store.clone(),
+        station: "SAS".into(),
+        teams: common::teams(),
+        radios: vec![],
+        clock,
+        municipalities: common::municipalities(),
+        surge: Default::default(),
+        referrals: Vec::new(),
+        timezone: "UTC".into(),
+        map: api::MapConfig {
+            station: api::StationPlace {
+                name: "Casa del Migrante".into(),
+                position: Some((31.4720, -111.5470)),
+            },
+            towers: vec![tower()],
+        },
+    };
+    let listener = api::bind_desk("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let desk = DeskConfig {
+        listen: Some(addr),
+        session: Duration::from_secs(3600),
+        ..DeskConfig::default()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(api::serve_desk(listener, state, desk, async {
+        let _ = stopped.await;
+    }));
+    Desk {
+        _dir: dir,
+        addr,
+        store,
+        clock,
+        _stop: stop,
+    }
+}
+
+/// One request: status, headers (lower-case names) and the body as text.
+async fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Vec<(String, String)>, String) {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    timeout(WAIT, async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (top, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = top.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        (status, headers, body.to_string())
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{method} {path}: no answer within {WAIT:?}"))
+}
+
+/// Logs in: the cookie pair and the CSRF token.
+async fn login(addr: SocketAddr, name: &str, password: &str) -> (String, String) {
+    let body = json!({"name": name, "password": password}).to_string();
+    let (status, headers, text) = raw(addr, "POST", "/login", &[], Some(&body)).await;
+    assert_eq!(status, 200, "{text}");
+    let cookie = headers
+        .iter()
+        .find(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap().to_string())
+        .unwrap();
+    let csrf = serde_json::from_str::<Value>(&text).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+fn rx(from: u32, packet_id: u32, text: Option<&str>) -> Rx {
+    Rx {
+        radio: "r0".into(),
+        from,
+        packet_id,
+        hops: Some(1),
+        channel: 0,
+        snr: Some(6.25),
+        text: text.map(Into::into),
+        auth: Default::default(),
+    }
+}
+
+fn fix(lat: f64, lon: f64) -> Fix {
+    Fix {
+        lat,
+        lon,
+        alt: None,
+        precision_bits: 32,
+        time: None,
+    }
+}
+
+#[tokio::test]
+async fn the_map_needs_a_session() {
+    let desk = start().await;
+    let (status, _, body) = raw(desk.addr, "GET", "/v1/map", &[], None).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _, _) = raw(desk.addr, "GET", "/map", &[], None).await;
+    assert_ne!(status, 200, "the map page itself is behind a session");
+    let (status, _, _) = raw(desk.addr, "GET", "/vendor/outlines.json", &[], None).await;
+    assert_ne!(status, 200, "and so are its outlines");
+}
+
+#[tokio::test]
+async fn an_auditor_sees_incidents_teams_towers_and_search_areas_and_no_message_text() {
+    let desk = start().await;
+    let now = desk.clock.now_ms();
+    // A distress from the air, with its position and words nobody should see on the map.
+    let text = format!("AUXILIO somos 3 {SECRET}");
+    let sos = Signal::Distress(Distress {
+        node: PHONE,
+        packet_id: 7,
+        kind: DistressKind::Text,
+        language: Lang::Es,
+        text: text.clone(),
+        position: Some(fix(31.4746, -111.5449)),
+        channel: 0,
+    });
+    desk.store
+        .ingest(rx(PHONE, 7, Some(&text)), sos, now)
+        .await
+        .unwrap();
+    // Patrol P1 reports three positions: its track, oldest first.
+    for (i, lat) in [31.40, 31.41, 31.42].into_iter().enumerate() {
+        let pos = Signal::Position {
+            node: PATROL,
+            fix: fix(lat, -111.6),
+            patrol: Some("P1".into()),
+        };
+        let at = now - 60_000 * (3 - i as i64);
+        desk.store
+            .ingest(rx(PATROL, 100 + i as u32, None), pos, at)
+            .await
+            .unwrap();
+    }
+    // A desk operator opens a location request around a position.
+    let (ana, csrf) = login(desk.addr, "ana", "correct horse battery").await;
+    let req = json!({"requester": "consulado", "people": 2, "lat": 31.35, "lon": -111.7,
+                     "radius_km": 4.0})
+    .to_string();
+    let (status, _, body) = raw(
+        desk.addr,
+        "POST",
+        "/v1/locate",
+        &[("Cookie", &ana), ("X-Faro-CSRF", &csrf)],
+        Some(&req),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    let (olga, _) = login(desk.addr, "olga", "auditora de guardia").await;
+    let (status, _, body) = raw(desk.addr, "GET", "/v1/map", &[("Cookie", &olga)], None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains(SECRET), "message text on the map: {body}");
+    assert!(!body.contains("AUXILIO"), "{body}");
+    assert!(
+        !body.contains("consulado"),
+        "the requester is not for the map: {body}"
+    );
+    let map: Value = serde_json::from_str(&body).unwrap();
+
+    assert_eq!(
+        map["station"],
+        json!({"code": "SAS", "name": "Casa del Migrante", "lat": 31.472, "lon": -111.547})
+    );
+    let inc = &map["incidents"][0];
+    assert_eq!(inc["id"], "SAS-1", "{map}");
+    assert_eq!(inc["lat"], 31.4746);
+    assert_eq!(inc["lon"], -111.5449);
+    assert_eq!(inc["people"], 3);
+    assert!(inc["priority"]
+        .as_u64()
+        .is_some_and(|p| (1..=4).contains(&p)));
+    assert_eq!(map["incidents"].as_array().unwrap().len(), 1);
+
+    let teams = map["teams"].as_array().unwrap();
+    assert_eq!(teams.len(), 2, "{map}");
+    let p1 = teams.iter().find(|t| t["name"] == "P1").unwrap();
+    assert_eq!(p1["lat"], 31.42);
+    assert_eq!(p1["lon"], -111.6);
+    let track: Vec<f64> = p1["track"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["lat"].as_f64().unwrap())
+        .collect();
+    assert_eq!(track, [31.40, 31.41, 31.42]);
+    let p2 = teams.iter().find(|t| t["name"] == "P2").unwrap();
+    assert!(p2["lat"].is_null() && p2["track"].as_array().unwrap().is_empty());
+    assert!(p1.get("nodes").is_none() && p1.get("last_note").is_none());
+
+    assert_eq!(
+        map["towers"],
+        json!([{"name": "Torre El Sásabe", "lat": 31.4387, "lon": -111.7976}])
+    );
+    let munis: Vec<&str> = map["municipalities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(munis, ["Sáric", "Altar"]);
+    assert!(!body.contains("+52"), "no phone numbers: {body}");
+
+    let area = &map["search_areas"][0];
+    assert_eq!(area["id"], "LOC-1", "{map}");
+    assert_eq!(area["lat"], 31.35);
+    assert_eq!(area["radius_km"], 4.0);
+    assert_eq!(area["people"], 2);
+}
+
+#[tokio::test]
+async fn the_track_is_bounded_and_recent() {
+    let desk = start().await;
+    let now = desk.clock.now_ms();
+    // One position from long ago, then more than a track holds.
+    let old = Signal::Position {
+        node: PATROL,
+        fix: fix(30.0, -111.0),
+        patrol: Some("P1".into()),
+    };
+    desk.store
+        .ingest(rx(PATROL, 1, None), old, now - 24 * 3_600_000)
+        .await
+        .unwrap();
+    let n = api::MAP_TRACK_POINTS + 10;
+    for i in 0..n {
+        let pos = Signal::Position {
+            node: PATROL,
+            fix: fix(31.0 + i as f64 / 1000.0, -111.6),
+            patrol: Some("P1".into()),
+        };
+        let at = now - 1_000 * (n - i) as i64;
+        desk.store
+            .ingest(rx(PATROL, 10 + i as u32, None), pos, at)
+            .await
+            .unwrap();
+    }
+    let (olga, _) = login(desk.addr, "olga", "auditora de guardia").await;
+    let (status, _, body) = raw(desk.addr, "GET", "/v1/map", &[("Cookie", &olga)], None).await;
+    assert_eq!(status, 200, "{body}");
+    let map: Value = serde_json::from_str(&body).unwrap();
+    let p1 = map["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "P1")
+        .unwrap();
+    let track = p1["track"].as_array().unwrap();
+    assert_eq!(track.len(), api::MAP_TRACK_POINTS);
+    // The latest ones, oldest first, ending at the team's last position.
+    assert_eq!(track.last().unwrap()["lat"], p1["lat"]);
+    assert!(track.iter().all(|p| p["lat"].as_f64().unwrap() > 30.5));
+    let lats: Vec<f64> = track.iter().map(|p| p["lat"].as_f64().unwrap()).collect();
+    assert!(lats.windows(2).all(|w| w[0] < w[1]), "{lats:?}");
+}
+
+#[tokio::test]
+async fn the_map_page_and_its_files_come_from_the_desk_with_a_session() {
+    let desk = start().await;
+    let (olga, _) = login(desk.addr, "olga", "auditora de guardia").await;
+    let cookie = [("Cookie", olga.as_str())];
+    let mut bodies = Vec::new();
+    for (path, kind) in [
+        ("/map", "text/html; charset=utf-8"),
+        ("/map.js", "text/javascript; charset=utf-8"),
+        ("/map.css", "text/css; charset=utf-8"),
+        ("/vendor/leaflet.js", "text/javascript; charset=utf-8"),
+        ("/vendor/leaflet.css", "text/css; charset=utf-8"),
+        ("/vendor/outlines.json", "application/json"),
+    ] {
+        let (status, h, body) = raw(desk.addr, "GET", path, &cookie, None).await;
+        assert_eq!(status, 200, "{path}");
+        let header = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!(header("content-type"), Some(kind), "{path}");
+        assert_eq!(header("content-security-policy"), Some(api::CSP), "{path}");
+        assert_eq!(header("x-content-type-options"), Some("nosniff"), "{path}");
+        bodies.push((path, body));
+    }
+    let (_, page) = &bodies[0];
+    assert!(page.contains(r#"data-page="map""#) && page.contains("Mapa"));
+    for (path, text) in &bodies[..3] {
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{path} names an outside URL"
+        );
+    }
+    let (_, js) = &bodies[1];
+    for word in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "tileLayer",
+    ] {
+        assert!(!js.contains(word), "map.js uses {word}");
+    }
+    for needed in [
+        "EventSource(\"/v1/stream\")",
+        "\"/v1/map\"",
+        "window.faroMap",
+        "/incident?id=",
+    ] {
+        assert!(js.contains(needed), "map.js lacks {needed}");
+    }
+    let outlines: Value = serde_json::from_str(&bodies[5].1).unwrap();
+    assert_eq!(outlines["type"], "FeatureCollection");
+}
