@@ -7,7 +7,8 @@
 // <body data-page="...">.
 "use strict";
 
-const DEBOUNCE_MS = 300;
+// Incidents asked for at a time (the API's most).
+const PAGE = 1000;
 const RETRY_MS = 5000;
 const LANG_KEY = "faro.lang";
 
@@ -18,6 +19,7 @@ const I18N = {
     title_queue: "Cola de incidentes",
     title_incident: "Incidente",
     title_teams: "Equipos",
+    title_map: "Mapa",
     title_login: "Faro · Iniciar sesión",
     nav_queue: "Cola",
     nav_teams: "Equipos",
@@ -179,6 +181,7 @@ const I18N = {
     title_queue: "Incident queue",
     title_incident: "Incident",
     title_teams: "Teams",
+    title_map: "Map",
     title_login: "Faro · Log in",
     nav_queue: "Queue",
     nav_teams: "Teams",
@@ -740,15 +743,24 @@ function updateAlert(open) {
 // ---- The live feed: any audit event, debounced ----
 
 function subscribe(onChange) {
-  let pending = null;
-  const soon = () => {
-    if (pending !== null) {
-      clearTimeout(pending);
+  // At once when idle; while a re-read runs, one more after it for whatever came meanwhile
+  // (a burst of events costs two re-reads, and the first event shows without waiting).
+  let running = false;
+  let again = false;
+  const soon = async () => {
+    if (running) {
+      again = true;
+      return;
     }
-    pending = setTimeout(() => {
-      pending = null;
-      onChange();
-    }, DEBOUNCE_MS);
+    running = true;
+    try {
+      do {
+        again = false;
+        await onChange();
+      } while (again);
+    } finally {
+      running = false;
+    }
   };
   const open = () => {
     const live = document.getElementById("live");
@@ -877,9 +889,22 @@ async function acknowledge(id, button) {
 // The current page's re-read (set by each page).
 let reload = null;
 
+// Every open incident, page by page (the API gives at most 1,000 at a time).
+async function openIncidents() {
+  const all = [];
+  for (let offset = 0; offset < 100000; offset += PAGE) {
+    const page = await getJson("/v1/incidents?state=open&limit=" + PAGE + "&offset=" + offset);
+    all.push(...page);
+    if (page.length < PAGE) {
+      break;
+    }
+  }
+  return all;
+}
+
 async function refreshQueue() {
   try {
-    const open = await getJson("/v1/incidents?state=open");
+    const open = await openIncidents();
     open.sort(byUrgency);
     const queue = document.getElementById("queue");
     queue.replaceChildren(...open.map(card));
@@ -893,7 +918,7 @@ async function refreshQueue() {
 // Only the alert, for the pages that do not list the queue.
 async function refreshAlert() {
   try {
-    updateAlert(await getJson("/v1/incidents?state=open"));
+    updateAlert(await openIncidents());
   } catch (e) {
     // The page's own read says what failed.
   }

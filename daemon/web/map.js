@@ -4,8 +4,6 @@
 "use strict";
 
 (function () {
-  const REFRESH_MS = 300;
-  const RETRY_MS = 5000;
   const PRIORITY_COLOURS = { 1: "#c62828", 2: "#ef6c00", 3: "#f9a825", 4: "#757575" };
   const STATES = { new: "nuevo", acknowledged: "reconocido", assigned: "asignado", closed: "cerrado" };
   const TEAM_STATES = { ok: "disponible", stale: "sin reporte reciente", lost: "perdido", unknown: "sin datos" };
@@ -20,7 +18,6 @@
     teams: {},
     fitted: false,
     pending: null,
-    csrf: "",
   };
 
   function priority(p) {
@@ -197,37 +194,6 @@
     }
   }
 
-  function soon() {
-    if (state.pending !== null) {
-      clearTimeout(state.pending);
-    }
-    state.pending = setTimeout(() => {
-      state.pending = null;
-      refresh();
-    }, REFRESH_MS);
-  }
-
-  function subscribe() {
-    const live = document.getElementById("live");
-    const source = new EventSource("/v1/stream");
-    source.addEventListener("open", () => {
-      live.textContent = "en vivo";
-      live.classList.add("on");
-      soon();
-    });
-    source.addEventListener("audit", soon);
-    source.addEventListener("lagged", soon);
-    source.addEventListener("error", () => {
-      live.textContent = "sin conexión";
-      live.classList.remove("on");
-      if (source.readyState === EventSource.CLOSED) {
-        getJson("/v1/me")
-          .then(() => setTimeout(subscribe, RETRY_MS))
-          .catch(() => setTimeout(subscribe, RETRY_MS));
-      }
-    });
-  }
-
   async function outlines() {
     const geo = await getJson("/vendor/outlines.json");
     L.geoJSON(geo, {
@@ -237,17 +203,7 @@
   }
 
   async function mapPage() {
-    const me = await getJson("/v1/me");
-    state.csrf = me.csrf;
-    document.getElementById("who").textContent = me.name + " (" + me.role + ")";
-    document.getElementById("logout").addEventListener("click", async () => {
-      await fetch("/logout", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "X-Faro-CSRF": state.csrf },
-      });
-      window.location.assign("/login");
-    });
+    await startPage();
     // No tile layer: the outlines are the background.
     state.map = L.map("map", { zoomSnap: 0.5, attributionControl: true });
     state.map.attributionControl.setPrefix(false);
@@ -260,13 +216,14 @@
       say("Sin contornos: " + e.message);
     }
     state.layers = L.layerGroup().addTo(state.map);
-    await refresh();
-    subscribe();
+    const both = () => {
+      refreshAlert();
+      return refresh();
+    };
+    reload = both;
+    await both();
+    subscribe(both);
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
-    if (document.body.dataset.page === "map") {
-      mapPage().catch((e) => say(e.message));
-    }
-  });
+  PAGES.map = mapPage;
 })();

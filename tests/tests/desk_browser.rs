@@ -169,7 +169,12 @@ async fn act(c: &Client, action: &str) {
         ),
     )
     .await;
-    c.find(Locator::Css(&sel)).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css(&sel))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,9 +310,6 @@ async fn an_operator_sees_acknowledges_assigns_maps_and_closes_a_plea_in_a_real_
     .await;
     // The nearest available team is the default choice.
     act(&c, "assign").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    eprintln!("DEBUG status {:?}", c.execute("return document.getElementById('status').textContent", vec![]).await);
-    eprintln!("DEBUG teams {:?}", reader(&d).teams(&[], None));
     until(&d, WAIT, "assigned", |d| show(d, "SAS-1").team.is_some()).await;
     assert_eq!(show(&d, "SAS-1").team.as_deref(), Some("P1"));
     until_js(

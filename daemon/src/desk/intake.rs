@@ -34,9 +34,12 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     node,
                     pos: fix_placed(&fix, self.at),
                     alt: fix.alt,
-                    team: patrol,
+                    team: patrol.clone(),
                 });
-                Ok(())
+                match patrol {
+                    Some(team) => self.team_heard(&team),
+                    None => Ok(()),
+                }
             }
             Signal::BadPosition { node, lat_i, lon_i } => {
                 let what = format!(

@@ -856,6 +856,46 @@ fn teams_go_stale_and_lost_and_their_incidents_hear_of_it() {
     assert_eq!(m.teams["P1"].1, TeamHealth::Lost);
 }
 
+#[test]
+fn a_patrol_heard_is_ok_at_once_and_says_so_once_after_being_lost() {
+    let (c, mut m) = (cfg(), Model::default());
+    let heard = |m: &mut Model, at: i64| {
+        hear(
+            m,
+            &c,
+            at,
+            Signal::Position {
+                node: P1_NODE,
+                fix: fix(31.2, -111.4, 32),
+                patrol: Some("P1".into()),
+            },
+        )
+    };
+    // Never heard before: ok with its first position, before any tick, and no event.
+    let d = heard(&mut m, 0);
+    assert_eq!(m.teams["P1"].1, TeamHealth::Ok);
+    assert!(!d.effects.iter().any(|e| matches!(e, Effect::Event { .. })));
+    m.run(&c, 8 * MIN, |d| d.team_tick()).unwrap();
+    assert_eq!(m.teams["P1"].1, TeamHealth::Lost);
+    // Heard again: ok at once, said once; the next tick has nothing to add.
+    let d = heard(&mut m, 9 * MIN);
+    assert_eq!(m.teams["P1"].1, TeamHealth::Ok);
+    let said: Vec<_> = d
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Event { what, .. } => Some(what.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said, ["patrol P1 is ok again"]);
+    let d = m.run(&c, 9 * MIN + 1_000, |d| d.team_tick()).unwrap().1;
+    assert!(!d
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Event { .. } | Effect::TeamStatus { .. })));
+}
+
 // ----- properties ----------------------------------------------------------------------
 
 /// One thing that can happen to a station.

@@ -205,6 +205,28 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
         }
         Ok(())
     }
+
+    /// A patrol's position was just heard: the team is ok now, not at the next tick (an
+    /// operator choosing the nearest available team should not wait for the timer).
+    pub(super) fn team_heard(&mut self, team: &str) -> DeskResult<()> {
+        let (_, old) = self.facts.team(team)?;
+        if old == TeamHealth::Ok {
+            return Ok(());
+        }
+        self.out.effects.push(Effect::TeamStatus {
+            team: team.to_string(),
+            status: TeamHealth::Ok,
+        });
+        if old != TeamHealth::Unknown {
+            self.event(
+                None,
+                "system",
+                "intake",
+                format!("patrol {team} is {} again", TeamHealth::Ok),
+            );
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
