@@ -233,6 +233,9 @@ pub fn apply_scenario(scfg: &mut StationConfig, config: &Config, scenario: &faro
     if config.municipalities.is_empty() {
         scfg.store.municipalities = sc.store.municipalities;
     }
+    if scfg.place.position.is_none() {
+        scfg.place = sc.place;
+    }
 }
 
 /// `farod run`: the daemon. It takes the data directory's lock first (one farod per
@@ -466,11 +469,12 @@ pub fn scenario_station_config(
     scenario: &faro_sim::Scenario,
     db_path: std::path::PathBuf,
 ) -> StationConfig {
-    let station = scenario
-        .stations()
-        .first()
-        .and_then(|s| scenario.node(*s))
-        .map_or("SAS".to_string(), |n| n.short_name.clone());
+    let node = scenario.stations().first().and_then(|s| scenario.node(*s));
+    let station = node.map_or("SAS".to_string(), |n| n.short_name.clone());
+    let place = node.map_or_else(Default::default, |n| crate::api::StationPlace {
+        name: n.long_name.clone(),
+        position: Some((n.lat, n.lon)),
+    });
     let mut store = StoreConfig::new(&station);
     // A simulated station seals personal records with a key of its own, made now and never
     // stored: its database is a test's or the demo's, and nothing in it outlives the run.
@@ -522,7 +526,7 @@ pub fn scenario_station_config(
         air: crate::outbox::plan::Budget::default(),
         timezone: "UTC".into(),
         desk: crate::api::DeskConfig::default(),
-        place: Default::default(),
+        place,
     }
 }
 
