@@ -135,11 +135,10 @@ async fn measure(opts: &Opts, base: &str, farod: &Farod, open: usize, events: us
             "people": 1 + (i % 5),
             "lat": 31.40 + (i as f64) * 0.001,
             "lon": -111.70,
-            "note": "desk benchmark",
         });
         let answer = post(&farod.socket(), "/v1/incidents", &body.to_string())?;
         let v: Value = serde_json::from_str(&answer).context("the report's answer")?;
-        let id = v["incident"]["id"]
+        let id = v["id"]
             .as_str()
             .context("no incident id in the answer")?
             .to_string();
@@ -163,12 +162,12 @@ async fn measure(opts: &Opts, base: &str, farod: &Farod, open: usize, events: us
         // Events a few hundred milliseconds apart, as a busy desk sees them.
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let p99 = percentile(&lat, 0.99);
+    let p99 = percentile(&lat, 99.0);
     println!(
         "  {:<LABEL$} p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({}) {}",
         "commit to card (request included)",
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.9),
+        percentile(&lat, 50.0),
+        percentile(&lat, 90.0),
         p99,
         lat.iter().copied().fold(0.0, f64::max),
         lat.len(),
