@@ -406,3 +406,122 @@ async fn the_map_page_and_its_files_come_from_the_desk_with_a_session() {
     let outlines: Value = serde_json::from_str(&bodies[5].1).unwrap();
     assert_eq!(outlines["type"], "FeatureCollection");
 }
+
+/// GET with the session cookie: status and JSON body.
+async fn get_json(addr: SocketAddr, cookie: &str, path: &str) -> (u16, Value) {
+    let (status, _, body) = raw(addr, "GET", path, &[("Cookie", cookie)], None).await;
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+    (status, json)
+}
+
+fn populations(places: &Value) -> Vec<u64> {
+    places
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["population"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_places_within_a_box_are_the_most_populous_first() {
+    let desk = start().await;
+    let around_sasabe = "/v1/places/within?west=-111.74&south=31.27&east=-111.34&north=31.67";
+    let (status, _, _) = raw(desk.addr, "GET", around_sasabe, &[], None).await;
+    assert_eq!(status, 401, "no session, no places");
+    let (cookie, _) = login(desk.addr, "olga", "auditora de guardia").await;
+
+    // Sásabe is in a box around it, with its municipality, state and label, and every place
+    // answered is inside the box.
+    let (status, found) = get_json(desk.addr, &cookie, around_sasabe).await;
+    assert_eq!(status, 200, "{found}");
+    let places = found.as_array().unwrap();
+    let sasabe = places
+        .iter()
+        .find(|p| p["name"] == "Sásabe")
+        .unwrap_or_else(|| panic!("no Sásabe in {found}"));
+    assert_eq!(sasabe["municipality"], "Sáric");
+    assert_eq!(sasabe["state"], "Sonora");
+    assert_eq!(sasabe["country"], "MX");
+    assert_eq!(sasabe["label"], "Sásabe, Sáric, Sonora");
+    assert!(sasabe["population"].as_u64().unwrap() > 0);
+    for p in places {
+        let (lat, lon) = (p["lat"].as_f64().unwrap(), p["lon"].as_f64().unwrap());
+        assert!(
+            (31.27..=31.67).contains(&lat) && (-111.74..=-111.34).contains(&lon),
+            "{p}"
+        );
+    }
+
+    // A wide box (northern Mexico): most populous first, the default limit of 200, a given
+    // limit honoured, one above the most answered with the most.
+    let north = "/v1/places/within?west=-118&south=24&east=-97&north=33";
+    let (status, all) = get_json(desk.addr, &cookie, north).await;
+    assert_eq!(status, 200, "{all}");
+    let pops = populations(&all);
+    assert_eq!(pops.len(), farod::api::PLACES_WITHIN_DEFAULT);
+    assert!(pops.windows(2).all(|w| w[0] >= w[1]), "{pops:?}");
+    let (_, five) = get_json(desk.addr, &cookie, &format!("{north}&limit=5")).await;
+    assert_eq!(five.as_array().unwrap()[..], all.as_array().unwrap()[..5]);
+    let (_, most) = get_json(desk.addr, &cookie, &format!("{north}&limit=100000")).await;
+    assert_eq!(
+        most.as_array().unwrap().len(),
+        farod::api::PLACES_WITHIN_MAX
+    );
+    assert!(populations(&most).windows(2).all(|w| w[0] >= w[1]));
+    // The biggest town in the box is among the first: a place of Sásabe's size is not.
+    assert!(pops[0] > sasabe["population"].as_u64().unwrap());
+
+    // The open sea: nothing.
+    let sea = "/v1/places/within?west=-125&south=20&east=-124&north=21";
+    assert_eq!(get_json(desk.addr, &cookie, sea).await, (200, json!([])));
+
+    // A malformed box: a 400 with one line naming what is wrong.
+    for (query, want) in [
+        (
+            "west=-111.7&south=31.2&east=-111.3",
+            "give west, south, east and north",
+        ),
+        (
+            "west=oeste&south=31.2&east=-111.3&north=31.6",
+            "west \"oeste\" is not a number",
+        ),
+        (
+            "west=-111.7&south=NaN&east=-111.3&north=31.6",
+            "south \"NaN\" is not a number",
+        ),
+        (
+            "west=-111.7&south=31.6&east=-111.3&north=31.2",
+            "north of north",
+        ),
+        (
+            "west=-111.3&south=31.2&east=-111.7&north=31.6",
+            "antimeridian",
+        ),
+        (
+            "west=-111.7&south=-95&east=-111.3&north=31.6",
+            "south -95 is out of range",
+        ),
+        (
+            "west=-190&south=31.2&east=-111.3&north=31.6",
+            "west -190 is out of range",
+        ),
+        (
+            "west=-111.7&south=31.2&east=-111.3&north=31.6&limit=-1",
+            "limit \"-1\" is not a count",
+        ),
+        (
+            "west=-111.7&south=31.2&east=-111.3&north=31.6&zoom=9",
+            "zoom",
+        ),
+    ] {
+        let path = format!("/v1/places/within?{query}");
+        let (status, answer) = get_json(desk.addr, &cookie, &path).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        let error = answer["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"));
+        assert!(error.contains(want), "{path}: {error}");
+        assert!(!error.contains('\n'), "{path}: {error}");
+    }
+}
