@@ -396,13 +396,17 @@ async fn the_map_page_and_its_files_come_from_the_desk_with_a_session() {
         assert!(!js.contains(word), "map.js uses {word}");
     }
     for needed in [
-        "EventSource(\"/v1/stream\")",
+        "subscribe(",
         "\"/v1/map\"",
         "window.faroMap",
         "/incident?id=",
     ] {
         assert!(js.contains(needed), "map.js lacks {needed}");
     }
+    // The live feed the map subscribes to is desk.js's, shared by every page.
+    let (status, _, desk_js) = raw(desk.addr, "GET", "/desk.js", &cookie, None).await;
+    assert_eq!(status, 200);
+    assert!(desk_js.contains("EventSource(\"/v1/stream\")"));
     let outlines: Value = serde_json::from_str(&bodies[5].1).unwrap();
     assert_eq!(outlines["type"], "FeatureCollection");
 }
