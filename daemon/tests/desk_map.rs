@@ -529,3 +529,73 @@ async fn the_places_within_a_box_are_the_most_populous_first() {
         assert!(!error.contains('\n'), "{path}: {error}");
     }
 }
+
+/// The keys of one language's dictionary in desk.js: the names at the first level of its
+/// object (four spaces in).
+fn i18n_keys<'a>(desk_js: &'a str, lang: &str) -> std::collections::HashSet<&'a str> {
+    let start = desk_js
+        .find(&format!("\n  {lang}: {{\n"))
+        .unwrap_or_else(|| panic!("no {lang} in I18N"));
+    let rest = &desk_js[start + 1..];
+    let end = rest[1..].find("\n  }").unwrap();
+    rest[..end]
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('/'))
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k))
+        .collect()
+}
+
+/// The first argument of every `name("...")` call in a script.
+fn string_args<'a>(js: &'a str, name: &str) -> Vec<&'a str> {
+    js.match_indices(&format!("{name}(\""))
+        .filter(|(at, _)| !js[..*at].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+        .map(|(at, m)| {
+            let rest = &js[at + m.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect()
+}
+
+#[test]
+fn every_word_of_the_map_is_in_spanish_and_in_english() {
+    let desk_js = include_str!("../web/desk.js");
+    let map_js = include_str!("../web/map.js");
+    let map_html = include_str!("../web/map.html");
+    let (es, en) = (i18n_keys(desk_js, "es"), i18n_keys(desk_js, "en"));
+    assert!(es.contains("title_map") && en.contains("title_map"));
+    let mut keys: Vec<String> = string_args(map_js, "t")
+        .into_iter()
+        .chain(string_args(map_js, "tName"))
+        .map(String::from)
+        .collect();
+    for key in string_args(map_js, "tn") {
+        keys.push(format!("{key}_one"));
+        keys.push(format!("{key}_other"));
+    }
+    for attr in ["data-i18n=\"", "data-i18n-title=\""] {
+        for (at, m) in map_html.match_indices(attr) {
+            let rest = &map_html[at + m.len()..];
+            keys.push(rest[..rest.find('"').unwrap()].to_string());
+        }
+    }
+    assert!(keys.len() > 30, "{keys:?}");
+    for key in &keys {
+        assert!(es.contains(key.as_str()), "{key} is not in Spanish");
+        assert!(en.contains(key.as_str()), "{key} is not in English");
+    }
+    // The map's own words are all looked up: no Spanish left written into the script.
+    for word in [
+        "personas",
+        "equipo ",
+        "oído",
+        "Abrir",
+        "ambulancia",
+        "torre",
+        "No se pudo",
+    ] {
+        assert!(!map_js.contains(word), "map.js writes {word:?} itself");
+    }
+    assert!(map_js.contains("\"/v1/places/within?west=\""));
+    assert!(map_js.contains("maxZoom: FIT_MAX_ZOOM") && map_js.contains("FIT_MAX_ZOOM = 10"));
+}
