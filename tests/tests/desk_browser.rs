@@ -347,6 +347,20 @@ async fn an_operator_sees_acknowledges_assigns_maps_and_closes_a_plea_in_a_real_
         "return document.querySelector('#map path.incident') !== null;",
     )
     .await;
+    // Fitted to what it shows, but no closer than zoom 10; the gazetteer's towns around it
+    // are drawn for context, under the incident, and the nearest named on the map.
+    let zoom = c
+        .execute("return window.faroMap.map.getZoom();", vec![])
+        .await
+        .unwrap();
+    assert!(zoom.as_f64().is_some_and(|z| z <= 10.0), "zoom {zoom}");
+    until_js(
+        &c,
+        "the towns around drawn",
+        "return document.querySelectorAll('#map .leaflet-places-pane path.place').length > 3 \
+         && document.querySelector('#map .leaflet-placeNames-pane .place-name') !== null;",
+    )
+    .await;
     screenshot(&c, "map.png").await;
 
     // Back to the incident: close it.
