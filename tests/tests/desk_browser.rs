@@ -362,6 +362,29 @@ async fn an_operator_sees_acknowledges_assigns_maps_and_closes_a_plea_in_a_real_
     )
     .await;
     screenshot(&c, "map.png").await;
+    // Zoomed out to 8: dots with no names, each named on hover (the panes above let the
+    // pointer through to it); below 7 they go.
+    c.execute("window.faroMap.map.setZoom(8, {animate: false});", vec![])
+        .await
+        .unwrap();
+    until_js(
+        &c,
+        "unnamed towns at zoom 8, reachable by the pointer",
+        "const dots = [...document.querySelectorAll('#map .leaflet-places-pane path.place')]; \
+         if (!dots.length || document.querySelector('#map .place-name')) return false; \
+         return dots.some(d => { const r = d.getBoundingClientRect(); \
+           return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === d; });",
+    )
+    .await;
+    c.execute("window.faroMap.map.setZoom(6, {animate: false});", vec![])
+        .await
+        .unwrap();
+    until_js(
+        &c,
+        "no towns below zoom 7",
+        "return document.querySelector('#map path.place') === null;",
+    )
+    .await;
 
     // Back to the incident: close it.
     c.goto(&format!("{base}/incident?id=SAS-1")).await.unwrap();
