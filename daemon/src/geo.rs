@@ -100,6 +100,52 @@ fn format_km(km: f64) -> String {
     }
 }
 
+/// A box of latitudes and longitudes, degrees, edges included; it does not cross the
+/// antimeridian (`west <= east`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BBox {
+    pub west: f64,
+    pub south: f64,
+    pub east: f64,
+    pub north: f64,
+}
+
+impl BBox {
+    /// The box, or why it is not one (one line): non-finite or out-of-range degrees, south
+    /// above north, west east of east.
+    pub fn new(west: f64, south: f64, east: f64, north: f64) -> Result<BBox, String> {
+        for (name, v, max) in [
+            ("west", west, 180.0),
+            ("south", south, 90.0),
+            ("east", east, 180.0),
+            ("north", north, 90.0),
+        ] {
+            if !(-max..=max).contains(&v) {
+                return Err(format!("{name} {v} is out of range (-{max}..{max})"));
+            }
+        }
+        if south > north {
+            return Err(format!("south {south} is north of north {north}"));
+        }
+        if west > east {
+            return Err(format!(
+                "west {west} is east of east {east} (a box across the antimeridian is not \
+                 supported)"
+            ));
+        }
+        Ok(BBox {
+            west,
+            south,
+            east,
+            north,
+        })
+    }
+
+    pub fn contains(&self, lat: f64, lon: f64) -> bool {
+        (self.south..=self.north).contains(&lat) && (self.west..=self.east).contains(&lon)
+    }
+}
+
 /// The places, their spatial index and their name index. Immutable once built.
 pub struct Gazetteer {
     places: Vec<Place>,
@@ -185,6 +231,30 @@ impl Gazetteer {
             distance_km: haversine_km(place.lat, place.lon, lat, lon),
             bearing_deg: bearing_deg(place.lat, place.lon, lat, lon),
         }
+    }
+
+    /// The `limit` most populous places inside a box (edges included), most populous first
+    /// (ties in file order). The box does not cross the antimeridian: `west <= east`. One scan
+    /// of the places; only the matches are collected, as references.
+    pub fn within(&self, bbox: BBox, limit: usize) -> Vec<&Place> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        let mut found: Vec<(usize, &Place)> = self
+            .places
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| bbox.contains(p.lat, p.lon))
+            .collect();
+        let order = |a: &(usize, &Place), b: &(usize, &Place)| {
+            b.1.population.cmp(&a.1.population).then(a.0.cmp(&b.0))
+        };
+        if found.len() > limit {
+            found.select_nth_unstable_by(limit - 1, order);
+            found.truncate(limit);
+        }
+        found.sort_unstable_by(order);
+        found.into_iter().map(|(_, p)| p).collect()
     }
 
     /// Places by name, accent- and case-insensitive ("sasabe" finds Sásabe): exact matches

@@ -396,13 +396,206 @@ async fn the_map_page_and_its_files_come_from_the_desk_with_a_session() {
         assert!(!js.contains(word), "map.js uses {word}");
     }
     for needed in [
-        "EventSource(\"/v1/stream\")",
+        "subscribe(",
         "\"/v1/map\"",
         "window.faroMap",
         "/incident?id=",
     ] {
         assert!(js.contains(needed), "map.js lacks {needed}");
     }
+    // The live feed the map subscribes to is desk.js's, shared by every page.
+    let (status, _, desk_js) = raw(desk.addr, "GET", "/desk.js", &cookie, None).await;
+    assert_eq!(status, 200);
+    assert!(desk_js.contains("EventSource(\"/v1/stream\")"));
     let outlines: Value = serde_json::from_str(&bodies[5].1).unwrap();
     assert_eq!(outlines["type"], "FeatureCollection");
+}
+
+/// GET with the session cookie: status and JSON body.
+async fn get_json(addr: SocketAddr, cookie: &str, path: &str) -> (u16, Value) {
+    let (status, _, body) = raw(addr, "GET", path, &[("Cookie", cookie)], None).await;
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+    (status, json)
+}
+
+fn populations(places: &Value) -> Vec<u64> {
+    places
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["population"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_places_within_a_box_are_the_most_populous_first() {
+    let desk = start().await;
+    let around_sasabe = "/v1/places/within?west=-111.74&south=31.27&east=-111.34&north=31.67";
+    let (status, _, _) = raw(desk.addr, "GET", around_sasabe, &[], None).await;
+    assert_eq!(status, 401, "no session, no places");
+    let (cookie, _) = login(desk.addr, "olga", "auditora de guardia").await;
+
+    // Sásabe is in a box around it, with its municipality, state and label, and every place
+    // answered is inside the box.
+    let (status, found) = get_json(desk.addr, &cookie, around_sasabe).await;
+    assert_eq!(status, 200, "{found}");
+    let places = found.as_array().unwrap();
+    let sasabe = places
+        .iter()
+        .find(|p| p["name"] == "Sásabe")
+        .unwrap_or_else(|| panic!("no Sásabe in {found}"));
+    assert_eq!(sasabe["municipality"], "Sáric");
+    assert_eq!(sasabe["state"], "Sonora");
+    assert_eq!(sasabe["country"], "MX");
+    assert_eq!(sasabe["label"], "Sásabe, Sáric, Sonora");
+    assert!(sasabe["population"].as_u64().unwrap() > 0);
+    for p in places {
+        let (lat, lon) = (p["lat"].as_f64().unwrap(), p["lon"].as_f64().unwrap());
+        assert!(
+            (31.27..=31.67).contains(&lat) && (-111.74..=-111.34).contains(&lon),
+            "{p}"
+        );
+    }
+
+    // A wide box (northern Mexico): most populous first, the default limit of 200, a given
+    // limit honoured, one above the most answered with the most.
+    let north = "/v1/places/within?west=-118&south=24&east=-97&north=33";
+    let (status, all) = get_json(desk.addr, &cookie, north).await;
+    assert_eq!(status, 200, "{all}");
+    let pops = populations(&all);
+    assert_eq!(pops.len(), farod::api::PLACES_WITHIN_DEFAULT);
+    assert!(pops.windows(2).all(|w| w[0] >= w[1]), "{pops:?}");
+    let (_, five) = get_json(desk.addr, &cookie, &format!("{north}&limit=5")).await;
+    assert_eq!(five.as_array().unwrap()[..], all.as_array().unwrap()[..5]);
+    let (_, most) = get_json(desk.addr, &cookie, &format!("{north}&limit=100000")).await;
+    assert_eq!(
+        most.as_array().unwrap().len(),
+        farod::api::PLACES_WITHIN_MAX
+    );
+    assert!(populations(&most).windows(2).all(|w| w[0] >= w[1]));
+    // The biggest town in the box is among the first: a place of Sásabe's size is not.
+    assert!(pops[0] > sasabe["population"].as_u64().unwrap());
+
+    // The open sea: nothing.
+    let sea = "/v1/places/within?west=-125&south=20&east=-124&north=21";
+    assert_eq!(get_json(desk.addr, &cookie, sea).await, (200, json!([])));
+
+    // A malformed box: a 400 with one line naming what is wrong.
+    for (query, want) in [
+        (
+            "west=-111.7&south=31.2&east=-111.3",
+            "give west, south, east and north",
+        ),
+        (
+            "west=oeste&south=31.2&east=-111.3&north=31.6",
+            "west \"oeste\" is not a number",
+        ),
+        (
+            "west=-111.7&south=NaN&east=-111.3&north=31.6",
+            "south \"NaN\" is not a number",
+        ),
+        (
+            "west=-111.7&south=31.6&east=-111.3&north=31.2",
+            "north of north",
+        ),
+        (
+            "west=-111.3&south=31.2&east=-111.7&north=31.6",
+            "antimeridian",
+        ),
+        (
+            "west=-111.7&south=-95&east=-111.3&north=31.6",
+            "south -95 is out of range",
+        ),
+        (
+            "west=-190&south=31.2&east=-111.3&north=31.6",
+            "west -190 is out of range",
+        ),
+        (
+            "west=-111.7&south=31.2&east=-111.3&north=31.6&limit=-1",
+            "limit \"-1\" is not a count",
+        ),
+        (
+            "west=-111.7&south=31.2&east=-111.3&north=31.6&zoom=9",
+            "zoom",
+        ),
+    ] {
+        let path = format!("/v1/places/within?{query}");
+        let (status, answer) = get_json(desk.addr, &cookie, &path).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        let error = answer["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"));
+        assert!(error.contains(want), "{path}: {error}");
+        assert!(!error.contains('\n'), "{path}: {error}");
+    }
+}
+
+/// The keys of one language's dictionary in desk.js: the names at the first level of its
+/// object (four spaces in).
+fn i18n_keys<'a>(desk_js: &'a str, lang: &str) -> std::collections::HashSet<&'a str> {
+    let start = desk_js
+        .find(&format!("\n  {lang}: {{\n"))
+        .unwrap_or_else(|| panic!("no {lang} in I18N"));
+    let rest = &desk_js[start + 1..];
+    let end = rest[1..].find("\n  }").unwrap();
+    rest[..end]
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('/'))
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k))
+        .collect()
+}
+
+/// The first argument of every `name("...")` call in a script.
+fn string_args<'a>(js: &'a str, name: &str) -> Vec<&'a str> {
+    js.match_indices(&format!("{name}(\""))
+        .filter(|(at, _)| !js[..*at].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+        .map(|(at, m)| {
+            let rest = &js[at + m.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect()
+}
+
+#[test]
+fn every_word_of_the_map_is_in_spanish_and_in_english() {
+    let desk_js = include_str!("../web/desk.js");
+    let map_js = include_str!("../web/map.js");
+    let map_html = include_str!("../web/map.html");
+    let (es, en) = (i18n_keys(desk_js, "es"), i18n_keys(desk_js, "en"));
+    assert!(es.contains("title_map") && en.contains("title_map"));
+    let mut keys: Vec<String> = string_args(map_js, "t")
+        .into_iter()
+        .chain(string_args(map_js, "tName"))
+        .map(String::from)
+        .collect();
+    for key in string_args(map_js, "tn") {
+        keys.push(format!("{key}_one"));
+        keys.push(format!("{key}_other"));
+    }
+    for attr in ["data-i18n=\"", "data-i18n-title=\""] {
+        for (at, m) in map_html.match_indices(attr) {
+            let rest = &map_html[at + m.len()..];
+            keys.push(rest[..rest.find('"').unwrap()].to_string());
+        }
+    }
+    assert!(keys.len() > 30, "{keys:?}");
+    for key in &keys {
+        assert!(es.contains(key.as_str()), "{key} is not in Spanish");
+        assert!(en.contains(key.as_str()), "{key} is not in English");
+    }
+    // The map's own words are all looked up: no Spanish left written into the script.
+    for word in [
+        "personas",
+        "equipo ",
+        "oído",
+        "Abrir",
+        "ambulancia",
+        "torre",
+        "No se pudo",
+    ] {
+        assert!(!map_js.contains(word), "map.js writes {word:?} itself");
+    }
+    assert!(map_js.contains("\"/v1/places/within?west=\""));
+    assert!(map_js.contains("maxZoom: FIT_MAX_ZOOM") && map_js.contains("FIT_MAX_ZOOM = 10"));
 }

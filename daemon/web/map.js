@@ -1,23 +1,33 @@
 // Faro desk map: Leaflet with no tile layer (nothing leaves the machine), the vendored
-// Natural Earth outlines, and what /v1/map says. Text from the air or from operators goes
-// into the page only as textContent. Uses desk.js's el, getJson and say.
+// Natural Earth outlines, what /v1/map says, and the gazetteer's towns around what is in view
+// (/v1/places/within) for context. Text from the air or from operators goes into the page
+// only as textContent. Uses desk.js's el, getJson, say, t, tn, tName, fmtTime and teamState.
 "use strict";
 
 (function () {
   const PRIORITY_COLOURS = { 1: "#c62828", 2: "#ef6c00", 3: "#f9a825", 4: "#757575" };
-  const STATES = { new: "nuevo", acknowledged: "reconocido", assigned: "asignado", closed: "cerrado" };
-  const TEAM_STATES = { ok: "disponible", stale: "sin reporte reciente", lost: "perdido", unknown: "sin datos" };
-  const SEARCH_STATES = { open: "abierta", searching: "en búsqueda" };
   // Where the map opens before anything has a position: the region Faro serves.
   const REGION = [[6, -118], [34, -76]];
+  // Fitting to the data stops here: the surroundings (towns, the border), not a blank street.
+  const FIT_MAX_ZOOM = 10;
+  // The gazetteer's places: drawn from this zoom on, named on the map from the next, asked for
+  // this long after the map stops moving, this many at most (the most populous).
+  const PLACES_FROM_ZOOM = 7;
+  const PLACE_NAMES_FROM_ZOOM = 9;
+  const PLACES_DEBOUNCE_MS = 250;
+  const PLACES_LIMIT = 200;
+  // Of those, the most populous are named on the map; the rest on hover.
+  const PLACE_NAMES = 60;
 
   const state = {
     map: null,
     layers: null,
+    places: null,
     incidents: {},
     teams: {},
     fitted: false,
-    pending: null,
+    placesTimer: null,
+    placesAsked: 0,
   };
 
   function priority(p) {
@@ -49,21 +59,24 @@
       fillOpacity: 0.9,
       className: "incident p" + p,
     });
+    const head = [t("map_priority", { p: p }), tName("kinds", inc.kind)];
+    if (inc.people !== null && inc.people !== undefined) {
+      head.push(tn("people", inc.people));
+    }
     const lines = [
-      "P" + p + " · " + inc.kind,
-      inc.people !== null && inc.people !== undefined ? inc.people + " personas" : "",
-      STATES[inc.state] || inc.state,
-      inc.team ? "equipo " + inc.team : "",
-      "oído " + inc.last_heard_at,
+      head.join(" · "),
+      tName("states", inc.state),
+      inc.team ? t("team_of", { team: inc.team }) : "",
+      t("heard_at", { time: fmtTime(inc.last_heard_at) }),
     ];
     marker.bindPopup(
       popup(inc.id, lines, {
         href: "/incident?id=" + encodeURIComponent(inc.id),
-        text: "Abrir incidente",
-        title: "Open incident",
+        text: t("map_open_incident"),
+        title: t("map_open_incident"),
       }),
     );
-    marker.bindTooltip(el("span", inc.id + " · P" + p));
+    marker.bindTooltip(el("span", inc.id + " · " + t("map_priority", { p: p })));
     marker.addTo(state.layers);
     state.incidents[inc.id] = marker;
     bounds.push([inc.lat, inc.lon]);
@@ -95,18 +108,20 @@
       className: "team" + (faded ? " faded" : ""),
     });
     const lines = [
-      TEAM_STATES[team.status] || team.status,
-      team.last_position_at ? "posición " + team.last_position_at : "",
-      team.assigned && team.assigned.length ? "asignado: " + team.assigned.join(", ") : "",
+      tName("team_states", teamState(team)),
+      team.last_position_at ? t("map_position_at", { time: fmtTime(team.last_position_at) }) : "",
+      team.assigned && team.assigned.length
+        ? t("map_assigned", { ids: team.assigned.join(", ") })
+        : "",
     ];
-    marker.bindPopup(popup("Equipo " + team.name, lines));
+    marker.bindPopup(popup(t("map_team", { name: team.name }), lines));
     marker.bindTooltip(el("span", team.name));
     marker.addTo(state.layers);
     state.teams[team.name] = marker;
     bounds.push([team.lat, team.lon]);
   }
 
-  function drawPlace(name, lat, lon, colour, className, lines) {
+  function drawPin(name, lat, lon, colour, className, lines) {
     L.circleMarker([lat, lon], {
       radius: 5,
       color: colour,
@@ -131,10 +146,10 @@
     })
       .bindPopup(
         popup(area.id, [
-          area.people + " personas buscadas",
-          SEARCH_STATES[area.state] || area.state,
-          area.team ? "equipo " + area.team : "",
-          "radio " + area.radius_km + " km",
+          tn("map_searched", area.people),
+          tName("search_states", area.state),
+          area.team ? t("team_of", { team: area.team }) : "",
+          t("map_radius", { km: area.radius_km }),
         ]),
       )
       .addTo(state.layers);
@@ -151,10 +166,10 @@
       drawSearch(area);
     }
     for (const m of data.municipalities || []) {
-      drawPlace(m.name, m.lat, m.lon, "#2e7d32", "municipality", [m.state, "ambulancia"]);
+      drawPin(m.name, m.lat, m.lon, "#2e7d32", "municipality", [m.state, t("map_ambulance")]);
     }
-    for (const t of data.towers || []) {
-      drawPlace(t.name, t.lat, t.lon, "#6a1b9a", "tower", ["torre con botón de pánico"]);
+    for (const tower of data.towers || []) {
+      drawPin(tower.name, tower.lat, tower.lon, "#6a1b9a", "tower", [t("map_tower")]);
     }
     const st = data.station || {};
     if (st.lat !== null && st.lat !== undefined) {
@@ -166,7 +181,7 @@
         fillOpacity: 1,
         className: "station",
       })
-        .bindPopup(popup(st.name || st.code, ["estación " + st.code]))
+        .bindPopup(popup(st.name || st.code, [t("map_station", { code: st.code })]))
         .bindTooltip(el("span", st.name || st.code))
         .addTo(state.layers);
       bounds.push([st.lat, st.lon]);
@@ -180,7 +195,7 @@
       drawIncident(inc, bounds);
     }
     if (!state.fitted && bounds.length) {
-      state.map.fitBounds(bounds, { padding: [40, 40], maxZoom: 12 });
+      state.map.fitBounds(bounds, { padding: [40, 40], maxZoom: FIT_MAX_ZOOM });
       state.fitted = true;
     }
   }
@@ -190,13 +205,97 @@
       draw(await getJson("/v1/map"));
       say("");
     } catch (e) {
-      say("No se pudo leer el mapa: " + e.message);
+      say(t("map_failed", { error: e.message }));
     }
+  }
+
+  // ---- The gazetteer's places: context around what is in view, never a target ----
+
+  function placeQuery(bounds) {
+    const clamp = (v, max) => Math.min(Math.max(v, -max), max).toFixed(4);
+    return (
+      "/v1/places/within?west=" + clamp(bounds.getWest(), 180) +
+      "&south=" + clamp(bounds.getSouth(), 90) +
+      "&east=" + clamp(bounds.getEast(), 180) +
+      "&north=" + clamp(bounds.getNorth(), 90) +
+      "&limit=" + PLACES_LIMIT
+    );
+  }
+
+  function placeText(place) {
+    const label = place.label || place.name;
+    if (!(place.population > 0)) {
+      return label;
+    }
+    const n = Number(place.population).toLocaleString(lang);
+    return label + " · " + t("map_population", { n: n });
+  }
+
+  function drawPlaces(places, named) {
+    state.places.clearLayers();
+    places.forEach((place, i) => {
+      const label = named && i < PLACE_NAMES;
+      const dot = L.circleMarker([place.lat, place.lon], {
+        pane: "places",
+        radius: 3,
+        color: "#616161",
+        weight: 1,
+        fillColor: "#9e9e9e",
+        fillOpacity: 0.9,
+        // Named dots need no hover; the others show their name on it, and nothing more.
+        interactive: !label,
+        className: "place",
+      });
+      if (label) {
+        dot.bindTooltip(el("span", place.name), {
+          permanent: true,
+          direction: "right",
+          offset: [4, 0],
+          pane: "placeNames",
+          className: "place-name",
+        });
+      } else {
+        dot.bindTooltip(el("span", placeText(place)), { direction: "top", className: "place-hover" });
+      }
+      dot.addTo(state.places);
+    });
+  }
+
+  async function loadPlaces() {
+    const zoom = state.map.getZoom();
+    const asked = ++state.placesAsked;
+    if (zoom < PLACES_FROM_ZOOM) {
+      state.places.clearLayers();
+      return;
+    }
+    try {
+      const places = await getJson(placeQuery(state.map.getBounds()));
+      // A later move asked again meanwhile: its answer draws.
+      if (asked === state.placesAsked) {
+        drawPlaces(places, state.map.getZoom() >= PLACE_NAMES_FROM_ZOOM);
+      }
+    } catch (e) {
+      if (asked === state.placesAsked) {
+        say(t("places_failed", { error: e.message }));
+      }
+    }
+  }
+
+  function placesSoon() {
+    clearTimeout(state.placesTimer);
+    if (state.map.getZoom() < PLACES_FROM_ZOOM) {
+      // Cleared at once, and any answer still on its way is dropped.
+      state.placesAsked++;
+      state.places.clearLayers();
+      return;
+    }
+    state.placesTimer = setTimeout(loadPlaces, PLACES_DEBOUNCE_MS);
   }
 
   async function outlines() {
     const geo = await getJson("/vendor/outlines.json");
     L.geoJSON(geo, {
+      pane: "outlines",
       interactive: false,
       style: { color: "#607d8b", weight: 1, fillColor: "#f1eee4", fillOpacity: 1 },
     }).addTo(state.map);
@@ -207,14 +306,21 @@
     // No tile layer: the outlines are the background.
     state.map = L.map("map", { zoomSnap: 0.5, attributionControl: true });
     state.map.attributionControl.setPrefix(false);
-    state.map.attributionControl.addAttribution("Natural Earth · Leaflet");
+    state.map.attributionControl.addAttribution("Natural Earth · GeoNames · Leaflet");
     state.map.fitBounds(REGION);
+    // Bottom to top (map.css): the land, the gazetteer's places, their names, then (Leaflet's
+    // overlay pane) everything /v1/map says, so a town never hides an incident.
+    state.map.createPane("outlines");
+    state.map.createPane("places");
+    state.map.createPane("placeNames");
     window.faroMap = { map: state.map, incidents: state.incidents, teams: state.teams };
     try {
       await outlines();
     } catch (e) {
-      say("Sin contornos: " + e.message);
+      say(t("outlines_failed", { error: e.message }));
     }
+    state.places = L.layerGroup().addTo(state.map);
+    state.map.on("moveend", placesSoon);
     state.layers = L.layerGroup().addTo(state.map);
     const both = () => {
       refreshAlert();
@@ -222,6 +328,7 @@
     };
     reload = both;
     await both();
+    placesSoon();
     subscribe(both);
   }
 

@@ -347,7 +347,44 @@ async fn an_operator_sees_acknowledges_assigns_maps_and_closes_a_plea_in_a_real_
         "return document.querySelector('#map path.incident') !== null;",
     )
     .await;
+    // Fitted to what it shows, but no closer than zoom 10; the gazetteer's towns around it
+    // are drawn for context, under the incident, and the nearest named on the map.
+    let zoom = c
+        .execute("return window.faroMap.map.getZoom();", vec![])
+        .await
+        .unwrap();
+    assert!(zoom.as_f64().is_some_and(|z| z <= 10.0), "zoom {zoom}");
+    until_js(
+        &c,
+        "the towns around drawn",
+        "return document.querySelectorAll('#map .leaflet-places-pane path.place').length > 3 \
+         && document.querySelector('#map .leaflet-placeNames-pane .place-name') !== null;",
+    )
+    .await;
     screenshot(&c, "map.png").await;
+    // Zoomed out to 8: dots with no names, each named on hover (the panes above let the
+    // pointer through to it); below 7 they go.
+    c.execute("window.faroMap.map.setZoom(8, {animate: false});", vec![])
+        .await
+        .unwrap();
+    until_js(
+        &c,
+        "unnamed towns at zoom 8, reachable by the pointer",
+        "const dots = [...document.querySelectorAll('#map .leaflet-places-pane path.place')]; \
+         if (!dots.length || document.querySelector('#map .place-name')) return false; \
+         return dots.some(d => { const r = d.getBoundingClientRect(); \
+           return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === d; });",
+    )
+    .await;
+    c.execute("window.faroMap.map.setZoom(6, {animate: false});", vec![])
+        .await
+        .unwrap();
+    until_js(
+        &c,
+        "no towns below zoom 7",
+        "return document.querySelector('#map path.place') === null;",
+    )
+    .await;
 
     // Back to the incident: close it.
     c.goto(&format!("{base}/incident?id=SAS-1")).await.unwrap();

@@ -15,14 +15,15 @@
 //! Places: positions are described with the built-in gazetteer
 //! ([`Gazetteer`](crate::geo::Gazetteer)): `where` answers "what is near this position, and
 //! which municipalities with an ambulance contact are nearest", `places` finds a place a caller
-//! named, and a report or a position may name a place instead of coordinates (its first match
+//! named, `places/within` lists the most populous places in a box (the map's context), and a report or a position may name a place instead of coordinates (its first match
 //! is taken; no match is a 400).
 //!
 //! One module per resource; this one holds the server (state, routes, errors, `serve`):
 //! - `incidents`: `/v1/incidents` (list, report) and `/v1/incidents/{id}` (show, ack, assign,
 //!   close, note, reopen, position);
 //! - `ambulance`: `/v1/incidents/{id}/ambulance`, ambulance requests and answers;
-//! - `places`: `/v1/where` and `/v1/places`, the gazetteer lookups (also used by `incidents`);
+//! - `places`: `/v1/where`, `/v1/places` and `/v1/places/within`, the gazetteer lookups (also
+//!   used by `incidents`);
 //! - `status`: `/v1/status` and `/v1/teams`;
 //! - `map`: `/v1/map`, what the desk's map draws (open incidents and search areas with a
 //!   position, teams with their tracks, towers, municipalities);
@@ -97,7 +98,9 @@ pub use map::{
 };
 pub use messages::DEFAULT_MESSAGES;
 pub use peer::{operator_name, user_name, Peer, PeerCred};
-pub use places::MAX_PLACES;
+pub use places::{
+    MAX_PLACES, WITHIN_DEFAULT as PLACES_WITHIN_DEFAULT, WITHIN_MAX as PLACES_WITHIN_MAX,
+};
 pub use request::{MAX_OPERATOR_CHARS, OPERATOR_HEADER};
 pub use session::{hash_password, CSRF_HEADER, FAILURE_WINDOW, IDLE, MAX_FAILURES};
 
@@ -242,6 +245,7 @@ fn router_with(state: ApiState, stop: Arc<watch::Sender<bool>>) -> Router {
         .route("/v1/incidents/{id}/position", post(incidents::position))
         .route("/v1/where", get(places::where_is))
         .route("/v1/places", get(places::places))
+        .route("/v1/places/within", get(places::within))
         .route("/v1/teams", get(status::teams))
         .route("/v1/map", get(map::map))
         .route("/v1/nodes", get(nodes::nodes))

@@ -1,5 +1,6 @@
 //! Places, from the built-in gazetteer: `GET /v1/where` (what is near a position, and the
-//! nearest municipalities with an ambulance contact), `GET /v1/places` (a place by name), and
+//! nearest municipalities with an ambulance contact), `GET /v1/places` (a place by name),
+//! `GET /v1/places/within` (the most populous places in a box, for the desk's map), and
 //! [`resolve_place`] for a report or a position that names a place instead of coordinates.
 
 use axum::extract::{Query, State};
@@ -11,10 +12,14 @@ use serde::{Deserialize, Serialize};
 use super::request::quote;
 use super::{ApiError, ApiResult, Shared};
 use crate::dispatch::Municipality;
-use crate::geo::{Gazetteer, Place};
+use crate::geo::{BBox, Gazetteer, Place};
 
 /// Places answered at most by `GET /v1/places`.
 pub const MAX_PLACES: usize = 20;
+
+/// Places `GET /v1/places/within` answers when the query gives no `limit`, and at most.
+pub const WITHIN_DEFAULT: usize = 200;
+pub const WITHIN_MAX: usize = 500;
 
 /// Runs a gazetteer lookup on the blocking pool (the first use builds its indexes).
 async fn gazetteer<T, F>(f: F) -> ApiResult<T>
@@ -198,16 +203,85 @@ pub(super) async fn places(
         g.find(&name)
             .into_iter()
             .take(MAX_PLACES)
-            .map(|p| PlaceView {
-                name: p.name.clone(),
-                municipality: Some(p.municipality.clone()).filter(|m| !m.is_empty()),
-                state: p.state.clone(),
-                country: p.country,
-                lat: p.lat,
-                lon: p.lon,
-                population: p.population,
-                label: p.label(),
-            })
+            .map(PlaceView::from)
+            .collect()
+    })
+    .await?;
+    Ok(Json(found))
+}
+
+impl From<&Place> for PlaceView {
+    fn from(p: &Place) -> PlaceView {
+        PlaceView {
+            name: p.name.clone(),
+            municipality: Some(p.municipality.clone()).filter(|m| !m.is_empty()),
+            state: p.state.clone(),
+            country: p.country,
+            lat: p.lat,
+            lon: p.lon,
+            population: p.population,
+            label: p.label(),
+        }
+    }
+}
+
+/// The query of `/v1/places/within`, as text: each number is read here, so a bad one is
+/// named in the answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WithinQuery {
+    west: Option<String>,
+    south: Option<String>,
+    east: Option<String>,
+    north: Option<String>,
+    limit: Option<String>,
+}
+
+/// One degree of the box: given, and a finite number.
+fn degree(name: &str, value: Option<&str>) -> ApiResult<f64> {
+    let Some(text) = value else {
+        return Err(ApiError::bad_request(format!(
+            "give west, south, east and north (no {name}): \
+             /v1/places/within?west=-111.8&south=31.3&east=-111.3&north=31.7"
+        )));
+    };
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(ApiError::bad_request(format!(
+            "{name} {:?} is not a number of degrees",
+            quote(text)
+        ))),
+    }
+}
+
+/// `GET /v1/places/within?west=..&south=..&east=..&north=..&limit=N`: the `limit` (default
+/// [`WITHIN_DEFAULT`], at most [`WITHIN_MAX`]) most populous places in the box, most populous
+/// first. A box across the antimeridian (west > east) is refused.
+pub(super) async fn within(
+    q: Result<Query<WithinQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<PlaceView>>> {
+    let Query(q) = q.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    let west = degree("west", q.west.as_deref())?;
+    let south = degree("south", q.south.as_deref())?;
+    let east = degree("east", q.east.as_deref())?;
+    let north = degree("north", q.north.as_deref())?;
+    let bbox = BBox::new(west, south, east, north).map_err(ApiError::bad_request)?;
+    let limit = match q.limit.as_deref().map(str::trim) {
+        None | Some("") => WITHIN_DEFAULT,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) => n.clamp(1, WITHIN_MAX),
+            Err(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "limit {:?} is not a count (1..{WITHIN_MAX})",
+                    quote(text)
+                )))
+            }
+        },
+    };
+    let found = gazetteer(move |g| {
+        g.within(bbox, limit)
+            .into_iter()
+            .map(PlaceView::from)
             .collect()
     })
     .await?;

@@ -522,3 +522,74 @@ proptest! {
 }
 
 use faro_proto::text::fold;
+
+/// `within` by sorting every place in the box: what the selection must agree with.
+fn within_by_sorting(g: &Gazetteer, bbox: BBox, limit: usize) -> Vec<&Place> {
+    let mut all: Vec<&Place> = g
+        .places()
+        .iter()
+        .filter(|p| bbox.contains(p.lat, p.lon))
+        .collect();
+    // A stable sort: ties stay in file order.
+    all.sort_by_key(|p| std::cmp::Reverse(p.population));
+    all.truncate(limit);
+    all
+}
+
+#[test]
+fn within_a_box_around_sasabe() {
+    let bbox = BBox::new(
+        SASABE.1 - 0.2,
+        SASABE.0 - 0.2,
+        SASABE.1 + 0.2,
+        SASABE.0 + 0.2,
+    )
+    .unwrap();
+    let found = g().within(bbox, 500);
+    assert!(found.iter().any(|p| p.name == "Sásabe"), "{found:?}");
+    assert!(found.iter().all(|p| bbox.contains(p.lat, p.lon)));
+    assert!(found.windows(2).all(|w| w[0].population >= w[1].population));
+    assert!(g().within(bbox, 0).is_empty());
+    // A box that is a single point still holds the place exactly on it.
+    let point = BBox::new(SASABE.1, SASABE.0, SASABE.1, SASABE.0).unwrap();
+    assert_eq!(g().within(point, 10)[0].name, "Sásabe");
+}
+
+#[test]
+fn boxes_that_are_not_refused_in_one_line() {
+    for (w, s, e, n, want) in [
+        (-112.0, 32.0, -111.0, 31.0, "north of north"),
+        (-111.0, 31.0, -112.0, 32.0, "antimeridian"),
+        (-181.0, 31.0, -111.0, 32.0, "west -181 is out of range"),
+        (-112.0, -91.0, -111.0, 32.0, "south -91 is out of range"),
+        (-112.0, 31.0, f64::NAN, 32.0, "east NaN is out of range"),
+        (
+            -112.0,
+            31.0,
+            -111.0,
+            f64::INFINITY,
+            "north inf is out of range",
+        ),
+    ] {
+        let e = BBox::new(w, s, e, n).unwrap_err();
+        assert!(e.contains(want), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn within_agrees_with_sorting_everything(
+        lat in 5.0f64..35.0,
+        lon in -120.0f64..-75.0,
+        dlat in 0.0f64..8.0,
+        dlon in 0.0f64..8.0,
+        limit in 0usize..600,
+    ) {
+        let bbox = BBox::new(lon, lat, lon + dlon, lat + dlat).unwrap();
+        let got: Vec<*const Place> = g().within(bbox, limit).into_iter().map(|p| p as *const _).collect();
+        let want: Vec<*const Place> =
+            within_by_sorting(g(), bbox, limit).into_iter().map(|p| p as *const _).collect();
+        prop_assert_eq!(got, want);
+    }
+}
