@@ -458,6 +458,75 @@ function tName(table, name) {
   return Object.prototype.hasOwnProperty.call(words, name) ? words[name] : String(name);
 }
 
+// Why an incident has its priority, in the page's language. farod writes the reasons in
+// English from a fixed set of templates (incident.rs, understand/mod.rs, desk/intake.rs); the
+// quoted words are the sender's own and stay as they are. A reason no template matches is
+// shown as written.
+const REASONS_ES = {
+  "asks for help": "pide ayuda",
+  "a name, not a plea": "un nombre, no una petición",
+  "a service, not a plea": "un servicio, no una petición",
+  "help not needed": "no necesita ayuda",
+  "thanks for help given": "agradece la ayuda recibida",
+  "let, not left": "permiso, no abandono",
+  "the phone, worth asking": "el teléfono: conviene preguntar",
+  "worth asking": "conviene preguntar",
+  emergency: "emergencia",
+};
+
+function flagWords(text) {
+  return text
+    .split(",")
+    .map((f) => tName("flag_names", f.trim().replace(/ /g, "_")))
+    .join(", ");
+}
+
+function reasonText(reason) {
+  const r = String(reason);
+  if (lang !== "es") {
+    return r;
+  }
+  let m = r.match(/^kind (\w+): P(\d)$/);
+  if (m) {
+    return "tipo " + tName("kinds", m[1]) + ": P" + m[2];
+  }
+  m = r.match(/^vulnerable \(([^)]*)\): P1$/);
+  if (m) {
+    return "vulnerable (" + flagWords(m[1]) + "): P1";
+  }
+  m = r.match(/^(\d+) people: up to P(\d)$/);
+  if (m) {
+    return m[1] + " personas: hasta P" + m[2];
+  }
+  m = r.match(/^(\d+) people$/);
+  if (m) {
+    return m[1] + " personas";
+  }
+  if (r === "the guide left: abandoned") {
+    return "el guía se fue: abandonados";
+  }
+  m = r.match(/^(said )?("[^"]*"): (.+)$/);
+  if (m) {
+    const said = m[1] ? "dijo " : "";
+    const meaning = m[3];
+    let es = REASONS_ES[meaning];
+    if (es === undefined) {
+      const flag = meaning.replace(/ /g, "_");
+      const kinds = I18N.es.kinds || {};
+      const flags = I18N.es.flag_names || {};
+      if (Object.prototype.hasOwnProperty.call(flags, flag)) {
+        es = flags[flag];
+      } else if (Object.prototype.hasOwnProperty.call(kinds, meaning)) {
+        es = kinds[meaning];
+      } else {
+        es = meaning;
+      }
+    }
+    return said + m[2] + ": " + es;
+  }
+  return r;
+}
+
 // The page's fixed words: data-i18n (text), data-i18n-title, data-i18n-placeholder.
 function translatePage() {
   document.documentElement.lang = lang;
@@ -935,7 +1004,7 @@ function card(inc) {
   if (Array.isArray(inc.priority_why) && inc.priority_why.length) {
     const why = el("ul", null, { class: "why", title: t("why") });
     for (const reason of inc.priority_why) {
-      why.append(el("li", reason));
+      why.append(el("li", reasonText(reason)));
     }
     li.append(why);
   }

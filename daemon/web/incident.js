@@ -68,7 +68,7 @@ function showHeader(inc) {
 
   const why = document.getElementById("why");
   why.title = t("why");
-  why.replaceChildren(...(inc.priority_why || []).map((r) => el("li", r)));
+  why.replaceChildren(...(inc.priority_why || []).map((r) => el("li", reasonText(r))));
 }
 
 function showConversation(inc) {

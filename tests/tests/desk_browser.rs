@@ -287,6 +287,16 @@ async fn an_operator_sees_acknowledges_assigns_maps_and_closes_a_plea_in_a_real_
         "return document.querySelector('#queue li[data-id=\"SAS-1\"]') !== null;",
     )
     .await;
+    // Why it is a P1, in Spanish (farod writes its reasons in English), the words quoted as
+    // the phone wrote them.
+    until_js(
+        &c,
+        "the reasons in Spanish",
+        "const t = document.querySelector('#queue li[data-id=\"SAS-1\"]').textContent; \
+         return t.includes('tipo emergencia médica: P1') && t.includes('dijo \"alluda\": pide ayuda') \
+             && !t.includes('asks for help');",
+    )
+    .await;
     let mark = c
         .execute("return window.faroNoReload;", vec![])
         .await
