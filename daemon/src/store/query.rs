@@ -248,6 +248,9 @@ pub struct TeamView {
     pub battery: Option<BatteryView>,
 }
 
+/// `nodes` columns of a battery reading: level, voltage, when measured, when last heard.
+type BatteryRow = (Option<u32>, Option<f64>, i64, Option<i64>);
+
 /// A node's last battery reading, from its DeviceMetrics telemetry:
 /// `{"level": 87, "powered": false, "voltage": 3.91, "at": "…", "node": "!5a5a0101"}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -778,7 +781,7 @@ impl Reader {
         )?;
         let mut best: Option<((i64, i64), BatteryView)> = None;
         for n in nodes {
-            let row: Option<(Option<u32>, Option<f64>, i64, Option<i64>)> = st
+            let row: Option<BatteryRow> = st
                 .query_row([n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .optional()?;
             let Some((level, voltage, at, heard)) = row else {
