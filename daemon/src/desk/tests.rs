@@ -1013,6 +1013,7 @@ enum Input {
     Send,
     Delivery { outcome: u8 },
     Tick { minutes: u8 },
+    Battery { team: u8, level: u8 },
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -1024,6 +1025,7 @@ fn input() -> impl Strategy<Value = Input> {
         3 => Just(Input::Send),
         2 => (0u8..4).prop_map(|outcome| Input::Delivery { outcome }),
         2 => (0u8..8).prop_map(|minutes| Input::Tick { minutes }),
+        1 => (0u8..2, 0u8..=101).prop_map(|(team, level)| Input::Battery { team, level }),
     ]
 }
 
@@ -1053,6 +1055,20 @@ fn step(m: &mut Model, c: &StoreConfig, at: i64, input: &Input) -> Option<Decisi
             .map(|(_, d)| d)
     };
     match *input {
+        Input::Battery { team, level } => {
+            let (node, name) = [(P1_NODE, "P1"), (P2_NODE, "P2")][team as usize];
+            let d = signal(m, battery(node, Some(u32::from(level)), None, Some(name)))?;
+            // A battery reading records itself and may say so (and the harness's direct
+            // message proves the sender's key): nothing else.
+            assert!(
+                d.effects.iter().all(|e| matches!(
+                    e,
+                    Effect::NodeBattery { .. } | Effect::Event { .. } | Effect::NodeKey { .. }
+                )),
+                "{d:?}"
+            );
+            Some(d)
+        }
         Input::Distress {
             phone,
             text,
