@@ -153,6 +153,21 @@ pub enum Signal {
         /// The team name, if the node is a registered patrol.
         patrol: Option<String>,
     },
+    /// A node's device metrics with its battery (`TELEMETRY_APP`, `DeviceMetrics`): recorded
+    /// for the teams page, never an incident. Telemetry without a battery reading, or that
+    /// does not decode, is [`Signal::Activity`].
+    Battery {
+        /// The node.
+        node: u32,
+        /// Percent, 0-100; 101 means powered (plugged in). None when the node does not know.
+        level: Option<u32>,
+        /// Volts, when the node measured them.
+        voltage: Option<f32>,
+        /// The sender's clock when it measured (seconds since the epoch), if it has one.
+        time: Option<u32>,
+        /// The team name, if the node is a registered patrol.
+        patrol: Option<String>,
+    },
     /// A position that cannot be right (out of range, or exactly 0,0): ignored with a warning.
     BadPosition {
         /// The node.
@@ -282,6 +297,7 @@ pub fn classify(p: &MeshPacket, cfg: &IngestConfig) -> Signal {
         Ok(PortNum::WaypointApp) => classify_waypoint(p, d, cfg),
         Ok(PortNum::PositionApp) => classify_position(p, d, cfg),
         Ok(PortNum::NodeinfoApp) => classify_node_info(p, d),
+        Ok(PortNum::TelemetryApp) => classify_telemetry(p, d, cfg),
         _ => activity(p, d),
     }
 }
@@ -477,6 +493,33 @@ fn position_fix(pos: &Position) -> Option<Fix> {
         ..fix
     })
 }
+
+/// A node's telemetry: its battery when the packet carries device metrics with a level or a
+/// voltage; anything else (environment metrics, garbage) is activity.
+fn classify_telemetry(p: &MeshPacket, d: &Data, cfg: &IngestConfig) -> Signal {
+    let Ok(t) = mesh::Telemetry::decode(d.payload.as_slice()) else {
+        return activity(p, d);
+    };
+    let Some(mesh::telemetry::Variant::DeviceMetrics(m)) = t.variant else {
+        return activity(p, d);
+    };
+    // A level above 101 is no reading; a voltage must be a number.
+    let level = m.battery_level.filter(|l| *l <= POWERED);
+    let voltage = m.voltage.filter(|v| v.is_finite() && *v > 0.0);
+    if level.is_none() && voltage.is_none() {
+        return activity(p, d);
+    }
+    Signal::Battery {
+        node: p.from,
+        level,
+        voltage,
+        time: (t.time != 0).then_some(t.time),
+        patrol: cfg.patrols.get(&p.from).cloned(),
+    }
+}
+
+/// The battery level a node on external power reports (Meshtastic's `101`).
+pub const POWERED: u32 = 101;
 
 /// An exact fix from coordinates in 1e-7 degrees, if both are present and valid.
 fn coordinates_fix(lat_i: Option<i32>, lon_i: Option<i32>) -> Option<Fix> {
@@ -1057,6 +1100,70 @@ mod tests {
             text_from(OURS, "\u{7}SOS"),
             Signal::Activity { node: OURS, .. }
         ));
+    }
+
+    fn telemetry(from: u32, level: Option<u32>, voltage: Option<f32>, time: u32) -> MeshPacket {
+        let t = mesh::Telemetry {
+            time,
+            variant: Some(mesh::telemetry::Variant::DeviceMetrics(
+                mesh::DeviceMetrics {
+                    battery_level: level,
+                    voltage,
+                    ..Default::default()
+                },
+            )),
+        };
+        packet(from, PortNum::TelemetryApp, t.encode_to_vec())
+    }
+
+    #[test]
+    fn device_metrics_are_a_battery_reading() {
+        assert_eq!(
+            classify(
+                &telemetry(PATROL, Some(18), Some(3.61), 1_700_000_000),
+                &cfg()
+            ),
+            Signal::Battery {
+                node: PATROL,
+                level: Some(18),
+                voltage: Some(3.61),
+                time: Some(1_700_000_000),
+                patrol: Some("Beta 1".into()),
+            }
+        );
+        // Anyone's battery is recorded; powered is kept as sent.
+        assert_eq!(
+            classify(&telemetry(STRANGER, Some(101), None, 0), &cfg()),
+            Signal::Battery {
+                node: STRANGER,
+                level: Some(101),
+                voltage: None,
+                time: None,
+                patrol: None,
+            }
+        );
+    }
+
+    #[test]
+    fn telemetry_without_a_battery_or_garbage_is_activity() {
+        // No level, no voltage; an impossible level; not device metrics; not a Telemetry.
+        let env = mesh::Telemetry {
+            time: 0,
+            variant: Some(mesh::telemetry::Variant::EnvironmentMetrics(
+                Default::default(),
+            )),
+        };
+        for p in [
+            telemetry(PATROL, None, None, 0),
+            telemetry(PATROL, Some(250), Some(f32::NAN), 0),
+            packet(PATROL, PortNum::TelemetryApp, env.encode_to_vec()),
+            packet(PATROL, PortNum::TelemetryApp, vec![0xff, 0xff, 0xff]),
+        ] {
+            assert!(
+                matches!(classify(&p, &cfg()), Signal::Activity { node: PATROL, .. }),
+                "{p:?}"
+            );
+        }
     }
 
     #[test]

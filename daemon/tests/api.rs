@@ -1660,3 +1660,74 @@ async fn purge_runs_what_is_due_now_and_answers_counts() {
         .unwrap();
     assert_eq!(n, 2, "each purge names the operator who asked");
 }
+
+#[tokio::test]
+async fn a_patrols_battery_reaches_the_teams_and_the_map() {
+    use farod::ingest::Signal;
+    use farod::store::Rx;
+    let st = start().await;
+    let sock = &st.sock;
+    let p1 = 0xa1b2_c3d4;
+    let heard = |packet_id: u32| Rx {
+        radio: "r0".into(),
+        from: p1,
+        packet_id,
+        hops: Some(1),
+        channel: 0,
+        snr: None,
+        text: None,
+        auth: Default::default(),
+    };
+    let battery = |level: u32, time: Option<u32>| Signal::Battery {
+        node: p1,
+        level: Some(level),
+        voltage: Some(3.61),
+        time,
+        patrol: Some("P1".into()),
+    };
+    let t = get(sock, "/v1/teams").await;
+    assert_eq!(t.json[0]["battery"], Value::Null, "{}", t.json);
+    let now = Clock::start().now_ms();
+    st.store
+        .ingest(heard(1), battery(18, None), now)
+        .await
+        .expect("ingest");
+    // Measured a minute earlier by the node's clock, heard later: the newer reading stays.
+    let earlier = u32::try_from(now / 1000 - 60).expect("seconds");
+    st.store
+        .ingest(heard(2), battery(90, Some(earlier)), now + 1000)
+        .await
+        .expect("ingest");
+
+    let t = get(sock, "/v1/teams").await;
+    assert_eq!(t.status, 200);
+    let b = &t.json[0]["battery"];
+    assert_eq!(b["level"], 18, "{}", t.json);
+    assert_eq!(b["powered"], false);
+    assert_eq!(b["voltage"], 3.61);
+    assert_eq!(b["node"], "!a1b2c3d4");
+    assert!(b["at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(t.json[1]["battery"], Value::Null, "P2 told nothing");
+    // No incident from telemetry; the low battery is in the trail once.
+    assert_eq!(get(sock, "/v1/incidents").await.json, json!([]));
+    let map = get(sock, "/v1/map").await;
+    assert_eq!(map.json["teams"][0]["battery"], *b, "{}", map.json);
+
+    // Plugged in: 101, shown as powered.
+    st.store
+        .ingest(heard(3), battery(101, None), now + 2000)
+        .await
+        .expect("ingest");
+    let t = get(sock, "/v1/teams").await;
+    assert_eq!(t.json[0]["battery"]["level"], 101);
+    assert_eq!(t.json[0]["battery"]["powered"], true);
+    let r = Reader::open(st.store.path()).expect("reader");
+    let low: Vec<String> = r
+        .events(None, 0, 100)
+        .expect("events")
+        .into_iter()
+        .map(|e| e.what)
+        .filter(|w| w.contains("battery"))
+        .collect();
+    assert_eq!(low, ["patrol P1 battery low: 18% (!a1b2c3d4)"]);
+}

@@ -666,7 +666,9 @@ fn migration_6_adds_the_conversation_to_a_database_with_rows() {
         let mut c = rusqlite::Connection::open(&path).unwrap();
         farod::store::migrations::migrate(&mut c).unwrap();
         c.execute_batch(
-            "DROP INDEX sessions_by_user; DROP TABLE sessions; DROP TABLE users;
+            "ALTER TABLE nodes DROP COLUMN battery_level; ALTER TABLE nodes DROP COLUMN voltage;
+             ALTER TABLE nodes DROP COLUMN telemetry_at;
+             DROP INDEX sessions_by_user; DROP TABLE sessions; DROP TABLE users;
              DROP TABLE disclosures; DROP TABLE personal_records; DROP TABLE keyring;
              DROP TABLE location_requests; DROP TABLE complaints; DROP TABLE consents;
              DROP TABLE assistance_kinds; DROP TABLE assistance;

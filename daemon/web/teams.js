@@ -10,9 +10,7 @@ function teamRow(team) {
   const known = team.lat !== null && team.lat !== undefined && team.lon !== null && team.lon !== undefined;
   tr.append(el("td", known ? Number(team.lat).toFixed(5) + ", " + Number(team.lon).toFixed(5) : t("none")));
   tr.append(el("td", fmtTime(team.last_position_at)));
-  // The API reports a battery only when a team's node told it.
-  const battery = team.battery === null || team.battery === undefined ? t("none") : team.battery + " %";
-  tr.append(el("td", battery));
+  tr.append(batteryCell(team.battery));
   const open = el("td");
   const assigned = Array.isArray(team.assigned) ? team.assigned : [];
   if (!assigned.length) {
@@ -34,6 +32,27 @@ function teamRow(team) {
   }
   tr.append(note);
   return tr;
+}
+
+// The API reports a battery only when a team's node told it: {level, powered, voltage, at,
+// node}; level 101 (powered) is a node on external power, shown as a plug.
+function batteryCell(b) {
+  if (!b) {
+    return el("td", t("none"));
+  }
+  let text = t("none");
+  if (b.powered) {
+    text = "\u26A1";
+  } else if (b.level !== null && b.level !== undefined) {
+    text = b.level + " %";
+  } else if (b.voltage !== null && b.voltage !== undefined) {
+    text = Number(b.voltage).toFixed(2) + " V";
+  }
+  const low = !b.powered && b.level !== null && b.level !== undefined && b.level <= 20;
+  return el("td", text, {
+    class: low ? "battery low" : "battery",
+    title: fmtTime(b.at) + (b.node ? " · " + b.node : ""),
+  });
 }
 
 async function refreshTeams() {

@@ -11,6 +11,7 @@ mod e2e {
     mod locate;
     mod pty;
     mod tcp;
+    mod teams;
     mod trust;
     mod understand;
 }

@@ -8,6 +8,8 @@
 //!                 "last_heard_at": "…"}],
 //!  "teams": [{"name": "P1", "status": "ok", "lat": 31.5, "lon": -111.6,
 //!             "last_position_at": "…", "assigned": ["SAS-1"],
+//!             "battery": {"level": 87, "powered": false, "voltage": 3.91, "at": "…",
+//!                         "node": "!5a5a0101"},
 //!             "track": [{"lat": 31.49, "lon": -111.61, "at": "…"}]}],
 //!  "towers": [{"name": "Torre El Sásabe", "lat": 31.48, "lon": -111.55}],
 //!  "municipalities": [{"name": "Sáric", "state": "Sonora", "lat": 31.1, "lon": -111.4}],
@@ -17,7 +19,9 @@
 //!
 //! - `incidents`: the open ones with a position (at most [`MAX_LIST`]);
 //! - `teams`: every configured team with its status as the store computes it (`ok`, `stale`,
-//!   `lost`, `unknown`), its last position and its `track`: the positions of the last
+//!   `lost`, `unknown`), its last position, its `battery` as `/v1/teams` has it (null when
+//!   none of its nodes sent one; `level` 101 and `powered` true: on external power), and its
+//!   `track`: the positions of the last
 //!   [`TRACK_HOURS`] hours, at most [`TRACK_POINTS`], oldest first;
 //! - `towers`: the configured towers with a panic button; `municipalities`: the configured
 //!   ones with an ambulance contact, at their seats;
@@ -33,7 +37,7 @@ use serde::Serialize;
 
 use super::request::read;
 use super::{ApiResult, Shared, MAX_LIST};
-use crate::store::query::{Filter, TrackPoint};
+use crate::store::query::{BatteryView, Filter, TrackPoint};
 
 /// What the map shows that is configured rather than recorded.
 #[derive(Debug, Clone, Default)]
@@ -97,6 +101,7 @@ struct TeamPin {
     lon: Option<f64>,
     last_position_at: Option<String>,
     assigned: Vec<String>,
+    battery: Option<BatteryView>,
     track: Vec<TrackPoint>,
 }
 
@@ -157,6 +162,7 @@ pub(super) async fn map(State(st): State<Shared>) -> ApiResult<Json<MapView>> {
                 lon: t.lon,
                 last_position_at: t.last_position_at,
                 assigned: t.assigned,
+                battery: t.battery,
                 track,
             });
         }

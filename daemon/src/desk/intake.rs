@@ -41,6 +41,16 @@ impl<F: Facts + ?Sized> Desk<'_, F> {
                     None => Ok(()),
                 }
             }
+            Signal::Battery {
+                node,
+                level,
+                voltage,
+                time,
+                patrol,
+            } => {
+                // Not a sign of where the team is: its health follows positions alone.
+                self.battery(rx, node, level, voltage, time, patrol.as_deref())
+            }
             Signal::BadPosition { node, lat_i, lon_i } => {
                 let what = format!(
                     "position from {} ignored: {:.5},{:.5} is not a valid fix",
@@ -408,6 +418,48 @@ pub(super) fn fix_placed(fix: &Fix, at: i64) -> Placed {
         lon: fix.lon,
         precision_bits: fix.precision_bits,
         at: fix.time.map_or(at, |t| i64::from(t) * 1000).min(at),
+    }
+}
+
+/// A battery at or below this percent (and not powered) is low: worth one audit event for a
+/// patrol's node when it gets there.
+pub const LOW_BATTERY: u32 = 20;
+
+impl<F: Facts + ?Sized> Desk<'_, F> {
+    /// A node's battery reading: recorded unless a newer one is; a patrol's node that goes
+    /// low (from unknown or above [`LOW_BATTERY`]) is audited once, not on every low reading.
+    fn battery(
+        &mut self,
+        rx: &Rx,
+        node: u32,
+        level: Option<u32>,
+        voltage: Option<f32>,
+        time: Option<u32>,
+        patrol: Option<&str>,
+    ) -> DeskResult<()> {
+        let at = time.map_or(self.at, |t| i64::from(t) * 1000).min(self.at);
+        let before = self.facts.node_battery(node)?;
+        if before.is_some_and(|(_, then)| then > at) {
+            return Ok(());
+        }
+        self.out.effects.push(Effect::NodeBattery {
+            node,
+            level,
+            voltage,
+            at,
+        });
+        let low = |l: Option<u32>| l.is_some_and(|l| l <= LOW_BATTERY);
+        if let (Some(team), true) = (patrol, low(level)) {
+            if !before.is_some_and(|(l, _)| low(l)) {
+                let what = format!(
+                    "patrol {team} battery low: {}% ({})",
+                    level.unwrap_or_default(),
+                    NodeId(node)
+                );
+                self.event(None, &format!("patrol:{team}"), &rx.radio, what);
+            }
+        }
+        Ok(())
     }
 }
 

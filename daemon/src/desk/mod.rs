@@ -276,6 +276,17 @@ pub enum Effect {
         /// The team whose node it is.
         team: Option<String>,
     },
+    /// Record a node's battery reading, unless a newer one is recorded.
+    NodeBattery {
+        /// Node.
+        node: u32,
+        /// Percent, 0-100, or 101: powered.
+        level: Option<u32>,
+        /// Volts.
+        voltage: Option<f32>,
+        /// When it was measured (ms): the sender's clock, never later than heard.
+        at: i64,
+    },
     /// The public key the station's radio holds for a node (from its node database or a
     /// direct message it decrypted).
     NodeKey {
@@ -527,6 +538,8 @@ pub trait Facts {
     fn recent_incident_of(&self, node: u32, since: i64) -> DeskResult<Option<RecentIncident>>;
     /// A node's last known position.
     fn last_known(&self, node: u32) -> DeskResult<Option<Placed>>;
+    /// A node's last battery reading: (level, when measured), if any.
+    fn node_battery(&self, node: u32) -> DeskResult<Option<(Option<u32>, i64)>>;
     /// An incident by canonical id.
     fn incident(&self, id: &str) -> DeskResult<Option<IncidentFacts>>;
     /// A team's open incidents (id, state), most urgent first, at most `limit`.

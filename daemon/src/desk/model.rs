@@ -72,6 +72,8 @@ pub(crate) struct Model {
     pub surges: Vec<(i64, String, Option<i64>)>,
     /// Location requests by number.
     pub locates: BTreeMap<i64, super::LocateFacts>,
+    /// Each node's last battery reading: (level, voltage, when measured).
+    pub batteries: BTreeMap<u32, (Option<u32>, Option<f32>, i64)>,
 }
 
 impl Model {
@@ -187,6 +189,16 @@ impl Model {
                             .entry(team)
                             .or_insert((None, TeamHealth::Unknown))
                             .0 = Some(at);
+                    }
+                }
+                Effect::NodeBattery {
+                    node,
+                    level,
+                    voltage,
+                    at,
+                } => {
+                    if self.batteries.get(&node).is_none_or(|b| b.2 <= at) {
+                        self.batteries.insert(node, (level, voltage, at));
                     }
                 }
                 Effect::NodeNames {
@@ -430,6 +442,10 @@ impl Facts for Model {
 
     fn last_known(&self, node: u32) -> DeskResult<Option<Placed>> {
         Ok(self.nodes.get(&node).copied())
+    }
+
+    fn node_battery(&self, node: u32) -> DeskResult<Option<(Option<u32>, i64)>> {
+        Ok(self.batteries.get(&node).map(|b| (b.0, b.2)))
     }
 
     fn incident(&self, id: &str) -> DeskResult<Option<IncidentFacts>> {

@@ -137,7 +137,8 @@ fn sender(s: &Signal) -> u32 {
         Signal::Command { node, .. }
         | Signal::PatrolNote { node, .. }
         | Signal::MunicipalityText { node, .. }
-        | Signal::Position { node, .. } => *node,
+        | Signal::Position { node, .. }
+        | Signal::Battery { node, .. } => *node,
         _ => 0,
     }
 }
@@ -856,6 +857,110 @@ fn teams_go_stale_and_lost_and_their_incidents_hear_of_it() {
     assert_eq!(m.teams["P1"].1, TeamHealth::Lost);
 }
 
+fn battery(node: u32, level: Option<u32>, time: Option<u32>, patrol: Option<&str>) -> Signal {
+    Signal::Battery {
+        node,
+        level,
+        voltage: Some(3.7),
+        time,
+        patrol: patrol.map(str::to_string),
+    }
+}
+
+#[test]
+fn a_patrols_battery_is_recorded_and_an_older_reading_does_not_replace_it() {
+    let (c, mut m) = (cfg(), Model::default());
+    let d = hear(
+        &mut m,
+        &c,
+        10 * MIN,
+        battery(P1_NODE, Some(87), None, Some("P1")),
+    );
+    assert_eq!(m.batteries[&P1_NODE], (Some(87), Some(3.7), 10 * MIN));
+    // A battery reading opens nothing, answers nothing, says nothing.
+    assert!(queued(&d).is_empty() && events(&d).is_empty(), "{d:?}");
+    assert!(m.incidents.is_empty());
+    // Measured earlier by the node's clock (heard late): the newer reading stays.
+    let d = hear(
+        &mut m,
+        &c,
+        11 * MIN,
+        battery(P1_NODE, Some(95), Some(60), Some("P1")),
+    );
+    assert!(d.effects.is_empty(), "{d:?}");
+    assert_eq!(m.batteries[&P1_NODE].0, Some(87));
+    // A sender's clock ahead of the station's counts as heard now.
+    hear(
+        &mut m,
+        &c,
+        12 * MIN,
+        battery(P1_NODE, Some(86), Some(u32::MAX), Some("P1")),
+    );
+    assert_eq!(m.batteries[&P1_NODE], (Some(86), Some(3.7), 12 * MIN));
+    // Anyone's battery is kept; powered (101) as sent.
+    hear(&mut m, &c, 13 * MIN, battery(PHONE, Some(101), None, None));
+    assert_eq!(m.batteries[&PHONE].0, Some(101));
+    assert!(m.incidents.is_empty());
+}
+
+#[test]
+fn a_patrols_low_battery_is_audited_once_when_it_gets_low() {
+    let (c, mut m) = (cfg(), Model::default());
+    let low = |d: &Decision| {
+        events(d)
+            .into_iter()
+            .filter(|e| e.starts_with("patrol P1 battery low"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert!(low(&hear(
+        &mut m,
+        &c,
+        MIN,
+        battery(P1_NODE, Some(21), None, Some("P1"))
+    ))
+    .is_empty());
+    let d = hear(
+        &mut m,
+        &c,
+        2 * MIN,
+        battery(P1_NODE, Some(18), None, Some("P1")),
+    );
+    assert_eq!(
+        low(&d),
+        vec!["patrol P1 battery low: 18% (!5a5a0101)".to_string()]
+    );
+    // Still low: not again.
+    assert!(low(&hear(
+        &mut m,
+        &c,
+        3 * MIN,
+        battery(P1_NODE, Some(12), None, Some("P1"))
+    ))
+    .is_empty());
+    // Plugged in, then low again: said again.
+    assert!(low(&hear(
+        &mut m,
+        &c,
+        4 * MIN,
+        battery(P1_NODE, Some(101), None, Some("P1"))
+    ))
+    .is_empty());
+    assert_eq!(
+        low(&hear(
+            &mut m,
+            &c,
+            5 * MIN,
+            battery(P1_NODE, Some(20), None, Some("P1"))
+        ))
+        .len(),
+        1
+    );
+    // A stranger's low battery is no patrol's.
+    let d = hear(&mut m, &c, 6 * MIN, battery(PHONE, Some(5), None, None));
+    assert!(events(&d).is_empty(), "{d:?}");
+}
+
 #[test]
 fn a_patrol_heard_is_ok_at_once_and_says_so_once_after_being_lost() {
     let (c, mut m) = (cfg(), Model::default());
@@ -908,6 +1013,7 @@ enum Input {
     Send,
     Delivery { outcome: u8 },
     Tick { minutes: u8 },
+    Battery { team: u8, level: u8 },
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -919,6 +1025,7 @@ fn input() -> impl Strategy<Value = Input> {
         3 => Just(Input::Send),
         2 => (0u8..4).prop_map(|outcome| Input::Delivery { outcome }),
         2 => (0u8..8).prop_map(|minutes| Input::Tick { minutes }),
+        1 => (0u8..2, 0u8..=101).prop_map(|(team, level)| Input::Battery { team, level }),
     ]
 }
 
@@ -948,6 +1055,20 @@ fn step(m: &mut Model, c: &StoreConfig, at: i64, input: &Input) -> Option<Decisi
             .map(|(_, d)| d)
     };
     match *input {
+        Input::Battery { team, level } => {
+            let (node, name) = [(P1_NODE, "P1"), (P2_NODE, "P2")][team as usize];
+            let d = signal(m, battery(node, Some(u32::from(level)), None, Some(name)))?;
+            // A battery reading records itself and may say so (and the harness's direct
+            // message proves the sender's key): nothing else.
+            assert!(
+                d.effects.iter().all(|e| matches!(
+                    e,
+                    Effect::NodeBattery { .. } | Effect::Event { .. } | Effect::NodeKey { .. }
+                )),
+                "{d:?}"
+            );
+            Some(d)
+        }
         Input::Distress {
             phone,
             text,

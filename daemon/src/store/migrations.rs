@@ -438,6 +438,14 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_user ON sessions(user);
 "#,
+    // 14: each node's last battery reading, from its DeviceMetrics telemetry (issue 15: the
+    //     teams page). battery_level is 0-100, or 101: on external power; NULL when the node
+    //     does not know. telemetry_at is when it was measured (ms); only a newer one replaces it.
+    r#"
+ALTER TABLE nodes ADD COLUMN battery_level INTEGER;
+ALTER TABLE nodes ADD COLUMN voltage REAL;
+ALTER TABLE nodes ADD COLUMN telemetry_at INTEGER;
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -243,6 +243,29 @@ pub struct TeamView {
     pub distance_km: Option<f64>,
     /// The latest free text one of its nodes sent (null: none). Text from the air.
     pub last_note: Option<NoteView>,
+    /// The last battery reading of the team's node heard most recently among those that
+    /// sent one (null: none did).
+    pub battery: Option<BatteryView>,
+}
+
+/// `nodes` columns of a battery reading: level, voltage, when measured, when last heard.
+type BatteryRow = (Option<u32>, Option<f64>, i64, Option<i64>);
+
+/// A node's last battery reading, from its DeviceMetrics telemetry:
+/// `{"level": 87, "powered": false, "voltage": 3.91, "at": "…", "node": "!5a5a0101"}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatteryView {
+    /// Percent, 0-100, or 101 when the node is on external power (as Meshtastic sends it);
+    /// null when the node sent only a voltage.
+    pub level: Option<u32>,
+    /// Whether the node is on external power (`level` 101).
+    pub powered: bool,
+    /// Volts, when the node measured them.
+    pub voltage: Option<f64>,
+    /// When it was measured (RFC 3339): the node's clock, never later than heard.
+    pub at: String,
+    /// The node, `!xxxxxxxx`.
+    pub node: String,
 }
 
 /// A patrol's free text, as heard.
@@ -720,6 +743,7 @@ impl Reader {
                     last_note = note;
                 }
             }
+            let battery = self.team_battery(&t.nodes)?;
             let distance_km = near
                 .zip(last)
                 .map(|((la, lo), (tla, tlo, _))| crate::geo::haversine_km(la, lo, tla, tlo));
@@ -736,6 +760,7 @@ impl Reader {
                     at: rfc3339(at),
                     text,
                 }),
+                battery,
             });
         }
         if near.is_some() {
@@ -746,6 +771,36 @@ impl Reader {
             });
         }
         Ok(out)
+    }
+
+    /// The battery of the node heard most recently among `nodes` that sent a reading.
+    fn team_battery(&self, nodes: &[u32]) -> Res<Option<BatteryView>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT battery_level, voltage, telemetry_at, last_heard_at FROM nodes
+             WHERE num = ?1 AND telemetry_at IS NOT NULL",
+        )?;
+        let mut best: Option<((i64, i64), BatteryView)> = None;
+        for n in nodes {
+            let row: Option<BatteryRow> = st
+                .query_row([n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()?;
+            let Some((level, voltage, at, heard)) = row else {
+                continue;
+            };
+            let key = (heard.unwrap_or(at), at);
+            if best.as_ref().is_none_or(|(k, _)| key > *k) {
+                let view = BatteryView {
+                    level,
+                    powered: level == Some(crate::ingest::POWERED),
+                    // Stored from an f32: shown to the millivolt, not as 3.9100000858.
+                    voltage: voltage.map(|v| (v * 1000.0).round() / 1000.0),
+                    at: rfc3339(at),
+                    node: NodeId(*n).to_string(),
+                };
+                best = Some((key, view));
+            }
+        }
+        Ok(best.map(|(_, v)| v))
     }
 
     /// The nearest team that is `ok` and has no open incident, to a position.

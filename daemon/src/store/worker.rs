@@ -670,6 +670,7 @@ fn understood(signal: &Signal) -> (&'static str, Option<&'static str>) {
         Signal::PatrolNote { .. } => (super::PATROL_NOTE, None),
         Signal::Position { .. } | Signal::BadPosition { .. } => ("position", None),
         Signal::NodeInfo { .. } => ("node info", None),
+        Signal::Battery { .. } => ("telemetry", None),
         Signal::Unsure { language, .. } => (
             "maybe: asked whether help is needed",
             Some(language.as_str()),

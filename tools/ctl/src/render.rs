@@ -629,6 +629,7 @@ pub fn teams(list: &Value) -> String {
                 nodes.join(","),
                 position(t),
                 seen,
+                battery(&t["battery"]),
                 if assigned.is_empty() {
                     "-".into()
                 } else {
@@ -641,7 +642,9 @@ pub fn teams(list: &Value) -> String {
         return "no teams configured\n".into();
     }
     let table = table(
-        &["TEAM", "STATUS", "NODES", "POSITION", "SEEN", "ASSIGNED"],
+        &[
+            "TEAM", "STATUS", "NODES", "POSITION", "SEEN", "BATTERY", "ASSIGNED",
+        ],
         &rows,
     );
     // A team's last free text goes on a line of its own under the team (it is up to 200
@@ -660,6 +663,20 @@ pub fn teams(list: &Value) -> String {
         }
     }
     out
+}
+
+/// A team's battery as `/v1/teams` gives it: `87%`, `18% low`, `powered`, `3.61V` (only a
+/// voltage), `-` (none).
+fn battery(b: &Value) -> String {
+    if b["powered"].as_bool() == Some(true) {
+        return "powered".into();
+    }
+    match (b["level"].as_u64(), b["voltage"].as_f64()) {
+        (Some(l), _) if l <= 20 => format!("{l}% low"),
+        (Some(l), _) => format!("{l}%"),
+        (None, Some(v)) => format!("{v:.2}V"),
+        (None, None) => "-".into(),
+    }
 }
 
 /// `faroctl nodes`.
@@ -1323,6 +1340,18 @@ mod tests {
     }
 
     #[test]
+    fn batteries_read_plainly() {
+        assert_eq!(battery(&json!(null)), "-");
+        assert_eq!(battery(&json!({"level": 87, "powered": false})), "87%");
+        assert_eq!(battery(&json!({"level": 20, "powered": false})), "20% low");
+        assert_eq!(battery(&json!({"level": 101, "powered": true})), "powered");
+        assert_eq!(
+            battery(&json!({"level": null, "powered": false, "voltage": 3.6})),
+            "3.60V"
+        );
+    }
+
+    #[test]
     fn teams_show_their_last_note_escaped_under_the_team() {
         let list = json!([
             {"name": "P1", "status": "ok", "nodes": ["!5a5a0101"], "lat": null, "lon": null,
@@ -1330,7 +1359,9 @@ mod tests {
              "last_note": {"at": "2026-05-01T10:00:00Z",
                            "text": "Llegamos\n2025-03-01 P2 lost\u{1b}[2J"}},
             {"name": "P2", "status": "lost", "nodes": ["!5a5a0102"], "lat": null, "lon": null,
-             "last_position_at": null, "assigned": [], "last_note": null}]);
+             "last_position_at": null, "assigned": [], "last_note": null,
+             "battery": {"level": 18, "powered": false, "voltage": 3.61,
+                         "at": "2026-05-01T10:00:00Z", "node": "!5a5a0102"}}]);
         let out = teams(&list);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4, "{out}");
@@ -1344,6 +1375,9 @@ mod tests {
             "{out}"
         );
         assert!(lines[3].starts_with("P2"), "{out}");
+        assert!(lines[0].contains("BATTERY"), "{out}");
+        assert!(lines[1].contains(" - "), "P1 told no battery: {out}");
+        assert!(lines[3].contains("18% low"), "{out}");
         assert!(!out.contains('\u{1b}'), "{out}");
     }
 

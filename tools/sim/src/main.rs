@@ -243,6 +243,10 @@ fn describe(a: &Action, name: &dyn Fn(u32) -> String) -> String {
         ),
         Action::Waypoint { to, name: n, .. } => format!("waypoint -> {}: {n:?}", dest(*to)),
         Action::NodeInfo { .. } => "node info broadcast".into(),
+        Action::Telemetry { level, every, .. } => match every {
+            Some(e) => format!("battery {level}% broadcast, every {e:?}"),
+            None => format!("battery {level}% broadcast"),
+        },
         Action::Silent { for_secs, .. } => match for_secs {
             Some(s) => format!("silent for {s} s"),
             None => "silent".into(),

@@ -19,6 +19,14 @@
 //! position = { lat = 31.47463, lon = -111.54485 }
 //!
 //! [[event]]
+//! at = 5
+//! action = "telemetry"      # DeviceMetrics broadcast: battery 0-100 (101: powered),
+//! node = "P1"               # again every every_secs if set, drain percent lower each time
+//! battery = 80
+//! every_secs = 1800
+//! drain = 2
+//!
+//! [[event]]
 //! at = 20                   # seconds from the start
 //! action = "text"
 //! from = "CEL1"             # "!xxxxxxxx", a short name or a long name
@@ -274,6 +282,20 @@ pub enum Action {
         /// The node.
         node: u32,
     },
+    /// A node broadcasts its DeviceMetrics (TELEMETRY_APP, as the firmware's
+    /// `DeviceTelemetryModule` does on `device_update_interval`): its battery `level` now,
+    /// then, with `every`, again at that interval, `drain` percent lower each time (down to 0;
+    /// 101, powered, stays).
+    Telemetry {
+        /// The node.
+        node: u32,
+        /// Battery percent, 0-100, or 101: on external power.
+        level: u32,
+        /// Interval between broadcasts (simulated time); None: once.
+        every: Option<Duration>,
+        /// Percent lost between two broadcasts.
+        drain: u32,
+    },
     /// A node's radio goes off: it neither sends nor hears, for a while or for good.
     Silent {
         /// The node.
@@ -359,6 +381,7 @@ impl Action {
             Action::Position { node, .. }
             | Action::Track { node, .. }
             | Action::NodeInfo { node }
+            | Action::Telemetry { node, .. }
             | Action::Silent { node, .. }
             | Action::Reboot { node }
             | Action::Unplug { node, .. }
@@ -649,6 +672,14 @@ enum RawAction {
     },
     NodeInfo {
         node: String,
+    },
+    Telemetry {
+        node: String,
+        battery: u32,
+        #[serde(default)]
+        every_secs: Option<f64>,
+        #[serde(default)]
+        drain: u32,
     },
     Silent {
         node: String,
@@ -1051,6 +1082,26 @@ fn resolve_event(
             }
         }
         RawAction::NodeInfo { node: n } => Action::NodeInfo { node: node(&n)? },
+        RawAction::Telemetry {
+            node: n,
+            battery,
+            every_secs,
+            drain,
+        } => {
+            if battery > 101 || drain > 100 {
+                return Err(invalid(format!(
+                    "{what}: battery must be 0..=101 (101: powered), drain 0..=100"
+                )));
+            }
+            Action::Telemetry {
+                node: node(&n)?,
+                level: battery,
+                every: every_secs
+                    .map(|s| secs(s, "every_secs").map(Duration::from_secs_f64))
+                    .transpose()?,
+                drain,
+            }
+        }
         RawAction::Silent { node: n, for_secs } => Action::Silent {
             node: node(&n)?,
             for_secs: for_secs.map(|s| secs(s, "for_secs")).transpose()?,
@@ -1172,6 +1223,45 @@ mod tests {
             }
         );
         assert_eq!(sc.timeline[1].action, Action::Mute { node: 1 });
+    }
+
+    #[test]
+    fn telemetry_from_toml() {
+        let ev = |body: &str| {
+            format!("{MINI}\n[[event]]\nat = 1\naction = \"telemetry\"\nnode = \"EST\"\n{body}")
+        };
+        let sc =
+            Scenario::from_toml_str(&ev("battery = 80\nevery_secs = 1800\ndrain = 2\n")).unwrap();
+        assert_eq!(
+            sc.timeline[0].action,
+            Action::Telemetry {
+                node: 1,
+                level: 80,
+                every: Some(Duration::from_secs(1800)),
+                drain: 2
+            }
+        );
+        let once = Scenario::from_toml_str(&ev("battery = 101\n")).unwrap();
+        assert!(matches!(
+            once.timeline[0].action,
+            Action::Telemetry {
+                level: 101,
+                every: None,
+                drain: 0,
+                ..
+            }
+        ));
+        for bad in [
+            "battery = 102\n",
+            "battery = 5\ndrain = 101\n",
+            "battery = 5\nevery_secs = 0\n",
+        ] {
+            let err = Scenario::from_toml_str(&ev(bad)).unwrap_err().to_string();
+            assert!(
+                err.starts_with("scenario: ") && !err.contains('\n'),
+                "{err}"
+            );
+        }
     }
 
     #[test]

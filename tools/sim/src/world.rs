@@ -50,7 +50,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use faro_proto::mesh::{
-    self, mesh_packet, routing, MeshPacket, Message, PortNum, ToRadio, Waypoint, BROADCAST,
+    self, mesh_packet, routing, telemetry, DeviceMetrics, MeshPacket, Message, PortNum, Telemetry,
+    ToRadio, Waypoint, BROADCAST,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -155,6 +156,12 @@ enum TimerKind {
     },
     SilentEnd {
         node: u32,
+    },
+    Telemetry {
+        node: u32,
+        level: u32,
+        every: Duration,
+        drain: u32,
     },
     PowerOn {
         station: u32,
@@ -584,6 +591,12 @@ impl World {
                 }
             }
             TimerKind::TrackStep { track, step } => self.track_step(track, step, now),
+            TimerKind::Telemetry {
+                node,
+                level,
+                every,
+                drain,
+            } => self.telemetry(node, level, Some(every), drain, now),
             TimerKind::Reply { node, to, text } => {
                 let mut p = mesh::packet(PortNum::TextMessageApp, text.into_bytes());
                 p.to = to;
@@ -709,6 +722,12 @@ impl World {
                 p.priority = mesh_packet::Priority::Background as i32;
                 self.originate(node, p, now);
             }
+            Action::Telemetry {
+                node,
+                level,
+                every,
+                drain,
+            } => self.telemetry(node, level, every, drain, now),
             Action::Silent { node, for_secs } => {
                 let until = for_secs.map(|s| now + self.scaled(Duration::from_secs_f64(s)));
                 if let Some(n) = self.node_mut(node) {
@@ -849,6 +868,60 @@ impl World {
         p.to = BROADCAST;
         p.priority = mesh_packet::Priority::Background as i32;
         self.originate(node, p, now);
+    }
+
+    /// `DeviceTelemetryModule::sendTelemetry`: DeviceMetrics from the node to broadcast, at
+    /// background priority, stamped with the node's clock; again after `every`, `drain`
+    /// percent lower (101, powered, stays).
+    fn telemetry(
+        &mut self,
+        node: u32,
+        level: u32,
+        every: Option<Duration>,
+        drain: u32,
+        now: Instant,
+    ) {
+        if self.node(node).is_none() {
+            return;
+        }
+        let t = Telemetry {
+            time: self.clock.epoch(now),
+            variant: Some(telemetry::Variant::DeviceMetrics(DeviceMetrics {
+                battery_level: Some(level),
+                // A Li-ion cell: 3.3 V empty, 4.2 V full.
+                voltage: Some(if level > 100 {
+                    4.2
+                } else {
+                    3.3 + 0.9 * level as f32 / 100.0
+                }),
+                channel_utilization: None,
+                air_util_tx: None,
+                uptime_seconds: Some(
+                    now.saturating_duration_since(self.clock.start).as_secs() as u32
+                ),
+            })),
+        };
+        let mut p = mesh::packet(PortNum::TelemetryApp, t.encode_to_vec());
+        p.to = BROADCAST;
+        p.priority = mesh_packet::Priority::Background as i32;
+        self.originate(node, p, now);
+        if let Some(every) = every {
+            let level = if level > 100 {
+                level
+            } else {
+                level.saturating_sub(drain)
+            };
+            let next = now + self.scaled(every);
+            self.schedule(
+                next,
+                TimerKind::Telemetry {
+                    node,
+                    level,
+                    every,
+                    drain,
+                },
+            );
+        }
     }
 
     fn track_step(&mut self, track: usize, step: u64, now: Instant) {

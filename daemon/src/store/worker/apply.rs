@@ -109,6 +109,18 @@ impl Worker {
                     self.exec("UPDATE nodes SET role = 'patrol' WHERE num = ?1", [node])?;
                 }
             }
+            Effect::NodeBattery {
+                node,
+                level,
+                voltage,
+                at: measured,
+            } => {
+                self.exec(
+                    "UPDATE nodes SET battery_level = ?2, voltage = ?3, telemetry_at = ?4
+                     WHERE num = ?1 AND (telemetry_at IS NULL OR telemetry_at <= ?4)",
+                    params![node, level, voltage, measured],
+                )?;
+            }
             Effect::Enrolled {
                 node,
                 key,

@@ -86,6 +86,16 @@ impl Facts for SqlFacts<'_> {
             .optional()?)
     }
 
+    fn node_battery(&self, node: u32) -> DeskResult<Option<(Option<u32>, i64)>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT battery_level, telemetry_at FROM nodes WHERE num = ?1 AND telemetry_at IS NOT NULL",
+            )?
+            .query_row([node], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
     fn incident(&self, id: &str) -> DeskResult<Option<IncidentFacts>> {
         Ok(self
             .0
