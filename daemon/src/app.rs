@@ -121,6 +121,7 @@ pub fn station_config(config: &Config) -> StationConfig {
         air: config.air,
         timezone: config.timezone.clone(),
         desk: config.desk.clone(),
+        uplink: config.uplink.clone(),
         place: crate::api::StationPlace {
             name: config.station_name.clone(),
             position: config.station_position,
@@ -527,6 +528,7 @@ pub fn scenario_station_config(
         timezone: "UTC".into(),
         desk: crate::api::DeskConfig::default(),
         place,
+        uplink: None,
     }
 }
 

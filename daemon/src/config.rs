@@ -87,6 +87,21 @@ pub struct RawConfig {
     /// `[desk]`: the desk listener (issue 15).
     #[serde(default)]
     pub desk: RawDesk,
+    /// `[uplink]`: the station's changes to headquarters (issue 16).
+    #[serde(default)]
+    pub uplink: RawUplink,
+}
+
+/// `[uplink]`: off unless `mqtt` is set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUplink {
+    /// `mqtt://HOST[:PORT]`.
+    pub mqtt: Option<String>,
+    /// MQTT client id (default `faro-<station code>`).
+    pub client_id: Option<String>,
+    /// User name; the password comes from the systemd credential `faro-mqtt-password`.
+    pub username: Option<String>,
 }
 
 /// `[desk]`: the desk on HTTP beside the control socket, off unless `listen` is set.
@@ -472,6 +487,8 @@ pub struct Config {
     pub retention: crate::desk::RetentionConfig,
     /// The desk listener (`[desk]`).
     pub desk: crate::api::DeskConfig,
+    /// The uplink to headquarters (`[uplink]`), if any.
+    pub uplink: Option<crate::uplink::UplinkConfig>,
 }
 
 /// Validated `[ambulance]`.
@@ -785,9 +802,11 @@ fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
     let referrals = validate_referrals(&raw.referral)?;
     let retention = validate_retention(&raw.retention)?;
     let desk = validate_desk(&raw.desk)?;
+    let uplink = validate_uplink(&raw.uplink)?;
     Ok(Config {
         personal_key: None,
         desk,
+        uplink,
         referrals,
         broadcasts,
         retention,
@@ -1329,6 +1348,37 @@ fn validate_desk(raw: &RawDesk) -> Result<crate::api::DeskConfig, ConfigError> {
         secure_cookie: raw.secure_cookie.unwrap_or(false),
         p1_realert_secs,
     })
+}
+
+/// The credential the uplink's password comes from (`LoadCredential=faro-mqtt-password:...`).
+pub const MQTT_PASSWORD_CREDENTIAL: &str = "faro-mqtt-password";
+
+fn validate_uplink(raw: &RawUplink) -> Result<Option<crate::uplink::UplinkConfig>, ConfigError> {
+    let Some(url) = &raw.mqtt else {
+        if raw.client_id.is_some() || raw.username.is_some() {
+            return Err(ConfigError(
+                "uplink: client_id or username without uplink.mqtt (the broker)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let mut cfg = crate::uplink::UplinkConfig::from_url(url.trim()).map_err(ConfigError)?;
+    if let Some(id) = &raw.client_id {
+        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(ConfigError(format!(
+                "uplink.client_id = {id:?}: 1 to 64 visible ASCII characters"
+            )));
+        }
+        cfg.client_id = Some(id.clone());
+    }
+    cfg.username = raw.username.clone();
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        let path = std::path::Path::new(&dir).join(MQTT_PASSWORD_CREDENTIAL);
+        if let Ok(p) = std::fs::read_to_string(&path) {
+            cfg.password = Some(p.trim_end_matches(['\n', '\r']).to_string());
+        }
+    }
+    Ok(Some(cfg))
 }
 
 fn validate_retention(raw: &RawRetention) -> Result<crate::desk::RetentionConfig, ConfigError> {
@@ -1896,6 +1946,30 @@ heartbeat_secs = 120
 
     fn paths(text: &str, ov: &Overrides) -> Result<(PathBuf, PathBuf), ConfigError> {
         validate(parse(text)?, ov).map(|c| (c.data_dir, c.socket))
+    }
+
+    #[test]
+    fn the_uplink_is_off_by_default_and_its_broker_is_checked() {
+        assert_eq!(load("").unwrap().uplink, None);
+        let u = load("[uplink]\nmqtt = \"mqtt://127.0.0.1:1884\"\nusername = \"sas\"\n")
+            .unwrap()
+            .uplink
+            .unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.username.as_deref()),
+            ("127.0.0.1", 1884, Some("sas"))
+        );
+        for (text, says) in [
+            ("[uplink]\nmqtt = \"mqtts://hq:8883\"\n", "TLS (mqtts://) is not supported yet"),
+            ("[uplink]\nmqtt = \"hq:1883\"\n", "expected mqtt://HOST[:PORT]"),
+            ("[uplink]\nusername = \"sas\"\n", "without uplink.mqtt"),
+            ("[uplink]\nmqtt = \"mqtt://hq\"\nclient_id = \"a b\"\n", "visible ASCII"),
+            ("[uplink]\nbroker = \"mqtt://hq\"\n", "unknown field"),
+        ] {
+            let e = load(text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text:?}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 
     #[test]

@@ -23,6 +23,8 @@
 //! - [`store`]: the SQLite database; one writer thread (group commit), read-only queries.
 //! - [`dispatch`]: ambulance coordination rules (pure): whom to ask next, request states.
 //! - [`outbox`]: the paced sender: durable rows out through the radios within firmware limits.
+//! - [`uplink`]: the station's changes to headquarters over an MQTT broker, at QoS 1 from a
+//!   durable outbox in the database (issue 16).
 //! - [`station`]: everything `farod run` starts, wired together (supervisor, outbox, timers).
 //! - [`trust`]: who sent a packet: public keys, how a packet arrived, and whether a message
 //!   in a patrol's or municipality's name is from the key pinned for it.
@@ -58,3 +60,4 @@ pub mod store;
 pub mod systemd;
 pub mod trust;
 pub mod understand;
+pub mod uplink;

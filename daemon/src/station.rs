@@ -60,6 +60,8 @@ pub struct StationConfig {
     pub desk: crate::api::DeskConfig,
     /// The station's name and position, for the desk's map.
     pub place: crate::api::StationPlace,
+    /// The uplink to headquarters (`[uplink]`), if any.
+    pub uplink: Option<crate::uplink::UplinkConfig>,
 }
 
 /// Why a station did not start.
@@ -212,6 +214,8 @@ pub struct Station {
     pub clock: Clock,
     /// Where the desk listens (`[desk] listen`, with the port the system gave for port 0).
     pub desk: Option<std::net::SocketAddr>,
+    /// The uplink's connection to the broker, as it stands.
+    pub uplink: watch::Receiver<crate::uplink::LinkView>,
     waker: OutboxWaker,
     stop: watch::Sender<bool>,
     tasks: Tasks,
@@ -311,6 +315,25 @@ impl Station {
                 .map(Duration::from_millis),
         };
         tasks.spawn(SUPERVISOR, sup.run(rx));
+        // The uplink notes changes only while configured; what it noted before and did not
+        // publish waits for the next time it is.
+        if let Err(e) = store.uplink_enable(cfg.uplink.is_some()).await {
+            tracing::error!(error = %e, "uplink: cannot record whether it is on");
+        }
+        let (uplink_view, uplink_rx) = watch::channel(crate::uplink::LinkView::default());
+        if let Some(up) = cfg.uplink.clone() {
+            tracing::info!(broker = %format!("{}:{}", up.host, up.port), "uplink to headquarters");
+            tasks.spawn(
+                "uplink",
+                crate::uplink::run(
+                    up,
+                    cfg.store.station.clone(),
+                    store.clone(),
+                    uplink_view,
+                    stop_rx.clone(),
+                ),
+            );
+        }
         tasks.spawn(
             "upkeep",
             tick(
@@ -368,6 +391,7 @@ impl Station {
             links,
             clock,
             desk: desk_addr,
+            uplink: uplink_rx,
             waker,
             stop,
             tasks,

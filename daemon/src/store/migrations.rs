@@ -446,6 +446,55 @@ ALTER TABLE nodes ADD COLUMN battery_level INTEGER;
 ALTER TABLE nodes ADD COLUMN voltage REAL;
 ALTER TABLE nodes ADD COLUMN telemetry_at INTEGER;
 "#,
+    // 15: the uplink to headquarters (issue 16). Every change headquarters may see (an
+    //     incident opened or changed, a team's status) is written in `uplink`, in the same
+    //     transaction as the change itself, by triggers: nothing is published that was not
+    //     committed, and nothing committed is forgotten. `seq` is the station's sequence
+    //     (AUTOINCREMENT: never reused, even after rows are deleted); `body` is the thing as it
+    //     was after that change, in headquarters' profile only (no reporter, node, name, text,
+    //     reasons or notes; positions to three decimals), so a message sent twice says the
+    //     same both times. `uplink_state.acked` is the highest seq the broker acknowledged;
+    //     rows up to it are deleted. The triggers write only while `enabled` (an `[uplink]` is
+    //     configured), so a station without one keeps nothing.
+    r#"
+CREATE TABLE uplink (
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL CHECK (topic IN ('incident', 'team')),
+    at    INTEGER NOT NULL,                   -- when it changed (ms)
+    body  TEXT NOT NULL                       -- JSON: the thing after the change
+);
+CREATE TABLE uplink_state (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    enabled INTEGER NOT NULL DEFAULT 0,
+    acked   INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO uplink_state(id, enabled, acked) VALUES (1, 0, 0);
+CREATE TRIGGER uplink_incident_opened AFTER INSERT ON incidents
+WHEN (SELECT enabled FROM uplink_state WHERE id = 1) = 1
+BEGIN
+    INSERT INTO uplink(topic, at, body) VALUES ('incident', NEW.updated_at, json_object(
+        'id', NEW.id, 'state', NEW.state, 'outcome', NEW.outcome, 'kind', NEW.kind,
+        'priority', NEW.priority, 'people', NEW.people, 'flags', NEW.flags,
+        'lat', round(NEW.lat, 3), 'lon', round(NEW.lon, 3), 'team', NEW.team,
+        'created_at', NEW.created_at, 'updated_at', NEW.updated_at, 'closed_at', NEW.closed_at));
+END;
+CREATE TRIGGER uplink_incident_changed
+AFTER UPDATE OF state, outcome, kind, priority, people, flags, lat, lon, team, closed_at ON incidents
+WHEN (SELECT enabled FROM uplink_state WHERE id = 1) = 1
+BEGIN
+    INSERT INTO uplink(topic, at, body) VALUES ('incident', NEW.updated_at, json_object(
+        'id', NEW.id, 'state', NEW.state, 'outcome', NEW.outcome, 'kind', NEW.kind,
+        'priority', NEW.priority, 'people', NEW.people, 'flags', NEW.flags,
+        'lat', round(NEW.lat, 3), 'lon', round(NEW.lon, 3), 'team', NEW.team,
+        'created_at', NEW.created_at, 'updated_at', NEW.updated_at, 'closed_at', NEW.closed_at));
+END;
+CREATE TRIGGER uplink_team_status AFTER UPDATE OF status ON teams
+WHEN (SELECT enabled FROM uplink_state WHERE id = 1) = 1 AND NEW.status != OLD.status
+BEGIN
+    INSERT INTO uplink(topic, at, body) VALUES ('team', NEW.changed_at, json_object(
+        'name', NEW.name, 'status', NEW.status, 'changed_at', NEW.changed_at));
+END;
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -197,6 +197,14 @@ enum Cmd {
         /// Who asked: `system` for the timer, the operator for `faroctl purge`.
         who: String,
     },
+    /// The uplink: turn its noting on or off (`[uplink]` configured or not).
+    UplinkEnable {
+        on: bool,
+    },
+    /// The uplink: the broker acknowledged everything up to `seq`.
+    UplinkAcked {
+        seq: i64,
+    },
     /// Users and sessions of the desk (`users`).
     Users {
         who: String,
@@ -436,6 +444,24 @@ impl Store {
             .await?
         {
             Reply::Case(v) => Ok(v),
+            other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Turns the uplink's noting of changes on or off (off: what was not yet published is
+    /// kept until it is on again and published).
+    pub async fn uplink_enable(&self, on: bool) -> Result<(), StoreError> {
+        match self.call(Cmd::UplinkEnable { on }).await? {
+            Reply::Done => Ok(()),
+            other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Records that the broker acknowledged everything up to `seq` (never moves back), and
+    /// forgets those rows.
+    pub async fn uplink_acked(&self, seq: i64) -> Result<(), StoreError> {
+        match self.call(Cmd::UplinkAcked { seq }).await? {
+            Reply::Done => Ok(()),
             other => Err(StoreError::Db(format!("unexpected reply {other:?}"))),
         }
     }

@@ -13,6 +13,7 @@ use super::{rfc3339, EventView, Refusal, StoreError, TeamConfig};
 
 mod casework;
 mod map;
+mod uplink;
 pub use casework::{AidView, ComplaintView};
 pub use map::TrackPoint;
 

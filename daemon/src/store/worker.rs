@@ -349,6 +349,25 @@ impl Worker {
             }
             Cmd::Case { who, req, at } => self.casework(&who, req, at).map(Reply::Case),
             Cmd::Users { who, via, req, at } => self.users(&who, via, req, at).map(Reply::Case),
+            Cmd::UplinkEnable { on } => {
+                self.conn.execute(
+                    "UPDATE uplink_state SET enabled = ?1 WHERE id = 1",
+                    [i64::from(on)],
+                )?;
+                Ok(Reply::Done)
+            }
+            Cmd::UplinkAcked { seq } => {
+                // In the command's own transaction, as every command is.
+                self.conn.execute(
+                    "UPDATE uplink_state SET acked = max(acked, ?1) WHERE id = 1",
+                    [seq],
+                )?;
+                self.conn.execute(
+                    "DELETE FROM uplink WHERE seq <= (SELECT acked FROM uplink_state WHERE id = 1)",
+                    [],
+                )?;
+                Ok(Reply::Done)
+            }
             Cmd::OutboxClaim { at, limit, below } => {
                 self.claim(at, limit, below).map(Reply::Claimed)
             }
