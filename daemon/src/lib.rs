@@ -34,6 +34,8 @@
 //! - [`clock`]: wall-clock milliseconds that follow tokio's (pausable) time.
 //! - [`understand`]: what a chat message means, pure and explainable: help yes / maybe / no,
 //!   kind, people, flags, language, and the words that decided.
+//! - [`feeds`]: feeds for others, pure formatting: CAP 1.2 alerts (scope Restricted) and
+//!   Cursor-on-Target events for TAK users, from facts that hold no personal data.
 //! - [`systemd`]: the service manager contract: `sd_notify` (READY, STATUS, WATCHDOG,
 //!   STOPPING), the operator's status line, journald detection.
 
@@ -48,6 +50,7 @@ pub mod describe;
 pub mod desk;
 pub mod dispatch;
 pub mod error;
+pub mod feeds;
 pub mod geo;
 pub mod incident;
 pub mod ingest;
