@@ -1960,10 +1960,19 @@ heartbeat_secs = 120
             ("127.0.0.1", 1884, Some("sas"))
         );
         for (text, says) in [
-            ("[uplink]\nmqtt = \"mqtts://hq:8883\"\n", "TLS (mqtts://) is not supported yet"),
-            ("[uplink]\nmqtt = \"hq:1883\"\n", "expected mqtt://HOST[:PORT]"),
+            (
+                "[uplink]\nmqtt = \"mqtts://hq:8883\"\n",
+                "TLS (mqtts://) is not supported yet",
+            ),
+            (
+                "[uplink]\nmqtt = \"hq:1883\"\n",
+                "expected mqtt://HOST[:PORT]",
+            ),
             ("[uplink]\nusername = \"sas\"\n", "without uplink.mqtt"),
-            ("[uplink]\nmqtt = \"mqtt://hq\"\nclient_id = \"a b\"\n", "visible ASCII"),
+            (
+                "[uplink]\nmqtt = \"mqtt://hq\"\nclient_id = \"a b\"\n",
+                "visible ASCII",
+            ),
             ("[uplink]\nbroker = \"mqtt://hq\"\n", "unknown field"),
         ] {
             let e = load(text).unwrap_err().to_string();

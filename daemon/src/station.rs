@@ -328,6 +328,7 @@ impl Station {
                 crate::uplink::run(
                     up,
                     cfg.store.station.clone(),
+                    cfg.place.name.clone(),
                     store.clone(),
                     uplink_view,
                     stop_rx.clone(),

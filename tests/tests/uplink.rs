@@ -108,7 +108,15 @@ impl Drop for Broker {
 
 /// Headquarters: every message under `faro/v1/#`, decoded, with its raw text; it subscribes
 /// again after each reconnection.
-fn headquarters(port: u16) -> mpsc::UnboundedReceiver<(String, Message)> {
+/// What headquarters heard: a message of the station's schema, a CAP alert, a CoT event.
+#[derive(Debug)]
+enum Heard {
+    Message(Message),
+    Cap,
+    Cot,
+}
+
+fn headquarters(port: u16) -> mpsc::UnboundedReceiver<(String, Heard)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut opts = MqttOptions::new("hq-test", "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(5));
@@ -124,9 +132,16 @@ fn headquarters(port: u16) -> mpsc::UnboundedReceiver<(String, Message)> {
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let text = String::from_utf8(p.payload.to_vec()).unwrap();
-                    let m: Message = serde_json::from_str(&text).unwrap();
-                    assert!(p.topic.starts_with("faro/v1/SAS/"), "{}", p.topic);
-                    if tx.send((text, m)).is_err() {
+                    let feed = match p.topic.as_str() {
+                        "faro/v1/SAS/incidents" | "faro/v1/SAS/teams" => {
+                            let m: Message = serde_json::from_str(&text).unwrap();
+                            Heard::Message(m)
+                        }
+                        "faro/v1/SAS/cap" => Heard::Cap,
+                        "faro/v1/SAS/cot" => Heard::Cot,
+                        other => panic!("unexpected topic {other}"),
+                    };
+                    if tx.send((text, feed)).is_err() {
                         return;
                     }
                 }
@@ -138,24 +153,61 @@ fn headquarters(port: u16) -> mpsc::UnboundedReceiver<(String, Message)> {
     rx
 }
 
-/// The next message about incident `id` for which `cond` holds (bounded).
+/// The next message about incident `id` for which `cond` holds (bounded); the CAP alerts
+/// and CoT events heard on the way are kept in `feeds`.
 async fn until_incident(
-    rx: &mut mpsc::UnboundedReceiver<(String, Message)>,
+    rx: &mut mpsc::UnboundedReceiver<(String, Heard)>,
+    feeds: &mut Vec<(String, Heard)>,
     id: &str,
     mut cond: impl FnMut(&farod::uplink::message::IncidentState) -> bool,
 ) -> (String, Message) {
     tokio::time::timeout(WAIT, async {
         loop {
-            let (text, m) = rx.recv().await.unwrap();
-            if let Payload::Incident(i) = &m.payload {
-                if i.id == id && cond(i) {
-                    return (text, m);
+            match rx.recv().await.unwrap() {
+                (text, Heard::Message(m)) => {
+                    if let Payload::Incident(i) = &m.payload {
+                        if i.id == id && cond(i) {
+                            return (text, m);
+                        }
+                    }
                 }
+                other => feeds.push(other),
             }
         }
     })
     .await
     .unwrap_or_else(|_| panic!("no message about {id} within {WAIT:?}"))
+}
+
+/// Every CAP alert heard validates against the OASIS CAP 1.2 schema (when xmllint is here).
+fn validate_cap(feeds: &[(String, Heard)]) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/cap/CAP-v1.2.xsd");
+    let has_xmllint = Command::new("xmllint").arg("--version").output().is_ok();
+    let dir = tempfile::tempdir().unwrap();
+    for (n, (text, _)) in feeds
+        .iter()
+        .filter(|(_, h)| matches!(h, Heard::Cap))
+        .enumerate()
+    {
+        assert!(text.contains("<scope>Restricted</scope>"), "{text}");
+        if !has_xmllint {
+            continue;
+        }
+        let file = dir.path().join(format!("alert-{n}.xml"));
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&schema)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,9 +225,26 @@ async fn an_sos_reaches_headquarters_and_a_broker_restart_loses_nothing() {
     })
     .await;
 
-    // A plea through the mesh: headquarters hears of the incident, and of nothing personal.
+    // A phone shares its position, then pleads through the mesh: headquarters hears of the
+    // incident, and of nothing personal.
+    sim.act(faro_sim::Action::Position {
+        node: CEL1,
+        lat: 31.42073,
+        lon: -111.75547,
+        alt: None,
+    })
+    .await;
+    until(&d, WAIT, "the position recorded", |d| {
+        reader(d)
+            .nodes(100)
+            .unwrap()
+            .iter()
+            .any(|n| n.node == "!5a5a0301" && n.lat.is_some())
+    })
+    .await;
     sim.act(text(CEL1, BROADCAST, PLEA)).await;
-    let (raw, first) = until_incident(&mut hq, "SAS-1", |i| i.state == "new").await;
+    let mut feeds = Vec::new();
+    let (raw, first) = until_incident(&mut hq, &mut feeds, "SAS-1", |i| i.state == "new").await;
     assert_eq!(
         (first.schema.as_str(), first.station.as_str()),
         ("faro/v1", "SAS")
@@ -184,6 +253,11 @@ async fn an_sos_reaches_headquarters_and_a_broker_restart_loses_nothing() {
         unreachable!()
     };
     assert_eq!((inc.priority, inc.kind.as_str()), (1, "medical"));
+    assert_eq!(
+        (inc.lat, inc.lon),
+        (Some(31.421), Some(-111.755)),
+        "about 100 m, no closer"
+    );
     for personal in [
         "alluda", "respira", "hijo", "5a5a0301", "Celular", "said", "reporter",
     ] {
@@ -208,7 +282,10 @@ async fn an_sos_reaches_headquarters_and_a_broker_restart_loses_nothing() {
 
     // It comes back: what waited arrives, in order, and the backlog empties.
     broker.up();
-    let (_, assigned) = until_incident(&mut hq, "SAS-1", |i| i.team.as_deref() == Some("P1")).await;
+    let (_, assigned) = until_incident(&mut hq, &mut feeds, "SAS-1", |i| {
+        i.team.as_deref() == Some("P1")
+    })
+    .await;
     assert!(assigned.seq > first.seq);
     let started = Instant::now();
     loop {
@@ -219,5 +296,47 @@ async fn an_sos_reaches_headquarters_and_a_broker_restart_loses_nothing() {
         assert!(started.elapsed() < WAIT, "the backlog did not empty: {s:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The CAP alerts and CoT events of those changes, on their own topics: the first alert,
+    // then updates referencing it; each valid against the CAP 1.2 schema; nothing personal.
+    let started = Instant::now();
+    while !feeds
+        .iter()
+        .any(|(t, h)| matches!(h, Heard::Cap) && t.contains("<msgType>Update</msgType>"))
+    {
+        assert!(started.elapsed() < WAIT, "CAP alerts: {feeds:?}");
+        if let Ok(Some(h)) = tokio::time::timeout(Duration::from_secs(1), hq.recv()).await {
+            feeds.push(h);
+        }
+    }
+    let caps: Vec<&String> = feeds
+        .iter()
+        .filter(|(_, h)| matches!(h, Heard::Cap))
+        .map(|(t, _)| t)
+        .collect();
+    // Delivery is at least once: an alert may come twice, always the same alert.
+    assert!(caps[0].contains("<msgType>Alert</msgType>"), "{}", caps[0]);
+    for c in &caps {
+        if c.contains("<identifier>faro-SAS-SAS-1-0</identifier>") {
+            assert_eq!(
+                *c, caps[0],
+                "the first alert, sent again, must say the same"
+            );
+        } else {
+            assert!(c.contains("<msgType>Update</msgType>"), "{c}");
+            assert!(c.contains("<references>faro@sas,faro-SAS-SAS-1-0,"), "{c}");
+        }
+    }
+    assert!(
+        feeds
+            .iter()
+            .any(|(t, h)| matches!(h, Heard::Cot) && t.contains("type=\"b-a-o-tbl\"")),
+        "{feeds:?}"
+    );
+    for (text, _) in &feeds {
+        for personal in ["alluda", "porfa", "hijo", "5a5a0301", "Celular"] {
+            assert!(!text.contains(personal), "{personal:?} went up: {text}");
+        }
+    }
+    validate_cap(&feeds);
     d.station.stop().await;
 }

@@ -15,9 +15,18 @@
 //!   once acknowledged).
 //! - Each connection attempt uses a fresh client, so nothing queued for a dead connection can be
 //!   confused with the new one; reconnects back off from 1 s to 60 s.
-//! - Not yet: TLS (`mqtts://`), client certificates.
+//! - **Feeds for others** go with each incident change, on their own topics: a CAP 1.2 alert
+//!   on `<prefix>/<station>/cap` (the first alert when the change is the incident's opening,
+//!   else an update or cancel referencing it; [`crate::feeds::cap`]) and a Cursor-on-Target
+//!   event on `<prefix>/<station>/cot` when the incident has a position
+//!   ([`crate::feeds::cot`]). A change counts as acknowledged once all its packets are.
+//! - Not yet: TLS (`mqtts://`), client certificates, patrols in CoT (their positions are not
+//!   in the uplink yet).
 
 pub mod message;
+
+/// How long a TAK client keeps showing an incident or a patrol after its last event.
+pub const COT_STALE_SECS: u64 = 3600;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -27,7 +36,7 @@ use tokio::sync::watch;
 
 use crate::store::query::Reader;
 use crate::store::Store;
-use message::{Message, SCHEMA};
+use message::{IncidentState, Message, Payload, SCHEMA};
 
 /// Messages published and not yet acknowledged, at most.
 pub const WINDOW: usize = 64;
@@ -106,6 +115,7 @@ pub struct LinkView {
 pub async fn run(
     cfg: UplinkConfig,
     station: String,
+    station_name: String,
     store: Store,
     view: watch::Sender<LinkView>,
     mut stop: watch::Receiver<bool>,
@@ -133,6 +143,7 @@ pub async fn run(
             client,
             store: store.clone(),
             station: station.clone(),
+            station_name: station_name.clone(),
             prefix: cfg.prefix.clone(),
             queued: VecDeque::new(),
             by_pkid: BTreeMap::new(),
@@ -175,13 +186,15 @@ struct Session {
     client: AsyncClient,
     store: Store,
     station: String,
+    station_name: String,
     prefix: String,
     /// Sequence numbers handed to the client, not yet seen going out (in order).
     queued: VecDeque<i64>,
     /// Packet id -> sequence number, for what went out and awaits its PUBACK.
     by_pkid: BTreeMap<u16, i64>,
-    /// Every sequence number published on this connection and whether it was acknowledged.
-    sent: BTreeMap<i64, bool>,
+    /// Every sequence number published on this connection and how many of its packets (the
+    /// message, its CAP alert, its CoT event) await their PUBACK.
+    sent: BTreeMap<i64, u8>,
     /// The highest sequence number handed to the client.
     next: i64,
 }
@@ -219,7 +232,9 @@ impl Session {
                     }
                     Ok(Event::Incoming(Packet::PubAck(ack))) => {
                         if let Some(seq) = self.by_pkid.remove(&ack.pkid) {
-                            self.sent.insert(seq, true);
+                            if let Some(n) = self.sent.get_mut(&seq) {
+                                *n = n.saturating_sub(1);
+                            }
                             if let Err(e) = self.advance().await {
                                 return End::Broken(e);
                             }
@@ -263,7 +278,7 @@ impl Session {
 
     /// Hands the client what fits in the window.
     async fn fill(&mut self) -> Result<(), String> {
-        let room = WINDOW.saturating_sub(self.sent.values().filter(|a| !**a).count());
+        let room = WINDOW.saturating_sub(self.sent.values().filter(|n| **n > 0).count());
         if room == 0 {
             return Ok(());
         }
@@ -276,7 +291,20 @@ impl Session {
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
         for p in pending {
-            let topic = format!("{}/{}/{}", self.prefix, self.station, p.payload.topic());
+            let mut packets: Vec<(String, Vec<u8>)> = Vec::with_capacity(3);
+            if let Payload::Incident(i) = &p.payload {
+                if let Some(f) = facts(&self.station, &self.station_name, i, p.seq) {
+                    let sender = format!("faro@{}", self.station.to_ascii_lowercase());
+                    packets.push((
+                        self.topic("cap"),
+                        crate::feeds::cap::alert(&f, &sender).into_bytes(),
+                    ));
+                    if let Some(ev) = crate::feeds::cot::incident_event(&f, COT_STALE_SECS) {
+                        packets.push((self.topic("cot"), ev.into_bytes()));
+                    }
+                }
+            }
+            let topic = self.topic(p.payload.topic());
             let msg = Message {
                 schema: SCHEMA.to_string(),
                 station: self.station.clone(),
@@ -285,21 +313,28 @@ impl Session {
                 payload: p.payload,
             };
             let body = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
-            self.client
-                .try_publish(topic, QoS::AtLeastOnce, false, body)
-                .map_err(|e| format!("publish: {e}"))?;
-            self.queued.push_back(p.seq);
-            self.sent.insert(p.seq, false);
+            packets.insert(0, (topic, body));
+            self.sent.insert(p.seq, packets.len() as u8);
+            for (topic, body) in packets {
+                self.client
+                    .try_publish(topic, QoS::AtLeastOnce, false, body)
+                    .map_err(|e| format!("publish: {e}"))?;
+                self.queued.push_back(p.seq);
+            }
             self.next = p.seq;
         }
         Ok(())
     }
 
+    fn topic(&self, what: &str) -> String {
+        format!("{}/{}/{}", self.prefix, self.station, what)
+    }
+
     /// Records the highest sequence number below which everything was acknowledged.
     async fn advance(&mut self) -> Result<(), String> {
         let mut upto = None;
-        while let Some((&seq, &acked)) = self.sent.first_key_value() {
-            if !acked {
+        while let Some((&seq, &waiting)) = self.sent.first_key_value() {
+            if waiting > 0 {
                 break;
             }
             self.sent.remove(&seq);
@@ -313,6 +348,48 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// What the CAP and CoT feeds say of an incident change numbered `seq`: the first alert
+/// (version 0) when the change is the incident's opening (nothing changed since it was
+/// created), else version `seq` (unique and growing). None when a stored word is not one
+/// farod knows (it never happens with what farod writes; the JSON message still goes).
+pub fn facts(
+    station: &str,
+    station_name: &str,
+    i: &IncidentState,
+    seq: i64,
+) -> Option<crate::feeds::IncidentFacts> {
+    let opening = i.state == "new" && i.updated_at == i.created_at;
+    Some(crate::feeds::IncidentFacts {
+        station_code: station.to_string(),
+        station_name: station_name.to_string(),
+        incident: i.id.parse().ok()?,
+        state: i.state.parse().ok()?,
+        priority: i.priority,
+        kind: i.kind.parse().ok()?,
+        people: i.people,
+        flags: i
+            .flags
+            .iter()
+            .map(|f| f.parse())
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?,
+        position: i.lat.zip(i.lon),
+        team: i.team.clone(),
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+        closed_at: i.closed_at,
+        outcome: match &i.outcome {
+            Some(o) => Some(o.parse().ok()?),
+            None => None,
+        },
+        version: if opening {
+            0
+        } else {
+            u32::try_from(seq).ok()?.max(1)
+        },
+    })
 }
 
 #[cfg(test)]
