@@ -111,7 +111,7 @@ impl Drop for Broker {
 /// What headquarters heard: a message of the station's schema, a CAP alert, a CoT event.
 #[derive(Debug)]
 enum Heard {
-    Message(Message),
+    Message(Box<Message>),
     Cap,
     Cot,
 }
@@ -135,7 +135,7 @@ fn headquarters(port: u16) -> mpsc::UnboundedReceiver<(String, Heard)> {
                     let feed = match p.topic.as_str() {
                         "faro/v1/SAS/incidents" | "faro/v1/SAS/teams" => {
                             let m: Message = serde_json::from_str(&text).unwrap();
-                            Heard::Message(m)
+                            Heard::Message(Box::new(m))
                         }
                         "faro/v1/SAS/cap" => Heard::Cap,
                         "faro/v1/SAS/cot" => Heard::Cot,
@@ -167,7 +167,7 @@ async fn until_incident(
                 (text, Heard::Message(m)) => {
                     if let Payload::Incident(i) = &m.payload {
                         if i.id == id && cond(i) {
-                            return (text, m);
+                            return (text, *m);
                         }
                     }
                 }
