@@ -440,13 +440,19 @@ impl HealthWatch {
             .filter(|l| l.status().state != LinkState::Up)
             .map(LinkHandle::name)
             .collect();
-        systemd::status_line(&systemd::Health {
+        let mut line = systemd::status_line(&systemd::Health {
             store_answers: self.store_answers,
             database_error: self.database_error.as_deref(),
             radios_down: down,
             radios_total: station.links.len(),
             counts: counts.as_ref(),
-        })
+        });
+        // The uplink is not needed to run the station: said, never a failure.
+        let uplink = station.uplink.borrow().clone();
+        if !uplink.connected && uplink.error.is_some() {
+            line.push_str("; uplink to headquarters down (changes wait)");
+        }
+        line
     }
 }
 

@@ -666,7 +666,9 @@ fn migration_6_adds_the_conversation_to_a_database_with_rows() {
         let mut c = rusqlite::Connection::open(&path).unwrap();
         farod::store::migrations::migrate(&mut c).unwrap();
         c.execute_batch(
-            "ALTER TABLE nodes DROP COLUMN battery_level; ALTER TABLE nodes DROP COLUMN voltage;
+            "DROP TRIGGER uplink_incident_opened; DROP TRIGGER uplink_incident_changed;
+             DROP TRIGGER uplink_team_status; DROP TABLE uplink_state; DROP TABLE uplink;
+             ALTER TABLE nodes DROP COLUMN battery_level; ALTER TABLE nodes DROP COLUMN voltage;
              ALTER TABLE nodes DROP COLUMN telemetry_at;
              DROP INDEX sessions_by_user; DROP TABLE sessions; DROP TABLE users;
              DROP TABLE disclosures; DROP TABLE personal_records; DROP TABLE keyring;

@@ -278,6 +278,12 @@ async fn an_sos_reaches_headquarters_and_a_broker_restart_loses_nothing() {
     }
     let waiting = reader(&d).uplink_status().unwrap();
     assert!(waiting.backlog >= 2, "{waiting:?}");
+    // The station knows its link is down (STATUS says so), and works on.
+    let started = Instant::now();
+    while d.station.uplink.borrow().connected {
+        assert!(started.elapsed() < WAIT, "the link still looks up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // It comes back: what waited arrives, in order, and the backlog empties.
@@ -296,6 +302,7 @@ async fn an_sos_reaches_headquarters_and_a_broker_restart_loses_nothing() {
         assert!(started.elapsed() < WAIT, "the backlog did not empty: {s:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(d.station.uplink.borrow().connected);
     // The CAP alerts and CoT events of those changes, on their own topics: the first alert,
     // then updates referencing it; each valid against the CAP 1.2 schema; nothing personal.
     let started = Instant::now();

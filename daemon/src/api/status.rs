@@ -49,6 +49,9 @@ pub(super) struct StatusView {
     teams: Vec<TeamView>,
     /// The surge in progress (P3/P4 acknowledgements grouped), null when none.
     surge: Option<SurgeView>,
+    /// The uplink to headquarters: whether it is on, the last change the broker
+    /// acknowledged, and how many changes wait (`backlog`).
+    uplink: crate::store::query::UplinkStatus,
 }
 
 fn link_state(s: LinkState) -> &'static str {
@@ -85,8 +88,13 @@ pub(super) async fn status(State(st): State<Shared>) -> ApiResult<Json<StatusVie
         .collect();
     let teams = st.api.teams.clone();
     let surge_cfg = st.api.surge.clone();
-    let (counts, teams, surge) = read(&st, move |r| {
-        Ok((r.counts()?, r.teams(&teams, None)?, r.surge(&surge_cfg)?))
+    let (counts, teams, surge, uplink) = read(&st, move |r| {
+        Ok((
+            r.counts()?,
+            r.teams(&teams, None)?,
+            r.surge(&surge_cfg)?,
+            r.uplink_status()?,
+        ))
     })
     .await?;
     Ok(Json(StatusView {
@@ -99,6 +107,7 @@ pub(super) async fn status(State(st): State<Shared>) -> ApiResult<Json<StatusVie
         counts,
         teams,
         surge,
+        uplink,
     }))
 }
 

@@ -16,6 +16,7 @@ mod map;
 mod uplink;
 pub use casework::{AidView, ComplaintView};
 pub use map::TrackPoint;
+pub use uplink::{Pending, UplinkStatus};
 
 type Res<T> = Result<T, StoreError>;
 
