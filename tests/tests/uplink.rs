@@ -218,6 +218,16 @@ async fn an_sos_reaches_headquarters_and_a_broker_restart_loses_nothing() {
     init_logging();
     let mut broker = Broker::start();
     let mut hq = headquarters(broker.port);
+    // Headquarters itself (faro-hq's loop, in process), on its own database.
+    let hq_dir = tempfile::tempdir().unwrap();
+    let hq_db = hq_dir.path().join("hq.db");
+    let (hq_stop, hq_stopped) = tokio::sync::watch::channel(false);
+    let hq_task = tokio::spawn(faro_hq::run(
+        broker.url(),
+        "faro-hq-test".into(),
+        faro_hq::Hq::open(&hq_db).unwrap(),
+        hq_stopped,
+    ));
     let sim = quiet_sim();
     let url = broker.url();
     let d = station_with(&sim, 1, tempfile::tempdir().unwrap(), |cfg| {
@@ -345,5 +355,58 @@ async fn an_sos_reaches_headquarters_and_a_broker_restart_loses_nothing() {
         }
     }
     validate_cap(&feeds);
+
+    // Headquarters applied it all, once: SAS-1 assigned to P1, as the newest message said.
+    let national = |what: &str| {
+        let started = Instant::now();
+        loop {
+            let hq = faro_hq::Hq::open(&hq_db).unwrap();
+            let open = hq.open_incidents().unwrap();
+            if open
+                .iter()
+                .any(|n| n.incident.team.as_deref() == Some("P1"))
+            {
+                return (open, hq.gaps("SAS").unwrap());
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "{what}: headquarters has {open:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let (open, gaps) = national("the assignment");
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(
+        (open[0].station.as_str(), open[0].incident.id.as_str()),
+        ("SAS", "SAS-1")
+    );
+    assert_eq!(open[0].seq, assigned.seq);
+    assert_eq!(gaps, [], "nothing missing");
+    // A replay of the first message (someone publishing it again) changes nothing.
+    let mut opts = MqttOptions::new("replayer", "127.0.0.1", broker.port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (replayer, mut ev) = AsyncClient::new(opts, 4);
+    replayer
+        .publish(
+            "faro/v1/SAS/incidents",
+            QoS::AtLeastOnce,
+            false,
+            raw.clone().into_bytes(),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Ok(Event::Incoming(Packet::PubAck(_))) = ev.poll().await {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "the replay was not published");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (again, _) = national("after the replay");
+    assert_eq!(again, open, "a replayed message changed headquarters");
+    hq_stop.send(true).unwrap();
+    hq_task.await.unwrap().unwrap();
     d.station.stop().await;
 }
