@@ -1062,6 +1062,15 @@ pub fn status(v: &Value) -> String {
             s(surge, "estimate_s")
         );
     }
+    let up = &v["uplink"];
+    if up["enabled"].as_bool() == Some(true) {
+        let _ = writeln!(
+            out,
+            "uplink to headquarters: {} changes waiting, last acknowledged {}",
+            s(up, "backlog"),
+            s(up, "acked")
+        );
+    }
     let t = teams(&v["teams"]);
     out.push_str(&t);
     out
@@ -1545,6 +1554,21 @@ mod tests {
         );
         let mast = out.lines().find(|l| l.contains("mast")).unwrap();
         assert!(!mast.contains('%'), "{mast}");
+    }
+
+    #[test]
+    fn status_shows_the_uplink_only_when_it_is_on() {
+        let off = json!({"station": "SAS", "counts": {}, "teams": [], "radios": [],
+            "uplink": {"enabled": false, "acked": 0, "backlog": 0}});
+        assert!(!status(&off).contains("uplink"));
+        let on = json!({"station": "SAS", "counts": {}, "teams": [], "radios": [],
+            "uplink": {"enabled": true, "acked": 41, "backlog": 3}});
+        assert!(
+            status(&on)
+                .contains("uplink to headquarters: 3 changes waiting, last acknowledged 41\n"),
+            "{}",
+            status(&on)
+        );
     }
 
     #[test]
