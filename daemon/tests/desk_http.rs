@@ -18,6 +18,9 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::timeout;
 
+mod common;
+use common::desk::{head, raw, request};
+
 /// Every wait in these tests is bounded by this.
 const WAIT: Duration = Duration::from_secs(20);
 const ANA_PASSWORD: &str = "correct horse battery";
@@ -105,64 +108,6 @@ impl Answer {
     fn error(&self) -> &str {
         self.json["error"].as_str().unwrap_or("")
     }
-}
-
-/// A request's text: `Connection: close`, JSON unless a content type is given.
-fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> String {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n");
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        if !headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-        {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(body.unwrap_or(""));
-    req
-}
-
-/// A status line and header block: the status and the headers (names in lower case).
-fn head(head: &str) -> (u16, Vec<(String, String)>) {
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers)
-}
-
-/// One request: the status, the headers and the body as text.
-async fn raw(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> (u16, Vec<(String, String)>, String) {
-    let req = request(method, path, headers, body);
-    timeout(WAIT, async {
-        let mut s = TcpStream::connect(addr).await.expect("connect");
-        s.write_all(req.as_bytes()).await.expect("write");
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.expect("read");
-        let text = String::from_utf8(raw).expect("UTF-8 answer");
-        let (top, body) = text.split_once("\r\n\r\n").expect("a header block");
-        let (status, headers) = head(top);
-        (status, headers, body.to_string())
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{method} {path}: no answer within {WAIT:?}"))
 }
 
 async fn call(

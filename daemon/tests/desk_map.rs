@@ -17,12 +17,9 @@ use farod::lang::Lang;
 use farod::store::users::{Role, UserRequest};
 use farod::store::{Rx, Store, StoreConfig};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokio::time::timeout;
 
-use common::WAIT;
+use common::desk::{login_pair as login, raw};
 
 const PHONE: u32 = 0x5a5a_0301;
 const TOWER: u32 = 0x5a5a_0201;
@@ -104,66 +101,6 @@ async fn start() -> Desk {
         clock,
         _stop: stop,
     }
-}
-
-/// One request: status, headers (lower-case names) and the body as text.
-async fn raw(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> (u16, Vec<(String, String)>, String) {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n");
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    req.push_str("\r\n");
-    req.push_str(body.unwrap_or(""));
-    timeout(WAIT, async {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.unwrap();
-        let text = String::from_utf8(raw).unwrap();
-        let (top, body) = text.split_once("\r\n\r\n").unwrap();
-        let mut lines = top.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        (status, headers, body.to_string())
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{method} {path}: no answer within {WAIT:?}"))
-}
-
-/// Logs in: the cookie pair and the CSRF token.
-async fn login(addr: SocketAddr, name: &str, password: &str) -> (String, String) {
-    let body = json!({"name": name, "password": password}).to_string();
-    let (status, headers, text) = raw(addr, "POST", "/login", &[], Some(&body)).await;
-    assert_eq!(status, 200, "{text}");
-    let cookie = headers
-        .iter()
-        .find(|(n, _)| n == "set-cookie")
-        .map(|(_, v)| v.split(';').next().unwrap().to_string())
-        .unwrap();
-    let csrf = serde_json::from_str::<Value>(&text).unwrap()["csrf"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (cookie, csrf)
 }
 
 fn rx(from: u32, packet_id: u32, text: Option<&str>) -> Rx {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of it
 
+pub mod desk;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
