@@ -104,6 +104,7 @@ impl Hq {
                 m.station, m.seq
             ));
         }
+        check(m)?;
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
         let changed = match &m.payload {
             Payload::Incident(i) => {
@@ -285,6 +286,56 @@ pub async fn run(
     }
 }
 
+/// Whether a message says only what a station can say: its own incident ids, the words farod
+/// writes, a team name of printable characters. Anything else (a hostile or broken publisher
+/// on the broker) is refused in one line before it reaches the database or a terminal.
+fn check(m: &Message) -> Result<(), String> {
+    use farod::incident::{Flag, Kind, Outcome, State};
+    let who = format!("{} seq {}", m.station, m.seq);
+    let name_ok =
+        |n: &str| !n.is_empty() && n.chars().count() <= 32 && n.chars().all(|c| !c.is_control());
+    match &m.payload {
+        Payload::Incident(i) => {
+            let own =
+                i.id.strip_prefix(&m.station)
+                    .and_then(|r| r.strip_prefix('-'))
+                    .is_some_and(|n| {
+                        !n.is_empty() && n.len() <= 12 && n.bytes().all(|b| b.is_ascii_digit())
+                    });
+            if !own {
+                return Err(format!(
+                    "{who}: incident {:?} is not one of {}'s",
+                    i.id, m.station
+                ));
+            }
+            if i.state.parse::<State>().is_err()
+                || i.kind.parse::<Kind>().is_err()
+                || !(1..=4).contains(&i.priority)
+                || i.flags.iter().any(|f| f.parse::<Flag>().is_err())
+                || i.outcome
+                    .as_ref()
+                    .is_some_and(|o| o.parse::<Outcome>().is_err())
+            {
+                return Err(format!(
+                    "{who}: {}: a state, kind, priority, flag or outcome farod does not write",
+                    i.id
+                ));
+            }
+            if i.team.as_deref().is_some_and(|t| !name_ok(t)) {
+                return Err(format!("{who}: {}: not a team name", i.id));
+            }
+        }
+        Payload::Team(t) => {
+            if !name_ok(&t.name)
+                || !matches!(t.status.as_str(), "ok" | "stale" | "lost" | "unknown")
+            {
+                return Err(format!("{who}: not a team's name and status"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Notes `seq` as received from `station`, merging it into the ranges; false when it was
 /// already there.
 fn record(tx: &rusqlite::Transaction<'_>, station: &str, seq: i64) -> rusqlite::Result<bool> {
@@ -422,7 +473,7 @@ mod tests {
     fn stations_are_kept_apart_and_closed_incidents_leave_the_queue() {
         let (_d, mut hq) = hq();
         hq.apply(&incident("SAS", 1, "SAS-1", "new")).unwrap();
-        hq.apply(&incident("ALT", 1, "SAS-1", "new")).unwrap();
+        hq.apply(&incident("ALT", 1, "ALT-1", "new")).unwrap();
         hq.apply(&incident("SAS", 2, "SAS-1", "closed")).unwrap();
         let open = hq.open_incidents().unwrap();
         assert_eq!(open.len(), 1);
@@ -450,10 +501,26 @@ mod tests {
             br#"{"schema":"faro/v2","station":"SAS","seq":1,"at":1,"team":{"name":"P1","status":"ok","changed_at":1}}"#,
             br#"{"schema":"faro/v1","station":"sas","seq":1,"at":1,"team":{"name":"P1","status":"ok","changed_at":1}}"#,
             br#"{"schema":"faro/v1","station":"SAS","seq":0,"at":1,"team":{"name":"P1","status":"ok","changed_at":1}}"#,
+            br#"{"schema":"faro/v1","station":"SAS","seq":1,"at":1,"team":{"name":"P1\u001b[2J","status":"ok","changed_at":1}}"#,
+            br#"{"schema":"faro/v1","station":"SAS","seq":1,"at":1,"team":{"name":"P1","status":"pwned","changed_at":1}}"#,
         ] {
             let e = hq.apply_text(bad).unwrap_err();
             assert!(!e.contains('\n'), "{e}");
         }
+        // Incidents: another station's id, a word farod does not write, a team with controls.
+        let mut other = incident("SAS", 1, "ALT-1", "new");
+        assert!(hq
+            .apply(&other)
+            .unwrap_err()
+            .contains("is not one of SAS's"));
+        other = incident("SAS", 1, "SAS-1", "hacked");
+        assert!(hq.apply(&other).is_err());
+        other = incident("SAS", 1, "SAS-1", "new");
+        if let Payload::Incident(i) = &mut other.payload {
+            i.team = Some("P1\u{7}\u{1b}]0;x".into());
+        }
+        assert!(hq.apply(&other).unwrap_err().contains("not a team name"));
         assert_eq!(hq.stations().unwrap(), []);
+        assert_eq!(hq.open_incidents().unwrap(), []);
     }
 }
